@@ -1,0 +1,362 @@
+import { randomInt } from 'node:crypto';
+import type { Metrics } from '../metrics.js';
+import {
+  type ChatStore,
+  compareIds,
+  type DirectEvent,
+  isMessageId,
+  type RoomCount,
+  type RoomEvent,
+  type StoredMessage,
+  type Unsubscribe,
+} from '../store/types.js';
+import { ChatError } from './errors.js';
+import { checkNick, checkRoom, checkText } from './validate.js';
+
+/** What a session's transport receives. `replay` marks history sent on join/resume. */
+export type ChatEvent =
+  | { readonly type: 'message'; readonly message: StoredMessage; readonly replay: boolean }
+  | { readonly type: 'joined'; readonly room: string; readonly members: string[] }
+  | { readonly type: 'history-end'; readonly room: string; readonly count: number; readonly truncated: boolean }
+  | { readonly type: 'left'; readonly room: string }
+  | { readonly type: 'join' | 'leave'; readonly room: string; readonly nick: string; readonly ts: number }
+  | { readonly type: 'rename'; readonly room: string; readonly from: string; readonly to: string; readonly ts: number }
+  | { readonly type: 'typing'; readonly room: string; readonly nick: string; readonly ts: number }
+  | { readonly type: 'dm'; readonly from: string; readonly to: string; readonly text: string; readonly ts: number }
+  | { readonly type: 'nick'; readonly nick: string };
+
+export type ChatSink = (event: ChatEvent) => void;
+
+/** A per-connection admission check (a token bucket from @net/security in the server). */
+export interface RateLimiter {
+  /** Take one token; false when the connection must slow down. */
+  tryTake(): boolean;
+  /** Milliseconds until the next token, for the "slow down" notice. */
+  retryAfterMs(): number;
+}
+
+export interface ChatCoreOptions {
+  /** Room every client starts in. @default 'lobby' */
+  readonly defaultRoom?: string;
+  /** Messages replayed on join when the client has no last id. @default 50 */
+  readonly historyOnJoin?: number;
+  /** Messages replayed at most on resume; more yields `truncated`. @default 1000 */
+  readonly maxReplay?: number;
+  /** Longest message in UTF-16 code units. @default 2000 */
+  readonly maxMessageLength?: number;
+  /** Rooms one connection may be in. @default 20 */
+  readonly maxRoomsPerSession?: number;
+  /** Builds a limiter per connection; without it nothing is rate limited. */
+  readonly rateLimiter?: () => RateLimiter;
+  /** Minimum gap between forwarded typing events of one session per room. @default 1000 */
+  readonly typingIntervalMs?: number;
+  readonly metrics?: Metrics;
+}
+
+interface Membership {
+  unsubscribe: Unsubscribe;
+  /** Live events that arrived while history was being replayed; null once live. */
+  buffer: RoomEvent[] | null;
+  lastTyping: number;
+}
+
+/**
+ * The transport-agnostic chat: every adapter (TCP lines, WebSocket JSON, HTTP API) turns its
+ * wire format into calls on a {@link Session} and renders the {@link ChatEvent}s it receives.
+ */
+export class ChatCore {
+  readonly store: ChatStore;
+  readonly defaultRoom: string;
+  readonly historyOnJoin: number;
+  readonly maxReplay: number;
+  readonly maxMessageLength: number;
+  readonly maxRoomsPerSession: number;
+  readonly typingIntervalMs: number;
+  readonly metrics: Metrics | undefined;
+  private readonly limiterFactory: (() => RateLimiter) | undefined;
+  private readonly sessions = new Set<Session>();
+  private nextSession = 1;
+  private closing = false;
+
+  constructor(store: ChatStore, options: ChatCoreOptions = {}) {
+    this.store = store;
+    this.defaultRoom = checkRoom(options.defaultRoom ?? 'lobby');
+    this.historyOnJoin = options.historyOnJoin ?? 50;
+    this.maxReplay = options.maxReplay ?? 1000;
+    this.maxMessageLength = options.maxMessageLength ?? 2000;
+    this.maxRoomsPerSession = options.maxRoomsPerSession ?? 20;
+    this.typingIntervalMs = options.typingIntervalMs ?? 1000;
+    this.limiterFactory = options.rateLimiter;
+    this.metrics = options.metrics;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * Open a session for a new connection. It gets a free guest nickname, or `nick` when given and
+   * free (a taken or invalid `nick` rejects with NICK_TAKEN / NICK_INVALID and no session).
+   */
+  async connect(transport: string, sink: ChatSink, nick?: string): Promise<Session> {
+    if (this.closing) throw new ChatError('SHUTTING_DOWN', 'server is shutting down');
+    const id = `${process.pid}:${this.nextSession++}`;
+    let chosen: string | undefined;
+    if (nick !== undefined) {
+      checkNick(nick);
+      if (!(await this.store.claimNick(nick, id))) throw nickTaken(nick);
+      chosen = nick;
+    } else {
+      for (let i = 0; i < 50 && !chosen; i++) {
+        const guest = `guest${randomInt(1000, 100000)}`;
+        if (await this.store.claimNick(guest, id)) chosen = guest;
+      }
+      if (!chosen) throw new ChatError('NICK_TAKEN', 'no free guest nickname, pick one with a nick');
+    }
+    const limiter = this.limiterFactory?.();
+    const session = new Session(this, id, transport, chosen, sink, limiter);
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** @internal */
+  forget(session: Session): void {
+    this.sessions.delete(session);
+  }
+
+  rooms(): Promise<RoomCount[]> {
+    return this.store.rooms();
+  }
+
+  async history(room: string, after: string | undefined, limit: number) {
+    const name = checkRoom(room);
+    if (after !== undefined && !isMessageId(after)) throw new ChatError('BAD_ID', 'after must be an id');
+    return this.store.read(name, { after, limit: Math.min(Math.max(limit, 0), this.maxReplay) });
+  }
+
+  /** Stop accepting sessions and close every open one (leave notices, nick release). */
+  async shutdown(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled([...this.sessions].map((s) => s.close()));
+  }
+}
+
+function nickTaken(nick: string): ChatError {
+  return new ChatError('NICK_TAKEN', `nickname "${nick}" is taken, choose another`);
+}
+
+export class Session {
+  readonly id: string;
+  readonly transport: string;
+  private currentNick: string;
+  private readonly core: ChatCore;
+  private readonly sink: ChatSink;
+  private readonly limiter: RateLimiter | undefined;
+  private readonly memberships = new Map<string, Membership>();
+  private unsubscribeDirect: Unsubscribe;
+  private closed = false;
+
+  constructor(
+    core: ChatCore,
+    id: string,
+    transport: string,
+    nick: string,
+    sink: ChatSink,
+    limiter: RateLimiter | undefined,
+  ) {
+    this.core = core;
+    this.id = id;
+    this.transport = transport;
+    this.currentNick = nick;
+    this.sink = sink;
+    this.limiter = limiter;
+    this.unsubscribeDirect = core.store.subscribeDirect(nick, this.onDirect);
+  }
+
+  get nick(): string {
+    return this.currentNick;
+  }
+
+  get rooms(): string[] {
+    return [...this.memberships.keys()];
+  }
+
+  inRoom(room: string): boolean {
+    return this.memberships.has(room);
+  }
+
+  private readonly onDirect = (event: DirectEvent): void => {
+    if (!this.closed) this.sink({ type: 'dm', from: event.from, to: event.to, text: event.text, ts: event.ts });
+  };
+
+  async setNick(nick: string): Promise<void> {
+    this.assertOpen();
+    checkNick(nick);
+    const old = this.currentNick;
+    if (nick === old) return;
+    const store = this.core.store;
+    // A case-only change keeps the claim (same key, same owner).
+    if (!(await store.claimNick(nick, this.id))) throw nickTaken(nick);
+    if (nick.toLowerCase() !== old.toLowerCase()) await store.releaseNick(old, this.id);
+    this.unsubscribeDirect();
+    this.unsubscribeDirect = store.subscribeDirect(nick, this.onDirect);
+    this.currentNick = nick;
+    this.sink({ type: 'nick', nick });
+    const ts = Date.now();
+    for (const room of this.memberships.keys()) {
+      await store.removeMember(room, old);
+      await store.addMember(room, nick);
+      await store.publish({ kind: 'rename', room, from: old, to: nick, ts });
+    }
+  }
+
+  /**
+   * Join a room and replay history: the messages after `after` when resuming (up to maxReplay),
+   * else the newest `historyOnJoin`. Live messages arriving meanwhile are held back and sent after
+   * the replay without duplicates, so a resuming client sees no gap and no repeat.
+   */
+  async join(room: string, after?: string): Promise<string> {
+    this.assertOpen();
+    const name = checkRoom(room);
+    if (after !== undefined && !isMessageId(after)) throw new ChatError('BAD_ID', 'after must be an id');
+    const store = this.core.store;
+    let membership = this.memberships.get(name);
+    if (!membership) {
+      if (this.memberships.size >= this.core.maxRoomsPerSession) {
+        throw new ChatError('TOO_MANY_ROOMS', `at most ${this.core.maxRoomsPerSession} rooms per connection`);
+      }
+      membership = { unsubscribe: () => {}, buffer: [], lastTyping: 0 };
+      const m = membership;
+      m.unsubscribe = store.subscribe(name, (event) => this.onRoomEvent(name, m, event));
+      this.memberships.set(name, m);
+      await store.addMember(name, this.currentNick);
+      await store.publish({ kind: 'join', room: name, nick: this.currentNick, ts: Date.now() });
+    } else {
+      // Already a member (e.g. a resume request): replay again, holding live events meanwhile.
+      membership.buffer ??= [];
+    }
+    const members = await store.members(name);
+    this.sink({ type: 'joined', room: name, members });
+    const limit = after === undefined ? this.core.historyOnJoin : this.core.maxReplay;
+    const { messages, truncated } = await store.read(name, { after, limit });
+    let last = after;
+    for (const message of messages) {
+      this.sink({ type: 'message', message, replay: true });
+      last = message.id;
+    }
+    this.sink({ type: 'history-end', room: name, count: messages.length, truncated });
+    const held = membership.buffer ?? [];
+    membership.buffer = null;
+    for (const event of held) {
+      if (event.kind === 'message' && last !== undefined && compareIds(event.message.id, last) <= 0) continue;
+      this.deliver(event);
+    }
+    return name;
+  }
+
+  async leave(room: string): Promise<void> {
+    this.assertOpen();
+    const name = checkRoom(room);
+    const membership = this.memberships.get(name);
+    if (!membership) throw new ChatError('NOT_IN_ROOM', `you are not in #${name}`);
+    await this.dropMembership(name, membership);
+    this.sink({ type: 'left', room: name });
+  }
+
+  private async dropMembership(room: string, membership: Membership): Promise<void> {
+    this.memberships.delete(room);
+    const store = this.core.store;
+    await store.removeMember(room, this.currentNick);
+    await store.publish({ kind: 'leave', room, nick: this.currentNick, ts: Date.now() });
+    membership.unsubscribe();
+  }
+
+  /** Post to a room; resolves with the stored message once it is durable (that is the ack). */
+  async say(room: string, text: string): Promise<StoredMessage> {
+    this.assertOpen();
+    const name = checkRoom(room);
+    if (!this.memberships.has(name)) throw new ChatError('NOT_IN_ROOM', `you are not in #${name}`);
+    checkText(text, this.core.maxMessageLength);
+    this.takeToken();
+    this.core.metrics?.messageIn(this.transport);
+    try {
+      return await this.core.store.append(name, this.currentNick, text);
+    } catch (err) {
+      throw new ChatError('STORE_FAILED', `message not stored: ${(err as Error).message}`);
+    }
+  }
+
+  async dm(to: string, text: string): Promise<void> {
+    this.assertOpen();
+    checkNick(to);
+    checkText(text, this.core.maxMessageLength);
+    this.takeToken();
+    this.core.metrics?.messageIn(this.transport);
+    const event: DirectEvent = { kind: 'dm', from: this.currentNick, to, text, ts: Date.now() };
+    if (!(await this.core.store.sendDirect(event))) {
+      throw new ChatError('NO_SUCH_NICK', `nobody called "${to}" is online`);
+    }
+  }
+
+  /** Typing indicator: forwarded at most once per typingIntervalMs per room, never an error. */
+  async typing(room: string): Promise<void> {
+    this.assertOpen();
+    const name = checkRoom(room);
+    const membership = this.memberships.get(name);
+    if (!membership) throw new ChatError('NOT_IN_ROOM', `you are not in #${name}`);
+    const now = Date.now();
+    if (now - membership.lastTyping < this.core.typingIntervalMs) return;
+    membership.lastTyping = now;
+    await this.core.store.publish({ kind: 'typing', room: name, nick: this.currentNick, ts: now });
+  }
+
+  who(room: string): Promise<string[]> {
+    return this.core.store.members(checkRoom(room));
+  }
+
+  /** Leave every room and release the nickname. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribeDirect();
+    const store = this.core.store;
+    for (const [room, membership] of [...this.memberships]) {
+      await this.dropMembership(room, membership).catch(() => {});
+    }
+    await store.releaseNick(this.currentNick, this.id).catch(() => {});
+    this.core.forget(this);
+  }
+
+  private takeToken(): void {
+    if (!this.limiter || this.limiter.tryTake()) return;
+    this.core.metrics?.rejectedInput(this.transport, 'rate_limited');
+    const wait = Math.max(1, Math.ceil(this.limiter.retryAfterMs() / 100) / 10);
+    throw new ChatError('RATE_LIMITED', `slow down: too many messages, try again in ${wait}s`);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ChatError('SHUTTING_DOWN', 'connection is closing');
+  }
+
+  private onRoomEvent(room: string, membership: Membership, event: RoomEvent): void {
+    if (this.closed || this.memberships.get(room) !== membership) return;
+    if (membership.buffer) membership.buffer.push(event);
+    else this.deliver(event);
+  }
+
+  private deliver(event: RoomEvent): void {
+    switch (event.kind) {
+      case 'message':
+        this.sink({ type: 'message', message: event.message, replay: false });
+        break;
+      case 'typing':
+        if (event.nick !== this.currentNick) this.sink({ type: 'typing', room: event.room, nick: event.nick, ts: event.ts });
+        break;
+      case 'rename':
+        this.sink({ type: 'rename', room: event.room, from: event.from, to: event.to, ts: event.ts });
+        break;
+      default:
+        this.sink({ type: event.kind, room: event.room, nick: event.nick, ts: event.ts });
+    }
+  }
+}

@@ -1,0 +1,24 @@
+/** Stable codes the chat core reports; every transport shows them (PROTOCOL.md lists them). */
+export type ChatErrorCode =
+  | 'NICK_INVALID'
+  | 'NICK_TAKEN'
+  | 'ROOM_INVALID'
+  | 'NOT_IN_ROOM'
+  | 'TOO_MANY_ROOMS'
+  | 'TEXT_EMPTY'
+  | 'TEXT_TOO_LONG'
+  | 'TEXT_INVALID'
+  | 'RATE_LIMITED'
+  | 'NO_SUCH_NICK'
+  | 'BAD_ID'
+  | 'STORE_FAILED'
+  | 'SHUTTING_DOWN';
+
+export class ChatError extends Error {
+  readonly code: ChatErrorCode;
+  constructor(code: ChatErrorCode, message: string) {
+    super(message);
+    this.name = 'ChatError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,3 @@
+export { type ChatCoreOptions, ChatCore, type ChatEvent, type ChatSink, type RateLimiter, Session } from './core.js';
+export { ChatError, type ChatErrorCode } from './errors.js';
+export { checkNick, checkRoom, checkText } from './validate.js';

@@ -1,0 +1,69 @@
+import type { DirectEvent, RoomCount, Unsubscribe } from './types.js';
+
+/**
+ * In-process presence and nickname ownership, shared by the single-node store. Nicknames are
+ * keyed case-insensitively; the display spelling is kept for member lists.
+ */
+export class LocalPresence {
+  private readonly nicks = new Map<string, string>();
+  private readonly direct = new Map<string, (event: DirectEvent) => void>();
+  private readonly roomMembers = new Map<string, Map<string, string>>();
+
+  claimNick(nick: string, owner: string): boolean {
+    const key = nick.toLowerCase();
+    const holder = this.nicks.get(key);
+    if (holder !== undefined && holder !== owner) return false;
+    this.nicks.set(key, owner);
+    return true;
+  }
+
+  releaseNick(nick: string, owner: string): void {
+    const key = nick.toLowerCase();
+    if (this.nicks.get(key) === owner) this.nicks.delete(key);
+  }
+
+  nickTaken(nick: string): boolean {
+    return this.nicks.has(nick.toLowerCase());
+  }
+
+  sendDirect(event: DirectEvent): boolean {
+    const listener = this.direct.get(event.to.toLowerCase());
+    if (!listener) return false;
+    listener(event);
+    return true;
+  }
+
+  subscribeDirect(nick: string, listener: (event: DirectEvent) => void): Unsubscribe {
+    const key = nick.toLowerCase();
+    this.direct.set(key, listener);
+    return () => {
+      if (this.direct.get(key) === listener) this.direct.delete(key);
+    };
+  }
+
+  addMember(room: string, nick: string): void {
+    let m = this.roomMembers.get(room);
+    if (!m) this.roomMembers.set(room, (m = new Map()));
+    m.set(nick.toLowerCase(), nick);
+  }
+
+  removeMember(room: string, nick: string): void {
+    const m = this.roomMembers.get(room);
+    if (!m) return;
+    m.delete(nick.toLowerCase());
+    if (m.size === 0) this.roomMembers.delete(room);
+  }
+
+  members(room: string): string[] {
+    const m = this.roomMembers.get(room);
+    if (!m) return [];
+    return [...m.values()].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
+  }
+
+  rooms(withHistory: Iterable<string>): RoomCount[] {
+    const names = new Set<string>(['lobby', ...withHistory, ...this.roomMembers.keys()]);
+    return [...names]
+      .sort()
+      .map((room) => ({ room, members: this.roomMembers.get(room)?.size ?? 0 }));
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The one storage interface the chat core talks to. Two implementations are planned:
+ * the default in-process fan-out + append-only file log (file-store.ts), and a Redis Streams
+ * store for several nodes (issue 9). Everything is async so a networked store fits, and ids are
+ * strings shaped like Redis stream ids ("<ms>-<seq>") so they compare in order across both.
+ */
+
+/** A durable room message. */
+export interface StoredMessage {
+  /** "<ms>-<seq>", strictly increasing within a room; compare with {@link compareIds}. */
+  readonly id: string;
+  readonly room: string;
+  readonly nick: string;
+  readonly text: string;
+  /** Milliseconds since the epoch when the store accepted the message. */
+  readonly ts: number;
+}
+
+/** What a store fans out to the subscribers of one room. Only `message` is durable. */
+export type RoomEvent =
+  | { readonly kind: 'message'; readonly message: StoredMessage }
+  | { readonly kind: 'join' | 'leave'; readonly room: string; readonly nick: string; readonly ts: number }
+  | {
+      readonly kind: 'rename';
+      readonly room: string;
+      readonly from: string;
+      readonly to: string;
+      readonly ts: number;
+    }
+  | { readonly kind: 'typing'; readonly room: string; readonly nick: string; readonly ts: number };
+
+/** An event addressed to one nickname (direct messages), routed to wherever its owner is connected. */
+export interface DirectEvent {
+  readonly kind: 'dm';
+  readonly from: string;
+  readonly to: string;
+  readonly text: string;
+  readonly ts: number;
+}
+
+export interface RoomCount {
+  readonly room: string;
+  readonly members: number;
+}
+
+export type Unsubscribe = () => void;
+
+export interface ReadOptions {
+  /** Return messages with id strictly greater than this; without it, the newest `limit`. */
+  readonly after?: string | undefined;
+  /** Maximum number of messages returned. */
+  readonly limit: number;
+}
+
+export interface ReadResult {
+  readonly messages: StoredMessage[];
+  /** True when messages after `after` exist that were not returned (limit hit or retention). */
+  readonly truncated: boolean;
+}
+
+export interface ChatStore {
+  /** Recover durable state; must be called before anything else. */
+  open(): Promise<void>;
+  /** Append a room message; resolves only after the message is durable, with its id. */
+  append(room: string, nick: string, text: string): Promise<StoredMessage>;
+  /** Messages of a room after an id (or the newest ones), oldest first. */
+  read(room: string, options: ReadOptions): Promise<ReadResult>;
+  /** Receive every event of a room (messages in id order, presence, typing) from any node. */
+  subscribe(room: string, listener: (event: RoomEvent) => void): Unsubscribe;
+  /** Publish a non-durable room event (presence change, typing) to the room's subscribers. */
+  publish(event: Exclude<RoomEvent, { kind: 'message' }>): Promise<void>;
+
+  /** Claim a nickname (case-insensitive) for an owner; false when someone else holds it. */
+  claimNick(nick: string, owner: string): Promise<boolean>;
+  /** Release a nickname if `owner` holds it. */
+  releaseNick(nick: string, owner: string): Promise<void>;
+  /** Whether anyone holds the nickname right now. */
+  nickTaken(nick: string): Promise<boolean>;
+  /** Route a direct event to the holder of `event.to`; false when nobody holds it. */
+  sendDirect(event: DirectEvent): Promise<boolean>;
+  /** Receive direct events addressed to a nickname this node's session holds. */
+  subscribeDirect(nick: string, listener: (event: DirectEvent) => void): Unsubscribe;
+
+  /** Presence: record that `nick` is (or is no longer) in `room`. */
+  addMember(room: string, nick: string): Promise<void>;
+  removeMember(room: string, nick: string): Promise<void>;
+  /** Nicknames in a room, sorted case-insensitively. */
+  members(room: string): Promise<string[]>;
+  /** Rooms that have members or history, with member counts. */
+  rooms(): Promise<RoomCount[]>;
+
+  /** Flush and release resources; appends after close reject. */
+  close(): Promise<void>;
+}
+
+/** Orders "<ms>-<seq>" ids numerically (a plain string compare breaks at digit-count changes). */
+export function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const dm = Number(am) - Number(bm);
+  if (dm !== 0) return dm < 0 ? -1 : 1;
+  const ds = Number(as) - Number(bs);
+  return ds === 0 ? 0 : ds < 0 ? -1 : 1;
+}
+
+const ID_RE = /^\d{1,16}-\d{1,16}$/;
+/** True for ids the stores hand out; used to validate client-supplied `after` values. */
+export function isMessageId(value: string): boolean {
+  return ID_RE.test(value);
+}
