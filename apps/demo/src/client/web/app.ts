@@ -1,0 +1,302 @@
+// The browser client: plain DOM, no framework. All user-supplied text goes through textContent.
+import { type ClientFrame, PROTOCOL_VERSION, type ServerFrame, type WireMessage } from './protocol.js';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const messagesEl = $<HTMLOListElement>('messages');
+const roomsEl = $<HTMLUListElement>('rooms');
+const membersEl = $<HTMLUListElement>('members');
+const typingEl = $<HTMLDivElement>('typing');
+const statusEl = $<HTMLSpanElement>('status');
+const nickBtn = $<HTMLButtonElement>('nick');
+const roomTitle = $<HTMLSpanElement>('room-title');
+const input = $<HTMLInputElement>('input');
+const STORE_KEY = 'netchat:v1';
+const KEEP = 200;
+
+interface Saved {
+  nick?: string;
+  room: string;
+  /** Messages per room shown before the reload, and the last id seen (for resume). */
+  rooms: Record<string, { lastId?: string; messages: WireMessage[] }>;
+}
+
+function load(): Saved {
+  try {
+    const raw = sessionStorage.getItem(STORE_KEY);
+    if (raw) return JSON.parse(raw) as Saved;
+  } catch {
+    // corrupt or unavailable storage: start fresh
+  }
+  return { room: 'lobby', rooms: {} };
+}
+const saved = load();
+const wantedNick = localStorage.getItem('netchat:nick') ?? undefined;
+let nick = '';
+let current = saved.room || 'lobby';
+const seen = new Set<string>();
+let ws: WebSocket | undefined;
+let backoff = 500;
+let refSeq = 0;
+const typers = new Map<string, number>();
+
+function persist(): void {
+  try {
+    sessionStorage.setItem(STORE_KEY, JSON.stringify(saved));
+  } catch {
+    // quota: history just is not kept across reloads
+  }
+}
+
+function roomState(room: string) {
+  let r = saved.rooms[room];
+  if (!r) saved.rooms[room] = r = { messages: [] };
+  return r;
+}
+
+function send(frame: ClientFrame): void {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+}
+
+function colour(name: string): string {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
+  return `hsl(${h % 360} 60% 38%)`;
+}
+
+function timeOf(ts: number): HTMLTimeElement {
+  const t = document.createElement('time');
+  const d = new Date(ts);
+  t.dateTime = d.toISOString();
+  t.textContent = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return t;
+}
+
+function scrollDown(): void {
+  messagesEl.scrollTop = messagesEl.scrollHeight;
+}
+
+function renderMessage(m: WireMessage): void {
+  const li = document.createElement('li');
+  li.className = 'msg';
+  li.dataset.id = m.id;
+  li.append(timeOf(m.ts));
+  const who = document.createElement('span');
+  who.className = 'nick';
+  who.style.color = colour(m.nick);
+  who.textContent = m.nick;
+  const body = document.createElement('span');
+  body.className = 'text';
+  body.textContent = m.text;
+  li.append(who, body);
+  messagesEl.append(li);
+}
+
+function notice(text: string, cls = 'notice', ts = Date.now()): void {
+  const li = document.createElement('li');
+  li.className = cls;
+  li.append(timeOf(ts));
+  const span = document.createElement('span');
+  span.textContent = text;
+  li.append(span);
+  messagesEl.append(li);
+  scrollDown();
+}
+
+function addMessage(m: WireMessage): void {
+  if (seen.has(m.id)) return;
+  seen.add(m.id);
+  const r = roomState(m.room);
+  r.lastId = m.id;
+  r.messages.push({ type: 'message', id: m.id, room: m.room, nick: m.nick, text: m.text, ts: m.ts });
+  if (r.messages.length > KEEP) r.messages.splice(0, r.messages.length - KEEP);
+  persist();
+  if (m.room === current) {
+    typers.delete(m.nick);
+    renderTyping();
+    renderMessage(m);
+    scrollDown();
+  }
+}
+
+function showRoom(room: string): void {
+  current = room;
+  saved.room = room;
+  persist();
+  roomTitle.textContent = `#${room}`;
+  messagesEl.replaceChildren();
+  for (const m of roomState(room).messages) {
+    seen.add(m.id);
+    renderMessage(m);
+  }
+  scrollDown();
+  typers.clear();
+  renderTyping();
+  for (const li of roomsEl.children) li.classList.toggle('current', (li as HTMLElement).dataset.room === room);
+}
+
+function renderList(el: HTMLUListElement, items: { label: string; key: string }[]): void {
+  el.replaceChildren(
+    ...items.map(({ label, key }) => {
+      const li = document.createElement('li');
+      li.textContent = label;
+      li.dataset.room = key;
+      return li;
+    }),
+  );
+}
+
+function renderTyping(): void {
+  const now = Date.now();
+  const names = [...typers].filter(([, until]) => until > now).map(([n]) => n);
+  typingEl.textContent =
+    names.length === 0 ? '' : names.length === 1 ? `${names[0]} is typing…` : `${names.join(', ')} are typing…`;
+}
+setInterval(renderTyping, 1000);
+
+function refreshSidebar(): void {
+  send({ type: 'rooms' });
+  send({ type: 'who', room: current });
+}
+
+function joinRoom(room: string): void {
+  const r = roomState(room);
+  showRoom(room);
+  send(r.lastId ? { type: 'join', room, after: r.lastId } : { type: 'join', room });
+}
+
+function onFrame(f: ServerFrame): void {
+  switch (f.type) {
+    case 'welcome':
+      nick = f.nick;
+      nickBtn.textContent = nick;
+      if (f.v !== PROTOCOL_VERSION) notice(`server speaks protocol v${f.v}, this page v${PROTOCOL_VERSION}`, 'error');
+      if (wantedNick && wantedNick !== nick) send({ type: 'nick', nick: wantedNick, ref: 'login' });
+      joinRoom(current);
+      break;
+    case 'nick':
+      nick = f.nick;
+      nickBtn.textContent = nick;
+      localStorage.setItem('netchat:nick', nick);
+      break;
+    case 'message':
+      addMessage(f);
+      break;
+    case 'joined':
+      if (f.room === current) renderList(membersEl, f.members.map((m) => ({ label: m, key: m })));
+      send({ type: 'rooms' });
+      break;
+    case 'history-end':
+      if (f.truncated && f.room === current) notice('some older messages were skipped');
+      break;
+    case 'join':
+    case 'leave':
+      if (f.room === current) {
+        notice(`${f.nick} ${f.type === 'join' ? 'joined' : 'left'} #${f.room}`, 'notice', f.ts);
+        refreshSidebar();
+      }
+      break;
+    case 'rename':
+      if (f.room === current) {
+        notice(`${f.from} is now ${f.to}`, 'notice', f.ts);
+        refreshSidebar();
+      }
+      break;
+    case 'typing':
+      if (f.room === current) {
+        typers.set(f.nick, Date.now() + 3000);
+        renderTyping();
+      }
+      break;
+    case 'dm':
+      notice(`${f.from} → ${f.to}: ${f.text}`, 'dm', f.ts);
+      break;
+    case 'who':
+      if (f.room === current) renderList(membersEl, f.members.map((m) => ({ label: m, key: m })));
+      break;
+    case 'rooms':
+      renderList(
+        roomsEl,
+        f.rooms.map((r) => ({ label: `#${r.room} (${r.members})`, key: r.room })),
+      );
+      for (const li of roomsEl.children) li.classList.toggle('current', (li as HTMLElement).dataset.room === current);
+      break;
+    case 'error':
+      notice(`${f.code}: ${f.message}`, 'error');
+      break;
+    case 'bye':
+      notice(`server: ${f.reason}`);
+      break;
+    default:
+      break;
+  }
+}
+
+function connect(): void {
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+  const sock = new WebSocket(url);
+  ws = sock;
+  statusEl.textContent = 'connecting';
+  statusEl.className = 'status';
+  sock.onopen = () => {
+    backoff = 500;
+    statusEl.textContent = 'online';
+    statusEl.className = 'status online';
+  };
+  sock.onmessage = (ev) => {
+    try {
+      onFrame(JSON.parse(String(ev.data)) as ServerFrame);
+    } catch {
+      notice('unreadable frame from server', 'error');
+    }
+  };
+  sock.onclose = () => {
+    if (ws !== sock) return;
+    statusEl.textContent = `offline, retrying in ${Math.round(backoff / 1000)}s`;
+    statusEl.className = 'status offline';
+    setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, 15_000);
+  };
+}
+
+$<HTMLFormElement>('send-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const text = input.value;
+  if (text.trim() === '') return;
+  input.value = '';
+  const [cmd, ...rest] = text.split(' ');
+  if (cmd === '/nick' && rest[0]) send({ type: 'nick', nick: rest[0] });
+  else if (cmd === '/join' && rest[0]) joinRoom(rest[0].replace(/^#/, '').toLowerCase());
+  else if (cmd === '/leave') send({ type: 'leave', room: current });
+  else if (cmd === '/msg' && rest.length > 1) {
+    send({ type: 'dm', to: rest[0]!, text: rest.slice(1).join(' ') });
+    notice(`you → ${rest[0]}: ${rest.slice(1).join(' ')}`, 'dm');
+  } else send({ type: 'send', room: current, text, ref: String(++refSeq) });
+});
+
+let lastTyping = 0;
+input.addEventListener('input', () => {
+  const now = Date.now();
+  if (now - lastTyping > 1500 && input.value && !input.value.startsWith('/')) {
+    lastTyping = now;
+    send({ type: 'typing', room: current });
+  }
+});
+
+nickBtn.addEventListener('click', () => {
+  const next = prompt('nickname', nick);
+  if (next) send({ type: 'nick', nick: next.trim() });
+});
+roomsEl.addEventListener('click', (ev) => {
+  const room = (ev.target as HTMLElement).dataset.room;
+  if (room && room !== current) joinRoom(room);
+});
+$<HTMLFormElement>('join-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const box = $<HTMLInputElement>('join-input');
+  const room = box.value.trim().replace(/^#/, '').toLowerCase();
+  box.value = '';
+  if (room) joinRoom(room);
+});
+
+showRoom(current);
+connect();
