@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { compareIds, FileStore, isMessageId } from '../src/store/index.js';
+import { compareIds, FileStore, isMessageId, type StoredMessage } from '../src/store/index.js';
 
 let dir: string;
 beforeEach(() => {
@@ -62,7 +62,7 @@ describe('file store', () => {
   it('reads after any id exactly the later messages (property)', async () => {
     const s = new FileStore({ dataDir: dir });
     await s.open();
-    const all = [];
+    const all: StoredMessage[] = [];
     for (let i = 0; i < 60; i++) all.push(await s.append('r', 'n', `t${i}`));
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 0, max: 59 }), fc.integer({ min: 1, max: 70 }), async (i, limit) => {

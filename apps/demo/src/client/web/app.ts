@@ -131,7 +131,7 @@ function showRoom(room: string): void {
   scrollDown();
   typers.clear();
   renderTyping();
-  for (const li of roomsEl.children) li.classList.toggle('current', (li as HTMLElement).dataset.room === room);
+  for (const li of Array.from(roomsEl.children)) li.classList.toggle('current', (li as HTMLElement).dataset.room === room);
 }
 
 function renderList(el: HTMLUListElement, items: { label: string; key: string }[]): void {
@@ -218,7 +218,7 @@ function onFrame(f: ServerFrame): void {
         roomsEl,
         f.rooms.map((r) => ({ label: `#${r.room} (${r.members})`, key: r.room })),
       );
-      for (const li of roomsEl.children) li.classList.toggle('current', (li as HTMLElement).dataset.room === current);
+      for (const li of Array.from(roomsEl.children)) li.classList.toggle('current', (li as HTMLElement).dataset.room === current);
       break;
     case 'error':
       notice(`${f.code}: ${f.message}`, 'error');

@@ -1,0 +1,233 @@
+import { type ChatCore, type ChatEvent, ChatError, type Session } from '../chat/index.js';
+import { PROTOCOL_VERSION, type ServerFrame } from '../client/web/protocol.js';
+import type { StoredMessage } from '../store/types.js';
+import type { TokenIssuer } from './auth.js';
+
+export interface JsonSessionOptions {
+  readonly transport: string;
+  readonly serverName: string;
+  readonly tokens: TokenIssuer;
+  readonly maxFrameBytes: number;
+  readonly ratePerSecond: number;
+  readonly burst: number;
+  /** Invalid frames tolerated before the connection is closed with 1008. @default 50 */
+  readonly maxInvalidFrames?: number;
+}
+
+export interface JsonPeer {
+  /** Send one text frame. */
+  send(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+const MAX_REF = 64;
+const serialised = new WeakMap<StoredMessage, string>();
+
+/**
+ * The WebSocket JSON protocol (PROTOCOL.md) as a wire-independent session: text frames in,
+ * text frames out. The WebSocket adapter only moves frames; everything the protocol means is here.
+ */
+export class JsonSession {
+  private session: Session | undefined;
+  private invalid = 0;
+  private readonly pending: string[] = [];
+  private readonly core: ChatCore;
+  private readonly peer: JsonPeer;
+  private readonly options: JsonSessionOptions;
+  /** Frames handled one after another so replies keep the order of requests. */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(core: ChatCore, peer: JsonPeer, options: JsonSessionOptions) {
+    this.core = core;
+    this.peer = peer;
+    this.options = options;
+  }
+
+  get nick(): string | undefined {
+    return this.session?.nick;
+  }
+
+  async start(): Promise<void> {
+    this.session = await this.core.connect(this.options.transport, this.onEvent);
+    this.out({
+      type: 'welcome',
+      v: PROTOCOL_VERSION,
+      nick: this.session.nick,
+      token: this.options.tokens.issue(this.session.nick),
+      server: this.options.serverName,
+      limits: {
+        maxMessageLength: this.core.maxMessageLength,
+        maxFrameBytes: this.options.maxFrameBytes,
+        ratePerSecond: this.options.ratePerSecond,
+        burst: this.options.burst,
+      },
+    });
+    for (const text of this.pending.splice(0)) this.onText(text);
+  }
+
+  private readonly onEvent = (e: ChatEvent): void => {
+    switch (e.type) {
+      case 'message': {
+        const m = e.message;
+        this.core.metrics?.messageOut(this.options.transport);
+        if (e.replay) {
+          const frame = { type: 'message', id: m.id, room: m.room, nick: m.nick, text: m.text, ts: m.ts, replay: true };
+          this.peer.send(JSON.stringify(frame));
+          return;
+        }
+        // One live message goes to every member: serialise it once, not once per recipient.
+        let text = serialised.get(m);
+        if (text === undefined) {
+          text = JSON.stringify({ type: 'message', id: m.id, room: m.room, nick: m.nick, text: m.text, ts: m.ts });
+          serialised.set(m, text);
+        }
+        this.peer.send(text);
+        return;
+      }
+      case 'nick':
+        // Sent as the reply to the `nick` request instead (it carries the ref).
+        return;
+      case 'joined':
+        // Sent by the join handler so it can carry the ref.
+        this.out({ type: 'joined', room: e.room, members: e.members, ...this.joinRef });
+        return;
+      default:
+        this.out(e as ServerFrame);
+    }
+  };
+
+  private joinRef: { ref?: string } = {};
+
+  private out(frame: ServerFrame): void {
+    if (frame.type === 'dm') this.core.metrics?.messageOut(this.options.transport);
+    this.peer.send(JSON.stringify(frame));
+  }
+
+  private error(code: string, message: string, ref?: string): void {
+    this.out(ref === undefined ? { type: 'error', code, message } : { type: 'error', code, message, ref });
+  }
+
+  private rejectFrame(code: string, message: string, ref?: string): void {
+    this.core.metrics?.rejectedInput(this.options.transport, code.toLowerCase());
+    this.error(code, message, ref);
+    if (++this.invalid >= (this.options.maxInvalidFrames ?? 50)) {
+      this.peer.close(1008, 'too many invalid frames');
+    }
+  }
+
+  onBinary(): void {
+    this.rejectFrame('BAD_FRAME', 'binary frames are not part of the protocol; send JSON text');
+  }
+
+  onText(text: string): void {
+    if (!this.session) {
+      this.pending.push(text);
+      return;
+    }
+    this.chain = this.chain.then(() => this.handle(text));
+  }
+
+  /** Resolves once every frame received so far has been handled. */
+  drain(): Promise<void> {
+    return this.chain;
+  }
+
+  private async handle(text: string): Promise<void> {
+    let frame: unknown;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      this.rejectFrame('BAD_JSON', 'frame is not valid JSON');
+      return;
+    }
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+      this.rejectFrame('BAD_JSON', 'frame must be a JSON object');
+      return;
+    }
+    const f = frame as Record<string, unknown>;
+    let ref: string | undefined;
+    if (f.ref !== undefined) {
+      if (typeof f.ref !== 'string' || f.ref.length > MAX_REF) {
+        this.rejectFrame('BAD_FRAME', `ref must be a string of at most ${MAX_REF} characters`);
+        return;
+      }
+      ref = f.ref;
+    }
+    const refPart = ref === undefined ? {} : { ref };
+    const str = (name: string): string => {
+      const v = f[name];
+      if (typeof v !== 'string') throw new FrameError(`field "${name}" must be a string`);
+      return v;
+    };
+    const session = this.session!;
+    try {
+      switch (f.type) {
+        case 'nick':
+          await session.setNick(str('nick'));
+          this.out({ type: 'nick', nick: session.nick, token: this.options.tokens.issue(session.nick), ...refPart });
+          return;
+        case 'join': {
+          const after = f.after === undefined ? undefined : str('after');
+          this.joinRef = refPart;
+          try {
+            await session.join(str('room'), after);
+          } finally {
+            this.joinRef = {};
+          }
+          return;
+        }
+        case 'leave':
+          await session.leave(str('room'));
+          // `left` event already went out through the sink; nothing more to say.
+          return;
+        case 'send': {
+          const m = await session.say(str('room'), str('text'));
+          this.out({ type: 'ack', id: m.id, room: m.room, ts: m.ts, ...refPart });
+          return;
+        }
+        case 'dm':
+          await session.dm(str('to'), str('text'));
+          this.out({ type: 'ack', ts: Date.now(), ...refPart });
+          return;
+        case 'typing':
+          await session.typing(str('room'));
+          return;
+        case 'who': {
+          const room = str('room');
+          this.out({ type: 'who', room: room.toLowerCase(), members: await session.who(room), ...refPart });
+          return;
+        }
+        case 'rooms':
+          this.out({ type: 'rooms', rooms: await this.core.rooms(), ...refPart });
+          return;
+        case 'ping':
+          this.out({ type: 'pong', ...refPart });
+          return;
+        default:
+          this.rejectFrame(
+            'UNKNOWN_TYPE',
+            typeof f.type === 'string' ? `unknown type "${f.type.slice(0, 40)}"` : 'missing "type"',
+            ref,
+          );
+      }
+    } catch (err) {
+      if (err instanceof FrameError) this.rejectFrame('BAD_FRAME', err.message, ref);
+      else if (err instanceof ChatError) {
+        if (err.code !== 'RATE_LIMITED') this.core.metrics?.rejectedInput(this.options.transport, err.code.toLowerCase());
+        this.error(err.code, err.message, ref);
+      } else this.error('STORE_FAILED', (err as Error).message, ref);
+    }
+  }
+
+  /** Connection gone: leave rooms, free the nickname. */
+  async end(): Promise<void> {
+    await this.session?.close();
+  }
+
+  /** Server shutdown: tell the client why before the transport closes with 1001. */
+  bye(reason: string): void {
+    this.out({ type: 'bye', reason });
+  }
+}
+
+class FrameError extends Error {}

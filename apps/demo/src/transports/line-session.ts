@@ -1,0 +1,186 @@
+import { type ChatCore, type ChatEvent, ChatError, type Session } from '../chat/index.js';
+
+export interface LinePeer {
+  writeLine(line: string): void;
+  /** Close after the pending output is flushed. */
+  end(): void;
+}
+
+export interface LineSessionOptions {
+  readonly transport: string;
+  readonly serverName: string;
+}
+
+export const HELP_LINES = [
+  '* commands:',
+  '*   /nick NAME       change your nickname',
+  '*   /join ROOM       join a room (and make it current)',
+  '*   /leave           leave the current room',
+  '*   /rooms           list rooms with member counts',
+  '*   /who             list members of the current room',
+  '*   /msg NICK TEXT   direct message',
+  '*   /help            this help',
+  '*   /quit            disconnect',
+  '* anything else is sent to the current room',
+];
+
+/**
+ * The netcat-friendly line protocol as a wire-independent session: one line in, lines out.
+ * Output: `[room] <nick> text` for room messages, `[dm] <nick> text` for direct messages,
+ * `* ...` for notices and `! CODE: message` for errors.
+ */
+export class LineSession {
+  private session: Session | undefined;
+  private current: string | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly core: ChatCore;
+  private readonly peer: LinePeer;
+  private readonly options: LineSessionOptions;
+
+  constructor(core: ChatCore, peer: LinePeer, options: LineSessionOptions) {
+    this.core = core;
+    this.peer = peer;
+    this.options = options;
+  }
+
+  async start(): Promise<void> {
+    this.session = await this.core.connect(this.options.transport, this.onEvent);
+    this.peer.writeLine(`* welcome to ${this.options.serverName}, you are ${this.session.nick}`);
+    this.peer.writeLine('* type /help for commands, /nick NAME to pick a nickname');
+    await this.enqueue(async () => {
+      this.current = await this.session!.join(this.core.defaultRoom);
+    });
+  }
+
+  private readonly onEvent = (e: ChatEvent): void => {
+    const w = (line: string) => this.peer.writeLine(line);
+    switch (e.type) {
+      case 'message':
+        if (!e.replay && e.message.nick === this.session?.nick) return; // the sender saw it typed
+        this.core.metrics?.messageOut(this.options.transport);
+        w(`[${e.message.room}] <${e.message.nick}> ${e.message.text}`);
+        return;
+      case 'joined':
+        w(`* you joined #${e.room} (${e.members.length} here: ${e.members.join(', ')})`);
+        return;
+      case 'history-end':
+        if (e.truncated) w(`* (older messages in #${e.room} skipped)`);
+        return;
+      case 'left':
+        w(`* you left #${e.room}`);
+        return;
+      case 'join':
+        if (e.nick !== this.session?.nick) w(`* ${e.nick} joined #${e.room}`);
+        return;
+      case 'leave':
+        if (e.nick !== this.session?.nick) w(`* ${e.nick} left #${e.room}`);
+        return;
+      case 'rename':
+        w(`* ${e.from} is now known as ${e.to} (#${e.room})`);
+        return;
+      case 'dm':
+        this.core.metrics?.messageOut(this.options.transport);
+        w(`[dm] <${e.from}> ${e.text}`);
+        return;
+      case 'nick':
+        w(`* you are now ${e.nick}`);
+        return;
+      case 'typing':
+        return;
+    }
+  };
+
+  /** A complete line from the client (without the terminator). */
+  onLine(line: string): void {
+    this.enqueue(() => this.handle(line.endsWith('\r') ? line.slice(0, -1) : line));
+  }
+
+  /** A line the framing layer refused (too long, invalid UTF-8). */
+  onBadLine(code: string, message: string): void {
+    this.core.metrics?.rejectedInput(this.options.transport, code.toLowerCase());
+    this.peer.writeLine(`! ${code}: ${message}`);
+  }
+
+  drain(): Promise<void> {
+    return this.chain;
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(task).catch((err: unknown) => {
+      if (err instanceof ChatError) {
+        if (err.code !== 'RATE_LIMITED') this.core.metrics?.rejectedInput(this.options.transport, err.code.toLowerCase());
+        this.peer.writeLine(`! ${err.code}: ${err.message}`);
+      } else this.peer.writeLine(`! ERROR: ${(err as Error).message}`);
+    });
+    return this.chain;
+  }
+
+  private async handle(line: string): Promise<void> {
+    const session = this.session!;
+    if (line.trim() === '') return;
+    if (!line.startsWith('/')) {
+      if (!this.current) throw new ChatError('NOT_IN_ROOM', 'join a room first: /join lobby');
+      await session.say(this.current, line);
+      return;
+    }
+    const space = line.indexOf(' ');
+    const cmd = (space === -1 ? line : line.slice(0, space)).toLowerCase();
+    const rest = space === -1 ? '' : line.slice(space + 1).trim();
+    switch (cmd) {
+      case '/nick':
+        if (!rest) throw new ChatError('NICK_INVALID', 'usage: /nick NAME');
+        await session.setNick(rest);
+        return;
+      case '/join':
+        if (!rest) throw new ChatError('ROOM_INVALID', 'usage: /join ROOM');
+        this.current = await session.join(rest);
+        return;
+      case '/leave': {
+        const room = rest || this.current;
+        if (!room) throw new ChatError('NOT_IN_ROOM', 'you are not in a room');
+        await session.leave(room);
+        if (this.current === room.replace(/^#/, '').toLowerCase()) this.current = session.rooms.at(-1);
+        if (this.current) this.peer.writeLine(`* current room: #${this.current}`);
+        return;
+      }
+      case '/rooms': {
+        const rooms = await this.core.rooms();
+        this.peer.writeLine(`* rooms: ${rooms.map((r) => `#${r.room} (${r.members})`).join(', ')}`);
+        return;
+      }
+      case '/who': {
+        const room = rest || this.current;
+        if (!room) throw new ChatError('NOT_IN_ROOM', 'you are not in a room');
+        const members = await session.who(room);
+        this.peer.writeLine(`* in #${room.replace(/^#/, '').toLowerCase()}: ${members.join(', ') || '(nobody)'}`);
+        return;
+      }
+      case '/msg': {
+        const sp = rest.indexOf(' ');
+        if (sp === -1) throw new ChatError('TEXT_EMPTY', 'usage: /msg NICK TEXT');
+        const to = rest.slice(0, sp);
+        await session.dm(to, rest.slice(sp + 1));
+        this.peer.writeLine(`* sent to ${to}`);
+        return;
+      }
+      case '/help':
+        for (const l of HELP_LINES) this.peer.writeLine(l);
+        return;
+      case '/quit':
+        this.peer.writeLine('* bye');
+        this.peer.end();
+        return;
+      default:
+        this.core.metrics?.rejectedInput(this.options.transport, 'unknown_command');
+        this.peer.writeLine(`! UNKNOWN_COMMAND: ${cmd.slice(0, 32)} (try /help)`);
+    }
+  }
+
+  async end(): Promise<void> {
+    await this.session?.close();
+  }
+
+  bye(reason: string): void {
+    this.peer.writeLine(`* ${reason}`);
+  }
+}

@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ChatCore } from '../src/chat/index.js';
+import { FileStore } from '../src/store/index.js';
+import { JsonSession } from '../src/transports/json-session.js';
+import { LineSession } from '../src/transports/line-session.js';
+
+let dir: string;
+let store: FileStore;
+let core: ChatCore;
+const tokens = { issue: (n: string) => `tok:${n}`, verify: (t: string) => t.slice(4) };
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'chat-proto-'));
+  store = new FileStore({ dataDir: dir });
+  await store.open();
+  core = new ChatCore(store, { historyOnJoin: 10 });
+});
+afterEach(async () => {
+  await core.shutdown();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function jsonClient() {
+  const frames: Record<string, unknown>[] = [];
+  const closes: number[] = [];
+  const s = new JsonSession(
+    core,
+    { send: (t) => frames.push(JSON.parse(t)), close: (code) => closes.push(code) },
+    { transport: 'ws', serverName: 'test', tokens, maxFrameBytes: 16384, ratePerSecond: 5, burst: 10, maxInvalidFrames: 5 },
+  );
+  await s.start();
+  return { s, frames, closes, send: async (f: unknown) => { s.onText(typeof f === 'string' ? f : JSON.stringify(f)); await s.drain(); } };
+}
+
+async function lineClient() {
+  const lines: string[] = [];
+  let ended = false;
+  const s = new LineSession(core, { writeLine: (l) => lines.push(l), end: () => { ended = true; } }, { transport: 'tcp', serverName: 'test' });
+  await s.start();
+  return { s, lines, ended: () => ended, send: async (l: string) => { s.onLine(l); await s.drain(); } };
+}
+
+describe('JSON protocol session', () => {
+  it('welcomes, joins with history and acks a send with its id', async () => {
+    const c = await jsonClient();
+    expect(c.frames[0]).toMatchObject({ type: 'welcome', v: 1 });
+    await c.send({ type: 'nick', nick: 'ada', ref: 'n' });
+    expect(c.frames.at(-1)).toMatchObject({ type: 'nick', nick: 'ada', token: 'tok:ada', ref: 'n' });
+    await c.send({ type: 'join', room: 'lobby', ref: 'j' });
+    expect(c.frames).toContainEqual(expect.objectContaining({ type: 'joined', room: 'lobby', ref: 'j' }));
+    await c.send({ type: 'send', room: 'lobby', text: 'hello', ref: '1' });
+    const ack = c.frames.find((f) => f.type === 'ack') as { id: string };
+    expect(ack).toMatchObject({ ref: '1', room: 'lobby' });
+    expect(c.frames).toContainEqual(expect.objectContaining({ type: 'message', id: ack.id, text: 'hello' }));
+  });
+
+  it('answers bad JSON, unknown types and wrong fields with errors and stays open', async () => {
+    const c = await jsonClient();
+    await c.send('{nope');
+    await c.send('[1,2]');
+    await c.send({ type: 'explode' });
+    await c.send({ type: 'send', room: 5, text: 'x', ref: 'r' });
+    const codes = c.frames.filter((f) => f.type === 'error').map((f) => f.code);
+    expect(codes).toEqual(['BAD_JSON', 'BAD_JSON', 'UNKNOWN_TYPE', 'BAD_FRAME']);
+    expect(c.closes).toEqual([]);
+    await c.send({ type: 'ping', ref: 'p' });
+    expect(c.frames.at(-1)).toEqual({ type: 'pong', ref: 'p' });
+  });
+
+  it('closes with 1008 after too many invalid frames', async () => {
+    const c = await jsonClient();
+    for (let i = 0; i < 5; i++) await c.send('garbage');
+    expect(c.closes).toEqual([1008]);
+  });
+});
+
+describe('line protocol session', () => {
+  it('greets, auto-joins the lobby and chats with a JSON client', async () => {
+    const t = await lineClient();
+    expect(t.lines[0]).toMatch(/welcome/);
+    expect(t.lines.join('\n')).toMatch(/you joined #lobby/);
+    await t.send('/nick netcat');
+    const j = await jsonClient();
+    await j.send({ type: 'nick', nick: 'web' });
+    await j.send({ type: 'join', room: 'lobby' });
+    await t.send('hello from nc');
+    expect(j.frames).toContainEqual(expect.objectContaining({ type: 'message', nick: 'netcat', text: 'hello from nc' }));
+    await j.send({ type: 'send', room: 'lobby', text: 'hi nc' });
+    expect(t.lines).toContain('[lobby] <web> hi nc');
+    expect(t.lines).not.toContain('[lobby] <netcat> hello from nc');
+  });
+
+  it('runs every command and reports errors as "! CODE: ..." lines', async () => {
+    const t = await lineClient();
+    await t.send('/nick alice');
+    const b = await lineClient();
+    await b.send('/nick bob');
+    await t.send('/join dev');
+    await t.send('/rooms');
+    expect(t.lines.at(-1)).toMatch(/#dev \(1\).*#lobby \(2\)/);
+    await t.send('/who');
+    expect(t.lines.at(-1)).toBe('* in #dev: alice');
+    await t.send('/msg bob psst');
+    expect(b.lines).toContain('[dm] <alice> psst');
+    await t.send('/nick BOB');
+    expect(t.lines.at(-1)).toMatch(/^! NICK_TAKEN: /);
+    await t.send('/bogus');
+    expect(t.lines.at(-1)).toMatch(/^! UNKNOWN_COMMAND/);
+    await t.send('/leave');
+    expect(t.lines.at(-1)).toBe('* current room: #lobby');
+    await t.send('/help');
+    expect(t.lines.at(-1)).toMatch(/anything else/);
+    await t.send('/quit');
+    expect(t.ended()).toBe(true);
+  });
+});
