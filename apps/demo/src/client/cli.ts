@@ -1,0 +1,170 @@
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { discover, type Discovered } from '../transports/udp-discovery.js';
+import type { Link } from './link.js';
+import { LineLink } from './line-link.js';
+import { WsLink } from './ws-link.js';
+
+const HELP = `net-chat client
+
+Usage: net-chat-client [--url ws://HOST:PORT/ws | wss://… | tcp://HOST:PORT | tls://HOST:PORT]
+                       [--nick NAME] [--ca FILE]
+                       [--discovery-port 41234] [--discovery-host HOST]...
+
+Without --url it looks for servers over UDP (broadcast plus 127.0.0.1) and connects to the first.
+TLS (wss://, tls://) is verified against --ca, or against the CA pin a discovered server announced;
+certificate checks are never turned off.`;
+
+const tty = process.stdout.isTTY === true && !process.env.NO_COLOR;
+const COLOURS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
+function colourNick(nick: string): string {
+  if (!tty) return nick;
+  let h = 0;
+  for (let i = 0; i < nick.length; i++) h = (h * 31 + nick.charCodeAt(i)) >>> 0;
+  return `\u001b[${COLOURS[h % COLOURS.length]}m${nick}\u001b[0m`;
+}
+// Server text is shown verbatim but never as terminal control sequences.
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
+function render(line: string): string {
+  const clean = line.replace(CONTROL, '?');
+  const m = /^(\[[^\]]+\]) <([^>]+)> (.*)$/s.exec(clean);
+  if (m) return `${m[1]} <${colourNick(m[2]!)}> ${m[3]}`;
+  if (tty && clean.startsWith('!')) return `\u001b[31m${clean}\u001b[0m`;
+  if (tty && clean.startsWith('*')) return `\u001b[2m${clean}\u001b[0m`;
+  return clean;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`net-chat-client: ${message}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let args: ReturnType<typeof parseArgs>;
+  try {
+    args = parseArgs({
+      options: {
+        url: { type: 'string' },
+        nick: { type: 'string' },
+        ca: { type: 'string' },
+        'discovery-port': { type: 'string' },
+        'discovery-host': { type: 'string', multiple: true },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const v = args.values as Record<string, string | string[] | boolean | undefined>;
+  if (v.help) {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  const nick = (v.nick as string | undefined) ?? process.env.CHAT_NICK;
+  let ca: string | undefined;
+  if (v.ca) {
+    try {
+      ca = readFileSync(v.ca as string, 'utf8');
+    } catch (err) {
+      fail(`cannot read --ca ${v.ca}: ${(err as Error).message}`);
+    }
+  }
+  let url = (v.url as string | undefined) ?? process.env.CHAT_URL;
+  let pin: string | undefined;
+  if (!url) {
+    const port = Number(v['discovery-port'] ?? process.env.CHAT_DISCOVERY_PORT ?? 41234);
+    const hosts = (v['discovery-host'] as string[] | undefined) ?? ['127.0.0.1'];
+    process.stdout.write(`* looking for servers on UDP port ${port}…\n`);
+    const found = await discover({ port, hosts, timeoutMs: 3000, wanted: 1 });
+    const first = found[0];
+    if (!first) fail('no server answered; pass --url');
+    url = pickUrl(first, ca !== undefined);
+    pin = first.caPin;
+    process.stdout.write(`* found ${first.name} at ${url}\n`);
+  }
+  let link: Link;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    fail(`--url ${url} is not a URL`);
+  }
+  const tlsTrust = { ca, pin };
+  switch (parsed.protocol) {
+    case 'ws:':
+    case 'wss:':
+      link = new WsLink(parsed, nick, tlsTrust);
+      break;
+    case 'tcp:':
+    case 'tls:':
+      link = new LineLink(parsed, nick, tlsTrust);
+      break;
+    default:
+      fail(`unsupported URL scheme ${parsed.protocol} (use ws, wss, tcp or tls)`);
+  }
+
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true });
+  rl.setPrompt('> ');
+  const show = (line: string) => {
+    if (process.stdin.isTTY) {
+      process.stdout.write('\r\u001b[K');
+      process.stdout.write(`${render(line)}\n`);
+      rl.prompt(true);
+    } else process.stdout.write(`${render(line)}\n`);
+  };
+  let quitting = false;
+  const quit = (code: number) => {
+    if (quitting) return;
+    quitting = true;
+    link.close();
+    rl.close();
+    setTimeout(() => process.exit(code), 50).unref();
+  };
+  link.onLine = show;
+  link.onQuit = () => quit(0);
+  let backoff = 250;
+  const reconnect = async (): Promise<void> => {
+    while (!quitting) {
+      try {
+        await link.connect();
+        backoff = 250;
+        return;
+      } catch (err) {
+        show(`! cannot connect: ${(err as Error).message}; retrying in ${Math.round(backoff / 100) / 10}s`);
+        if (isCertificateError(err)) quit(1);
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 10_000);
+      }
+    }
+  };
+  link.onDrop = (reason) => {
+    if (quitting) return;
+    show(`* disconnected (${reason}), reconnecting…`);
+    void reconnect();
+  };
+  rl.on('line', (line) => link.input(line));
+  rl.on('close', () => quit(0));
+  process.on('SIGINT', () => quit(0));
+  await reconnect();
+  if (process.stdin.isTTY) rl.prompt();
+}
+
+function pickUrl(a: Discovered, haveCa: boolean): string {
+  const host = a.host ?? a.from;
+  const h = host.includes(':') ? `[${host}]` : host;
+  // Prefer TLS when the server offers it and we can verify it (pin from discovery, or --ca).
+  if (a.https && (a.caPin || haveCa)) return `wss://${h}:${a.https}/ws`;
+  if (a.http) return `ws://${h}:${a.http}/ws`;
+  if (a.tls && (a.caPin || haveCa)) return `tls://${h}:${a.tls}`;
+  if (a.tcp) return `tcp://${h}:${a.tcp}`;
+  fail('the discovered server announced no usable endpoint');
+}
+
+function isCertificateError(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? '';
+  const msg = (err as Error)?.message ?? '';
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|PIN/i.test(code) || /certificate|pin mismatch/i.test(msg);
+}
+
+main().catch((err) => fail((err as Error).message));

@@ -1,0 +1,119 @@
+import type { ClientFrame, ServerFrame } from '../client/web/protocol.js';
+
+/**
+ * Translates between the terminal's slash-command lines and the WebSocket JSON protocol, keeping
+ * the state a resume needs (nickname, rooms, last id per room). Pure: no sockets.
+ */
+export class WsLineTranslator {
+  nick: string | undefined;
+  current: string | undefined;
+  readonly lastIds = new Map<string, string>();
+  private readonly seen = new Set<string>();
+  private ref = 0;
+
+  constructor(wantedNick?: string) {
+    this.nick = wantedNick;
+  }
+
+  /** Frames to send right after `welcome`: reclaim the nickname and rejoin rooms from the last ids. */
+  resumeFrames(welcomeNick: string): ClientFrame[] {
+    const frames: ClientFrame[] = [];
+    if (this.nick && this.nick !== welcomeNick) frames.push({ type: 'nick', nick: this.nick });
+    else this.nick = welcomeNick;
+    const rooms = this.lastIds.size > 0 || this.current ? new Set([...this.lastIds.keys(), this.current ?? 'lobby']) : new Set(['lobby']);
+    for (const room of rooms) {
+      const after = this.lastIds.get(room);
+      frames.push(after ? { type: 'join', room, after } : { type: 'join', room });
+    }
+    return frames;
+  }
+
+  /** A typed line → frames to send, or a local line to print (help, usage). */
+  input(line: string): { frames: ClientFrame[]; print?: string[]; quit?: boolean } {
+    if (line.trim() === '') return { frames: [] };
+    if (!line.startsWith('/')) {
+      if (!this.current) return { frames: [], print: ['! NOT_IN_ROOM: join a room first: /join lobby'] };
+      return { frames: [{ type: 'send', room: this.current, text: line, ref: String(++this.ref) }] };
+    }
+    const space = line.indexOf(' ');
+    const cmd = (space === -1 ? line : line.slice(0, space)).toLowerCase();
+    const rest = space === -1 ? '' : line.slice(space + 1).trim();
+    switch (cmd) {
+      case '/nick':
+        return rest ? { frames: [{ type: 'nick', nick: rest }] } : { frames: [], print: ['! usage: /nick NAME'] };
+      case '/join': {
+        if (!rest) return { frames: [], print: ['! usage: /join ROOM'] };
+        const room = rest.replace(/^#/, '').toLowerCase();
+        const after = this.lastIds.get(room);
+        return { frames: [after ? { type: 'join', room, after } : { type: 'join', room }] };
+      }
+      case '/leave': {
+        const room = (rest || this.current || '').replace(/^#/, '').toLowerCase();
+        return room ? { frames: [{ type: 'leave', room }] } : { frames: [], print: ['! you are not in a room'] };
+      }
+      case '/rooms':
+        return { frames: [{ type: 'rooms' }] };
+      case '/who':
+        return { frames: [{ type: 'who', room: (rest || this.current || 'lobby').replace(/^#/, '') }] };
+      case '/msg': {
+        const sp = rest.indexOf(' ');
+        if (sp === -1) return { frames: [], print: ['! usage: /msg NICK TEXT'] };
+        return { frames: [{ type: 'dm', to: rest.slice(0, sp), text: rest.slice(sp + 1) }], print: [`* sent to ${rest.slice(0, sp)}`] };
+      }
+      case '/help':
+        return {
+          frames: [],
+          print: ['* commands: /nick NAME, /join ROOM, /leave, /rooms, /who, /msg NICK TEXT, /help, /quit'],
+        };
+      case '/quit':
+        return { frames: [], quit: true };
+      default:
+        return { frames: [], print: [`! UNKNOWN_COMMAND: ${cmd.slice(0, 32)} (try /help)`] };
+    }
+  }
+
+  /** A server frame → lines to print (same shapes as the TCP line protocol). */
+  output(f: ServerFrame): { lines: string[]; send?: ClientFrame[] } {
+    switch (f.type) {
+      case 'welcome':
+        return { lines: [`* connected to ${f.server} as ${f.nick}`], send: this.resumeFrames(f.nick) };
+      case 'nick':
+        this.nick = f.nick;
+        return { lines: [`* you are now ${f.nick}`] };
+      case 'joined':
+        this.current = f.room;
+        return { lines: [`* you joined #${f.room} (${f.members.length} here: ${f.members.join(', ')})`] };
+      case 'history-end':
+        return { lines: f.truncated ? [`* (older messages in #${f.room} skipped)`] : [] };
+      case 'left':
+        this.lastIds.delete(f.room);
+        if (this.current === f.room) this.current = [...this.lastIds.keys()].at(-1);
+        return { lines: [`* you left #${f.room}`] };
+      case 'message': {
+        if (this.seen.has(f.id)) return { lines: [] };
+        this.seen.add(f.id);
+        if (this.seen.size > 10_000) this.seen.clear();
+        this.lastIds.set(f.room, f.id);
+        if (f.nick === this.nick && !f.replay) return { lines: [] };
+        return { lines: [`[${f.room}] <${f.nick}> ${f.text}`] };
+      }
+      case 'join':
+      case 'leave':
+        return { lines: f.nick === this.nick ? [] : [`* ${f.nick} ${f.type === 'join' ? 'joined' : 'left'} #${f.room}`] };
+      case 'rename':
+        return { lines: [`* ${f.from} is now known as ${f.to} (#${f.room})`] };
+      case 'dm':
+        return { lines: [`[dm] <${f.from}> ${f.text}`] };
+      case 'who':
+        return { lines: [`* in #${f.room}: ${f.members.join(', ') || '(nobody)'}`] };
+      case 'rooms':
+        return { lines: [`* rooms: ${f.rooms.map((r) => `#${r.room} (${r.members})`).join(', ')}`] };
+      case 'error':
+        return { lines: [`! ${f.code}: ${f.message}`] };
+      case 'bye':
+        return { lines: [`* ${f.reason}`] };
+      default:
+        return { lines: [] };
+    }
+  }
+}

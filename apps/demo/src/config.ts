@@ -1,0 +1,143 @@
+import { parseArgs } from 'node:util';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+export interface ServerConfig {
+  host: string;
+  tcpPort: number;
+  httpPort: number;
+  udpPort: number;
+  tlsTcpPort: number;
+  httpsPort: number;
+  dataDir: string;
+  tls: boolean;
+  history: number;
+  origins: string[];
+  redis: string | undefined;
+  logLevel: LogLevel;
+  /** Messages per second per connection, and the burst a token bucket allows. */
+  rate: number;
+  burst: number;
+  maxMessageLength: number;
+  shutdownDeadlineMs: number;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'ERR_CHAT_CONFIG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Every option: its flag, its environment variable, and its default. README's table mirrors this. */
+export const OPTION_DOCS: [flag: string, env: string, def: string, what: string][] = [
+  ['--host', 'CHAT_HOST', '0.0.0.0', 'address every listener binds'],
+  ['--tcp-port', 'CHAT_TCP_PORT', '8124', 'TCP line protocol (netcat)'],
+  ['--http-port', 'CHAT_HTTP_PORT', '8080', 'HTTP: web page, /ws, /api, /healthz, /metrics'],
+  ['--udp-port', 'CHAT_UDP_PORT', '41234', 'UDP discovery'],
+  ['--tls-tcp-port', 'CHAT_TLS_TCP_PORT', '8125', 'TCP line protocol over TLS (with --tls)'],
+  ['--https-port', 'CHAT_HTTPS_PORT', '8443', 'HTTPS + WSS (with --tls)'],
+  ['--data-dir', 'CHAT_DATA_DIR', './.chat-data', 'message log and dev CA'],
+  ['--tls', 'CHAT_TLS', 'off', 'also listen with TLS, certificates from a dev CA in the data dir'],
+  ['--history', 'CHAT_HISTORY', '50', 'messages replayed on join'],
+  ['--origin', 'CHAT_ORIGIN', 'same origin', 'extra allowed Origin for /ws (repeatable; comma-separated in env)'],
+  ['--redis', 'CHAT_REDIS_URL', 'unset', 'shared store for several nodes (not yet supported, issue 9)'],
+  ['--log-level', 'CHAT_LOG_LEVEL', 'info', 'error, warn, info or debug'],
+  ['--rate', 'CHAT_RATE', '5', 'messages per second per connection (token bucket refill)'],
+  ['--burst', 'CHAT_BURST', '10', 'token bucket size per connection'],
+  ['--max-message-length', 'CHAT_MAX_MESSAGE_LENGTH', '2000', 'longest message in characters'],
+];
+
+const HELP = `net-chat: one chat over TCP, TLS, HTTP, WebSocket and UDP discovery
+
+Usage: net-chat [options]     (every option also reads the environment variable shown)
+
+${OPTION_DOCS.map(([f, e, d, w]) => `  ${f.padEnd(22)} ${e.padEnd(24)} ${w} (default ${d})`).join('\n')}
+  --help                                          this text
+
+A port of 0 picks a free port; every listener prints its address.`;
+
+export function helpText(): string {
+  return HELP;
+}
+
+function port(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name}: "${value}" is not a port (0-65535)`);
+  return n;
+}
+
+function positive(name: string, value: string | undefined, fallback: number, min = 0): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) throw new ConfigError(`${name}: "${value}" must be a number >= ${min}`);
+  return n;
+}
+
+function bool(value: string | boolean | undefined): boolean {
+  if (typeof value === 'boolean') return value;
+  return value !== undefined && /^(1|true|yes|on)$/i.test(value);
+}
+
+/** Flags win over environment variables, which win over defaults. */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        host: { type: 'string' },
+        'tcp-port': { type: 'string' },
+        'http-port': { type: 'string' },
+        'udp-port': { type: 'string' },
+        'tls-tcp-port': { type: 'string' },
+        'https-port': { type: 'string' },
+        'data-dir': { type: 'string' },
+        tls: { type: 'boolean' },
+        history: { type: 'string' },
+        origin: { type: 'string', multiple: true },
+        redis: { type: 'string' },
+        'log-level': { type: 'string' },
+        rate: { type: 'string' },
+        burst: { type: 'string' },
+        'max-message-length': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  if (v.help) return 'help';
+  const s = (flag: string, envName: string): string | undefined => (v[flag] as string | undefined) ?? env[envName];
+  const logLevel = (s('log-level', 'CHAT_LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) {
+    throw new ConfigError(`--log-level: "${logLevel}" is not one of error, warn, info, debug`);
+  }
+  const origins = (v.origin as string[] | undefined) ?? (env.CHAT_ORIGIN ? env.CHAT_ORIGIN.split(',') : []);
+  for (const o of origins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(o)) throw new ConfigError(`--origin: "${o}" must look like https://host[:port]`);
+  }
+  return {
+    host: s('host', 'CHAT_HOST') ?? '0.0.0.0',
+    tcpPort: port('--tcp-port', s('tcp-port', 'CHAT_TCP_PORT'), 8124),
+    httpPort: port('--http-port', s('http-port', 'CHAT_HTTP_PORT'), 8080),
+    udpPort: port('--udp-port', s('udp-port', 'CHAT_UDP_PORT'), 41234),
+    tlsTcpPort: port('--tls-tcp-port', s('tls-tcp-port', 'CHAT_TLS_TCP_PORT'), 8125),
+    httpsPort: port('--https-port', s('https-port', 'CHAT_HTTPS_PORT'), 8443),
+    dataDir: s('data-dir', 'CHAT_DATA_DIR') ?? './.chat-data',
+    tls: v.tls === true || bool(env.CHAT_TLS),
+    history: positive('--history', s('history', 'CHAT_HISTORY'), 50),
+    origins: origins.map((o) => o.toLowerCase()),
+    redis: s('redis', 'CHAT_REDIS_URL'),
+    logLevel,
+    rate: positive('--rate', s('rate', 'CHAT_RATE'), 5, 0.01),
+    burst: positive('--burst', s('burst', 'CHAT_BURST'), 10, 1),
+    maxMessageLength: positive('--max-message-length', s('max-message-length', 'CHAT_MAX_MESSAGE_LENGTH'), 2000, 1),
+    shutdownDeadlineMs: 5000,
+  };
+}
