@@ -1,0 +1,202 @@
+import type { DiscoveredService } from './discovery.js';
+import type { DiscoveryInvalidReason } from './discovery-message.js';
+import type { RemoteInfo } from './socket.js';
+
+/**
+ * One options type per entry point, with documented defaults and limits. The numeric defaults
+ * are exported so callers (and the README) never disagree with the code.
+ */
+
+/** Largest UDP payload over IPv4: 65,535 − 20 (IPv4 header) − 8 (UDP header). */
+export const MAX_PAYLOAD_IPV4 = 65_507;
+/** Largest UDP payload over IPv6 without jumbograms: 65,535 − 8 (UDP header). */
+export const MAX_PAYLOAD_IPV6 = 65_527;
+/** Largest IPv4 payload that fits a 1,500-byte Ethernet MTU unfragmented: 1500 − 20 − 8. */
+export const SAFE_PAYLOAD_IPV4 = 1_472;
+/** Largest IPv6 payload that fits a 1,500-byte Ethernet MTU unfragmented: 1500 − 40 − 8. */
+export const SAFE_PAYLOAD_IPV6 = 1_452;
+
+/** What to do when a send exceeds the safe payload size. */
+export type UnsafePayloadPolicy = 'allow' | 'warn' | 'reject';
+
+/** Which datagram to lose when an async iterator's queue is full. */
+export type OverflowPolicy = 'drop-newest' | 'drop-oldest';
+
+/** Options of {@link createSocket}. */
+export interface SocketOptions {
+  /** Address family. @default 'udp4' */
+  type?: 'udp4' | 'udp6';
+  /** `SO_REUSEADDR`: let several sockets bind the same port (needed for multicast listeners). @default false */
+  reuseAddr?: boolean;
+  /** For `udp6`: refuse IPv4-mapped traffic (`IPV6_V6ONLY`). @default false */
+  ipv6Only?: boolean;
+  /** Kernel receive buffer (`SO_RCVBUF`) in bytes, applied at bind. @default kernel default */
+  recvBufferSize?: number;
+  /** Kernel send buffer (`SO_SNDBUF`) in bytes, applied at bind. @default kernel default */
+  sendBufferSize?: number;
+  /**
+   * Hard upper bound for one outgoing payload; larger sends reject with `ERR_UDP_DATAGRAM_TOO_LARGE`
+   * before the kernel sees them. Cannot exceed the protocol maximum.
+   * @default 65507 for udp4, 65527 for udp6
+   */
+  maxPayload?: number;
+  /** Payload size above which IP fragmentation is likely. @default 1472 for udp4, 1452 for udp6 */
+  safePayload?: number;
+  /**
+   * Policy for payloads above `safePayload`: `'allow'` sends silently, `'warn'` emits one `warning`
+   * event per socket (an `UnsafePayloadError`), `'reject'` rejects the send.
+   * @default 'allow'
+   */
+  unsafePayload?: UnsafePayloadPolicy;
+  /** Datagrams buffered per async iterator before the overflow policy applies. @default 1024 */
+  queueLimit?: number;
+  /** Which datagram an async iterator loses when its queue is full (counted in `stats.dropped`). @default 'drop-newest' */
+  overflow?: OverflowPolicy;
+  /** Enable `SO_BROADCAST` at bind. @default false */
+  broadcast?: boolean;
+  /** Unicast TTL (`IP_TTL`) applied at bind, 1–255. @default kernel default (64) */
+  ttl?: number;
+  /** Multicast TTL applied at bind, 0–255. @default 1 (stays on the local network) */
+  multicastTTL?: number;
+  /** Deliver our own multicast datagrams back to local listeners. @default true */
+  multicastLoopback?: boolean;
+  /** Local interface address for outgoing multicast, e.g. `'127.0.0.1'` or `'::%eth0'`. @default kernel choice */
+  multicastInterface?: string;
+  /** Closes the socket when aborted. */
+  signal?: AbortSignal;
+}
+
+/** Options of `UdpSocket.bind()`. */
+export interface BindOptions {
+  /** Port to bind; 0 picks a free port. @default 0 */
+  port?: number;
+  /** Local address to bind. @default '0.0.0.0' for udp4, '::' for udp6 */
+  address?: string;
+  /** Share the port with other processes in a cluster (Node `exclusive` inverted). @default true (exclusive) */
+  exclusive?: boolean;
+}
+
+/** Exponential backoff between retransmissions of a request. */
+export interface BackoffOptions {
+  /** Wait before the first retransmission, in ms. @default 200 */
+  initial?: number;
+  /** Multiplier applied to the wait after every attempt. @default 2 */
+  factor?: number;
+  /** Upper bound of one wait, in ms. @default 2000 */
+  max?: number;
+  /** Random spread of each wait, as a fraction (0.2 = ±20 %), to de-synchronise clients. @default 0.2 */
+  jitter?: number;
+}
+
+/** Options of `Requester.request()` and the standalone {@link request}. */
+export interface RequestOptions {
+  /** Destination port (optional on a connected socket). */
+  port?: number;
+  /** Destination host. @default '127.0.0.1' for udp4, '::1' for udp6 (or the connected peer) */
+  host?: string;
+  /** Overall deadline for all attempts together, in ms. @default 5000 */
+  timeout?: number;
+  /** Retransmissions after the first attempt. @default 4 */
+  retries?: number;
+  /** Backoff between attempts; `false` retransmits at a fixed `initial` interval of 200 ms. */
+  backoff?: BackoffOptions | false;
+  /** Cancels the request, rejecting with `ERR_UDP_ABORTED`. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link createRequester}. */
+export interface RequesterOptions {
+  /** Requests in flight at once; more reject with `ERR_UDP_TOO_MANY_PENDING`. @default 1024 */
+  maxPending?: number;
+  /** Defaults merged into every `request()` call. */
+  defaults?: RequestOptions;
+  /** How many finished request ids are remembered to tell late replies from strangers. @default 1024 */
+  recentIds?: number;
+}
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** Replies remembered per (peer, id) so retransmitted requests are answered without re-running the handler. @default 1024 */
+  cacheSize?: number;
+  /** How long a cached reply is kept, in ms; should exceed the clients' request timeout. @default 30000 */
+  cacheTtl?: number;
+  /** Handlers running at once; requests beyond this are dropped (the client retries). @default 256 */
+  maxConcurrent?: number;
+  /**
+   * Send the handler's error message back to the client in the error reply. Off by default so
+   * internal details do not leak onto the network; the client then sees a generic `ERR_UDP_REMOTE`.
+   * @default false
+   */
+  exposeErrors?: boolean;
+}
+
+/** Default multicast group for discovery over IPv4 (administratively scoped, 239.255/16). */
+export const DISCOVERY_GROUP_IPV4 = '239.255.41.234';
+/** Default multicast group for discovery over IPv6 (link-local scope). */
+export const DISCOVERY_GROUP_IPV6 = 'ff02::a112';
+/** Default discovery port; 41234 is the seed example's port. */
+export const DISCOVERY_PORT = 41_234;
+
+/** Options shared by {@link announce} and {@link discover}. */
+export interface DiscoveryTransportOptions {
+  /** Address family. @default 'udp4' */
+  type?: 'udp4' | 'udp6';
+  /** UDP port announcers listen on and queries are sent to; 0 picks a free port (tests). @default 41234 */
+  discoveryPort?: number;
+  /** Multicast group. @default '239.255.41.234' (udp4), 'ff02::a112' (udp6) */
+  group?: string;
+  /**
+   * Local IPv4 interface addresses to join the group on and to send from, e.g. `['127.0.0.1']`.
+   * @default every IPv4 address of the machine (udp4); the kernel's default interface (udp6)
+   */
+  interfaces?: string[];
+  /** Use multicast. @default true */
+  multicast?: boolean;
+  /** Also use broadcast (directed broadcast per interface; ff02::1 on udp6) as a fallback. @default true */
+  broadcast?: boolean;
+  /** Multicast TTL (hops). @default 1 */
+  multicastTTL?: number;
+  /** Largest discovery datagram accepted or produced, in bytes (≤ 1472). @default 1472 */
+  maxMessageSize?: number;
+}
+
+/** Options of {@link announce}. */
+export interface AnnounceOptions extends DiscoveryTransportOptions {
+  /** Service name: 1–63 of `a-z 0-9 . _ -`, e.g. `'net-chat'`. */
+  service: string;
+  /** The port of the announced service (what clients should connect to). */
+  port: number;
+  /** Free-form string pairs (URLs, fingerprints...). Encoded size counts toward `maxMessageSize`. */
+  meta?: Record<string, string>;
+  /** Seconds a listener may consider the announcement valid. @default 120 */
+  ttl?: number;
+  /** Periodic re-announcement interval in ms; 0 disables. @default half the ttl */
+  interval?: number;
+  /** Local address the announcer binds. @default '0.0.0.0' (udp4), '::' (udp6) */
+  bindAddress?: string;
+  /** Random delay before answering a query, in ms, so many announcers do not answer at once. @default 20 */
+  responseDelay?: number;
+}
+
+/** Options of {@link discover}. */
+export interface DiscoverOptions extends DiscoveryTransportOptions {
+  /** Service to look for; omit (or `'*'`) to list every service. */
+  service?: string;
+  /** How long to collect answers, in ms. @default 2000 */
+  timeout?: number;
+  /**
+   * Query this host directly (unicast) instead of multicast/broadcast, e.g. `'127.0.0.1'` in tests
+   * or a known server on another subnet.
+   */
+  host?: string;
+  /** How many times the query is sent during `timeout` (answers are de-duplicated). @default 2 */
+  queries?: number;
+  /** Stop as soon as this many distinct instances answered. @default Infinity */
+  limit?: number;
+  /** Called once per newly found instance, as soon as it answers. */
+  onService?: (service: DiscoveredService) => void;
+  /** Called for every ignored datagram (malformed, oversized, unknown version), with the reason. */
+  onInvalid?: (reason: DiscoveryInvalidReason, rinfo: RemoteInfo) => void;
+  /** Cancels the discovery; the promise resolves with what was found so far. */
+  signal?: AbortSignal;
+}

@@ -1,0 +1,571 @@
+import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
+import {
+  AbortError,
+  InvalidArgumentError,
+  RemoteError,
+  SocketClosedError,
+  TimeoutError,
+  TooManyPendingError,
+} from './errors.js';
+import type { BackoffOptions, RequesterOptions, RequestOptions, ServeOptions } from './options.js';
+import { decodeFrame, encodeFrame, looksLikeFrame } from './request-header.js';
+import { createSocket, type Payload, type RemoteInfo, type UdpSocket } from './socket.js';
+
+/** A reply to a request. */
+export interface Reply {
+  /** The reply payload (header stripped). */
+  data: Buffer;
+  /** Who answered. */
+  rinfo: RemoteInfo;
+  /** How many times the request was sent before this reply arrived. */
+  attempts: number;
+  /** Milliseconds from the first send to the reply. */
+  rtt: number;
+}
+
+/** Counters of a {@link Requester}. */
+export interface RequesterStats {
+  /** Requests started. */
+  requests: number;
+  /** Retransmissions (attempts after the first). */
+  retransmits: number;
+  /** Requests resolved with a reply. */
+  replies: number;
+  /** Extra replies for a request that was already answered (dropped). */
+  duplicates: number;
+  /** Replies that arrived after their request timed out or was aborted (dropped). */
+  late: number;
+  /** Replies with an id we never used or from the wrong peer (dropped). */
+  unknown: number;
+  /** Datagrams with our magic but an unreadable header (dropped). */
+  malformed: number;
+  /** Requests that ended in `ERR_UDP_TIMEOUT`. */
+  timeouts: number;
+  /** Requests answered with an error reply (`ERR_UDP_REMOTE`). */
+  remoteErrors: number;
+}
+
+interface Pending {
+  id: number;
+  frame: Buffer;
+  port: number | undefined;
+  host: string | undefined;
+  expectPort: number | undefined;
+  expectAddress: string | undefined;
+  attempts: number;
+  maxAttempts: number;
+  started: number;
+  deadline: number;
+  wait: number;
+  factor: number;
+  maxWait: number;
+  jitter: number;
+  timer: NodeJS.Timeout | undefined;
+  resolve: (reply: Reply) => void;
+  reject: (err: Error) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+const DEFAULT_TIMEOUT = 5000;
+const DEFAULT_RETRIES = 4;
+const DEFAULT_BACKOFF: Required<BackoffOptions> = { initial: 200, factor: 2, max: 2000, jitter: 0.2 };
+
+/**
+ * Sends requests over one socket and matches replies by id. Attach one requester per socket; it
+ * listens to the socket's `message` event and ignores datagrams that are not replies.
+ */
+export class Requester {
+  readonly socket: UdpSocket;
+  readonly #pending = new Map<number, Pending>();
+  readonly #recent = new Map<number, 'answered' | 'abandoned'>();
+  readonly #maxPending: number;
+  readonly #recentLimit: number;
+  readonly #defaults: RequestOptions;
+  #nextId = (Math.random() * 0x100000000) >>> 0;
+  #closed = false;
+  readonly #stats: RequesterStats = {
+    requests: 0,
+    retransmits: 0,
+    replies: 0,
+    duplicates: 0,
+    late: 0,
+    unknown: 0,
+    malformed: 0,
+    timeouts: 0,
+    remoteErrors: 0,
+  };
+
+  constructor(socket: UdpSocket, options: RequesterOptions = {}) {
+    this.socket = socket;
+    this.#maxPending = positiveInt('maxPending', options.maxPending ?? 1024);
+    this.#recentLimit = positiveInt('recentIds', options.recentIds ?? 1024);
+    this.#defaults = options.defaults ?? {};
+    socket.on('message', this.#onMessage);
+    socket.on('close', this.#onClose);
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): RequesterStats {
+    return { ...this.#stats };
+  }
+
+  /** Requests currently waiting for a reply. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Sends `data` as a request and resolves with the first matching reply. Retransmits with
+   * exponential backoff until a reply arrives, `retries` are used up or `timeout` passes
+   * (`ERR_UDP_TIMEOUT`). Duplicate and late replies are dropped and counted.
+   */
+  request(data: Payload, options: RequestOptions = {}): Promise<Reply> {
+    const o = { ...this.#defaults, ...options };
+    if (this.#closed || this.socket.closed) return Promise.reject(new SocketClosedError('request'));
+    if (o.signal?.aborted) return Promise.reject(new AbortError(o.signal.reason));
+    if (this.#pending.size >= this.#maxPending)
+      return Promise.reject(new TooManyPendingError(this.#maxPending));
+    let pending: Pending;
+    try {
+      pending = this.#prepare(data, o);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<Reply>((resolve, reject) => {
+      pending.resolve = resolve;
+      pending.reject = reject;
+      this.#pending.set(pending.id, pending);
+      this.#stats.requests++;
+      const signal = o.signal;
+      if (signal !== undefined) {
+        pending.signal = signal;
+        pending.onAbort = () => this.#finish(pending, 'abandoned', new AbortError(signal.reason));
+        signal.addEventListener('abort', pending.onAbort, { once: true });
+      }
+      this.#transmit(pending);
+    });
+  }
+
+  /** Detaches from the socket and rejects every pending request with `ERR_UDP_SOCKET_CLOSED`. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.socket.off('message', this.#onMessage);
+    this.socket.off('close', this.#onClose);
+    for (const pending of [...this.#pending.values()]) {
+      this.#finish(pending, 'abandoned', new SocketClosedError('wait for a reply'));
+    }
+  }
+
+  #prepare(data: Payload, o: RequestOptions): Pending {
+    const timeout = o.timeout ?? DEFAULT_TIMEOUT;
+    if (!(timeout > 0) || !Number.isFinite(timeout)) throw new InvalidArgumentError('timeout must be > 0 ms');
+    const retries = o.retries ?? DEFAULT_RETRIES;
+    if (!Number.isInteger(retries) || retries < 0 || retries > 1000) {
+      throw new InvalidArgumentError('retries must be an integer in 0..1000');
+    }
+    const b =
+      o.backoff === false
+        ? { ...DEFAULT_BACKOFF, factor: 1, jitter: 0 }
+        : { ...DEFAULT_BACKOFF, ...o.backoff };
+    if (!(b.initial > 0) || !(b.factor >= 1) || !(b.max >= b.initial) || !(b.jitter >= 0 && b.jitter < 1)) {
+      throw new InvalidArgumentError(
+        'backoff needs initial > 0, factor >= 1, max >= initial, 0 <= jitter < 1',
+      );
+    }
+    const connected = this.socket.connected;
+    if (
+      !connected &&
+      (typeof o.port !== 'number' || !Number.isInteger(o.port) || o.port < 1 || o.port > 65535)
+    ) {
+      throw new InvalidArgumentError(`port must be an integer in 1..65535, got ${String(o.port)}`);
+    }
+    const payload: Uint8Array | string = Array.isArray(data)
+      ? Buffer.concat(data as readonly Uint8Array[])
+      : (data as Uint8Array | string);
+    const id = this.#allocateId();
+    const frame = encodeFrame('request', id, payload);
+    let expectPort = o.port;
+    let expectHost = o.host ?? (this.socket.type === 'udp4' ? '127.0.0.1' : '::1');
+    if (connected) {
+      const remote = this.socket.remoteAddress();
+      expectPort = remote.port;
+      expectHost = remote.address;
+    }
+    const now = performance.now();
+    return {
+      id,
+      frame,
+      port: connected ? undefined : o.port,
+      host: connected ? undefined : o.host,
+      expectPort,
+      expectAddress: unicastLiteral(expectHost),
+      attempts: 0,
+      maxAttempts: retries + 1,
+      started: now,
+      deadline: now + timeout,
+      wait: b.initial,
+      factor: b.factor,
+      maxWait: b.max,
+      jitter: b.jitter,
+      timer: undefined,
+      resolve: noop,
+      reject: noop,
+      signal: undefined,
+      onAbort: undefined,
+    };
+  }
+
+  #allocateId(): number {
+    let id = this.#nextId;
+    while (this.#pending.has(id) || this.#recent.has(id)) id = (id + 1) >>> 0;
+    this.#nextId = (id + 1) >>> 0;
+    return id;
+  }
+
+  #transmit(pending: Pending): void {
+    pending.attempts++;
+    if (pending.attempts > 1) this.#stats.retransmits++;
+    const remaining = pending.deadline - performance.now();
+    const spread = pending.jitter === 0 ? 1 : 1 - pending.jitter + 2 * pending.jitter * Math.random();
+    const wait =
+      pending.attempts >= pending.maxAttempts ? remaining : Math.min(remaining, pending.wait * spread);
+    pending.wait = Math.min(pending.wait * pending.factor, pending.maxWait);
+    pending.timer = setTimeout(this.#onTimer, Math.max(1, wait), pending);
+    this.socket.send(pending.frame, pending.port, pending.host).catch((err: Error) => {
+      if (this.#pending.get(pending.id) === pending) this.#finish(pending, 'abandoned', err);
+    });
+  }
+
+  readonly #onTimer = (pending: Pending): void => {
+    if (this.#pending.get(pending.id) !== pending) return;
+    if (pending.attempts < pending.maxAttempts && performance.now() < pending.deadline - 1) {
+      this.#transmit(pending);
+      return;
+    }
+    this.#stats.timeouts++;
+    this.#finish(
+      pending,
+      'abandoned',
+      new TimeoutError(pending.attempts, performance.now() - pending.started),
+    );
+  };
+
+  readonly #onMessage = (data: Buffer, rinfo: RemoteInfo): void => {
+    if (!looksLikeFrame(data)) return;
+    const frame = decodeFrame(data);
+    if (frame.kind === 'invalid') {
+      this.#stats.malformed++;
+      return;
+    }
+    if (frame.kind === 'request') return;
+    const pending = this.#pending.get(frame.id);
+    if (pending === undefined) {
+      const fate = this.#recent.get(frame.id);
+      if (fate === 'answered') this.#stats.duplicates++;
+      else if (fate === 'abandoned') this.#stats.late++;
+      else this.#stats.unknown++;
+      return;
+    }
+    if (
+      (pending.expectPort !== undefined && rinfo.port !== pending.expectPort) ||
+      (pending.expectAddress !== undefined && normalize(rinfo.address) !== pending.expectAddress)
+    ) {
+      this.#stats.unknown++;
+      return;
+    }
+    if (frame.kind === 'error') {
+      this.#stats.remoteErrors++;
+      this.#finish(pending, 'answered', new RemoteError(frame.payload.toString('utf8')));
+      return;
+    }
+    this.#stats.replies++;
+    const reply: Reply = {
+      data: frame.payload,
+      rinfo,
+      attempts: pending.attempts,
+      rtt: performance.now() - pending.started,
+    };
+    this.#finish(pending, 'answered', reply);
+  };
+
+  readonly #onClose = (): void => {
+    for (const pending of [...this.#pending.values()]) {
+      this.#finish(pending, 'abandoned', new SocketClosedError('wait for a reply'));
+    }
+  };
+
+  #finish(pending: Pending, fate: 'answered' | 'abandoned', outcome: Reply | Error): void {
+    if (this.#pending.get(pending.id) !== pending) return;
+    this.#pending.delete(pending.id);
+    clearTimeout(pending.timer);
+    if (pending.onAbort !== undefined) pending.signal?.removeEventListener('abort', pending.onAbort);
+    this.#recent.set(pending.id, fate);
+    if (this.#recent.size > this.#recentLimit) {
+      const oldest = this.#recent.keys().next();
+      if (oldest.done !== true) this.#recent.delete(oldest.value);
+    }
+    if (outcome instanceof Error) pending.reject(outcome);
+    else pending.resolve(outcome);
+  }
+}
+
+/** Attaches a {@link Requester} to a socket. */
+export function createRequester(socket: UdpSocket, options?: RequesterOptions): Requester {
+  return new Requester(socket, options);
+}
+
+/**
+ * One-shot request: opens a socket on a free port, sends, waits for the reply, closes.
+ * For many requests, keep a socket and use {@link createRequester}.
+ */
+export async function request(data: Payload, options: RequestOptions & { port: number }): Promise<Reply> {
+  const host = options.host ?? '127.0.0.1';
+  const socket = createSocket({ type: isIP(host) === 6 ? 'udp6' : 'udp4' });
+  try {
+    await socket.bind(0);
+    return await new Requester(socket).request(data, { ...options, host });
+  } finally {
+    await socket.close();
+  }
+}
+
+/** What a handler may return: a reply payload, `undefined` (empty reply) or `null` (no reply at all). */
+export type HandlerResult = Uint8Array | string | null | undefined;
+
+/** Answers one request. Throwing (or rejecting) sends an error reply. */
+export type RequestHandler = (
+  data: Buffer,
+  rinfo: RemoteInfo,
+  request: { id: number },
+) => HandlerResult | Promise<HandlerResult>;
+
+/** Counters of a {@link Responder}. */
+export interface ResponderStats {
+  /** Requests handed to the handler. */
+  handled: number;
+  /** Retransmitted requests answered from the reply cache (handler not re-run). */
+  cached: number;
+  /** Retransmissions that arrived while the handler was still running (dropped; the reply follows). */
+  inProgress: number;
+  /** Requests dropped because `maxConcurrent` handlers were busy. */
+  overloaded: number;
+  /** Handlers that threw or rejected (answered with an error reply). */
+  handlerErrors: number;
+  /** Datagrams with our magic but an unreadable header. */
+  malformed: number;
+  /** Replies that could not be sent (too large, socket closed, kernel error). */
+  sendErrors: number;
+}
+
+/** Events of {@link Responder}. */
+export interface ResponderEvents {
+  /** The handler threw or rejected, or its reply could not be sent. */
+  handlerError: [error: unknown, rinfo: RemoteInfo];
+}
+
+interface CacheEntry {
+  /** The encoded reply; undefined while the handler runs; null when the handler chose not to reply. */
+  reply: Buffer | null | undefined;
+  expires: number;
+}
+
+/**
+ * The server side of request/response. Caches recent replies per (peer, id) so a retransmitted
+ * request is answered again without re-running the handler: handlers run at most once per request.
+ */
+export class Responder extends EventEmitter<ResponderEvents> {
+  readonly socket: UdpSocket;
+  readonly #handler: RequestHandler;
+  readonly #cache = new Map<string, CacheEntry>();
+  readonly #cacheSize: number;
+  readonly #cacheTtl: number;
+  readonly #maxConcurrent: number;
+  readonly #exposeErrors: boolean;
+  #running = 0;
+  #closed = false;
+  readonly #stats: ResponderStats = {
+    handled: 0,
+    cached: 0,
+    inProgress: 0,
+    overloaded: 0,
+    handlerErrors: 0,
+    malformed: 0,
+    sendErrors: 0,
+  };
+
+  constructor(socket: UdpSocket, handler: RequestHandler, options: ServeOptions = {}) {
+    super();
+    if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
+    this.socket = socket;
+    this.#handler = handler;
+    this.#cacheSize = positiveInt('cacheSize', options.cacheSize ?? 1024);
+    this.#cacheTtl = options.cacheTtl ?? 30_000;
+    if (!(this.#cacheTtl >= 0)) throw new InvalidArgumentError('cacheTtl must be >= 0');
+    this.#maxConcurrent = positiveInt('maxConcurrent', options.maxConcurrent ?? 256);
+    this.#exposeErrors = options.exposeErrors ?? false;
+    socket.on('message', this.#onMessage);
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): ResponderStats {
+    return { ...this.#stats };
+  }
+
+  /** Stops answering (the socket stays open). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.socket.off('message', this.#onMessage);
+    this.#cache.clear();
+  }
+
+  readonly #onMessage = (data: Buffer, rinfo: RemoteInfo): void => {
+    if (!looksLikeFrame(data)) return;
+    const frame = decodeFrame(data);
+    if (frame.kind === 'invalid') {
+      this.#stats.malformed++;
+      return;
+    }
+    if (frame.kind !== 'request') return;
+    const key = `${rinfo.address} ${rinfo.port} ${frame.id}`;
+    const now = performance.now();
+    const entry = this.#cache.get(key);
+    if (entry !== undefined && (entry.reply === undefined || entry.expires > now)) {
+      if (entry.reply === undefined) this.#stats.inProgress++;
+      else if (entry.reply !== null) {
+        this.#stats.cached++;
+        this.#sendReply(entry.reply, rinfo);
+      }
+      return;
+    }
+    if (this.#running >= this.#maxConcurrent) {
+      this.#stats.overloaded++;
+      return;
+    }
+    this.#cache.delete(key);
+    const fresh: CacheEntry = { reply: undefined, expires: Number.POSITIVE_INFINITY };
+    this.#cache.set(key, fresh);
+    this.#evict(now);
+    this.#stats.handled++;
+    this.#running++;
+    let result: HandlerResult | Promise<HandlerResult>;
+    try {
+      result = this.#handler(frame.payload, rinfo, { id: frame.id });
+    } catch (err) {
+      this.#complete(fresh, frame.id, rinfo, undefined, err, true);
+      return;
+    }
+    if (isPromiseLike(result)) {
+      result.then(
+        (value) => this.#complete(fresh, frame.id, rinfo, value, undefined, false),
+        (err: unknown) => this.#complete(fresh, frame.id, rinfo, undefined, err, true),
+      );
+    } else this.#complete(fresh, frame.id, rinfo, result, undefined, false);
+  };
+
+  #complete(
+    entry: CacheEntry,
+    id: number,
+    rinfo: RemoteInfo,
+    value: HandlerResult,
+    error: unknown,
+    failed: boolean,
+  ): void {
+    this.#running--;
+    entry.expires = performance.now() + this.#cacheTtl;
+    if (this.#closed) return;
+    let reply: Buffer | null;
+    if (failed) {
+      this.#stats.handlerErrors++;
+      this.emit('handlerError', error, rinfo);
+      reply = encodeFrame('error', id, this.#exposeErrors ? errorText(error) : '');
+    } else if (value === null) reply = null;
+    else {
+      try {
+        reply = encodeFrame('reply', id, value ?? EMPTY);
+      } catch (err) {
+        this.#stats.handlerErrors++;
+        this.emit('handlerError', err, rinfo);
+        reply = encodeFrame('error', id, this.#exposeErrors ? errorText(err) : '');
+      }
+      if (reply.byteLength > this.socket.maxPayload) {
+        const err = new InvalidArgumentError(`reply of ${reply.byteLength} bytes exceeds maxPayload`);
+        this.#stats.handlerErrors++;
+        this.emit('handlerError', err, rinfo);
+        reply = encodeFrame('error', id, this.#exposeErrors ? err.message : '');
+      }
+    }
+    entry.reply = reply;
+    if (reply !== null) this.#sendReply(reply, rinfo);
+  }
+
+  #sendReply(reply: Buffer, rinfo: RemoteInfo): void {
+    try {
+      this.socket.post(reply, rinfo.port, rinfo.address);
+    } catch (err) {
+      this.#stats.sendErrors++;
+      this.emit('handlerError', err, rinfo);
+    }
+  }
+
+  #evict(now: number): void {
+    // Map iteration is insertion order, so the oldest entries are at the front.
+    for (const [key, entry] of this.#cache) {
+      if (this.#cache.size <= this.#cacheSize && !(entry.reply !== undefined && entry.expires <= now)) break;
+      this.#cache.delete(key);
+    }
+  }
+}
+
+/** Answers requests arriving on `socket` with `handler`. Returns the {@link Responder} (call `close()` to stop). */
+export function serve(socket: UdpSocket, handler: RequestHandler, options?: ServeOptions): Responder {
+  return new Responder(socket, handler, options);
+}
+
+const EMPTY = new Uint8Array(0);
+
+function noop(): void {}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1)
+    throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return value;
+}
+
+function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function errorText(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.length > 512 ? text.slice(0, 512) : text;
+}
+
+function normalize(address: string): string {
+  const lower = address.toLowerCase();
+  return lower.startsWith('::ffff:') && lower.includes('.') ? lower.slice(7) : lower;
+}
+
+/** The canonical address replies must come from, or undefined when any sender is acceptable. */
+function unicastLiteral(host: string): string | undefined {
+  const family = isIP(host);
+  if (family === 4) {
+    const first = Number(host.slice(0, host.indexOf('.')));
+    return first >= 224 || host.endsWith('.255') ? undefined : host;
+  }
+  if (family === 6) {
+    if (/^ff/i.test(host)) return undefined;
+    if (host.includes('.')) return normalize(host);
+    try {
+      return normalize(new URL(`udp://[${host}]`).hostname.slice(1, -1));
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
