@@ -1,1 +1,42 @@
-export const placeholder = 1;
+export { ClientResponse, httpAgent, httpsAgent, request } from './client.js';
+export { Context } from './context.js';
+export {
+  BodyAbortedError,
+  BodyConsumedError,
+  BodyTooLargeError,
+  ClientError,
+  ConnectionError,
+  HttpError,
+  InvalidJsonError,
+  InvalidOptionError,
+  InvalidPathError,
+  RequestAbortedError,
+  RequestTimeoutError,
+  ResponseConsumedError,
+  ResponseJsonError,
+  ResponseTooLargeError,
+  RouteError,
+  ServerStateError,
+  TooManyRedirectsError,
+  UnsupportedMediaTypeError,
+} from './errors.js';
+export type {
+  CloseOptions,
+  ConnectOptions,
+  RequestOptions,
+  RouteOptions,
+  ServerOptions,
+  StaticOptions,
+  TunnelTarget,
+} from './options.js';
+export { type ErrorBody, Reply, reply } from './respond.js';
+export { ANY_METHOD, Router, type RouteMatch } from './router.js';
+export {
+  createServer,
+  type Handler,
+  type PathParams,
+  Server,
+  type ServerEvents,
+  type UpgradeHandler,
+} from './server.js';
+export { contentTypeFor, etagMatches, parseRange, type RangeResult, serveStatic } from './static.js';

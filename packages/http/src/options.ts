@@ -1,0 +1,219 @@
+import type { IncomingMessage } from 'node:http';
+import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
+import type { Readable } from 'node:stream';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import { InvalidOptionError } from './errors.js';
+
+/** Options for `createServer()`. Every limit has a default; every wait has a timeout. */
+export interface ServerOptions {
+  /**
+   * Node TLS server options (`key`, `cert`, `ca`, `ALPNProtocols`, ...). When present the server runs
+   * over node:https; everything else stays the same.
+   */
+  tls?: TlsOptions;
+  /**
+   * Maximum request body size in bytes read by `ctx.json()`, `ctx.text()`, `ctx.buffer()` and
+   * `ctx.stream()`. Routes can override it. Larger bodies get 413.
+   * @default 1_048_576 (1 MiB)
+   */
+  bodyLimit?: number;
+  /**
+   * Maximum size of the request line plus headers, in bytes. Larger requests get 431.
+   * @default 16_384 (16 KiB)
+   */
+  maxHeaderSize?: number;
+  /**
+   * Maximum number of header lines kept per request (Node drops the rest).
+   * @default 100
+   */
+  maxHeadersCount?: number;
+  /**
+   * Time allowed to receive the complete request headers, in ms. Slow senders get 408 and are closed.
+   * @default 10_000
+   */
+  headersTimeout?: number;
+  /**
+   * Time allowed to receive the complete request (headers and body), in ms. 0 disables.
+   * @default 30_000
+   */
+  requestTimeout?: number;
+  /**
+   * How long an idle keep-alive connection stays open waiting for the next request, in ms.
+   * @default 5_000
+   */
+  keepAliveTimeout?: number;
+  /**
+   * Requests served on one connection before it is closed (0 = unlimited).
+   * @default 1_000
+   */
+  maxRequestsPerSocket?: number;
+  /**
+   * How often Node checks connections for `headersTimeout`/`requestTimeout`, in ms. Defaults to a
+   * quarter of the smaller timeout, clamped to [100, 1000], so expiry is detected promptly.
+   * @default derived
+   */
+  connectionsCheckingInterval?: number;
+  /**
+   * Reject HTTP/1.1 requests without a Host header (400), as RFC 9112 requires.
+   * @default true
+   */
+  requireHostHeader?: boolean;
+  /**
+   * TLS only: time allowed for the TLS handshake, in ms.
+   * @default 10_000
+   */
+  handshakeTimeout?: number;
+  /** CONNECT tunnel (HTTP proxy) policy. Absent: every CONNECT is answered 405. */
+  connect?: ConnectOptions;
+  /**
+   * Called when a handler throws or rejects. Return a value to send it as the response
+   * (like a handler's return value); return `undefined` for the default JSON error response.
+   */
+  onError?: (error: unknown, ctx: import('./context.js').Context) => unknown;
+  /** Called when no route matches (neither path nor method). Default: 404 JSON body. */
+  notFound?: (ctx: import('./context.js').Context) => unknown;
+}
+
+/** Per-route options. */
+export interface RouteOptions {
+  /** Body size limit for this route, in bytes. @default the server's `bodyLimit` */
+  bodyLimit?: number;
+}
+
+/** Target of a CONNECT request. */
+export interface TunnelTarget {
+  host: string;
+  port: number;
+}
+
+/** CONNECT tunnel policy. Nothing is reachable unless the allowlist says so. */
+export interface ConnectOptions {
+  /**
+   * Which targets may be tunnelled to: entries like `'example.com:443'`, `'127.0.0.1:8080'`,
+   * `'*.example.com:443'` (any subdomain) or `'db.internal:*'` (any port); or a predicate.
+   * Host names are compared lower-cased; note that names are checked before DNS resolution.
+   * @default [] (deny everything)
+   */
+  allow?: readonly string[] | ((target: TunnelTarget, req: IncomingMessage) => boolean | Promise<boolean>);
+  /**
+   * Time allowed to connect to the target, in ms. Failures give 502, timeouts 504.
+   * @default 10_000
+   */
+  connectTimeout?: number;
+  /**
+   * Idle timeout for an established tunnel, in ms (0 = none).
+   * @default 300_000
+   */
+  idleTimeout?: number;
+}
+
+/** Options for `server.close()`. */
+export interface CloseOptions {
+  /**
+   * Milliseconds to let in-flight requests (and upgraded sockets) finish before every remaining
+   * connection is destroyed.
+   * @default 10_000
+   */
+  deadline?: number;
+}
+
+/** Options for `serveStatic()`. */
+export interface StaticOptions {
+  /**
+   * File served for a directory request; `false` disables (directories then give 404).
+   * @default 'index.html'
+   */
+  index?: string | false;
+  /**
+   * How dot-files (any path segment starting with `.`) are treated: `'deny'` → 403,
+   * `'ignore'` → 404, `'allow'` → served.
+   * @default 'ignore'
+   */
+  dotfiles?: 'allow' | 'deny' | 'ignore';
+  /**
+   * `Cache-Control: max-age` in seconds (0 sends `no-cache`, so clients revalidate with ETag).
+   * @default 0
+   */
+  maxAge?: number;
+  /** Add `immutable` to Cache-Control (use with fingerprinted file names). @default false */
+  immutable?: boolean;
+  /** Send and honour ETag / If-None-Match. @default true */
+  etag?: boolean;
+  /** Send and honour Last-Modified / If-Modified-Since. @default true */
+  lastModified?: boolean;
+  /** Extra or overriding content types by extension, e.g. `{ '.md': 'text/markdown; charset=utf-8' }`. */
+  contentTypes?: Record<string, string>;
+  /**
+   * Route parameter holding the file path relative to `root`.
+   * @default '*' (the wildcard of a route like `/static/*`)
+   */
+  param?: string;
+}
+
+/** Options for the client's `request()`. */
+export interface RequestOptions {
+  /** @default 'GET' (or 'POST' when `body`/`json` is given) */
+  method?: string;
+  headers?: Record<string, string | number | readonly string[]>;
+  /** Raw request body. A Readable is streamed and makes the request non-retryable. */
+  body?: string | Uint8Array | Readable;
+  /** Serialised with JSON.stringify and sent with `Content-Type: application/json`. */
+  json?: unknown;
+  /**
+   * Per attempt: time allowed from sending the request until the response body has been read, in ms.
+   * @default 30_000
+   */
+  timeout?: number;
+  /**
+   * Extra attempts after a connection error or a 502/503/504, for idempotent methods only
+   * (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) and only when the body is replayable.
+   * @default 2
+   */
+  retries?: number;
+  /** Base delay for exponential backoff between retries, in ms (a `Retry-After` header is honoured up to 10× this). @default 100 */
+  retryDelay?: number;
+  /** Number of redirects to follow (0 = return the 3xx response as is). @default 0 */
+  maxRedirects?: number;
+  /**
+   * Maximum response body size in bytes read by `body()`, `text()`, `json()`, `stream()`.
+   * @default 10_485_760 (10 MiB)
+   */
+  maxBodySize?: number;
+  /** Cancels the request (and any pending retry); rejects with `RequestAbortedError`. */
+  signal?: AbortSignal;
+  /** Agent to use instead of the shared keep-alive agents. */
+  agent?: HttpAgent | HttpsAgent;
+  /** TLS options for https URLs (`ca`, `cert`, `key`, `servername`, ...). */
+  tls?: SecureContextOptions & { servername?: string; rejectUnauthorized?: boolean };
+}
+
+export const SERVER_DEFAULTS = {
+  bodyLimit: 1_048_576,
+  maxHeaderSize: 16_384,
+  maxHeadersCount: 100,
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 5_000,
+  maxRequestsPerSocket: 1_000,
+  requireHostHeader: true,
+  handshakeTimeout: 10_000,
+} as const;
+
+export const CONNECT_DEFAULTS = { connectTimeout: 10_000, idleTimeout: 300_000 } as const;
+
+export const CLIENT_DEFAULTS = {
+  timeout: 30_000,
+  retries: 2,
+  retryDelay: 100,
+  maxRedirects: 0,
+  maxBodySize: 10_485_760,
+} as const;
+
+/** Throws `InvalidOptionError` unless `value` is undefined or an integer in [min, max]. */
+export function checkInt(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(`${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+  }
+}
