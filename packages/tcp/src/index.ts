@@ -1,1 +1,42 @@
-export const placeholder = 1;
+export type { Codec, CodecFactory, DecodedOf, EncodableOf } from './codec.js';
+export { BufferList } from './buffer-list.js';
+export { LengthPrefixedCodec, lengthPrefixed } from './length-prefixed.js';
+export { LineCodec, type LineBufferOptions, lines } from './line.js';
+export { RawCodec, raw } from './raw.js';
+export { Connection, type ConnectionEvents, type ConnectionState } from './connection.js';
+export { createServer, Server, type ConnectionHandler, type ServerEvents } from './server.js';
+export { connect } from './client.js';
+export {
+  ReconnectingClient,
+  type ReconnectEvents,
+  type ReconnectState,
+  type RetryInfo,
+} from './reconnect.js';
+export type {
+  CloseOptions,
+  ConnectionOptions,
+  ConnectOptions,
+  LengthPrefixedOptions,
+  LineCodecOptions,
+  ListenOptions,
+  ReconnectOptions,
+  ServerOptions,
+} from './options.js';
+export {
+  AbortError,
+  ConnectionClosedError,
+  ConnectTimeoutError,
+  FrameTooLargeError,
+  IdleTimeoutError,
+  InvalidFrameError,
+  InvalidOptionError,
+  LineTooLongError,
+  NotConnectedError,
+  PendingBytesExceededError,
+  QueueFullError,
+  ReconnectFailedError,
+  ServerStateError,
+  TcpError,
+  TooManyConnectionsError,
+  TruncatedFrameError,
+} from './errors.js';

@@ -1,0 +1,50 @@
+/**
+ * The contract between a byte stream and messages. A codec is sans-I/O: it never touches a socket,
+ * so it can be tested (and fuzzed) with plain buffers, and users can write their own for any format.
+ *
+ * A codec instance holds the decoding state of ONE stream; servers and clients therefore take a
+ * `CodecFactory` and create one codec per connection.
+ *
+ * @typeParam TDecoded - what `decode` produces (e.g. `Buffer` or `string`).
+ * @typeParam TEncodable - what `encode` accepts (usually wider, e.g. `string | Uint8Array`).
+ */
+export interface Codec<TDecoded, TEncodable = TDecoded> {
+  /**
+   * Feed the next chunk of the stream and push every complete frame onto `out` (a caller-owned
+   * array, so no array is allocated per chunk). Frames that lie entirely inside `chunk` may be
+   * zero-copy views of it, so the caller must not reuse the chunk's memory.
+   *
+   * On malformed input, throw a `TcpError`. Frames decoded before the error are already on `out`.
+   * If the error is `recoverable`, the codec must keep the unprocessed rest of the input and continue
+   * from it on the next call (callers pass an empty chunk to resume).
+   */
+  decode(chunk: Uint8Array, out: TDecoded[]): void;
+
+  /**
+   * The stream ended (peer sent FIN). Push any final frame that the end of the stream completes
+   * (e.g. a last line without a delimiter) or throw `TruncatedFrameError` for leftover bytes.
+   * The codec is reset afterwards.
+   */
+  end(out: TDecoded[]): void;
+
+  /**
+   * Serialise one message. Returning several buffers (e.g. header and payload) lets the socket write
+   * them with one `writev` instead of copying a large payload. Throw a `TcpError` for messages that
+   * cannot be represented (too large, containing the delimiter, …).
+   */
+  encode(message: TEncodable): Uint8Array | readonly Uint8Array[];
+
+  /** Drop all buffered input, as if the stream started over. */
+  reset(): void;
+
+  /** Bytes held for an incomplete frame; bounded by the codec's own limit. */
+  readonly bufferedBytes: number;
+}
+
+/** Creates a fresh codec for each connection. */
+export type CodecFactory<TDecoded, TEncodable = TDecoded> = () => Codec<TDecoded, TEncodable>;
+
+/** Decoded message type of a codec factory. */
+export type DecodedOf<F> = F extends CodecFactory<infer D, unknown> ? D : never;
+/** Encodable message type of a codec factory. */
+export type EncodableOf<F> = F extends CodecFactory<unknown, infer E> ? E : never;

@@ -1,0 +1,606 @@
+import { Buffer } from 'node:buffer';
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { Codec } from './codec.js';
+import {
+  ConnectionClosedError,
+  IdleTimeoutError,
+  PendingBytesExceededError,
+  TcpError,
+  TruncatedFrameError,
+} from './errors.js';
+import type { ResolvedConnectionOptions } from './options.js';
+
+/** Events of a `Connection`. */
+export type ConnectionEvents<TDecoded> = {
+  /** One decoded message. */
+  message: [message: TDecoded];
+  /** The peer finished sending (FIN received). With `allowHalfOpen` you may still send. */
+  end: [];
+  /** Outbound bytes fell below `highWaterMark` after `write()` returned false. */
+  drain: [];
+  /** No traffic for `idleTimeout` ms. The connection then ends with `ERR_IDLE_TIMEOUT`. */
+  timeout: [];
+  /**
+   * A socket error, a protocol error from the codec or an idle timeout. Emitted only when someone
+   * listens, so an unhandled one never crashes the process: it still arrives in `close`.
+   */
+  error: [error: Error];
+  /** The socket is fully closed; `error` is why, if it closed abnormally. */
+  close: [error: Error | undefined];
+};
+
+/** `open` → `ending` (our FIN sent, waiting for the peer) → `closed`. */
+export type ConnectionState = 'open' | 'ending' | 'closed';
+
+const EMPTY = Buffer.alloc(0);
+/** Smaller writes made in one tick are copied into one buffer; larger ones go out via writev. */
+const COALESCE_LIMIT = 8 * 1024;
+const RESOLVED: Promise<void> = Promise.resolve();
+const noop = (): void => {};
+
+function rejected(error: unknown): Promise<never> {
+  const promise = Promise.reject(error);
+  // Fire-and-forget sends must not turn into unhandled rejections; awaiting callers still see it.
+  promise.catch(noop);
+  return promise;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(noop);
+  return { promise, resolve, reject };
+}
+
+interface Waiter<T> {
+  resolve: (result: IteratorResult<T, undefined>) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * A framed, bidirectional message channel over one TCP/TLS/Unix socket, driving a sans-I/O codec.
+ *
+ * - Receive with `on('message')` or `for await (const msg of conn)`. Messages that arrive while
+ *   nobody consumes them are queued (up to `maxQueuedMessages`, then the socket is paused).
+ * - Send with `await send(msg)` (waits for `drain` above `highWaterMark`) or `write(msg)` (returns
+ *   false above it). Writes made in the same tick are coalesced into one syscall.
+ * - `end()` flushes, half-closes and waits for the peer; `destroy()` drops everything now.
+ */
+export class Connection<TDecoded = unknown, TEncodable = unknown>
+  extends EventEmitter<ConnectionEvents<TDecoded>>
+  implements AsyncIterable<TDecoded>
+{
+  /** The underlying socket (a `tls.TLSSocket` for TLS connections). */
+  readonly socket: Socket;
+  readonly #codec: Codec<TDecoded, TEncodable>;
+  readonly #options: ResolvedConnectionOptions;
+
+  #state: ConnectionState = 'open';
+  #error: Error | undefined;
+  /** Reused for every chunk, so decoding allocates no array. */
+  #frames: TDecoded[] = [];
+  /** No more messages will arrive (peer FIN, fatal protocol error, or close). */
+  #inputDone = false;
+
+  // Outbound: encoded buffers collected during the current tick.
+  #batch: Uint8Array[] = [];
+  #batchBytes = 0;
+  #flushScheduled = false;
+  #drain: Deferred | undefined;
+  #needDrainEvent = false;
+
+  // Inbound queue for `for await` and for messages nobody listens to yet.
+  #queue: TDecoded[] = [];
+  #queueHead = 0;
+  #waiter: Waiter<TDecoded> | undefined;
+  #iterating = false;
+  #pausedByUs = false;
+  #replayScheduled = false;
+
+  #closeTimer: NodeJS.Timeout | undefined;
+  readonly #closed: Promise<Error | undefined>;
+  #resolveClosed!: (error: Error | undefined) => void;
+
+  /** @internal Use `connect()` or `createServer()`; they build connections. */
+  constructor(socket: Socket, codec: Codec<TDecoded, TEncodable>, options: ResolvedConnectionOptions) {
+    super();
+    this.socket = socket;
+    this.#codec = codec;
+    this.#options = options;
+    this.#closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+
+    socket.setNoDelay(options.noDelay);
+    socket.setKeepAlive(options.keepAlive, options.keepAliveInitialDelay);
+    if (options.idleTimeout > 0) socket.setTimeout(options.idleTimeout);
+
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('error', (error: Error) => this.#onError(error));
+    socket.on('timeout', () => this.#onTimeout());
+    socket.on('drain', () => this.#checkDrain());
+    socket.on('close', () => this.#onClose());
+    (this as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (event === 'message' && this.#queueLength() > 0 && !this.#iterating) this.#scheduleReplay();
+    });
+    if (socket.destroyed) process.nextTick(() => this.#onClose());
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Introspection
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+  get remotePort(): number | undefined {
+    return this.socket.remotePort;
+  }
+  get remoteFamily(): string | undefined {
+    return this.socket.remoteFamily;
+  }
+  get localAddress(): string | undefined {
+    return this.socket.localAddress;
+  }
+  get localPort(): number | undefined {
+    return this.socket.localPort;
+  }
+  /** True for TLS connections. */
+  get encrypted(): boolean {
+    return this.socket instanceof TLSSocket;
+  }
+  get bytesRead(): number {
+    return this.socket.bytesRead;
+  }
+  get bytesWritten(): number {
+    return this.socket.bytesWritten;
+  }
+  /** Outbound bytes accepted but not yet handed to the kernel. */
+  get pendingBytes(): number {
+    return this.#batchBytes + this.socket.writableLength;
+  }
+  /** The codec's partial-frame buffer plus queued, unconsumed messages count. */
+  get bufferedBytes(): number {
+    return this.#codec.bufferedBytes;
+  }
+  /** Why the connection closed (or is closing) abnormally, if it did. */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+  /** Resolves (never rejects) once the socket is closed, with the error that closed it, if any. */
+  get closed(): Promise<Error | undefined> {
+    return this.#closed;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Sending
+
+  /**
+   * Encode and queue a message. Resolves at once while outbound bytes stay below `highWaterMark`,
+   * otherwise when the socket drains. Rejects with `ERR_CONNECTION_CLOSED`,
+   * `ERR_PENDING_BYTES_EXCEEDED` or the codec's encode error; the message is then not sent.
+   * A rejection you do not await is not reported as unhandled.
+   */
+  send(message: TEncodable): Promise<void> {
+    let belowHighWaterMark: boolean;
+    try {
+      belowHighWaterMark = this.write(message);
+    } catch (error) {
+      return rejected(error);
+    }
+    return belowHighWaterMark ? RESOLVED : this.#drainPromise();
+  }
+
+  /**
+   * Encode and queue a message; returns false when outbound bytes reached `highWaterMark` (wait
+   * for `drain`, or use `send`). Throws the same errors `send` rejects with.
+   */
+  write(message: TEncodable): boolean {
+    if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
+    return this.#push(this.#codec.encode(message));
+  }
+
+  /**
+   * Queue bytes exactly as given, bypassing the codec: a greeting, a banner, a pre-encoded frame.
+   * Strings are UTF-8 encoded. Same backpressure and limits as `send`.
+   */
+  sendRaw(data: string | Uint8Array): Promise<void> {
+    let belowHighWaterMark: boolean;
+    try {
+      belowHighWaterMark = this.writeRaw(data);
+    } catch (error) {
+      return rejected(error);
+    }
+    return belowHighWaterMark ? RESOLVED : this.#drainPromise();
+  }
+
+  /** `write` without the codec; see `sendRaw`. */
+  writeRaw(data: string | Uint8Array): boolean {
+    if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
+    return this.#push(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+  }
+
+  /** Resolves when outbound bytes are below `highWaterMark` (at once if they already are). */
+  drained(): Promise<void> {
+    if (this.#state === 'closed') return rejected(new ConnectionClosedError());
+    return this.pendingBytes < this.#options.highWaterMark ? RESOLVED : this.#drainPromise();
+  }
+
+  #push(encoded: Uint8Array | readonly Uint8Array[]): boolean {
+    let bytes: number;
+    if (encoded instanceof Uint8Array) {
+      bytes = encoded.byteLength;
+    } else {
+      bytes = 0;
+      for (let i = 0; i < encoded.length; i++) bytes += encoded[i]!.byteLength;
+    }
+    const pending = this.pendingBytes;
+    if (pending > 0 && pending + bytes > this.#options.maxPendingBytes) {
+      throw new PendingBytesExceededError(pending, this.#options.maxPendingBytes);
+    }
+    if (encoded instanceof Uint8Array) this.#batch.push(encoded);
+    else for (let i = 0; i < encoded.length; i++) this.#batch.push(encoded[i]!);
+    this.#batchBytes += bytes;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      process.nextTick(Connection.#flushTick, this);
+    }
+    if (pending + bytes < this.#options.highWaterMark) return true;
+    this.#needDrainEvent = true;
+    return false;
+  }
+
+  static #flushTick(connection: Connection<unknown, unknown>): void {
+    connection.#flush();
+  }
+
+  /** Hand the tick's batch to the socket: small buffers merged, large ones by reference, one writev. */
+  #flush(): void {
+    this.#flushScheduled = false;
+    const batch = this.#batch;
+    const count = batch.length;
+    if (count === 0) return;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    if (count === 1) {
+      socket.write(batch[0]!);
+    } else {
+      socket.cork();
+      let runStart = 0;
+      let runBytes = 0;
+      for (let i = 0; i < count; i++) {
+        const length = batch[i]!.byteLength;
+        if (length < COALESCE_LIMIT) {
+          runBytes += length;
+          continue;
+        }
+        if (i > runStart) writeRun(socket, batch, runStart, i, runBytes);
+        socket.write(batch[i]!);
+        runStart = i + 1;
+        runBytes = 0;
+      }
+      if (count > runStart) writeRun(socket, batch, runStart, count, runBytes);
+      socket.uncork();
+    }
+    if (this.#drain !== undefined || this.#needDrainEvent) this.#checkDrain();
+  }
+
+  #drainPromise(): Promise<void> {
+    if (this.#drain === undefined) this.#drain = deferred();
+    return this.#drain.promise;
+  }
+
+  #checkDrain(): void {
+    if (this.#state === 'closed') return;
+    const socket = this.socket;
+    if (this.pendingBytes >= this.#options.highWaterMark) {
+      // Still above our mark. If the socket's own (possibly larger) mark was not hit it will not
+      // emit 'drain', so ask for a callback when what is queued now has been flushed.
+      if (!socket.writableNeedDrain && this.#batchBytes === 0) socket.write(EMPTY, () => this.#checkDrain());
+      return;
+    }
+    const drain = this.#drain;
+    this.#drain = undefined;
+    drain?.resolve();
+    if (this.#needDrainEvent) {
+      this.#needDrainEvent = false;
+      this.emit('drain');
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Closing
+
+  /**
+   * Graceful close: optionally send a last message, flush everything, send FIN, and wait up to
+   * `closeTimeout` for the peer to close its side before destroying the socket. Resolves when the
+   * socket is closed; never rejects. Idempotent.
+   */
+  end(message?: TEncodable): Promise<void> {
+    if (this.#state === 'open') {
+      if (message !== undefined) {
+        try {
+          this.write(message);
+        } catch (error) {
+          this.#error ??= error as Error;
+        }
+      }
+      this.#state = 'ending';
+      this.#flush();
+      this.socket.end();
+      this.#closeTimer = setTimeout(() => this.socket.destroy(), this.#options.closeTimeout);
+      this.#closeTimer.unref();
+    }
+    return this.#closed.then(noop);
+  }
+
+  /**
+   * Close now, dropping unsent data. `error`, if given, is reported by `close` and by the message
+   * iterator (it is not emitted as an `error` event).
+   */
+  destroy(error?: Error): void {
+    if (this.#state === 'closed') return;
+    if (error !== undefined) this.#error ??= error;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#state = 'closed';
+    this.socket.destroy();
+  }
+
+  /** Abort with a TCP RST instead of a FIN (the peer sees ECONNRESET). */
+  reset(error?: Error): void {
+    if (this.#state === 'closed') return;
+    if (error !== undefined) this.#error ??= error;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#state = 'closed';
+    if (this.socket instanceof TLSSocket || typeof this.socket.resetAndDestroy !== 'function') {
+      this.socket.destroy();
+    } else {
+      this.socket.resetAndDestroy();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Receiving
+
+  #onData(chunk: Buffer): void {
+    if (this.#inputDone) return; // after a fatal protocol error: drain and ignore until close
+    const out = this.#frames;
+    try {
+      this.#codec.decode(chunk, out);
+    } catch (error) {
+      this.#deliver(out);
+      this.#onProtocolError(error);
+      return;
+    }
+    if (out.length > 0) this.#deliver(out);
+  }
+
+  #onProtocolError(error: unknown): void {
+    const out = this.#frames;
+    for (;;) {
+      const err = error instanceof Error ? error : new TcpError('ERR_INVALID_FRAME', String(error));
+      this.#emitError(err);
+      const recover =
+        this.#options.protocolErrors === 'continue' && err instanceof TcpError && err.recoverable && this.#state === 'open';
+      if (!recover) {
+        this.#error ??= err;
+        this.#finishInput();
+        if (this.#state === 'open') this.end();
+        return;
+      }
+      try {
+        this.#codec.decode(EMPTY, out);
+        this.#deliver(out);
+        return;
+      } catch (next) {
+        this.#deliver(out);
+        error = next;
+      }
+    }
+  }
+
+  #deliver(out: TDecoded[]): void {
+    const count = out.length;
+    if (count === 0) return;
+    const emitting = this.listenerCount('message') > 0;
+    const queueing = this.#iterating || !emitting;
+    for (let i = 0; i < count; i++) {
+      const message = out[i]!;
+      if (emitting) this.emit('message', message);
+      if (queueing) this.#enqueue(message);
+    }
+    out.length = 0;
+  }
+
+  #enqueue(message: TDecoded): void {
+    const waiter = this.#waiter;
+    if (waiter !== undefined) {
+      this.#waiter = undefined;
+      waiter.resolve({ value: message, done: false });
+      return;
+    }
+    this.#queue.push(message);
+    if (!this.#pausedByUs && this.#queueLength() >= this.#options.maxQueuedMessages) {
+      this.#pausedByUs = true;
+      this.socket.pause();
+    }
+  }
+
+  #queueLength(): number {
+    return this.#queue.length - this.#queueHead;
+  }
+
+  #dequeue(): TDecoded {
+    const message = this.#queue[this.#queueHead]!;
+    (this.#queue as (TDecoded | undefined)[])[this.#queueHead] = undefined;
+    this.#queueHead++;
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue = [];
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
+    if (this.#pausedByUs && this.#queueLength() <= this.#options.maxQueuedMessages >> 1) {
+      this.#pausedByUs = false;
+      if (!this.socket.destroyed) this.socket.resume();
+    }
+    return message;
+  }
+
+  #scheduleReplay(): void {
+    if (this.#replayScheduled) return;
+    this.#replayScheduled = true;
+    process.nextTick(() => {
+      this.#replayScheduled = false;
+      while (!this.#iterating && this.#queueLength() > 0 && this.listenerCount('message') > 0) {
+        this.emit('message', this.#dequeue());
+      }
+    });
+  }
+
+  #onEnd(): void {
+    if (!this.#inputDone) {
+      const out = this.#frames;
+      try {
+        this.#codec.end(out);
+      } catch (error) {
+        this.#deliver(out);
+        const err = error instanceof Error ? error : new TruncatedFrameError(0);
+        this.#error ??= err;
+        this.#emitError(err);
+      }
+      this.#deliver(out);
+      this.#finishInput();
+    }
+    this.emit('end');
+    if (!this.#options.allowHalfOpen && this.#state === 'open') this.end();
+  }
+
+  #onError(error: Error): void {
+    this.#error ??= error;
+    this.#emitError(error);
+  }
+
+  #onTimeout(): void {
+    if (this.#state === 'closed') return;
+    this.emit('timeout');
+    if (this.state === 'closed') return;
+    const error = new IdleTimeoutError(this.#options.idleTimeout);
+    this.#error ??= error;
+    this.#emitError(error);
+    if (this.#state === 'open') this.end();
+    else this.socket.destroy();
+  }
+
+  #onClose(): void {
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#state = 'closed';
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#finishInput();
+    const drain = this.#drain;
+    this.#drain = undefined;
+    drain?.reject(this.#error ?? new ConnectionClosedError());
+    this.#resolveClosed(this.#error);
+    this.emit('close', this.#error);
+  }
+
+  #emitError(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  #finishInput(): void {
+    if (this.#inputDone) return;
+    this.#inputDone = true;
+    if (this.#queueLength() === 0) this.#settleWaiter();
+  }
+
+  #settleWaiter(): void {
+    const waiter = this.#waiter;
+    if (waiter === undefined) return;
+    this.#waiter = undefined;
+    if (this.#error !== undefined) waiter.reject(this.#error);
+    else waiter.resolve({ value: undefined, done: true });
+  }
+
+  /**
+   * Iterate over incoming messages. The loop ends when the peer ends the stream and throws if the
+   * connection failed (socket error, protocol error, idle timeout). Breaking out of the loop does
+   * not close the connection. One iterator at a time.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<TDecoded, undefined> {
+    if (this.#iterating) throw new TcpError('ERR_ITERATOR_ACTIVE', 'connection is already being iterated');
+    this.#iterating = true;
+    let finished = false;
+    const stop = (): void => {
+      if (finished) return;
+      finished = true;
+      this.#iterating = false;
+      if (this.listenerCount('message') > 0 && this.#queueLength() > 0) this.#scheduleReplay();
+    };
+    return {
+      next: () => {
+        if (finished) return Promise.resolve({ value: undefined, done: true });
+        if (this.#queueLength() > 0) return Promise.resolve({ value: this.#dequeue(), done: false });
+        if (this.#inputDone) {
+          stop();
+          return this.#error !== undefined ? Promise.reject(this.#error) : Promise.resolve({ value: undefined, done: true });
+        }
+        return new Promise<IteratorResult<TDecoded, undefined>>((resolve, reject) => {
+          this.#waiter = {
+            resolve: (result) => {
+              if (result.done) stop();
+              resolve(result);
+            },
+            reject: (error) => {
+              stop();
+              reject(error);
+            },
+          };
+        });
+      },
+      return: () => {
+        const waiter = this.#waiter;
+        this.#waiter = undefined;
+        stop();
+        waiter?.resolve({ value: undefined, done: true });
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
+function writeRun(socket: Socket, batch: Uint8Array[], start: number, end: number, bytes: number): void {
+  if (end - start === 1) {
+    socket.write(batch[start]!);
+    return;
+  }
+  const merged = Buffer.allocUnsafe(bytes);
+  let offset = 0;
+  for (let i = start; i < end; i++) {
+    const part = batch[i]!;
+    merged.set(part, offset);
+    offset += part.byteLength;
+  }
+  socket.write(merged);
+}

@@ -1,0 +1,278 @@
+import { Buffer } from 'node:buffer';
+import { asBuffer, BufferList, readUIntFrom } from './buffer-list.js';
+import type { Codec, CodecFactory } from './codec.js';
+import { FrameTooLargeError, InvalidFrameError, InvalidOptionError, TruncatedFrameError } from './errors.js';
+import { checkInt, type LengthPrefixedOptions } from './options.js';
+
+/** Payloads below this are copied next to their header (one small write beats a two-buffer writev). */
+const COPY_THRESHOLD = 2048;
+/** A 64-bit value needs at most 10 LEB128 bytes; more is garbage, not a length. */
+const MAX_VARINT_BYTES = 10;
+const NEED_MORE = -1;
+
+/**
+ * Frames with a length field (Netty's LengthFieldBasedFrameDecoder + LengthFieldPrepender):
+ *
+ * ```text
+ * | lengthFieldOffset bytes | length field | lengthField + lengthAdjustment bytes |
+ * ```
+ *
+ * The first `initialBytesToStrip` bytes of each frame are dropped from the decoded message.
+ */
+export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
+  readonly #fieldLength: number; // 0 = varint
+  readonly #littleEndian: boolean;
+  readonly #fieldOffset: number;
+  readonly #adjustment: number;
+  readonly #strip: number | undefined;
+  readonly #maxFrameLength: number;
+  readonly #maxFieldValue: number;
+
+  readonly #list = new BufferList();
+  /** Total length of the frame at the head of `#list` once its header is parsed, else -1. */
+  #frameLength = NEED_MORE;
+  /** Header size of that frame (offset + length field), needed for the default strip. */
+  #headerEnd = 0;
+
+  constructor(options: LengthPrefixedOptions = {}) {
+    const field = options.lengthFieldLength ?? 4;
+    if (field !== 1 && field !== 2 && field !== 4 && field !== 8 && field !== 'varint') {
+      throw new InvalidOptionError('lengthFieldLength', "expected 1, 2, 4, 8 or 'varint'");
+    }
+    const order = options.byteOrder ?? 'big';
+    if (order !== 'big' && order !== 'little') throw new InvalidOptionError('byteOrder', "expected 'big' or 'little'");
+    this.#fieldLength = field === 'varint' ? 0 : field;
+    this.#littleEndian = order === 'little';
+    this.#fieldOffset = checkInt('lengthFieldOffset', options.lengthFieldOffset ?? 0, 0, 1 << 20);
+    this.#adjustment = checkInt(
+      'lengthAdjustment',
+      options.lengthAdjustment ?? 0,
+      -Number.MAX_SAFE_INTEGER,
+      Number.MAX_SAFE_INTEGER,
+    );
+    this.#strip =
+      options.initialBytesToStrip === undefined
+        ? undefined
+        : checkInt('initialBytesToStrip', options.initialBytesToStrip, 0);
+    this.#maxFrameLength = checkInt('maxFrameLength', options.maxFrameLength ?? 16 * 1024 * 1024, 1);
+    this.#maxFieldValue = field === 'varint' || field === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * field) - 1;
+  }
+
+  get bufferedBytes(): number {
+    return this.#list.length;
+  }
+
+  reset(): void {
+    this.#list.clear();
+    this.#frameLength = NEED_MORE;
+  }
+
+  decode(chunk: Uint8Array, out: Buffer[]): void {
+    const list = this.#list;
+    if (list.length === 0) {
+      // Fast path: parse straight out of the chunk; whole frames become zero-copy views.
+      const buf = asBuffer(chunk);
+      const end = buf.length;
+      let pos = 0;
+      while (pos < end) {
+        const frameLength = this.#headerFromBuffer(buf, pos, end);
+        if (frameLength === NEED_MORE || end - pos < frameLength) break;
+        out.push(buf.subarray(pos + (this.#strip ?? this.#headerEnd), pos + frameLength));
+        pos += frameLength;
+      }
+      if (pos < end) {
+        list.push(pos === 0 ? buf : buf.subarray(pos));
+        this.#frameLength = NEED_MORE;
+      }
+      return;
+    }
+    list.push(chunk);
+    for (;;) {
+      if (this.#frameLength === NEED_MORE) {
+        this.#frameLength = this.#headerFromList(list);
+        if (this.#frameLength === NEED_MORE) return;
+      }
+      if (list.length < this.#frameLength) return;
+      const frame = list.take(this.#frameLength);
+      out.push(frame.subarray(this.#strip ?? this.#headerEnd));
+      this.#frameLength = NEED_MORE;
+      if (list.length === 0) return;
+    }
+  }
+
+  end(_out: Buffer[]): void {
+    const left = this.#list.length;
+    this.reset();
+    if (left > 0) throw new TruncatedFrameError(left);
+  }
+
+  encode(message: Uint8Array | string): Uint8Array | readonly Uint8Array[] {
+    const isString = typeof message === 'string';
+    const payloadLength = isString ? Buffer.byteLength(message) : message.byteLength;
+    const value = payloadLength - this.#adjustment;
+    if (value < 0) {
+      throw new InvalidFrameError(
+        `payload of ${payloadLength} bytes is shorter than -lengthAdjustment (${-this.#adjustment})`,
+      );
+    }
+    if (value > this.#maxFieldValue) throw new FrameTooLargeError(payloadLength, this.#maxFieldValue);
+    const fieldLength = this.#fieldLength === 0 ? varintSize(value) : this.#fieldLength;
+    const headerLength = this.#fieldOffset + fieldLength;
+    const total = headerLength + payloadLength;
+    if (total > this.#maxFrameLength) throw new FrameTooLargeError(total, this.#maxFrameLength);
+
+    if (isString || payloadLength < COPY_THRESHOLD) {
+      const frame = Buffer.allocUnsafe(total);
+      this.#writeHeader(frame, value, fieldLength);
+      if (isString) frame.write(message, headerLength, 'utf8');
+      else frame.set(message, headerLength);
+      return frame;
+    }
+    const header = Buffer.allocUnsafe(headerLength);
+    this.#writeHeader(header, value, fieldLength);
+    return [header, message];
+  }
+
+  #writeHeader(target: Buffer, value: number, fieldLength: number): void {
+    const at = this.#fieldOffset;
+    if (at > 0) target.fill(0, 0, at);
+    if (this.#fieldLength === 0) {
+      let v = value;
+      let i = at;
+      while (v >= 0x80) {
+        target[i++] = (v % 0x80) | 0x80;
+        v = Math.floor(v / 0x80);
+      }
+      target[i] = v;
+      return;
+    }
+    const le = this.#littleEndian;
+    switch (fieldLength) {
+      case 1:
+        target[at] = value;
+        break;
+      case 2:
+        if (le) target.writeUInt16LE(value, at);
+        else target.writeUInt16BE(value, at);
+        break;
+      case 4:
+        if (le) target.writeUInt32LE(value, at);
+        else target.writeUInt32BE(value, at);
+        break;
+      default: {
+        const high = Math.floor(value / 0x1_0000_0000);
+        const low = value >>> 0;
+        if (le) {
+          target.writeUInt32LE(low, at);
+          target.writeUInt32LE(high, at + 4);
+        } else {
+          target.writeUInt32BE(high, at);
+          target.writeUInt32BE(low, at + 4);
+        }
+      }
+    }
+  }
+
+  /** Frame length of the frame at `pos`, or NEED_MORE. Sets `#headerEnd`. Throws on bad headers. */
+  #headerFromBuffer(buf: Buffer, pos: number, end: number): number {
+    const at = pos + this.#fieldOffset;
+    let value: number;
+    let fieldLength = this.#fieldLength;
+    if (fieldLength !== 0) {
+      if (at + fieldLength > end) return NEED_MORE;
+      value = readUIntFrom(buf, at, fieldLength, this.#littleEndian);
+    } else {
+      value = 0;
+      let scale = 1;
+      let i = 0;
+      for (;;) {
+        if (at + i >= end) {
+          this.#checkPartialVarint(value, i);
+          return NEED_MORE;
+        }
+        const byte = buf[at + i]!;
+        value += (byte & 0x7f) * scale;
+        scale *= 0x80;
+        i++;
+        if (byte < 0x80) break;
+        this.#checkPartialVarint(value, i);
+      }
+      fieldLength = i;
+    }
+    return this.#frameLengthOf(value, fieldLength);
+  }
+
+  #headerFromList(list: BufferList): number {
+    const at = this.#fieldOffset;
+    let value: number;
+    let fieldLength = this.#fieldLength;
+    if (fieldLength !== 0) {
+      if (at + fieldLength > list.length) return NEED_MORE;
+      value = list.readUInt(at, fieldLength, this.#littleEndian);
+    } else {
+      value = 0;
+      let scale = 1;
+      let i = 0;
+      for (;;) {
+        if (at + i >= list.length) {
+          this.#checkPartialVarint(value, i);
+          return NEED_MORE;
+        }
+        const byte = list.byteAt(at + i);
+        value += (byte & 0x7f) * scale;
+        scale *= 0x80;
+        i++;
+        if (byte < 0x80) break;
+        this.#checkPartialVarint(value, i);
+      }
+      fieldLength = i;
+    }
+    return this.#frameLengthOf(value, fieldLength);
+  }
+
+  /** Fail fast while a varint is still arriving: its lower bound may already be too big. */
+  #checkPartialVarint(lowerBound: number, bytes: number): void {
+    if (bytes >= MAX_VARINT_BYTES) throw new InvalidFrameError(`varint length field longer than ${MAX_VARINT_BYTES} bytes`);
+    const frame = this.#fieldOffset + bytes + lowerBound + this.#adjustment;
+    if (frame > this.#maxFrameLength) throw new FrameTooLargeError(frame, this.#maxFrameLength);
+  }
+
+  #frameLengthOf(value: number, fieldLength: number): number {
+    const headerEnd = this.#fieldOffset + fieldLength;
+    const frameLength = headerEnd + value + this.#adjustment;
+    if (frameLength > this.#maxFrameLength) throw new FrameTooLargeError(frameLength, this.#maxFrameLength);
+    if (frameLength < headerEnd) {
+      throw new InvalidFrameError(
+        `length field ${value} with lengthAdjustment ${this.#adjustment} gives a frame shorter than its header`,
+      );
+    }
+    const strip = this.#strip ?? headerEnd;
+    if (strip > frameLength) {
+      throw new InvalidFrameError(`initialBytesToStrip ${strip} exceeds frame length ${frameLength}`);
+    }
+    this.#headerEnd = headerEnd;
+    return frameLength;
+  }
+}
+
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 0x80);
+    size++;
+  }
+  return size;
+}
+
+/**
+ * Codec factory for length-prefixed binary frames. Decodes to `Buffer`, encodes `Uint8Array` or
+ * `string` (UTF-8). Options are validated now, so mistakes surface at startup.
+ *
+ * @example
+ * createServer({ codec: lengthPrefixed({ lengthFieldLength: 2 }) }, onConnection)
+ */
+export function lengthPrefixed(options: LengthPrefixedOptions = {}): CodecFactory<Buffer, Uint8Array | string> {
+  new LengthPrefixedCodec(options);
+  const frozen = { ...options };
+  return () => new LengthPrefixedCodec(frozen);
+}

@@ -1,0 +1,177 @@
+import { Buffer } from 'node:buffer';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { FrameTooLargeError, InvalidFrameError, TruncatedFrameError } from '../src/errors.js';
+import { LengthPrefixedCodec, lengthPrefixed } from '../src/length-prefixed.js';
+import type { LengthPrefixedOptions } from '../src/options.js';
+import { bytewise, chunked, concatEncoded, cutsArb, drive } from './helpers.js';
+
+const fieldArb = fc.constantFrom<1 | 2 | 4 | 8 | 'varint'>(1, 2, 4, 8, 'varint');
+
+const optionsArb: fc.Arbitrary<LengthPrefixedOptions> = fc.record(
+  {
+    lengthFieldLength: fieldArb,
+    byteOrder: fc.constantFrom<'big' | 'little'>('big', 'little'),
+    lengthFieldOffset: fc.integer({ min: 0, max: 3 }),
+    lengthAdjustment: fc.integer({ min: -6, max: 6 }),
+    initialBytesToStrip: fc.integer({ min: 0, max: 4 }),
+  },
+  { requiredKeys: ['lengthFieldLength'] },
+);
+
+describe('length-prefixed codec', () => {
+  it('round-trips random frame lists for every option combination and chunking, down to 1-byte chunks', () => {
+    fc.assert(
+      fc.property(
+        optionsArb,
+        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 12 }),
+        cutsArb,
+        (options, payloads, cuts) => {
+          const adjust = options.lengthAdjustment ?? 0;
+          // A positive adjustment means the length field under-counts, so payloads need at least that many bytes.
+          const valid = payloads.map((p) => (p.length >= adjust ? p : new Uint8Array(adjust)));
+          const encoder = new LengthPrefixedCodec(options);
+          const encoded = valid.map((p) => concatEncoded([encoder.encode(p)]));
+          // Expected: each whole encoded frame minus the stripped prefix.
+          const expected = encoded.map((frame, i) => {
+            const header = frame.length - valid[i]!.length;
+            return frame.subarray(options.initialBytesToStrip ?? header);
+          });
+          const strip = options.initialBytesToStrip;
+          fc.pre(strip === undefined || encoded.every((f) => f.length >= strip));
+          const decoder = new LengthPrefixedCodec(options);
+          const { frames, errors } = drive(decoder, chunked(Buffer.concat(encoded), cuts));
+          expect(errors).toEqual([]);
+          expect(frames.map((f) => f.toString('hex'))).toEqual(expected.map((f) => f.toString('hex')));
+          expect(decoder.bufferedBytes).toBe(0);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('decodes default frames back to exactly the payloads sent (strings and bytes)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'grapheme', maxLength: 50 }), { maxLength: 10 }), cutsArb, (texts, cuts) => {
+        const codec = lengthPrefixed()();
+        const wire = concatEncoded(texts.map((t) => codec.encode(t)));
+        const { frames, errors } = drive(lengthPrefixed()(), chunked(wire, cuts));
+        expect(errors).toEqual([]);
+        expect(frames.map((f) => f.toString('utf8'))).toEqual(texts);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('never crashes, hangs or buffers beyond maxFrameLength on random bytes', () => {
+    fc.assert(
+      fc.property(
+        optionsArb,
+        fc.integer({ min: 1, max: 400 }),
+        fc.uint8Array({ maxLength: 2000 }),
+        cutsArb,
+        (options, maxFrameLength, bytes, cuts) => {
+          const codec = new LengthPrefixedCodec({ ...options, maxFrameLength });
+          const { errors, maxBuffered } = drive(codec, chunked(Buffer.from(bytes), cuts));
+          // Only a partial header may exceed the frame limit (offset + up to 10 varint bytes).
+          expect(maxBuffered).toBeLessThanOrEqual(Math.max(maxFrameLength, (options.lengthFieldOffset ?? 0) + 10));
+          for (const e of errors) {
+            expect(['ERR_FRAME_TOO_LARGE', 'ERR_INVALID_FRAME', 'ERR_TRUNCATED_FRAME']).toContain(e.code);
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('rejects an oversize frame as soon as its header arrives, before buffering any of it', () => {
+    const codec = new LengthPrefixedCodec({ maxFrameLength: 1024 * 1024 });
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(1024 * 1024 * 1024);
+    expect(() => codec.decode(header, [])).toThrow(FrameTooLargeError);
+
+    // Even a varint that has not finished arriving is rejected once its lower bound is too big.
+    const varint = new LengthPrefixedCodec({ lengthFieldLength: 'varint', maxFrameLength: 1000 });
+    expect(() => varint.decode(Buffer.from([0xff, 0xff]), [])).toThrow(
+      expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE' }),
+    );
+  });
+
+  it('rejects endless varints and lengths smaller than the header', () => {
+    const varint = new LengthPrefixedCodec({ lengthFieldLength: 'varint' });
+    expect(() => varint.decode(Buffer.alloc(12, 0x80), [])).toThrow(InvalidFrameError);
+    const adjusted = new LengthPrefixedCodec({ lengthAdjustment: -4, initialBytesToStrip: 0 });
+    expect(() => adjusted.decode(Buffer.from([0, 0, 0, 2]), [])).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_FRAME' }),
+    );
+  });
+
+  it('encodes varints as unsigned LEB128', () => {
+    const codec = new LengthPrefixedCodec({ lengthFieldLength: 'varint' });
+    const header = (n: number) => {
+      const out = codec.encode(new Uint8Array(n));
+      const bytes = concatEncoded([out]);
+      return [...bytes.subarray(0, bytes.length - n)];
+    };
+    expect(header(0)).toEqual([0x00]);
+    expect(header(127)).toEqual([0x7f]);
+    expect(header(128)).toEqual([0x80, 0x01]);
+    expect(header(300)).toEqual([0xac, 0x02]);
+    expect(header(16_384)).toEqual([0x80, 0x80, 0x01]);
+  });
+
+  it('supports Netty-style headers: length including the header, a type byte before it, partial strip', () => {
+    // [type:1][len:2 = whole frame incl. header][payload]; keep the type byte, drop only the length.
+    const options: LengthPrefixedOptions = {
+      lengthFieldOffset: 1,
+      lengthFieldLength: 2,
+      lengthAdjustment: -3,
+      initialBytesToStrip: 0,
+    };
+    const wire = Buffer.from([0x07, 0x00, 0x08, 0x68, 0x65, 0x6c, 0x6c, 0x6f]);
+    const { frames } = drive(new LengthPrefixedCodec(options), bytewise(wire));
+    expect(frames).toEqual([wire]);
+    const stripped = drive(new LengthPrefixedCodec({ ...options, initialBytesToStrip: 3 }), [wire]);
+    expect(stripped.frames.map((f) => f.toString())).toEqual(['hello']);
+    // Little-endian 8-byte length.
+    const le = new LengthPrefixedCodec({ lengthFieldLength: 8, byteOrder: 'little' });
+    const frame = concatEncoded([le.encode(Buffer.from('abc'))]);
+    expect([...frame.subarray(0, 8)]).toEqual([3, 0, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('returns whole frames inside one chunk as zero-copy views', () => {
+    const codec = new LengthPrefixedCodec();
+    const wire = concatEncoded([codec.encode(Buffer.from('one')), codec.encode(Buffer.from('two'))]);
+    const out: Buffer[] = [];
+    codec.decode(wire, out);
+    expect(out.map(String)).toEqual(['one', 'two']);
+    for (const frame of out) expect(frame.buffer).toBe(wire.buffer);
+  });
+
+  it('reports a stream that ends mid-frame', () => {
+    const codec = new LengthPrefixedCodec();
+    codec.decode(Buffer.from([0, 0, 0, 5, 1, 2]), []);
+    expect(() => codec.end([])).toThrow(TruncatedFrameError);
+    expect(codec.bufferedBytes).toBe(0);
+  });
+
+  it('refuses to encode what the peer would refuse to decode', () => {
+    expect(() => new LengthPrefixedCodec({ maxFrameLength: 10 }).encode(new Uint8Array(7))).toThrow(FrameTooLargeError);
+    expect(() => new LengthPrefixedCodec({ lengthFieldLength: 1 }).encode(new Uint8Array(256))).toThrow(
+      FrameTooLargeError,
+    );
+    expect(() => new LengthPrefixedCodec({ lengthAdjustment: 2 }).encode(new Uint8Array(1))).toThrow(InvalidFrameError);
+  });
+
+  it('validates options up front', () => {
+    expect(() => lengthPrefixed({ lengthFieldLength: 3 as 4 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    expect(() => lengthPrefixed({ maxFrameLength: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+  });
+
+  it('sends large payloads by reference next to a separate header', () => {
+    const payload = Buffer.alloc(64 * 1024, 1);
+    const out = new LengthPrefixedCodec().encode(payload);
+    expect(Array.isArray(out)).toBe(true);
+    expect((out as Uint8Array[])[1]).toBe(payload);
+  });
+});
