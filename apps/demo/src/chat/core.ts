@@ -134,6 +134,38 @@ export class ChatCore {
     return this.store.read(name, { after, limit: Math.min(Math.max(limit, 0), this.maxReplay) });
   }
 
+  private readonly postLimiters = new Map<string, RateLimiter>();
+
+  /**
+   * Post without a live connection (HTTP API). The caller has authenticated `nick` (signed token).
+   * Rate limited per nickname; the limiter table is bounded so a flood of names cannot grow it.
+   */
+  async post(transport: string, nick: string, room: string, text: string): Promise<StoredMessage> {
+    if (this.closing) throw new ChatError('SHUTTING_DOWN', 'server is shutting down');
+    checkNick(nick);
+    const name = checkRoom(room);
+    checkText(text, this.maxMessageLength);
+    if (this.limiterFactory) {
+      const key = nick.toLowerCase();
+      let limiter = this.postLimiters.get(key);
+      if (!limiter) {
+        if (this.postLimiters.size >= 10_000) this.postLimiters.clear();
+        limiter = this.limiterFactory();
+        this.postLimiters.set(key, limiter);
+      }
+      if (!limiter.tryTake()) {
+        this.metrics?.rejectedInput(transport, 'rate_limited');
+        throw new ChatError('RATE_LIMITED', 'slow down: too many messages');
+      }
+    }
+    this.metrics?.messageIn(transport);
+    try {
+      return await this.store.append(name, nick, text);
+    } catch (err) {
+      throw new ChatError('STORE_FAILED', `message not stored: ${(err as Error).message}`);
+    }
+  }
+
   /** Stop accepting sessions and close every open one (leave notices, nick release). */
   async shutdown(): Promise<void> {
     this.closing = true;

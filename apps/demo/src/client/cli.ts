@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { discover, type Discovered } from '../transports/udp-discovery.js';
+import { type FoundServer, findServers } from '../transports/udp-discovery.js';
 import type { Link } from './link.js';
 import { LineLink } from './line-link.js';
 import { WsLink } from './ws-link.js';
@@ -10,9 +10,9 @@ const HELP = `net-chat client
 
 Usage: net-chat-client [--url ws://HOST:PORT/ws | wss://… | tcp://HOST:PORT | tls://HOST:PORT]
                        [--nick NAME] [--ca FILE]
-                       [--discovery-port 41234] [--discovery-host HOST]...
+                       [--discovery-port 41234] [--discovery-host HOST]
 
-Without --url it looks for servers over UDP (broadcast plus 127.0.0.1) and connects to the first.
+Without --url it looks for servers over UDP (multicast/broadcast, then 127.0.0.1) and connects to the first.
 TLS (wss://, tls://) is verified against --ca, or against the CA pin a discovered server announced;
 certificate checks are never turned off.`;
 
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
         nick: { type: 'string' },
         ca: { type: 'string' },
         'discovery-port': { type: 'string' },
-        'discovery-host': { type: 'string', multiple: true },
+        'discovery-host': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -74,9 +74,11 @@ async function main(): Promise<void> {
   let pin: string | undefined;
   if (!url) {
     const port = Number(v['discovery-port'] ?? process.env.CHAT_DISCOVERY_PORT ?? 41234);
-    const hosts = (v['discovery-host'] as string[] | undefined) ?? ['127.0.0.1'];
+    const host = (v['discovery-host'] as string | undefined) ?? process.env.CHAT_DISCOVERY_HOST;
     process.stdout.write(`* looking for servers on UDP port ${port}…\n`);
-    const found = await discover({ port, hosts, timeoutMs: 3000, wanted: 1 });
+    let found = await findServers({ discoveryPort: port, timeoutMs: 2500, limit: 1, ...(host ? { host } : {}) });
+    // Multicast/broadcast may not reach a server bound to loopback only: ask this machine directly.
+    if (found.length === 0 && !host) found = await findServers({ discoveryPort: port, host: '127.0.0.1', timeoutMs: 1500, limit: 1 });
     const first = found[0];
     if (!first) fail('no server answered; pass --url');
     url = pickUrl(first, ca !== undefined);
@@ -150,8 +152,8 @@ async function main(): Promise<void> {
   if (process.stdin.isTTY) rl.prompt();
 }
 
-function pickUrl(a: Discovered, haveCa: boolean): string {
-  const host = a.host ?? a.from;
+function pickUrl(a: FoundServer, haveCa: boolean): string {
+  const host = a.host;
   const h = host.includes(':') ? `[${host}]` : host;
   // Prefer TLS when the server offers it and we can verify it (pin from discovery, or --ca).
   if (a.https && (a.caPin || haveCa)) return `wss://${h}:${a.https}/ws`;

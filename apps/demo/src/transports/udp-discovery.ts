@@ -1,105 +1,74 @@
-import { createSocket, type UdpSocket } from '@net/udp';
-import type { Metrics } from '../metrics.js';
-import {
-  type Announcement,
-  decodeAnnouncement,
-  encodeAnnouncement,
-  encodeProbe,
-  isProbe,
-} from '../discovery.js';
+import { type Announcer, announce, type DiscoveredService, discover } from '@net/udp';
 
-export interface DiscoveryServer {
-  readonly port: number;
-  readonly address: string;
-  close(): Promise<void>;
+export const SERVICE = 'net-chat';
+
+/** What a chat server announces besides its main (HTTP) port; all values are strings on the wire. */
+export interface ChatEndpoints {
+  tcp?: number;
+  http?: number;
+  tls?: number;
+  https?: number;
+  /** SPKI SHA-256 pin of the dev CA, so a client can verify TLS without the CA file. */
+  caPin?: string;
+  name: string;
 }
 
-/**
- * Answers discovery probes with this server's endpoints. Replies are capped at `maxRepliesPerSecond`
- * overall: UDP sources can be spoofed, so an unbounded responder is a reflection tool.
- */
-export async function startDiscovery(
-  host: string,
-  port: number,
-  announcement: () => Announcement,
-  metrics?: Metrics,
-  maxRepliesPerSecond = 50,
-): Promise<DiscoveryServer> {
-  const socket: UdpSocket = createSocket({ type: 'udp4' });
-  let windowStart = Date.now();
-  let replies = 0;
-  socket.on('message', (data, rinfo) => {
-    if (!isProbe(data)) {
-      metrics?.rejectedInput('udp', 'bad_probe');
-      return;
-    }
-    const now = Date.now();
-    if (now - windowStart >= 1000) {
-      windowStart = now;
-      replies = 0;
-    }
-    if (++replies > maxRepliesPerSecond) {
-      metrics?.rejectedInput('udp', 'rate_limited');
-      return;
-    }
-    socket.post(encodeAnnouncement(announcement()), rinfo.port, rinfo.address);
-  });
-  // A bad datagram or an unreachable peer must never take the server down.
-  socket.on('error', () => {});
-  socket.on('warning', () => {});
-  const bound = await socket.bind(port, host === '::' ? '0.0.0.0' : host);
-  return { port: bound.port, address: bound.address, close: () => socket.close() };
-}
-
-export interface Discovered extends Announcement {
-  /** The address the answer came from (used when `host` is null). */
-  from: string;
-}
-
-/**
- * Probe for servers: broadcast on the LAN and ask each of `hosts` directly (broadcast does not
- * reach a server on the loopback interface). Resolves with every distinct answer within `timeoutMs`,
- * or early once `wanted` answers arrived.
- */
-export async function discover(options: {
-  port: number;
-  hosts?: string[];
-  broadcast?: boolean;
-  timeoutMs?: number;
-  wanted?: number;
-}): Promise<Discovered[]> {
-  const socket = createSocket({ type: 'udp4', broadcast: options.broadcast !== false });
-  socket.on('error', () => {});
-  socket.on('warning', () => {});
-  await socket.bind(0);
-  const found = new Map<string, Discovered>();
-  const wanted = options.wanted ?? Number.POSITIVE_INFINITY;
-  try {
-    return await new Promise<Discovered[]>((resolve) => {
-      const finish = () => {
-        clearTimeout(timer);
-        clearInterval(again);
-        resolve([...found.values()]);
-      };
-      const timer = setTimeout(finish, options.timeoutMs ?? 1500);
-      socket.on('message', (data, rinfo) => {
-        const a = decodeAnnouncement(data);
-        if (!a) return;
-        const key = `${a.host ?? rinfo.address}:${a.http ?? a.tcp ?? a.https ?? a.tls}`;
-        if (!found.has(key)) found.set(key, { ...a, from: rinfo.address });
-        if (found.size >= wanted) finish();
-      });
-      const probe = encodeProbe();
-      const send = () => {
-        const targets = [...(options.hosts ?? [])];
-        if (options.broadcast !== false) targets.push('255.255.255.255');
-        for (const host of targets) socket.post(probe, options.port, host);
-      };
-      send();
-      // UDP may drop a datagram: probe a few times within the window.
-      const again = setInterval(send, 400);
-    });
-  } finally {
-    await socket.close();
+/** Announce this server over UDP multicast/broadcast and answer queries (@net/udp discovery). */
+export function startDiscovery(host: string, port: number, endpoints: ChatEndpoints): Promise<Announcer> {
+  const meta: Record<string, string> = { name: endpoints.name };
+  for (const key of ['tcp', 'http', 'tls', 'https', 'caPin'] as const) {
+    const v = endpoints[key];
+    if (v !== undefined) meta[key] = String(v);
   }
+  const main = endpoints.http ?? endpoints.tcp ?? endpoints.https ?? endpoints.tls;
+  if (main === undefined) throw new Error('nothing to announce');
+  return announce({
+    service: SERVICE,
+    port: main,
+    meta,
+    discoveryPort: port,
+    bindAddress: host === '::' ? '0.0.0.0' : host,
+    ...(host === '127.0.0.1' ? { interfaces: ['127.0.0.1'] } : {}),
+  });
+}
+
+export interface FoundServer extends ChatEndpoints {
+  host: string;
+}
+
+function num(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
+}
+
+/** Look for chat servers; `host` asks one machine directly (unicast), otherwise the LAN. */
+export async function findServers(options: {
+  discoveryPort: number;
+  host?: string;
+  timeoutMs?: number;
+  limit?: number;
+}): Promise<FoundServer[]> {
+  const found: DiscoveredService[] = await discover({
+    service: SERVICE,
+    discoveryPort: options.discoveryPort,
+    timeout: options.timeoutMs ?? 2000,
+    queries: 3,
+    ...(options.host ? { host: options.host } : {}),
+    ...(options.limit ? { limit: options.limit } : {}),
+  });
+  return found.map((s) => {
+    const m = s.meta;
+    const out: FoundServer = { host: s.host, name: m.name ?? s.instance };
+    const tcp = num(m.tcp);
+    const http = num(m.http);
+    const tls = num(m.tls);
+    const https = num(m.https);
+    if (tcp) out.tcp = tcp;
+    if (http) out.http = http;
+    if (tls) out.tls = tls;
+    if (https) out.https = https;
+    if (m.caPin) out.caPin = m.caPin;
+    return out;
+  });
 }

@@ -1,0 +1,96 @@
+import { existsSync } from 'node:fs';
+import { type Context, HttpError, reply, type Server, serveStatic } from '@net/http';
+import { type ChatCore, ChatError } from '../chat/index.js';
+import type { Metrics } from '../metrics.js';
+import type { TokenIssuer } from './auth.js';
+
+const STATUS: Record<string, number> = {
+  RATE_LIMITED: 429,
+  SHUTTING_DOWN: 503,
+  STORE_FAILED: 503,
+  NO_SUCH_NICK: 404,
+};
+
+function chatError(err: unknown): never {
+  if (err instanceof ChatError) {
+    throw new HttpError(STATUS[err.code] ?? 400, err.message, { code: err.code });
+  }
+  throw err;
+}
+
+/**
+ * Routes of the HTTP listener(s): the JSON API, health, metrics and the web page. The WebSocket
+ * upgrade on /ws is registered separately (ws.ts).
+ */
+export function mountHttpApi(
+  server: Server,
+  deps: { core: ChatCore; metrics: Metrics; tokens: TokenIssuer; publicDir: string; transport: string },
+): void {
+  const { core, metrics, tokens } = deps;
+  server.get('/healthz', () => ({
+    status: 'ok',
+    uptime: Math.round(process.uptime()),
+    connections: metrics.connectionCount(),
+  }));
+  server.get('/metrics', () =>
+    reply(200, metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
+  );
+  server.get('/api/rooms', async () => ({ rooms: await core.rooms() }));
+  server.get('/api/rooms/:room/messages', async (ctx) => {
+    const q = ctx.searchParams;
+    const after = q.get('after') ?? undefined;
+    const limitRaw = q.get('limit');
+    const limit = limitRaw === null ? 50 : Number(limitRaw);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      metrics.rejectedInput('http', 'bad_limit');
+      throw new HttpError(400, 'limit must be an integer 1-1000', { code: 'BAD_LIMIT' });
+    }
+    try {
+      const room = ctx.params.room;
+      const { messages, truncated } = await core.history(room, after === '' ? undefined : after, limit);
+      return { room: room.toLowerCase(), messages, truncated };
+    } catch (err) {
+      metrics.rejectedInput('http', 'bad_request');
+      chatError(err);
+    }
+  });
+  server.post(
+    '/api/rooms/:room/messages',
+    async (ctx: Context<{ room: string }>) => {
+      const auth = ctx.headers.authorization ?? '';
+      const m = /^Bearer ([A-Za-z0-9_.-]{1,512})$/.exec(auth);
+      const nick = m ? tokens.verify(m[1]!) : undefined;
+      if (!nick) {
+        metrics.rejectedInput('http', 'unauthorized');
+        throw new HttpError(401, 'a valid "Authorization: Bearer <token>" is required (see PROTOCOL.md)', {
+          code: 'UNAUTHORIZED',
+          headers: { 'www-authenticate': 'Bearer' },
+        });
+      }
+      const body = await ctx.json<{ text?: unknown }>();
+      if (typeof body !== 'object' || body === null || typeof body.text !== 'string') {
+        metrics.rejectedInput('http', 'bad_body');
+        throw new HttpError(400, 'body must be JSON {"text": "..."}', { code: 'BAD_BODY' });
+      }
+      try {
+        const message = await core.post(deps.transport, nick, ctx.params.room, body.text);
+        return reply(201, message);
+      } catch (err) {
+        chatError(err);
+      }
+    },
+    { bodyLimit: 16 * 1024 },
+  );
+  if (existsSync(deps.publicDir)) {
+    const files = serveStatic(deps.publicDir, { dotfiles: 'ignore' });
+    const page = (ctx: Context) => {
+      // The page's own CSP is in index.html; these keep it from being framed or sniffed.
+      ctx.header('x-content-type-options', 'nosniff');
+      ctx.header('x-frame-options', 'DENY');
+      ctx.header('referrer-policy', 'no-referrer');
+      return files(ctx);
+    };
+    server.get('/', page);
+    server.get('/*', page);
+  }
+}
