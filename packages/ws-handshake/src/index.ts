@@ -1,1 +1,47 @@
-export const placeholder = 1;
+export { connect } from './client.js';
+export { CloseCode, isValidWireCloseCode, Opcode, ReadyState, WS_GUID } from './constants.js';
+export {
+  CloseTimeoutError,
+  ConnectionClosedError,
+  DecompressionError,
+  HandshakeError,
+  HandshakeTimeoutError,
+  HeartbeatTimeoutError,
+  InvalidArgumentError,
+  InvalidCloseCodeError,
+  InvalidUtf8Error,
+  MessageTooBigError,
+  ProtocolError,
+  SlowConsumerError,
+  SocketError,
+  TooManyRedirectsError,
+  WebSocketError,
+} from './errors.js';
+export type { DeflateParams, ExtensionOffer } from './extension.js';
+export { acceptDeflateOffer, formatExtension, parseExtensions } from './extension.js';
+export type { UpgradeRequestLike, UpgradeResponseLike, UpgradeValidation } from './handshake.js';
+export {
+  buildAcceptResponse,
+  buildRejectResponse,
+  computeAcceptKey,
+  createClientKey,
+  validateUpgradeRequest,
+  verifyUpgradeResponse,
+} from './handshake.js';
+export type {
+  AuthorizeResult,
+  ClientOptions,
+  ConnectionOptions,
+  CreateServerOptions,
+  PerMessageDeflateOptions,
+  ServerOptions,
+  SlowConsumerPolicy,
+  WebSocketServerOptions,
+} from './options.js';
+export type { FrameInflater, ReceiverOptions, ReceiverSink } from './receiver.js';
+export { Receiver } from './receiver.js';
+export { encodeFrame } from './sender.js';
+export type { WebSocketServerEvents } from './server.js';
+export { createWebSocketServer, handleUpgrade, WebSocketServer } from './server.js';
+export type { MessageData, SendData, SendOptions, WebSocketEvents } from './websocket.js';
+export { PreparedMessage, WebSocket } from './websocket.js';

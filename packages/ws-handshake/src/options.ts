@@ -1,0 +1,150 @@
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+
+/** permessage-deflate (RFC 7692) settings. Compression is off unless this is passed. */
+export interface PerMessageDeflateOptions {
+  /**
+   * Ask for / impose a fresh compression context for every message the server sends.
+   * Costs ratio, saves the 32 KiB-per-connection sliding window between messages.
+   * @default false
+   */
+  serverNoContextTakeover?: boolean;
+  /** Same for messages the client sends. @default false */
+  clientNoContextTakeover?: boolean;
+  /** LZ77 window (8-15) for server-to-client messages. @default 15 */
+  serverMaxWindowBits?: number;
+  /** LZ77 window (8-15) for client-to-server messages; only applied when the peer allows it. @default 15 */
+  clientMaxWindowBits?: number;
+  /** Messages smaller than this many bytes are sent uncompressed. @default 1024 */
+  threshold?: number;
+  /** zlib compression level (0-9). @default 6 */
+  level?: number;
+  /** zlib memLevel (1-9). @default 8 */
+  memLevel?: number;
+}
+
+/** What to do when a peer reads so slowly that `bufferedAmount` exceeds `maxBufferedAmount`. */
+export type SlowConsumerPolicy = 'close' | 'terminate';
+
+/** Settings shared by server- and client-side connections. */
+export interface ConnectionOptions {
+  /**
+   * Largest accepted message, in bytes, after decompression. Checked from the frame header
+   * before any payload is buffered, and while inflating. Exceeding it fails the connection with 1009.
+   * @default 1048576 (1 MiB)
+   */
+  maxPayload?: number;
+  /**
+   * Outbound bytes (socket buffer + compression queue) above which the peer is treated as a
+   * slow consumer. 0 disables the limit.
+   * @default 16777216 (16 MiB)
+   */
+  maxBufferedAmount?: number;
+  /**
+   * `'close'` sends a 1008 close frame (the connection is destroyed if it is not acknowledged
+   * within `closeTimeout`); `'terminate'` destroys the socket at once.
+   * @default 'close'
+   */
+  slowConsumer?: SlowConsumerPolicy;
+  /**
+   * Send a ping every this many milliseconds; if nothing (no pong, no frame) came back since the
+   * previous ping, the connection is terminated (close code 1006, `HeartbeatTimeoutError`). 0 disables.
+   * @default 30000 on the server, 0 on the client
+   */
+  heartbeatInterval?: number;
+  /**
+   * How long to wait for the peer to finish the closing handshake (and, for clients, for the
+   * server to close TCP) before destroying the socket.
+   * @default 10000
+   */
+  closeTimeout?: number;
+  /**
+   * Messages buffered by an async iterator (`for await`) before the socket is paused.
+   * @default 1024
+   */
+  iteratorHighWaterMark?: number;
+}
+
+/** Result of an `authorize` hook: accept, or reject with an HTTP response before the 101. */
+export type AuthorizeResult =
+  | boolean
+  | undefined
+  | undefined
+  | { status: number; headers?: Record<string, string>; body?: string };
+
+/** Options for `handleUpgrade()` and `WebSocketServer`. */
+export interface ServerOptions extends ConnectionOptions {
+  /**
+   * Subprotocols this server speaks, in order of preference of the client's list. Ignored when
+   * `handleProtocols` is set. When neither is set, the client's first protocol is selected
+   * (browsers fail a handshake that offered protocols and got none back).
+   */
+  protocols?: readonly string[];
+  /** Pick a subprotocol from the client's offer; return `false`/`undefined` for none. */
+  handleProtocols?: (offered: readonly string[], req: IncomingMessage) => string | false | undefined;
+  /**
+   * Allowed `Origin` values (exact match after lower-casing, e.g. `https://chat.example`) or a
+   * predicate. Requests with another Origin get 403. Requests without Origin (non-browser
+   * clients, which can send any Origin anyway) are allowed unless `requireOrigin` is set.
+   */
+  allowedOrigins?: readonly string[] | ((origin: string, req: IncomingMessage) => boolean);
+  /** Reject requests without an Origin header when `allowedOrigins` is set. @default false */
+  requireOrigin?: boolean;
+  /**
+   * Runs before the 101. Return `true`/`undefined` to accept, `false` for 401, or
+   * `{ status, headers?, body? }` for any other rejection. A throw becomes 500.
+   */
+  authorize?: (req: IncomingMessage) => AuthorizeResult | Promise<AuthorizeResult>;
+  /** Time allowed for `authorize` to settle; on expiry the client gets 503. @default 10000 */
+  handshakeTimeout?: number;
+  /** Enable permessage-deflate. `true` uses the defaults. @default false */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /** Extra headers for the 101 response (validated against header injection). */
+  headers?: Record<string, string>;
+}
+
+/** Options for `new WebSocketServer()`. */
+export interface WebSocketServerOptions extends ServerOptions {
+  /** Only accept upgrades for this exact pathname (others get 404). @default undefined (any path) */
+  path?: string;
+}
+
+/** Options for `createWebSocketServer()`. */
+export interface CreateServerOptions extends WebSocketServerOptions {
+  /** Port to listen on; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Interface to bind. @default '127.0.0.1' */
+  host?: string;
+  /** Serve `wss:` with these TLS options (key/cert/...); plain `ws:` when absent. */
+  tls?: import('node:tls').TlsOptions;
+}
+
+/** Options for `connect()`. */
+export interface ClientOptions extends ConnectionOptions {
+  /** Subprotocols to offer in `Sec-WebSocket-Protocol`. @default [] */
+  protocols?: string | readonly string[];
+  /** Extra request headers (e.g. Authorization, Cookie). */
+  headers?: OutgoingHttpHeaders;
+  /** `Origin` header to send (browsers always send one; Node clients usually need not). */
+  origin?: string;
+  /** TLS options for `wss:` (ca, cert, key, servername, ...). Certificates are verified. */
+  tls?: TlsConnectionOptions;
+  /** Opening handshake timeout in ms (TCP + TLS + HTTP). @default 10000 */
+  timeout?: number;
+  /** Offer permessage-deflate. `true` uses the defaults. @default false */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /** Redirects (3xx with Location) to follow; 0 fails the handshake on a redirect. @default 0 */
+  maxRedirects?: number;
+  /** Local interface for the TCP connection. */
+  localAddress?: string;
+  /** IP family for DNS resolution (4 or 6). @default undefined (any) */
+  family?: number;
+}
+
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+export const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024;
+export const DEFAULT_CLOSE_TIMEOUT = 10_000;
+export const DEFAULT_SERVER_HEARTBEAT = 30_000;
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+export const DEFAULT_DEFLATE_THRESHOLD = 1024;
+export const DEFAULT_ITERATOR_HWM = 1024;

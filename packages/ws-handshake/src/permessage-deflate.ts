@@ -1,0 +1,180 @@
+import zlib from 'node:zlib';
+import { DecompressionError, MessageTooBigError, type WebSocketError } from './errors.js';
+import type { DeflateParams } from './extension.js';
+import type { FrameInflater } from './receiver.js';
+
+/** RFC 7692 §7.2.1: each message ends with the empty stored block produced by a sync flush. */
+const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+type Callback = (error: WebSocketError | null, data: Buffer | null) => void;
+
+function concat(chunks: Buffer[], length: number): Buffer {
+  if (chunks.length === 1) return chunks[0]!;
+  return Buffer.concat(chunks, length);
+}
+
+/**
+ * permessage-deflate codec for one connection, both directions. zlib runs on the thread pool,
+ * so both directions are asynchronous; callers keep at most one operation per direction in
+ * flight (the receiver pauses while inflating, the connection queues sends while deflating),
+ * which keeps message order and lets callbacks be stored in fields instead of closures.
+ */
+export class PerMessageDeflate implements FrameInflater {
+  readonly params: DeflateParams;
+  private readonly isServer: boolean;
+  private readonly maxPayload: number;
+  private readonly level: number;
+  private readonly memLevel: number;
+
+  private inflate: zlib.InflateRaw | null = null;
+  private inCallback: Callback | null = null;
+  private inChunks: Buffer[] = [];
+  private inLength = 0;
+  private inLimit = 0;
+  private inFin = false;
+
+  private deflate: zlib.DeflateRaw | null = null;
+  private outCallback: Callback | null = null;
+  private outChunks: Buffer[] = [];
+  private outLength = 0;
+  private outFin = false;
+
+  constructor(params: DeflateParams, isServer: boolean, maxPayload: number, level = 6, memLevel = 8) {
+    this.params = params;
+    this.isServer = isServer;
+    this.maxPayload = maxPayload;
+    this.level = level;
+    this.memLevel = memLevel;
+  }
+
+  /** Whether the peer resets its compressor after every message. */
+  private get peerNoContextTakeover(): boolean {
+    return this.isServer ? this.params.clientNoContextTakeover : this.params.serverNoContextTakeover;
+  }
+
+  private get ownNoContextTakeover(): boolean {
+    return this.isServer ? this.params.serverNoContextTakeover : this.params.clientNoContextTakeover;
+  }
+
+  decompress(data: Buffer, fin: boolean, limit: number, callback: Callback): void {
+    if (this.inflate === null) {
+      // A 15-bit window can inflate data from any smaller window, and zlib cannot deflate
+      // with 8 bits anyway (it silently uses 9), so the inflater always takes the maximum.
+      const inflate = zlib.createInflateRaw({ windowBits: 15 });
+      inflate.on('data', this.onInflateData);
+      inflate.on('error', this.onInflateError);
+      this.inflate = inflate;
+    }
+    this.inCallback = callback;
+    this.inChunks = [];
+    this.inLength = 0;
+    this.inLimit = limit;
+    this.inFin = fin;
+    if (data.length > 0) this.inflate.write(data);
+    if (fin) this.inflate.write(TRAILER);
+    this.inflate.flush(this.onInflateFlush);
+  }
+
+  private readonly onInflateData = (chunk: Buffer): void => {
+    if (this.inCallback === null) return;
+    this.inLength += chunk.length;
+    if (this.inLength > this.inLimit) {
+      // Zip bomb guard: stop inflating the moment the output passes the limit.
+      const cb = this.inCallback;
+      this.inCallback = null;
+      this.inChunks = [];
+      this.dropInflate();
+      cb(new MessageTooBigError(this.maxPayload), null);
+      return;
+    }
+    this.inChunks.push(chunk);
+  };
+
+  private readonly onInflateError = (err: Error): void => {
+    const cb = this.inCallback;
+    this.inCallback = null;
+    this.inChunks = [];
+    this.dropInflate();
+    if (cb !== null) cb(new DecompressionError(err), null);
+  };
+
+  private readonly onInflateFlush = (): void => {
+    const cb = this.inCallback;
+    if (cb === null) return;
+    this.inCallback = null;
+    const out = this.inLength === 0 ? null : concat(this.inChunks, this.inLength);
+    this.inChunks = [];
+    if (this.inFin && this.peerNoContextTakeover) this.inflate?.reset();
+    cb(null, out);
+  };
+
+  private dropInflate(): void {
+    const inflate = this.inflate;
+    if (inflate === null) return;
+    this.inflate = null;
+    inflate.removeListener('data', this.onInflateData);
+    inflate.close();
+  }
+
+  compress(data: Buffer, fin: boolean, callback: Callback): void {
+    if (this.deflate === null) {
+      const bits = this.isServer ? this.params.serverMaxWindowBits : this.params.clientMaxWindowBits;
+      const deflate = zlib.createDeflateRaw({
+        windowBits: Math.max(bits, 9),
+        level: this.level,
+        memLevel: this.memLevel,
+      });
+      deflate.on('data', this.onDeflateData);
+      deflate.on('error', this.onDeflateError);
+      this.deflate = deflate;
+    }
+    this.outCallback = callback;
+    this.outChunks = [];
+    this.outLength = 0;
+    this.outFin = fin;
+    if (data.length > 0) this.deflate.write(data);
+    this.deflate.flush(zlib.constants.Z_SYNC_FLUSH, this.onDeflateFlush);
+  }
+
+  private readonly onDeflateData = (chunk: Buffer): void => {
+    this.outChunks.push(chunk);
+    this.outLength += chunk.length;
+  };
+
+  private readonly onDeflateError = (err: Error): void => {
+    const cb = this.outCallback;
+    this.outCallback = null;
+    const deflate = this.deflate;
+    this.deflate = null;
+    deflate?.close();
+    if (cb !== null) cb(new DecompressionError(err), null);
+  };
+
+  private readonly onDeflateFlush = (): void => {
+    const cb = this.outCallback;
+    if (cb === null) return;
+    this.outCallback = null;
+    let out = concat(this.outChunks, this.outLength);
+    this.outChunks = [];
+    if (this.outFin) {
+      const n = out.length;
+      if (n >= 4 && out[n - 4] === 0 && out[n - 3] === 0 && out[n - 2] === 0xff && out[n - 1] === 0xff) {
+        out = out.subarray(0, n - 4);
+      }
+      if (this.ownNoContextTakeover) this.deflate?.reset();
+    }
+    // An empty final message still needs a body: a single empty stored block (RFC 7692 §7.2.3.6).
+    if (out.length === 0) out = Buffer.from([0x00]);
+    cb(null, out);
+  };
+
+  /** Release zlib resources; pending callbacks are dropped. */
+  close(): void {
+    this.inCallback = null;
+    this.outCallback = null;
+    this.dropInflate();
+    const deflate = this.deflate;
+    this.deflate = null;
+    deflate?.close();
+  }
+}
