@@ -11,6 +11,9 @@
  *   8      S    service      a-z 0-9 . _ -   (starts with a letter or digit)
  * QUERY
  *   8+S    4    queryId      random nonce, echoed by answers
+ *   12+S   …    padding      zero bytes (optional): an announcer answers a query only if its
+ *                            answer is at most 4× the query's size, so spoofed queries cannot
+ *                            amplify traffic; clients pad queries to make room for big answers
  * ANNOUNCE and BYE
  *   8+S    8    instance     random id of the announcing process (stable while it runs)
  *   16+S   2    port         the announced service's port, 1..65535
@@ -45,6 +48,8 @@ export interface DiscoveryQuery {
   type: 'query';
   service: string | null;
   queryId: number;
+  /** Zero padding bytes after the fixed fields (encode: how many to add; decode: how many came). */
+  padding?: number;
 }
 
 /** A service instance is available (or, for `bye`, going away). */
@@ -103,7 +108,13 @@ export function encodeDiscoveryMessage(message: DiscoveryMessage, maxSize = MAX_
   }
   checkUint('queryId', message.queryId, 0xffffffff);
   if (message.type === 'query') {
-    const out = Buffer.allocUnsafe(HEADER + service.length + 4);
+    const padding = message.padding ?? 0;
+    const size = HEADER + service.length + 4 + padding;
+    checkUint('padding', padding, MAX_DISCOVERY_MESSAGE);
+    const limit = Math.min(maxSize, MAX_DISCOVERY_MESSAGE);
+    if (size > limit)
+      throw new RangeError(`discovery query of ${size} bytes exceeds the ${limit}-byte limit`);
+    const out = Buffer.alloc(size);
     writeHeader(out, TYPE_QUERY, service);
     out.writeUInt32BE(message.queryId, HEADER + service.length);
     return out;
@@ -169,8 +180,13 @@ export function decodeDiscoveryMessage(
   if (serviceLength === 0 ? type !== TYPE_QUERY : !SERVICE_RE.test(service)) return invalid('bad-service');
   if (type === TYPE_QUERY) {
     if (length < at + 4) return invalid('truncated');
-    if (length > at + 4) return invalid('trailing-bytes');
-    return { type: 'query', service: serviceLength === 0 ? null : service, queryId: u32(bytes, at) };
+    for (let i = at + 4; i < length; i++) if (bytes[i] !== 0) return invalid('trailing-bytes');
+    return {
+      type: 'query',
+      service: serviceLength === 0 ? null : service,
+      queryId: u32(bytes, at),
+      padding: length - at - 4,
+    };
   }
   if (length < at + 17) return invalid('truncated');
   let instance = '';

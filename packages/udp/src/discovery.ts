@@ -83,6 +83,8 @@ interface Transport {
 }
 
 const ANSWER_RATE_PER_SECOND = 50;
+/** An answer may be at most this many times larger than the query that asked for it. */
+const AMPLIFICATION_LIMIT = 4;
 const MAX_DELAYED_ANSWERS = 64;
 
 /**
@@ -224,6 +226,10 @@ export class Announcer extends EventEmitter<AnnouncerEvents> {
       return;
     }
     const answer = this.#encode('announce', message.queryId);
+    if (answer.byteLength > AMPLIFICATION_LIMIT * data.byteLength) {
+      this.#stats.suppressed++;
+      return;
+    }
     const delay = Math.floor(Math.random() * this.#responseDelay);
     const timer = setTimeout(() => {
       this.#delayed.delete(timer);
@@ -320,7 +326,10 @@ export async function discover(options: DiscoverOptions = {}): Promise<Discovere
     throw new InvalidArgumentError('discoveryPort 0 needs the announcer port: pass the actual port');
   }
   const queryId = (randomBytes(4).readUInt32BE(0) || 1) >>> 0;
-  const query = encodeDiscoveryMessage({ type: 'query', service, queryId }, transport.maxSize);
+  // Padding buys room for answers up to maxSize under the announcers' 4x amplification limit.
+  const fixed = 12 + (service?.length ?? 0);
+  const padding = Math.max(0, Math.ceil(transport.maxSize / AMPLIFICATION_LIMIT) - fixed);
+  const query = encodeDiscoveryMessage({ type: 'query', service, queryId, padding }, transport.maxSize);
   const found = new Map<string, DiscoveredService>();
   const gone = new Set<string>();
   const socket = createSocket({ type: transport.type });

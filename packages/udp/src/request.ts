@@ -230,8 +230,8 @@ export class Requester {
     if (pending.attempts > 1) this.#stats.retransmits++;
     const remaining = pending.deadline - performance.now();
     const spread = pending.jitter === 0 ? 1 : 1 - pending.jitter + 2 * pending.jitter * Math.random();
-    const wait =
-      pending.attempts >= pending.maxAttempts ? remaining : Math.min(remaining, pending.wait * spread);
+    // After the last attempt we still wait one backoff interval for its reply, then give up.
+    const wait = Math.min(remaining, pending.wait * spread);
     pending.wait = Math.min(pending.wait * pending.factor, pending.maxWait);
     pending.timer = setTimeout(this.#onTimer, Math.max(1, wait), pending);
     this.socket.send(pending.frame, pending.port, pending.host).catch((err: Error) => {

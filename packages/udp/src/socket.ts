@@ -440,8 +440,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
   #checkSend(data: Payload, port: number | undefined, host: string | undefined): number {
     if (this.#state === 'closed' || this.#closing !== undefined) throw new SocketClosedError('send');
     let size: number;
-    if (typeof data === 'string')
-      size = data.length * 3 <= this.#safePayload ? data.length : Buffer.byteLength(data);
+    if (typeof data === 'string') size = Buffer.byteLength(data);
     else if (ArrayBuffer.isView(data)) size = data.byteLength;
     else if (Array.isArray(data)) {
       size = 0;
