@@ -58,6 +58,7 @@ export class Server<TDecoded = unknown, TEncodable = unknown> extends EventEmitt
   readonly #connections = new Set<Connection<TDecoded, TEncodable>>();
   #state: ServerState = 'idle';
   #closing: Promise<void> | undefined;
+  #onConnectionClosed: (() => void) | undefined;
 
   constructor(options: ServerOptions<TDecoded, TEncodable>, onConnection?: ConnectionHandler<TDecoded, TEncodable>) {
     super();
@@ -168,26 +169,28 @@ export class Server<TDecoded = unknown, TEncodable = unknown> extends EventEmitt
     this.emit('closing');
     this.#closing = new Promise<void>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
+      let listenerClosed = !wasListening;
       const endAll = (): void => {
         for (const connection of this.#connections) void connection.end();
       };
-      const finish = (): void => {
+      // The listener may report 'close' a tick before the last connection does, so wait for both.
+      const check = (): void => {
+        if (!listenerClosed || this.#connections.size > 0 || this.#state === 'closed') return;
         if (timer !== undefined) clearTimeout(timer);
         this.#state = 'closed';
+        this.#onConnectionClosed = undefined;
         resolve();
         this.emit('close');
       };
+      this.#onConnectionClosed = check;
       if (deadline === 0) endAll();
       else if (this.#connections.size > 0) timer = setTimeout(endAll, deadline);
-      if (wasListening) this.raw.close(() => finish());
-      else {
-        // Never listened: nothing to release, but still wait for connections (there are none).
-        const wait = (): void => {
-          if (this.#connections.size === 0) finish();
-          else setTimeout(wait, 10);
-        };
-        wait();
-      }
+      if (wasListening) {
+        this.raw.close(() => {
+          listenerClosed = true;
+          check();
+        });
+      } else check();
     });
     return this.#closing;
   }
@@ -213,6 +216,7 @@ export class Server<TDecoded = unknown, TEncodable = unknown> extends EventEmitt
     this.#connections.add(connection);
     connection.on('close', () => {
       this.#connections.delete(connection);
+      this.#onConnectionClosed?.();
     });
     connection.on('error', (error) => {
       if (this.listenerCount('connectionError') > 0) this.emit('connectionError', error, connection);

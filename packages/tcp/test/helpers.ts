@@ -79,3 +79,25 @@ export function drive<T>(codec: Codec<T, unknown>, chunks: Buffer[], withEnd = t
   if (withEnd) step(() => codec.end(frames));
   return { frames, errors, maxBuffered };
 }
+
+/** Resolve when `predicate` holds; fail after `timeout` ms. Polls, so it is immune to event ordering. */
+export async function waitFor(predicate: () => boolean, timeout = 10_000, what = 'condition'): Promise<void> {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > timeout) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Race a promise against a timeout, so no test can hang on a missing event. */
+export function within<T>(promise: Promise<T>, timeout = 10_000, what = 'promise'): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${timeout} ms waiting for ${what}`)), timeout);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
