@@ -23,13 +23,14 @@ export interface Served {
 }
 
 /** A TLS server on 127.0.0.1:0 that greets each authenticated client with "hello\n". */
-export async function serve(options: TlsOptions): Promise<Served> {
+export async function serve(options: TlsOptions, { keepOpen = false } = {}): Promise<Served> {
   const clientErrors: Error[] = [];
   const accepted: TLSSocket[] = [];
   const server = createServer(options, (socket) => {
     accepted.push(socket);
     socket.on('error', () => {});
-    socket.end('hello\n');
+    if (keepOpen) socket.write('hello\n');
+    else socket.end('hello\n');
   });
   // With a tlsClientError listener Node leaves the failed socket open: destroy it (as servers must).
   server.on('tlsClientError', (err, socket) => {
