@@ -6,7 +6,6 @@ export default defineConfig([
     entry: { server: 'src/server.ts', 'client/cli': 'src/client/cli.ts' },
     format: ['esm'],
     sourcemap: true,
-    clean: true,
     target: 'node20',
     platform: 'node',
     splitting: false,

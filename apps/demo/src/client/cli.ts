@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { type FoundServer, findServers } from '../transports/udp-discovery.js';
 import type { Link } from './link.js';
+import { caFromPin } from './trust.js';
 import { LineLink } from './line-link.js';
 import { WsLink } from './ws-link.js';
 
@@ -84,6 +85,14 @@ async function main(): Promise<void> {
     url = pickUrl(first, ca !== undefined);
     pin = first.caPin;
     process.stdout.write(`* found ${first.name} at ${url}\n`);
+    if (pin && !ca && /^(wss|tls):/.test(url) && first.http) {
+      try {
+        ca = await caFromPin(`http://${first.host.includes(':') ? `[${first.host}]` : first.host}:${first.http}`, pin);
+        process.stdout.write('* server CA verified against the announced pin\n');
+      } catch (err) {
+        fail(`cannot trust the discovered server: ${(err as Error).message}`);
+      }
+    }
   }
   let link: Link;
   let parsed: URL;

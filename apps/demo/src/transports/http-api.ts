@@ -58,7 +58,7 @@ export function mountHttpApi(
     '/api/rooms/:room/messages',
     async (ctx: Context<{ room: string }>) => {
       const auth = ctx.headers.authorization ?? '';
-      const m = /^Bearer ([A-Za-z0-9_.-]{1,512})$/.exec(auth);
+      const m = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/.exec(auth);
       const nick = m ? tokens.verify(m[1]!) : undefined;
       if (!nick) {
         metrics.rejectedInput('http', 'unauthorized');

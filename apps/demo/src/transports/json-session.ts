@@ -14,14 +14,22 @@ export interface JsonSessionOptions {
   readonly maxInvalidFrames?: number;
 }
 
+/** A live message serialised once for all recipients; a transport may cache a prepared frame on it. */
+export interface SharedFrame {
+  readonly text: string;
+  prepared?: unknown;
+}
+
 export interface JsonPeer {
   /** Send one text frame. */
   send(text: string): void;
+  /** Send a frame shared by many recipients (fan-out); falls back to send(text) when absent. */
+  sendShared?(frame: SharedFrame): void;
   close(code: number, reason: string): void;
 }
 
 const MAX_REF = 64;
-const serialised = new WeakMap<StoredMessage, string>();
+const serialised = new WeakMap<StoredMessage, SharedFrame>();
 
 /**
  * The WebSocket JSON protocol (PROTOCOL.md) as a wire-independent session: text frames in,
@@ -76,12 +84,14 @@ export class JsonSession {
           return;
         }
         // One live message goes to every member: serialise it once, not once per recipient.
-        let text = serialised.get(m);
-        if (text === undefined) {
-          text = JSON.stringify({ type: 'message', id: m.id, room: m.room, nick: m.nick, text: m.text, ts: m.ts });
-          serialised.set(m, text);
+        let shared = serialised.get(m);
+        if (shared === undefined) {
+          const text = JSON.stringify({ type: 'message', id: m.id, room: m.room, nick: m.nick, text: m.text, ts: m.ts });
+          shared = { text };
+          serialised.set(m, shared);
         }
-        this.peer.send(text);
+        if (this.peer.sendShared) this.peer.sendShared(shared);
+        else this.peer.send(shared.text);
         return;
       }
       case 'nick':

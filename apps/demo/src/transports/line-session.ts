@@ -76,7 +76,7 @@ export class LineSession {
         if (e.nick !== this.session?.nick) w(`* ${e.nick} left #${e.room}`);
         return;
       case 'rename':
-        w(`* ${e.from} is now known as ${e.to} (#${e.room})`);
+        if (e.to !== this.session?.nick) w(`* ${e.from} is now known as ${e.to} (#${e.room})`);
         return;
       case 'dm':
         this.core.metrics?.messageOut(this.options.transport);
@@ -98,7 +98,8 @@ export class LineSession {
   /** A line the framing layer refused (too long, invalid UTF-8). */
   onBadLine(code: string, message: string): void {
     this.core.metrics?.rejectedInput(this.options.transport, code.toLowerCase());
-    this.peer.writeLine(`! ${code}: ${message}`);
+    // Queued behind earlier lines so replies stay in input order.
+    void this.enqueue(async () => this.peer.writeLine(`! ${code}: ${message}`));
   }
 
   drain(): Promise<void> {

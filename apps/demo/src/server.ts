@@ -1,0 +1,211 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer as createHttpServer, type Server as HttpServer, reply } from '@net/http';
+import { openDevCA, RateLimiter, serverOptions, spkiPin } from '@net/security';
+import type { Announcer } from '@net/udp';
+import { ChatCore } from './chat/index.js';
+import { ConfigError, helpText, parseConfig, type ServerConfig } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { FileStore } from './store/index.js';
+import { createLineServer, type LineServer } from './transports/tcp-lines.js';
+import { createTokenIssuer } from './transports/tokens.js';
+import { mountHttpApi } from './transports/http-api.js';
+import { startDiscovery } from './transports/udp-discovery.js';
+import { mountWebSocket, type WsEndpoint } from './transports/ws.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const VERSION = (() => {
+  try {
+    return (JSON.parse(readFileSync(join(here, '../package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+})();
+const SERVER_NAME = `net-chat/${VERSION}`;
+
+function url(scheme: string, address: string, port: number): string {
+  return `${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`;
+}
+
+/** Addresses go to stdout, one per line, so scripts and tests can parse them. */
+function announceLine(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+interface Running {
+  close(): Promise<void>;
+}
+
+async function start(config: ServerConfig, log: Logger): Promise<Running> {
+  if (config.redis) {
+    log.warn(`--redis ${config.redis}: the Redis store is not yet supported (issue 9); using the file store`);
+    announceLine('redis: not yet supported (issue 9), using the local file store');
+  }
+  const metrics = new Metrics();
+  const store = new FileStore({ dataDir: config.dataDir, onWarning: (w) => log.warn(w) });
+  await store.open();
+  const limiter = new RateLimiter({ capacity: config.burst, refillPerSecond: config.rate, maxKeys: 100_000 });
+  let limiterKey = 0;
+  const core = new ChatCore(store, {
+    historyOnJoin: config.history,
+    maxMessageLength: config.maxMessageLength,
+    metrics,
+    rateLimiter: () => {
+      // One bucket per connection, keyed in the shared (bounded) @net/security limiter.
+      const key = String(++limiterKey);
+      return { tryTake: () => limiter.take(key), retryAfterMs: () => limiter.retryAfterMs(key) };
+    },
+  });
+  const tokens = createTokenIssuer();
+  const publicDir = join(here, 'public');
+  const closers: (() => Promise<void>)[] = [];
+  const lineServers: LineServer[] = [];
+  const wsEndpoints: WsEndpoint[] = [];
+  const httpServers: HttpServer[] = [];
+  const endpoints: { tcp?: number; http?: number; tls?: number; https?: number; caPin?: string } = {};
+  let caPem: string | undefined;
+
+  const makeHttp = async (transport: 'http' | 'https', port: number, tls?: object) => {
+    const http = createHttpServer({ ...(tls ? { tls } : {}), bodyLimit: 64 * 1024 });
+    wsEndpoints.push(
+      mountWebSocket(http, {
+        core,
+        metrics,
+        log,
+        tokens,
+        serverName: SERVER_NAME,
+        transport: transport === 'https' ? 'wss' : 'ws',
+        origins: config.origins,
+        rate: config.rate,
+        burst: config.burst,
+      }),
+    );
+    if (caPem !== undefined) {
+      const pem = caPem;
+      http.get('/ca.pem', () => reply(200, pem, { 'content-type': 'application/x-pem-file' }));
+    }
+    mountHttpApi(http, { core, metrics, tokens, publicDir, transport });
+    http.on('requestError', (err) => log.warn(`${transport}: ${(err as Error).message}`));
+    const addr = await http.listen(port, config.host);
+    httpServers.push(http);
+    announceLine(`listening ${transport} ${url(transport, config.host, addr.port)}`);
+    return addr.port;
+  };
+
+  try {
+    let tls: ReturnType<typeof serverOptions> | undefined;
+    if (config.tls) {
+      const ca = await openDevCA({ dir: resolve(config.dataDir, 'ca'), name: 'net-chat dev CA' });
+      const cert = await ca.certificate({
+        name: 'server',
+        dnsNames: ['localhost'],
+        ipAddresses: ['127.0.0.1', '::1', ...(/^[\d.]+$/.test(config.host) && config.host !== '0.0.0.0' ? [config.host] : [])],
+      });
+      tls = serverOptions({ cert: cert.cert, key: cert.key });
+      caPem = ca.caCert;
+      endpoints.caPin = spkiPin(ca.caCert);
+      announceLine(`dev CA ${ca.caCertPath} pin ${endpoints.caPin}`);
+    }
+
+    const tcp = createLineServer({ core, metrics, log, serverName: SERVER_NAME, transport: 'tcp' });
+    const tcpAddr = await tcp.server.listen({ port: config.tcpPort, host: config.host });
+    lineServers.push(tcp);
+    endpoints.tcp = tcpAddr.port;
+    announceLine(`listening tcp ${url('tcp', config.host, tcpAddr.port)}`);
+
+    endpoints.http = await makeHttp('http', config.httpPort);
+
+    if (tls) {
+      const tlsLines = createLineServer({ core, metrics, log, serverName: SERVER_NAME, transport: 'tls', tls });
+      const tlsAddr = await tlsLines.server.listen({ port: config.tlsTcpPort, host: config.host });
+      lineServers.push(tlsLines);
+      endpoints.tls = tlsAddr.port;
+      announceLine(`listening tls ${url('tls', config.host, tlsAddr.port)}`);
+      endpoints.https = await makeHttp('https', config.httpsPort, tls);
+    }
+
+    let announcer: Announcer | undefined;
+    try {
+      announcer = await startDiscovery(config.host, config.udpPort, { name: SERVER_NAME, ...endpoints });
+      announceLine(`listening udp ${url('udp', config.host, announcer.discoveryPort)}`);
+      const a = announcer;
+      closers.push(() => a.close());
+    } catch (err) {
+      // Discovery is a convenience: the chat works without it (e.g. the port is taken).
+      log.warn(`udp discovery disabled: ${(err as Error).message}`);
+    }
+  } catch (err) {
+    for (const s of lineServers) await s.server.close({ deadline: 0 }).catch(() => {});
+    for (const h of httpServers) await h.close({ deadline: 0 }).catch(() => {});
+    await store.close();
+    throw err;
+  }
+
+  announceLine('ready');
+  log.info(`${SERVER_NAME} ready, data in ${resolve(config.dataDir)}`);
+
+  return {
+    async close() {
+      const deadline = config.shutdownDeadlineMs;
+      // Order: stop discovery, say goodbye on every transport and stop accepting, then leave
+      // rooms and flush the log.
+      await Promise.allSettled(closers.map((c) => c()));
+      await Promise.allSettled([
+        ...lineServers.map((s) => s.shutdown(Math.min(2000, deadline / 2))),
+        ...wsEndpoints.map((w) => w.shutdown()),
+        ...httpServers.map((h) => h.close({ deadline: Math.min(2000, deadline / 2) })),
+      ]);
+      await core.shutdown();
+      await store.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let config: ServerConfig | 'help';
+  try {
+    config = parseConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`net-chat: ${(err as Error).message}\n\n${helpText()}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  }
+  if (config === 'help') {
+    process.stdout.write(`${helpText()}\n`);
+    return;
+  }
+  const log = createLogger(config.logLevel);
+  const running = await start(config, log);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    log.info(`${signal}: shutting down`);
+    const timer = setTimeout(() => {
+      log.error(`shutdown took longer than ${config.shutdownDeadlineMs} ms, exiting`);
+      process.exit(1);
+    }, config.shutdownDeadlineMs + 1000);
+    timer.unref();
+    running.close().then(
+      () => {
+        log.info('bye');
+        process.exit(0);
+      },
+      (err: Error) => {
+        log.error(`shutdown failed: ${err.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`net-chat: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,88 @@
+import { createServer, InvalidFrameError, LineTooLongError, lines, type Server } from '@net/tcp';
+import type { TlsOptions } from 'node:tls';
+import type { ChatCore } from '../chat/index.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { LineSession } from './line-session.js';
+
+export const MAX_LINE_BYTES = 8192;
+
+export interface LineServer {
+  server: Server<string, string>;
+  /** Say goodbye to every client, then close within the deadline. */
+  shutdown(deadlineMs: number): Promise<void>;
+}
+
+/**
+ * The netcat-friendly line protocol over @net/tcp (plain or TLS): the codec frames lines, refuses
+ * over-long lines and invalid UTF-8 recoverably, and LineSession does the chat.
+ */
+export function createLineServer(deps: {
+  core: ChatCore;
+  metrics: Metrics;
+  log: Logger;
+  serverName: string;
+  transport: 'tcp' | 'tls';
+  tls?: TlsOptions;
+}): LineServer {
+  const { core, metrics, log, transport } = deps;
+  const sessions = new Set<LineSession>();
+  const server = createServer<string, string>(
+    {
+      codec: lines({ maxLineLength: MAX_LINE_BYTES, fatalUtf8: true, encodeDelimiter: '\r\n' }),
+      protocolErrors: 'continue',
+      idleTimeout: 30 * 60_000,
+      maxPendingBytes: 1024 * 1024,
+      ...(deps.tls ? { tls: deps.tls } : {}),
+    },
+    (conn) => {
+      metrics.connectionOpened(transport);
+      const session = new LineSession(
+        core,
+        {
+          writeLine(line) {
+            if (conn.state !== 'open') return;
+            try {
+              conn.write(line);
+            } catch (err) {
+              // A reader that does not keep up is cut off rather than buffered without bound.
+              log.debug(`${transport}: dropping slow client ${conn.remoteAddress}: ${(err as Error).message}`);
+              metrics.rejectedInput(transport, 'slow_consumer');
+              conn.destroy();
+            }
+          },
+          end: () => void conn.end(),
+        },
+        { transport, serverName: deps.serverName },
+      );
+      sessions.add(session);
+      conn.on('message', (line) => session.onLine(line));
+      conn.on('error', (err) => {
+        if (err instanceof LineTooLongError) {
+          session.onBadLine('LINE_TOO_LONG', `lines are limited to ${MAX_LINE_BYTES} bytes`);
+        } else if (err instanceof InvalidFrameError) {
+          session.onBadLine('INVALID_UTF8', 'lines must be valid UTF-8');
+        } else log.debug(`${transport}: ${conn.remoteAddress}: ${err.message}`);
+      });
+      conn.on('close', () => {
+        metrics.connectionClosed(transport);
+        sessions.delete(session);
+        void session.end();
+      });
+      session.start().catch((err: Error) => {
+        conn.write(`! ${(err as { code?: string }).code ?? 'ERROR'}: ${err.message}`);
+        void conn.end();
+      });
+    },
+  );
+  server.on('error', (err) => log.warn(`${transport} server: ${err.message}`));
+  return {
+    server,
+    async shutdown(deadlineMs) {
+      for (const s of sessions) s.bye('server shutting down, bye');
+      // Goodbye lines are flushed by a graceful end; stragglers are cut at the deadline.
+      for (const conn of server.connections) void conn.end();
+      await server.close({ deadline: deadlineMs });
+    },
+  };
+}
