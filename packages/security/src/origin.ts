@@ -39,7 +39,9 @@ function parseRule(entry: string): Rule {
   const portText = m[4];
   // Normalize the literal part (case, IDN to punycode, IPv6, default port) the way browsers serialize.
   const parsed = parseOrigin(`${m[1]}://${m[3]}${portText && portText !== '*' ? `:${portText}` : ''}`);
-  if (!parsed) throw new InvalidOptionError(`invalid allowed origin ${JSON.stringify(entry)}`);
+  if (!parsed || !/^(?:[a-z0-9_-]+\.)*[a-z0-9_-]+$|^\[[0-9a-f:.]+\]$/.test(parsed.host)) {
+    throw new InvalidOptionError(`invalid allowed origin ${JSON.stringify(entry)}`);
+  }
   if (wildcard && (parsed.host.startsWith('[') || !parsed.host.includes('.'))) {
     throw new InvalidOptionError(
       `wildcard origin ${JSON.stringify(entry)} needs a domain with at least two labels`,

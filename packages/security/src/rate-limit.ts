@@ -11,6 +11,8 @@ interface Bucket {
 
 /** Keys longer than this are stored as their SHA-256, so memory per key stays bounded. */
 const MAX_KEY_LENGTH = 256;
+/** Absorbs floating-point error so that waiting exactly `retryAfterMs()` is always enough. */
+const EPSILON = 1e-9;
 /** Entries examined per amortised idle sweep. */
 const SWEEP_BATCH = 32;
 /** An idle sweep runs every this many `take()` calls. */
@@ -129,8 +131,8 @@ export class RateLimiter {
       this.#buckets.delete(k);
     }
     this.#buckets.set(k, b);
-    if (b.tokens >= c) {
-      b.tokens -= c;
+    if (b.tokens + EPSILON >= c) {
+      b.tokens = Math.max(0, b.tokens - c);
       return true;
     }
     return false;
@@ -143,7 +145,7 @@ export class RateLimiter {
     const b = this.#buckets.get(this.#key(key));
     if (b === undefined) return 0;
     const tokens = this.#refill(b, this.#now());
-    return tokens >= c ? 0 : Math.ceil((c - tokens) / this.#perMs);
+    return tokens + EPSILON >= c ? 0 : Math.ceil((c - tokens - EPSILON) / this.#perMs);
   }
 
   /** Tokens `key` could spend right now. */

@@ -15,7 +15,9 @@ describe('PEM codec', () => {
           const text = bs.map((b, i) => `${gaps[i]}\n${toPem(b.type, b.der)}`).join('');
           const parsed = parsePem(`${text}${gaps[5]}`);
           expect(parsed.map((p) => p.type)).toEqual(bs.map((b) => b.type));
-          parsed.forEach((p, i) => expect(Buffer.compare(p.der, Buffer.from(bs[i]!.der))).toBe(0));
+          parsed.forEach((p, i) => {
+            expect(Buffer.compare(p.der, Buffer.from(bs[i]!.der))).toBe(0);
+          });
         },
       ),
       { numRuns: 200 },

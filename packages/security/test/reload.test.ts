@@ -83,7 +83,7 @@ describe('reloadable(server, files)', () => {
     reloader.on('error', (e) => errors.push(e));
     await replace(certPath, second.cert); // key still the first one
     await expect.poll(() => errors.length, { timeout: 10_000 }).toBeGreaterThan(0);
-    expect((errors[0]?.cause as { code?: string }).code).toBe('ERR_SECURITY_KEY_MISMATCH');
+    expect((errors[0]?.cause as { code?: string } | undefined)?.code).toBe('ERR_SECURITY_KEY_MISMATCH');
     expect(await presented()).toBe(first.fingerprint256);
 
     const expired = await issueCertificate(ca, {

@@ -1,0 +1,52 @@
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The published artefact, not the sources: build with the package's own tsup config into a scratch
+// directory (dist/ may be rebuilt concurrently by turbo), then load it from a fresh node process in
+// both module formats. This catches a tree-shaken polyfill import or a missing crypto provider,
+// which would surface as "tsyringe requires a reflect polyfill" for users.
+
+const exec = promisify(execFile);
+const pkg = join(import.meta.dirname, '..');
+const out = join(pkg, 'test-results', 'dist-build');
+
+beforeAll(async () => {
+  await exec(join(pkg, 'node_modules', '.bin', 'tsup'), ['--out-dir', out, '--no-dts', '--no-sourcemap'], {
+    cwd: pkg,
+    timeout: 60_000,
+  });
+}, 90_000);
+afterAll(() => rm(out, { recursive: true, force: true }));
+
+const program = (load: string) => `
+${load}
+(async () => {
+  const ca = await sec.createCA();
+  const leaf = await sec.issueCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  const o = sec.serverOptions(leaf);
+  const tls = require('node:tls');
+  tls.createSecureContext(o);
+  console.log(JSON.stringify({ ok: leaf.cert.startsWith('-----BEGIN CERTIFICATE-----'), min: o.minVersion }));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+describe('the built package', () => {
+  it('works when imported as ESM', async () => {
+    const code = program(
+      `const { createRequire } = await import('node:module'); const require = createRequire(import.meta.url); const sec = await import(${JSON.stringify(join(out, 'index.js'))});`,
+    );
+    const { stdout } = await exec(process.execPath, ['--input-type=module', '-e', code], { timeout: 30_000 });
+    expect(JSON.parse(stdout)).toEqual({ ok: true, min: 'TLSv1.2' });
+  });
+
+  it('works when required as CommonJS', async () => {
+    const code = program(`const sec = require(${JSON.stringify(join(out, 'index.cjs'))});`);
+    const { stdout } = await exec(process.execPath, ['--input-type=commonjs', '-e', code], {
+      timeout: 30_000,
+    });
+    expect(JSON.parse(stdout)).toEqual({ ok: true, min: 'TLSv1.2' });
+  });
+});
