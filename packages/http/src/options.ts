@@ -44,8 +44,9 @@ export interface ServerOptions {
    */
   keepAliveTimeout?: number;
   /**
-   * Requests served on one connection before it is closed (0 = unlimited).
-   * @default 1_000
+   * Requests served on one connection before it is closed (0 = unlimited). Off by default because
+   * Node answers pipelined requests past the limit with 503 instead of closing cleanly.
+   * @default 0
    */
   maxRequestsPerSocket?: number;
   /**
@@ -195,7 +196,7 @@ export const SERVER_DEFAULTS = {
   headersTimeout: 10_000,
   requestTimeout: 30_000,
   keepAliveTimeout: 5_000,
-  maxRequestsPerSocket: 1_000,
+  maxRequestsPerSocket: 0,
   requireHostHeader: true,
   handshakeTimeout: 10_000,
 } as const;

@@ -25,6 +25,14 @@ export function reply(
   return new Reply(status, body, headers);
 }
 
+/** Ends with a body; for HEAD, Node drops the body and its length, so announce the length ourselves. */
+function endBody(res: ServerResponse, body: string | Uint8Array): void {
+  if (res.req.method === 'HEAD' && !res.hasHeader('content-length')) {
+    res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+  }
+  res.end(body);
+}
+
 function onPipelineDone(this: ServerResponse, err: Error | null | undefined): void {
   if (err) this.destroy();
 }
@@ -47,7 +55,7 @@ export function send(res: ServerResponse, value: unknown): void {
   switch (typeof value) {
     case 'string':
       if (!res.hasHeader('content-type')) res.setHeader('content-type', TEXT_TYPE);
-      res.end(value);
+      endBody(res, value);
       return;
     case 'undefined':
       if (res.statusCode === 200) res.statusCode = 204;
@@ -61,7 +69,7 @@ export function send(res: ServerResponse, value: unknown): void {
       }
       if (value instanceof Uint8Array) {
         if (!res.hasHeader('content-type')) res.setHeader('content-type', BINARY_TYPE);
-        res.end(value);
+        endBody(res, value);
         return;
       }
       if (value instanceof Reply) {
@@ -90,7 +98,7 @@ export function send(res: ServerResponse, value: unknown): void {
     return;
   }
   if (!res.hasHeader('content-type')) res.setHeader('content-type', JSON_TYPE);
-  res.end(json);
+  endBody(res, json);
 }
 
 /** The JSON error body the server sends: `{ "error": { "code", "message" } }`. */

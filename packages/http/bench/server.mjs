@@ -1,0 +1,45 @@
+// One benchmark server per process, so the load generator never shares its event loop.
+// Usage: node bench/server.mjs <raw|net|fastify|net-routes|fastify-routes>; prints {"port":N}.
+import http from 'node:http';
+
+const kind = process.argv[2];
+const payload = () => ({ hello: 'world' });
+
+/** 50 routes: 25 static, 25 with a parameter, spread over a few prefixes. */
+export function routeTable() {
+  const routes = [];
+  for (let i = 0; i < 25; i++) routes.push(`/api/v1/resource${i}`);
+  for (let i = 0; i < 25; i++) routes.push(`/api/v${1 + (i % 3)}/items${i}/:id`);
+  return routes;
+}
+
+async function main() {
+  let server;
+  if (kind === 'raw') {
+    server = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json; charset=utf-8');
+      res.end(JSON.stringify(payload()));
+    });
+  } else if (kind === 'net' || kind === 'net-routes') {
+    const { createServer } = await import('../dist/index.js');
+    const app = createServer();
+    if (kind === 'net') app.get('/', payload);
+    else for (const route of routeTable()) app.get(route, (ctx) => ({ route, params: ctx.params }));
+    server = app.node;
+  } else if (kind === 'fastify' || kind === 'fastify-routes') {
+    const { default: Fastify } = await import('fastify');
+    const app = Fastify({ logger: false });
+    if (kind === 'fastify') app.get('/', async () => payload());
+    else for (const route of routeTable()) app.get(route, async (req) => ({ route, params: req.params }));
+    await app.ready();
+    server = app.server;
+  } else {
+    throw new Error(`unknown server kind ${kind}`);
+  }
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
+  });
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop())) await main();
