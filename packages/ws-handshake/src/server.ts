@@ -323,7 +323,7 @@ export async function createWebSocketServer(options: CreateServerOptions = {}): 
       'Content-Type': 'text/plain; charset=utf-8',
       'Content-Length': Buffer.byteLength(body),
       Upgrade: 'websocket',
-      Connection: 'Upgrade',
+      Connection: 'Upgrade, close',
       'Sec-WebSocket-Version': '13',
     });
     res.end(body);
