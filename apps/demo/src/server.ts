@@ -163,10 +163,15 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
   };
 }
 
+/** `pnpm demo -- --flag` forwards the `--` itself; parseArgs would take everything after it as positionals. */
+function stripSeparator(argv: string[]): string[] {
+  return argv[0] === '--' ? argv.slice(1) : argv;
+}
+
 async function main(): Promise<void> {
   let config: ServerConfig | 'help';
   try {
-    config = parseConfig(process.argv.slice(2), process.env);
+    config = parseConfig(stripSeparator(process.argv.slice(2)), process.env);
   } catch (err) {
     process.stderr.write(`net-chat: ${(err as Error).message}\n\n${helpText()}\n`);
     process.exit(err instanceof ConfigError ? 2 : 1);

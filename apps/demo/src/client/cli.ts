@@ -44,7 +44,11 @@ function fail(message: string): never {
 async function main(): Promise<void> {
   let args: ReturnType<typeof parseArgs>;
   try {
+    const argv = process.argv.slice(2);
+    // `pnpm demo:client -- --flag` forwards the `--` itself.
+    if (argv[0] === '--') argv.shift();
     args = parseArgs({
+      args: argv,
       options: {
         url: { type: 'string' },
         nick: { type: 'string' },

@@ -1,0 +1,140 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+
+/** True when a redis-server binary runs here; suites skip (with a note) when it does not. */
+export function redisAvailable(): boolean {
+  try {
+    execFileSync(REDIS_SERVER, ['--version'], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A free loopback port: bind port 0, read it, close. Redis needs a number on its command line. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = new Socket();
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(500, () => done(false));
+    s.once('error', () => done(false));
+    s.connect(port, '127.0.0.1', () => done(true));
+  });
+}
+
+export interface RedisInstance {
+  readonly port: number;
+  readonly url: string;
+  readonly dir: string;
+  /** Logs of every run of this instance (redis-server writes to stdout). */
+  log(): string;
+  running(): boolean;
+  /** Stop redis-server (SIGTERM by default: it fsyncs the AOF and exits) and wait for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Start the same instance again: same port, same directory, so the AOF is replayed. */
+  start(): Promise<void>;
+  /** Stop and delete the temporary directory. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A real redis-server for tests on a free loopback port with its own temporary directory,
+ * AOF on and fsynced on every write (what the chat's "acknowledged means stored" needs), no RDB.
+ */
+export async function startRedis(): Promise<RedisInstance> {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-redis-'));
+  const port = await freePort();
+  let proc: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  let output = '';
+
+  const start = async () => {
+    if (proc) throw new Error('redis-server already running');
+    const child = spawn(
+      REDIS_SERVER,
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+        '--daemonize',
+        'no',
+        '--protected-mode',
+        'yes',
+        '--loglevel',
+        'warning',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    proc = child;
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+    exited = new Promise<void>((resolve) =>
+      child.once('exit', () => {
+        if (proc === child) proc = undefined;
+        resolve();
+      }),
+    );
+    // The port may briefly stay busy after a stop; poll until it accepts, bounded.
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`redis-server exited early:\n${output}`);
+      if (await canConnect(port)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGKILL');
+    throw new Error(`redis-server did not listen on ${port} within 15 s:\n${output}`);
+  };
+
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    const child = proc;
+    if (!child) return;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    dir,
+    log: () => output,
+    running: () => proc !== undefined,
+    stop,
+    start,
+    async destroy() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
