@@ -42,10 +42,10 @@ export function connect<TDecoded, TEncodable>(
       const servername = options.tls.servername ?? (options.path === undefined && isIP(host) === 0 ? host : undefined);
       // allowHalfOpen is honoured by tls.connect although its option type omits it.
       const tlsOptions: TlsConnectionOptions = { ...options.tls, ...endpoint, servername };
-      socket = tlsConnect(Object.assign(tlsOptions, { allowHalfOpen: true }));
+      socket = tlsConnect(Object.assign(tlsOptions, { allowHalfOpen: resolved.allowHalfOpen }));
       readyEvent = 'secureConnect';
     } else {
-      socket = netConnect({ ...endpoint, allowHalfOpen: true });
+      socket = netConnect({ ...endpoint, allowHalfOpen: resolved.allowHalfOpen });
       readyEvent = 'connect';
     }
 

@@ -423,12 +423,30 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     if (count === 0) return;
     const emitting = this.listenerCount('message') > 0;
     const queueing = this.#iterating || !emitting;
-    for (let i = 0; i < count; i++) {
-      const message = out[i]!;
-      if (emitting) this.emit('message', message);
-      if (queueing) this.#enqueue(message);
+    try {
+      for (let i = 0; i < count; i++) {
+        const message = out[i]!;
+        if (emitting) this.emit('message', message);
+        if (queueing) this.#enqueue(message);
+      }
+    } catch (error) {
+      out.length = 0;
+      this.#listenerThrew(error);
+      return;
     }
     out.length = 0;
+  }
+
+  /**
+   * A listener threw while we were dispatching from a socket event. Letting it propagate would
+   * take down the whole process (and every other connection), so it closes this connection only.
+   */
+  #listenerThrew(error: unknown): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.#error ??= err;
+    this.#finishInput();
+    this.#emitError(err);
+    this.destroy(err);
   }
 
   #enqueue(message: TDecoded): void {
@@ -492,7 +510,12 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
       this.#deliver(out);
       this.#finishInput();
     }
-    this.emit('end');
+    try {
+      this.emit('end');
+    } catch (error) {
+      this.#listenerThrew(error);
+      return;
+    }
     if (!this.#options.allowHalfOpen && this.#state === 'open') this.end();
   }
 
@@ -503,7 +526,12 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
 
   #onTimeout(): void {
     if (this.#state === 'closed') return;
-    this.emit('timeout');
+    try {
+      this.emit('timeout');
+    } catch (error) {
+      this.#listenerThrew(error);
+      return;
+    }
     if (this.state === 'closed') return;
     const error = new IdleTimeoutError(this.#options.idleTimeout);
     this.#error ??= error;
@@ -522,11 +550,26 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     this.#drain = undefined;
     drain?.reject(this.#error ?? new ConnectionClosedError());
     this.#resolveClosed(this.#error);
-    this.emit('close', this.#error);
+    try {
+      this.emit('close', this.#error);
+    } catch (error) {
+      // Nothing is left to close; report it the way Node reports any uncaught listener error,
+      // but outside the socket's own event dispatch.
+      process.nextTick(() => {
+        throw error;
+      });
+    }
   }
 
   #emitError(error: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', error);
+    } catch (thrown) {
+      this.#error ??= thrown instanceof Error ? thrown : new Error(String(thrown));
+      this.#finishInput();
+      this.destroy();
+    }
   }
 
   #finishInput(): void {

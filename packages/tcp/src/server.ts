@@ -69,16 +69,20 @@ export class Server<TDecoded = unknown, TEncodable = unknown> extends EventEmitt
     this.#connectionOptions = resolveConnectionOptions(options, 120_000);
     this.#maxConnections = checkInt('maxConnections', options.maxConnections ?? 10_000, 1);
     this.#handler = onConnection;
+    const allowHalfOpen = this.#connectionOptions.allowHalfOpen;
     if (options.tls !== undefined) {
       const handshakeTimeout = checkInt('handshakeTimeout', options.handshakeTimeout ?? 10_000, 1, MAX_TIMER);
-      const server = createTlsServer({ ...options.tls, allowHalfOpen: true, handshakeTimeout });
+      // Socket-level half-open follows the option: with it off, Node closes sockets whose peer
+      // hangs up mid-handshake instead of keeping them until the handshake timeout.
+      const server = createTlsServer({ ...options.tls, allowHalfOpen, handshakeTimeout });
       server.on('secureConnection', (socket) => this.#accept(socket));
       server.on('tlsClientError', (error, socket) => {
         if (this.listenerCount('tlsClientError') > 0) this.emit('tlsClientError', error, socket);
+        socket.destroy();
       });
       this.raw = server;
     } else {
-      const server = createNetServer({ allowHalfOpen: true, pauseOnConnect: false });
+      const server = createNetServer({ allowHalfOpen });
       server.on('connection', (socket) => this.#accept(socket));
       this.raw = server;
     }
