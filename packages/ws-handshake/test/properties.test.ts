@@ -1,0 +1,215 @@
+import { isUtf8 } from 'node:buffer';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { encodeFrame, formatExtension, parseExtensions, Receiver, type ReceiverSink } from '../src/index.js';
+import { UTF8_ACCEPT, UTF8_REJECT, utf8Feed } from '../src/utf8.js';
+
+type Event =
+  | ['message', string | Buffer, boolean]
+  | ['ping' | 'pong', Buffer]
+  | ['close', number, string]
+  | ['error', string];
+
+function collector(): { sink: ReceiverSink; events: Event[] } {
+  const events: Event[] = [];
+  return {
+    events,
+    sink: {
+      onMessage: (d, b) => events.push(['message', typeof d === 'string' ? d : Buffer.from(d), b]),
+      onPing: (d) => events.push(['ping', Buffer.from(d)]),
+      onPong: (d) => events.push(['pong', Buffer.from(d)]),
+      onClose: (c, r) => events.push(['close', c, r]),
+      onError: (e) => events.push(['error', e.code]),
+    },
+  };
+}
+
+/** Split `buf` at the given cut points (mod length). */
+function split(buf: Buffer, cuts: number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => (buf.length === 0 ? 0 : c % buf.length)))].sort((a, b) => a - b);
+  const out: Buffer[] = [];
+  let prev = 0;
+  for (const p of points) {
+    if (p > prev) out.push(Buffer.from(buf.subarray(prev, p)));
+    prev = Math.max(prev, p);
+  }
+  out.push(Buffer.from(buf.subarray(prev)));
+  return out;
+}
+
+const message = fc.oneof(
+  fc.record({
+    kind: fc.constant('text' as const),
+    text: fc.string({ unit: 'grapheme', maxLength: 300 }),
+    parts: fc.integer({ min: 1, max: 4 }),
+  }),
+  fc.record({
+    kind: fc.constant('binary' as const),
+    data: fc.uint8Array({ maxLength: 70_000 }),
+    parts: fc.integer({ min: 1, max: 4 }),
+  }),
+  fc.record({ kind: fc.constant('ping' as const), data: fc.uint8Array({ maxLength: 125 }) }),
+);
+
+describe('receiver properties', () => {
+  it('decodes any sequence of messages, fragments and pings under arbitrary chunking', () => {
+    fc.assert(
+      fc.property(
+        fc.array(message, { maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        fc.boolean(),
+        (messages, cuts, masked) => {
+          const frames: Buffer[] = [];
+          const expected: Event[] = [];
+          for (const m of messages) {
+            if (m.kind === 'ping') {
+              frames.push(frameBuf(encodeFrame(9, m.data, true, false, masked)));
+              expected.push(['ping', Buffer.from(m.data)]);
+              continue;
+            }
+            const bytes = m.kind === 'text' ? Buffer.from(m.text) : Buffer.from(m.data);
+            const step = Math.ceil(bytes.length / m.parts) || 1;
+            const pieces: Buffer[] = [];
+            for (let off = 0; off < bytes.length; off += step) pieces.push(bytes.subarray(off, off + step));
+            if (pieces.length === 0) pieces.push(Buffer.alloc(0));
+            pieces.forEach((p, i) => {
+              const opcode = i === 0 ? (m.kind === 'text' ? 1 : 2) : 0;
+              frames.push(frameBuf(encodeFrame(opcode, p, i === pieces.length - 1, false, masked)));
+            });
+            expected.push(m.kind === 'text' ? ['message', m.text, false] : ['message', bytes, true]);
+          }
+          const { sink, events } = collector();
+          const r = new Receiver(sink, { isServer: masked, maxPayload: 1 << 20 });
+          for (const chunk of split(Buffer.concat(frames), cuts)) r.push(chunk);
+          expect(events).toEqual(expected);
+          expect(r.bufferedBytes).toBe(0);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('never crashes, hangs or buffers beyond maxPayload on random bytes', () => {
+    const maxPayload = 4096;
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 20_000 }),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        fc.boolean(),
+        (bytes, cuts, isServer) => {
+          const { sink, events } = collector();
+          const r = new Receiver(sink, { isServer, maxPayload });
+          for (const chunk of split(Buffer.from(bytes), cuts)) {
+            r.push(chunk);
+            // Undecoded input never exceeds one frame header + a control payload + maxPayload
+            // + the chunk just pushed.
+            expect(r.bufferedBytes).toBeLessThanOrEqual(maxPayload + 14 + 125 + chunk.length);
+          }
+          const terminal = events.filter((e) => e[0] === 'error' || e[0] === 'close');
+          expect(terminal.length).toBeLessThanOrEqual(1);
+          if (terminal.length === 1) expect(events[events.length - 1]).toBe(terminal[0]);
+          for (const e of events) {
+            if (e[0] === 'message') expect((e[1] as string | Buffer).length).toBeLessThanOrEqual(maxPayload);
+            if (e[0] === 'error')
+              expect([
+                'ERR_WS_PROTOCOL',
+                'ERR_WS_INVALID_UTF8',
+                'ERR_WS_MESSAGE_TOO_BIG',
+                'ERR_WS_INVALID_CLOSE_CODE',
+              ]).toContain(e[1]);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+function frameBuf(f: Buffer | [Buffer, Buffer]): Buffer {
+  return Array.isArray(f) ? Buffer.concat(f) : f;
+}
+
+describe('incremental UTF-8 validation', () => {
+  const bytesLikeUtf8 = fc.oneof(
+    fc.string({ unit: 'grapheme', maxLength: 200 }).map((s) => Buffer.from(s)),
+    fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
+    fc
+      .tuple(
+        fc.string({ unit: 'grapheme', maxLength: 100 }),
+        fc.uint8Array({ maxLength: 3 }),
+        fc.string({ maxLength: 100 }),
+      )
+      .map(([a, b, c]) => Buffer.concat([Buffer.from(a), Buffer.from(b), Buffer.from(c)])),
+  );
+
+  it('agrees with the native validator under any split', () => {
+    fc.assert(
+      fc.property(bytesLikeUtf8, fc.array(fc.nat(), { maxLength: 10 }), (buf, cuts) => {
+        let state = UTF8_ACCEPT;
+        for (const piece of split(buf, cuts)) {
+          if (state === UTF8_REJECT) break;
+          state = utf8Feed(piece, state);
+        }
+        expect(state === UTF8_ACCEPT).toBe(isUtf8(buf));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('agrees with the native validator on long inputs (fast path)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'grapheme', minLength: 30, maxLength: 400 }),
+        fc.nat(),
+        fc.integer({ min: 0, max: 255 }),
+        (s, pos, byte) => {
+          const buf = Buffer.from(s);
+          const bad = Buffer.from(buf);
+          if (bad.length > 0) bad[pos % bad.length] = byte;
+          for (const b of [buf, bad]) {
+            const half = b.length >> 1;
+            const st = utf8Feed(b.subarray(half), utf8Feed(b.subarray(0, half), UTF8_ACCEPT));
+            expect(st === UTF8_ACCEPT).toBe(isUtf8(b));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('extension header codec', () => {
+  const token = fc.stringMatching(/^[a-z0-9_-]{1,12}$/);
+  it('round-trips parse(format(x))', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            name: token,
+            params: fc.array(fc.tuple(token, fc.oneof(fc.constant(true as const), token)), { maxLength: 4 }),
+          }),
+          { minLength: 1, maxLength: 4 },
+        ),
+        (offers) => {
+          const header = offers.map(formatExtension).join(', ');
+          expect(parseExtensions(header)).toEqual(offers);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+  it('never throws on arbitrary input', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (s) => {
+        const r = parseExtensions(s);
+        expect(r === null || Array.isArray(r)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+  it('unquotes quoted values', () => {
+    expect(parseExtensions('permessage-deflate; client_max_window_bits="10"')).toEqual([
+      { name: 'permessage-deflate', params: [['client_max_window_bits', '10']] },
+    ]);
+  });
+});
