@@ -1,0 +1,112 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { createServer, request } from '../src/index.js';
+import { raw, selfSignedCert, statusOf } from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('graceful close', () => {
+  it('lets an in-flight request finish, then refuses new connections', async () => {
+    const app = createServer();
+    let closingSeen = false;
+    app.on('closing', () => (closingSeen = true));
+    app.get('/slow', async () => {
+      await sleep(300);
+      return { done: true };
+    });
+    const { port } = await app.listen(0, '127.0.0.1');
+    const inflight = fetch(`http://127.0.0.1:${port}/slow`);
+    await sleep(100);
+    const closed = app.close({ deadline: 5000 });
+    expect(closingSeen).toBe(true);
+    const res = await inflight;
+    expect(await res.json()).toEqual({ done: true });
+    await closed;
+    await expect(fetch(`http://127.0.0.1:${port}/slow`)).rejects.toThrow();
+    expect(app.close()).toBe(closed);
+  });
+
+  it('closes idle keep-alive connections right away instead of waiting for keepAliveTimeout', async () => {
+    const app = createServer({ keepAliveTimeout: 30_000 });
+    app.get('/', () => 'hi');
+    const { port } = await app.listen(0, '127.0.0.1');
+    const socket = connect(port, '127.0.0.1');
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await once(socket, 'data');
+    const started = Date.now();
+    const socketClosed = once(socket, 'close');
+    await app.close({ deadline: 10_000 });
+    await socketClosed;
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('tells keep-alive clients to go away when a request arrives during shutdown', async () => {
+    const app = createServer();
+    app.get('/slow', async () => {
+      await sleep(400);
+      return 'slow';
+    });
+    app.get('/fast', () => 'fast');
+    const { port } = await app.listen(0, '127.0.0.1');
+    const slow = fetch(`http://127.0.0.1:${port}/slow`);
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    // A connection that is busy with a request is not idle, so it survives close(): its next
+    // request must carry Connection: close.
+    socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    await sleep(100);
+    const closed = app.close({ deadline: 5000 });
+    socket.write('GET /fast HTTP/1.1\r\nHost: x\r\n\r\n');
+    let data = '';
+    socket.on('data', (d) => (data += d));
+    await once(socket, 'close');
+    expect(data).toContain('slow');
+    expect(data).toMatch(/Connection: close\r\n[\s\S]*fast$/i);
+    await slow;
+    await closed;
+  });
+
+  it('destroys requests still running at the deadline', async () => {
+    const app = createServer();
+    app.get('/hang', () => new Promise(() => {}));
+    const { port } = await app.listen(0, '127.0.0.1');
+    const pending = raw(port, ['GET /hang HTTP/1.1\r\nHost: x\r\n\r\n'], 10_000);
+    await sleep(100);
+    const started = Date.now();
+    await app.close({ deadline: 300 });
+    const r = await pending;
+    expect(r.closed).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('refuses to listen after close', async () => {
+    const app = createServer();
+    await app.listen(0, '127.0.0.1');
+    await app.close();
+    await expect(app.listen(0)).rejects.toMatchObject({ code: 'ERR_HTTP_SERVER_STATE' });
+  });
+});
+
+describe('https', () => {
+  it('serves the same routes over TLS and the client trusts a given CA', async () => {
+    const { key, cert } = selfSignedCert();
+    const app = createServer({ tls: { key, cert } });
+    app.get('/secure/:id', (ctx) => ({ id: ctx.params.id, encrypted: 'encrypted' in ctx.req.socket }));
+    const { port } = await app.listen(0, '127.0.0.1');
+    try {
+      const res = await request(`https://127.0.0.1:${port}/secure/42`, { tls: { ca: cert } });
+      expect(await res.json()).toEqual({ id: '42', encrypted: true });
+      // Without the CA the certificate is rejected, as it must be.
+      await expect(request(`https://127.0.0.1:${port}/secure/1`, { retries: 0 })).rejects.toMatchObject({
+        code: 'ERR_HTTP_CLIENT_CONNECTION',
+      });
+      // Plain HTTP to the TLS port is not served.
+      const r = await raw(port, ['GET /secure/1 HTTP/1.1\r\nHost: x\r\n\r\n']);
+      expect(statusOf(r.data)).not.toBe(200);
+    } finally {
+      await app.close({ deadline: 500 });
+    }
+  });
+});
