@@ -58,11 +58,24 @@ export interface ReadResult {
   readonly truncated: boolean;
 }
 
+export interface AppendOptions {
+  /**
+   * Idempotency key chosen by the client for this message (unique per sender). A store that can
+   * fail ambiguously (a networked one: the write may have landed although the reply was lost)
+   * stores a message at most once per (room, nick, clientId) within a window, and answers a
+   * retry with the message first stored. Stores without ambiguous failures may ignore it.
+   */
+  readonly clientId?: string | undefined;
+}
+
 export interface ChatStore {
   /** Recover durable state; must be called before anything else. */
   open(): Promise<void>;
-  /** Append a room message; resolves only after the message is durable, with its id. */
-  append(room: string, nick: string, text: string): Promise<StoredMessage>;
+  /**
+   * Append a room message; resolves only after the message is durable, with its id. Rejects with
+   * {@link StoreUnavailableError} when the store cannot be reached (nothing acknowledged: retry).
+   */
+  append(room: string, nick: string, text: string, options?: AppendOptions): Promise<StoredMessage>;
   /** Messages of a room after an id (or the newest ones), oldest first. */
   read(room: string, options: ReadOptions): Promise<ReadResult>;
   /** Receive every event of a room (messages in id order, presence, typing) from any node. */
@@ -91,6 +104,20 @@ export interface ChatStore {
 
   /** Flush and release resources; appends after close reject. */
   close(): Promise<void>;
+}
+
+/**
+ * The store is unreachable right now (e.g. Redis restarting) and gave up after a bounded wait.
+ * Retryable: the operation was not acknowledged; retry it later (with the same clientId for an
+ * append, so a write that landed despite the error is not stored twice).
+ */
+export class StoreUnavailableError extends Error {
+  readonly code = 'ERR_STORE_UNAVAILABLE';
+  readonly retryable = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
 }
 
 /** Orders "<ms>-<seq>" ids numerically (a plain string compare breaks at digit-count changes). */

@@ -1,0 +1,55 @@
+/**
+ * Every Redis key and channel the chat uses, in one place. Room names are `[a-z0-9_.-]` (checked by
+ * the chat core) and nicknames `[A-Za-z0-9_.-]`, so neither can contain the separators used here.
+ * Per-room keys carry the room in a `{hash tag}` so a room's keys share one Redis Cluster slot and
+ * the append script may touch them together.
+ */
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+
+  /** The room's message stream; the stream entry id is the message id. */
+  stream(room: string): string {
+    return `${this.prefix}{${room}}:log`;
+  }
+  /** Members of a room: a sorted set of `<node>|<nick>` scored by the entry's expiry (ms). */
+  members(room: string): string {
+    return `${this.prefix}{${room}}:members`;
+  }
+  /** Idempotency record of one append: the id the message got the first time. */
+  dedup(room: string, key: string): string {
+    return `${this.prefix}{${room}}:dedup:${key}`;
+  }
+  /** Pub/sub channel of a room's ephemeral events (join, leave, rename, typing). */
+  events(room: string): string {
+    return `${this.prefix}{${room}}:events`;
+  }
+  /** Set of every room that has had messages or members. */
+  rooms(): string {
+    return `${this.prefix}rooms`;
+  }
+  /** Ownership of a nickname (lower-cased): `<node>|<session>`, with a TTL the owner refreshes. */
+  nick(nick: string): string {
+    return `${this.prefix}nick:${nick.toLowerCase()}`;
+  }
+  /** Pub/sub channel of direct messages to a nickname (lower-cased). */
+  direct(nick: string): string {
+    return `${this.prefix}dm:${nick.toLowerCase()}`;
+  }
+  /** The room a stream key belongs to (inverse of {@link stream}). */
+  roomOfStream(key: string): string | undefined {
+    const start = this.prefix.length + 1;
+    const end = key.indexOf('}', start);
+    return end === -1 ? undefined : key.slice(start, end);
+  }
+}
+
+/** Member entries are `<node>|<nick>`; node ids never contain `|`. */
+export function memberEntry(node: string, nick: string): string {
+  return `${node}|${nick}`;
+}
+
+export function splitMemberEntry(entry: string): { node: string; nick: string } | undefined {
+  const bar = entry.indexOf('|');
+  if (bar <= 0) return undefined;
+  return { node: entry.slice(0, bar), nick: entry.slice(bar + 1) };
+}
