@@ -46,7 +46,8 @@ async function measure(kind, requests) {
   try {
     await load(port, requests, WARMUP);
     const result = await load(port, requests, DURATION);
-    if (result.non2xx > 0 || result.errors > 0) throw new Error(`${kind}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+    if (result.non2xx > 0 || result.errors > 0)
+      throw new Error(`${kind}: ${result.non2xx} non-2xx, ${result.errors} errors`);
     return result.requests.average;
   } finally {
     child.kill('SIGTERM');
@@ -69,12 +70,17 @@ async function suite(title, kinds, requests) {
     for (const kind of order) results[kind].push(await measure(kind, requests));
   }
   console.log(`\n${title}`);
-  for (const kind of kinds) console.log(`  ${kind.padEnd(16)} median ${fmt(median(results[kind]))} req/s  runs: ${results[kind].map(fmt).join(', ')}`);
+  for (const kind of kinds)
+    console.log(
+      `  ${kind.padEnd(16)} median ${fmt(median(results[kind]))} req/s  runs: ${results[kind].map(fmt).join(', ')}`,
+    );
   return results;
 }
 
 const started = Date.now();
-console.log(`@net/http bench: ${ROUNDS} rounds x ${DURATION}s (+${WARMUP}s warm-up), -c 100 -p 10, node ${process.version}`);
+console.log(
+  `@net/http bench: ${ROUNDS} rounds x ${DURATION}s (+${WARMUP}s warm-up), -c 100 -p 10, node ${process.version}`,
+);
 
 const helloKinds = (process.env.BENCH_KINDS ?? 'net,raw,fastify').split(',');
 const hello = await suite('hello-world JSON (GET /)', helloKinds, [{ method: 'GET', path: '/' }]);
@@ -83,7 +89,11 @@ const vsRaw = perRound('net', 'raw');
 const vsFastify = perRound('net', 'fastify');
 
 const paths = routeTable().map((r) => ({ method: 'GET', path: r.replace(':id', '42') }));
-const routes = await suite('50-route table (every route hit in turn)', ['net-routes', 'fastify-routes'], paths);
+const routes = await suite(
+  '50-route table (every route hit in turn)',
+  ['net-routes', 'fastify-routes'],
+  paths,
+);
 const routesVsFastify = median(routes['net-routes'].map((v, i) => v / routes['fastify-routes'][i]));
 
 console.log('\nratios (median of per-round ratios)');

@@ -16,7 +16,7 @@ export function routeTable() {
 async function main() {
   let server;
   if (kind === 'raw') {
-    server = http.createServer((req, res) => {
+    server = http.createServer((_req, res) => {
       res.setHeader('content-type', 'application/json; charset=utf-8');
       res.end(JSON.stringify(payload()));
     });

@@ -94,17 +94,23 @@ describe('oversized requests', () => {
   });
 
   it('answers 404 / 405 to Expect: 100-continue on unknown routes or methods without 100', async () => {
-    const unknown = await raw(port, ['POST /nope HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n']);
+    const unknown = await raw(port, [
+      'POST /nope HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n',
+    ]);
     expect(statusOf(unknown.data)).toBe(404);
     expect(unknown.data).not.toContain('100 Continue');
     expect(unknown.closed).toBe(true);
-    const method = await raw(port, ['PUT /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n']);
+    const method = await raw(port, [
+      'PUT /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n',
+    ]);
     expect(statusOf(method.data)).toBe(405);
     expect(method.data).toMatch(/allow: OPTIONS, POST/i);
   });
 
   it('answers 417 to an expectation it does not know', async () => {
-    const r = await raw(port, ['POST /upload HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx']);
+    const r = await raw(port, [
+      'POST /upload HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx',
+    ]);
     expect(statusOf(r.data)).toBe(417);
   });
 
@@ -130,8 +136,14 @@ describe('malformed requests', () => {
     ['control byte in the target', 'GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n'],
     ['header without colon', 'GET / HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n'],
     ['non-numeric Content-Length', 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n'],
-    ['conflicting Content-Length', 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
-    ['Content-Length with chunked', 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+    [
+      'conflicting Content-Length',
+      'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',
+    ],
+    [
+      'Content-Length with chunked',
+      'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ],
     ['bad chunk size', 'POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'],
     ['missing Host on HTTP/1.1', 'GET / HTTP/1.1\r\n\r\n'],
   ];

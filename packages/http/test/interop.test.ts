@@ -10,7 +10,9 @@ import { createServer, type Server, serveStatic } from '../src/index.js';
 const run = promisify(execFile);
 async function curl(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const { stdout, stderr } = await run('curl', ['-sS', '--max-time', '10', ...args], { encoding: 'latin1' });
+    const { stdout, stderr } = await run('curl', ['-sS', '--max-time', '10', ...args], {
+      encoding: 'latin1',
+    });
     return { stdout, stderr, code: 0 };
   } catch (err) {
     const e = err as { stdout: string; stderr: string; code: number };
@@ -47,15 +49,30 @@ afterAll(async () => {
 
 describe('curl', () => {
   it('gets 100 Continue and uploads with Expect: 100-continue', async () => {
-    const r = await curl(['-v', '-H', 'Expect: 100-continue', '--data-binary', `@${join(dir, 'small.bin')}`, `${base}/upload`]);
+    const r = await curl([
+      '-v',
+      '-H',
+      'Expect: 100-continue',
+      '--data-binary',
+      `@${join(dir, 'small.bin')}`,
+      `${base}/upload`,
+    ]);
     expect(r.stderr).toContain('< HTTP/1.1 100 Continue');
     expect(JSON.parse(r.stdout)).toEqual({ size: 2000 });
   });
 
   it('gets 413 without 100 Continue for an oversized upload', async () => {
     const r = await curl([
-      '-v', '-H', 'Expect: 100-continue', '--data-binary', `@${join(dir, 'large.bin')}`,
-      '-o', '/dev/null', '-w', '%{http_code}', `${base}/upload`,
+      '-v',
+      '-H',
+      'Expect: 100-continue',
+      '--data-binary',
+      `@${join(dir, 'large.bin')}`,
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `${base}/upload`,
     ]);
     expect(r.stdout).toBe('413');
     expect(r.stderr).not.toContain('100 Continue');
@@ -71,7 +88,15 @@ describe('curl', () => {
   it('revalidates with the ETag and gets 304', async () => {
     const head = await curl(['-sI', `${base}/files/page.txt`]);
     const etag = /etag: (.*)\r\n/i.exec(head.stdout)![1]!;
-    const r = await curl(['-o', '/dev/null', '-w', '%{http_code}', '-H', `If-None-Match: ${etag}`, `${base}/files/page.txt`]);
+    const r = await curl([
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-H',
+      `If-None-Match: ${etag}`,
+      `${base}/files/page.txt`,
+    ]);
     expect(r.stdout).toBe('304');
   });
 
@@ -82,7 +107,14 @@ describe('curl', () => {
   });
 
   it('is refused with 403 by the proxy for any other target', async () => {
-    const r = await curl(['-p', '-x', `http://127.0.0.1:${proxyPort}`, '-w', '%{http_connect}', `http://127.0.0.1:${proxyPort}/`]);
+    const r = await curl([
+      '-p',
+      '-x',
+      `http://127.0.0.1:${proxyPort}`,
+      '-w',
+      '%{http_connect}',
+      `http://127.0.0.1:${proxyPort}/`,
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.stdout).toBe('403');
   });

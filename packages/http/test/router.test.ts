@@ -11,7 +11,10 @@ describe('router', () => {
     r.add('GET', '/static/*', 'static');
     r.add('GET', '/files/*path', 'files');
     expect(r.find('GET', '/')?.value).toBe('root');
-    expect(r.find('GET', '/rooms/caf%C3%A9/messages')).toMatchObject({ value: 'messages', params: { room: 'café' } });
+    expect(r.find('GET', '/rooms/caf%C3%A9/messages')).toMatchObject({
+      value: 'messages',
+      params: { room: 'café' },
+    });
     expect(r.find('GET', '/static/a/b.css')).toMatchObject({ value: 'static', params: { '*': 'a/b.css' } });
     expect(r.find('GET', '/static/')).toMatchObject({ value: 'static', params: { '*': '' } });
     expect(r.find('GET', '/static')).toBeNull();
@@ -155,26 +158,37 @@ describe('router properties', () => {
       .array(fc.constantFrom('a', 'b', 'c', 'ab', 'x1', 'zz', ''), { minLength: 1, maxLength: 6 })
       .map((p) => `/${p.join('/')}`);
     fc.assert(
-      fc.property(fc.uniqueArray(patternArb, { maxLength: 12, selector: (s) => toPattern(s).replace(/:p\d+/g, ':') }), fc.array(pathArb, { maxLength: 30 }), (patterns, paths) => {
-        const router = new Router<number>();
-        const routes = patterns.map((segs, id) => ({ segs, id }));
-        for (const { segs, id } of routes) {
-          // The empty pattern list is "/" (one empty segment).
-          router.add('GET', segs.length === 0 ? '/' : toPattern(segs), id);
-        }
-        const normalised = routes.map(({ segs, id }) => ({ segs: segs.length === 0 ? [{ kind: 'lit' as const, v: '' }] : segs, id }));
-        for (const path of paths) expect(router.find('GET', path)?.value ?? null).toBe(reference(normalised, path));
-        // Every registered route is reachable by a concrete path built from it, and nothing else
-        // answers another method.
-        for (const { segs, id } of normalised) {
-          const path = `/${segs.map((s) => (s.kind === 'lit' ? s.v : s.kind === 'param' ? 'zz' : 'w/x')).join('/')}`;
-          const found = router.find('GET', path);
-          expect(found).not.toBeNull();
-          expect(found!.value).toBe(reference(normalised, path));
-          if (reference(normalised, path) === id) expect(found!.pattern).toBe(segs.length === 1 && segs[0]!.kind === 'lit' && segs[0]!.v === '' ? '/' : toPattern(segs));
-          expect(router.find('POST', path)).toBeNull();
-        }
-      }),
+      fc.property(
+        fc.uniqueArray(patternArb, { maxLength: 12, selector: (s) => toPattern(s).replace(/:p\d+/g, ':') }),
+        fc.array(pathArb, { maxLength: 30 }),
+        (patterns, paths) => {
+          const router = new Router<number>();
+          const routes = patterns.map((segs, id) => ({ segs, id }));
+          for (const { segs, id } of routes) {
+            // The empty pattern list is "/" (one empty segment).
+            router.add('GET', segs.length === 0 ? '/' : toPattern(segs), id);
+          }
+          const normalised = routes.map(({ segs, id }) => ({
+            segs: segs.length === 0 ? [{ kind: 'lit' as const, v: '' }] : segs,
+            id,
+          }));
+          for (const path of paths)
+            expect(router.find('GET', path)?.value ?? null).toBe(reference(normalised, path));
+          // Every registered route is reachable by a concrete path built from it, and nothing else
+          // answers another method.
+          for (const { segs, id } of normalised) {
+            const path = `/${segs.map((s) => (s.kind === 'lit' ? s.v : s.kind === 'param' ? 'zz' : 'w/x')).join('/')}`;
+            const found = router.find('GET', path);
+            expect(found).not.toBeNull();
+            expect(found!.value).toBe(reference(normalised, path));
+            if (reference(normalised, path) === id)
+              expect(found!.pattern).toBe(
+                segs.length === 1 && segs[0]!.kind === 'lit' && segs[0]!.v === '' ? '/' : toPattern(segs),
+              );
+            expect(router.find('POST', path)).toBeNull();
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -12,8 +12,14 @@ beforeAll(async () => {
   app = createServer({ bodyLimit: 1024 });
   app.on('requestError', (err) => requestErrors.push(err));
   app.get('/', () => ({ hello: 'world' }));
-  app.get('/rooms/:room/messages', (ctx) => ({ room: ctx.params.room, query: ctx.query, search: ctx.search }));
-  app.post('/rooms/:room/messages', async (ctx) => reply(201, { room: ctx.params.room, body: await ctx.json() }, { location: '/x' }));
+  app.get('/rooms/:room/messages', (ctx) => ({
+    room: ctx.params.room,
+    query: ctx.query,
+    search: ctx.search,
+  }));
+  app.post('/rooms/:room/messages', async (ctx) =>
+    reply(201, { room: ctx.params.room, body: await ctx.json() }, { location: '/x' }),
+  );
   app.post('/text', async (ctx) => `got ${(await ctx.text()).length}`);
   app.post('/big', async (ctx) => (await ctx.buffer()).length, { bodyLimit: 100_000 });
   app.post('/stream', async (ctx) => {
@@ -24,7 +30,16 @@ beforeAll(async () => {
   app.get('/string', () => 'plain');
   app.get('/buffer', () => Buffer.from([1, 2, 3]));
   app.get('/readable', () => Readable.from(['a', 'b', 'c']));
-  app.get('/web', () => new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('web')), c.close()) }));
+  app.get(
+    '/web',
+    () =>
+      new ReadableStream({
+        start: (c) => {
+          c.enqueue(new TextEncoder().encode('web'));
+          c.close();
+        },
+      }),
+  );
   app.get('/nothing', () => undefined);
   app.get('/status', (ctx: Context) => {
     ctx.status = 202;
@@ -81,7 +96,9 @@ describe('routing', () => {
   it('gives 404 with a JSON error for unknown paths', async () => {
     const res = await fetch(`${base}/nope`);
     expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ error: { code: 'ERR_HTTP_NOT_FOUND', message: 'No route for GET /nope' } });
+    expect(await res.json()).toEqual({
+      error: { code: 'ERR_HTTP_NOT_FOUND', message: 'No route for GET /nope' },
+    });
   });
 
   it('gives 405 with Allow for a known path and a wrong method', async () => {
@@ -113,13 +130,17 @@ describe('routing', () => {
   });
 
   it('rejects malformed percent-encoding in params with 400', async () => {
-    const r = await raw(port, ['GET /rooms/%E0%A4%A/messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']);
+    const r = await raw(port, [
+      'GET /rooms/%E0%A4%A/messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    ]);
     expect(statusOf(r.data)).toBe(400);
     expect(r.data).toContain('ERR_HTTP_INVALID_PATH');
   });
 
   it('routes absolute-form targets by their path and rejects other forms', async () => {
-    const ok = await raw(port, [`GET http://127.0.0.1:${port}/string HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+    const ok = await raw(port, [
+      `GET http://127.0.0.1:${port}/string HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    ]);
     expect(statusOf(ok.data)).toBe(200);
     expect(ok.data.endsWith('plain')).toBe(true);
     const bad = await raw(port, ['GET foo HTTP/1.1\r\nHost: x\r\n\r\n']);
@@ -178,14 +199,16 @@ describe('responses', () => {
 
 describe('request bodies', () => {
   it('reads text and JSON within the limit', async () => {
-    expect(await (await fetch(`${base}/text`, { method: 'POST', body: 'x'.repeat(1000) })).text()).toBe('got 1000');
+    expect(await (await fetch(`${base}/text`, { method: 'POST', body: 'x'.repeat(1000) })).text()).toBe(
+      'got 1000',
+    );
   });
 
   it('refuses an announced oversized body with 413 and closes the connection', async () => {
     const res = await fetch(`${base}/text`, { method: 'POST', body: 'x'.repeat(5000) });
     expect(res.status).toBe(413);
     expect(res.headers.get('connection')).toBe('close');
-    expect((await res.json()).error.code).toBe('ERR_HTTP_BODY_TOO_LARGE');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ERR_HTTP_BODY_TOO_LARGE');
   });
 
   it('stops a chunked body at the limit with 413', async () => {
@@ -195,7 +218,9 @@ describe('request bodies', () => {
   });
 
   it('applies the per-route limit', async () => {
-    expect(await (await fetch(`${base}/big`, { method: 'POST', body: 'x'.repeat(50_000) })).text()).toBe('50000');
+    expect(await (await fetch(`${base}/big`, { method: 'POST', body: 'x'.repeat(50_000) })).text()).toBe(
+      '50000',
+    );
   });
 
   it('enforces the limit on ctx.stream()', async () => {
@@ -213,7 +238,7 @@ describe('request bodies', () => {
       body: '{nope',
     });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error.code).toBe('ERR_HTTP_INVALID_JSON');
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('ERR_HTTP_INVALID_JSON');
     const form = await fetch(`${base}/rooms/r/messages`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -225,8 +250,12 @@ describe('request bodies', () => {
 
 describe('server options', () => {
   it('validates options with coded errors', () => {
-    expect(() => createServer({ bodyLimit: -1 })).toThrow(expect.objectContaining({ code: 'ERR_HTTP_INVALID_OPTION' }));
-    expect(() => createServer({ headersTimeout: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_HTTP_INVALID_OPTION' }));
+    expect(() => createServer({ bodyLimit: -1 })).toThrow(
+      expect.objectContaining({ code: 'ERR_HTTP_INVALID_OPTION' }),
+    );
+    expect(() => createServer({ headersTimeout: 1.5 })).toThrow(
+      expect.objectContaining({ code: 'ERR_HTTP_INVALID_OPTION' }),
+    );
   });
 
   it('uses onError and notFound hooks', async () => {

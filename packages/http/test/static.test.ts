@@ -120,7 +120,9 @@ describe('static files', () => {
   });
 
   it('refuses a missing root at creation', () => {
-    expect(() => serveStatic('/definitely/not/here')).toThrow(expect.objectContaining({ code: 'ERR_HTTP_INVALID_OPTION' }));
+    expect(() => serveStatic('/definitely/not/here')).toThrow(
+      expect.objectContaining({ code: 'ERR_HTTP_INVALID_OPTION' }),
+    );
   });
 });
 

@@ -37,30 +37,40 @@ describe('upgrade dispatch', () => {
   afterAll(() => app.close({ deadline: 200 }));
 
   it('hands the socket, head and params to the registered handler', async () => {
-    const r = await raw(port, [
-      'GET /chat/lobby HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly',
-      100,
-      'ping',
-    ], 800);
+    const r = await raw(
+      port,
+      [
+        'GET /chat/lobby HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nearly',
+        100,
+        'ping',
+      ],
+      800,
+    );
     expect(statusOf(r.data)).toBe(101);
     expect(r.data).toContain('room=lobby;head=early;');
     expect(r.data.endsWith('ping')).toBe(true);
   });
 
   it('answers 404 and closes for an unknown upgrade path', async () => {
-    const r = await raw(port, ['GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n']);
+    const r = await raw(port, [
+      'GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+    ]);
     expect(statusOf(r.data)).toBe(404);
     expect(r.closed).toBe(true);
   });
 
   it('answers 400 and closes for a non-GET upgrade', async () => {
-    const r = await raw(port, ['POST /chat/x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n']);
+    const r = await raw(port, [
+      'POST /chat/x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n',
+    ]);
     expect(statusOf(r.data)).toBe(400);
     expect(r.closed).toBe(true);
   });
 
   it('answers 500 and reports upgradeError when the handler throws', async () => {
-    const r = await raw(port, ['GET /broken HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n']);
+    const r = await raw(port, [
+      'GET /broken HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+    ]);
     expect(statusOf(r.data)).toBe(500);
     expect(r.closed).toBe(true);
     expect(upgradeErrors).toHaveLength(1);
@@ -83,7 +93,10 @@ describe('CONNECT tunnel', () => {
 
   afterAll(() => new Promise<void>((r) => echo.close(() => r())));
 
-  async function withProxy(options: Parameters<typeof createServer>[0], fn: (port: number, app: Server) => Promise<void>): Promise<void> {
+  async function withProxy(
+    options: Parameters<typeof createServer>[0],
+    fn: (port: number, app: Server) => Promise<void>,
+  ): Promise<void> {
     const app = createServer(options);
     const { port } = await app.listen(0, '127.0.0.1');
     try {
@@ -95,7 +108,9 @@ describe('CONNECT tunnel', () => {
 
   it('answers 405 when no tunnel policy is configured', async () => {
     await withProxy({}, async (port) => {
-      const r = await raw(port, [`CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\nHost: 127.0.0.1:${echoPort}\r\n\r\n`]);
+      const r = await raw(port, [
+        `CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\nHost: 127.0.0.1:${echoPort}\r\n\r\n`,
+      ]);
       expect(statusOf(r.data)).toBe(405);
       expect(r.closed).toBe(true);
     });
@@ -125,7 +140,11 @@ describe('CONNECT tunnel', () => {
     const seen: TunnelTarget[] = [];
     await withProxy({ connect: { allow: [`127.0.0.1:${echoPort}`] } }, async (port, app) => {
       app.on('tunnel', (t) => seen.push(t));
-      const r = await raw(port, [`CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\nHost: x\r\n\r\nfirst-`, 100, 'second'], 800);
+      const r = await raw(
+        port,
+        [`CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\nHost: x\r\n\r\nfirst-`, 100, 'second'],
+        800,
+      );
       expect(r.data.startsWith('HTTP/1.1 200 Connection Established\r\n\r\n')).toBe(true);
       expect(r.data).toContain('first-');
       expect(r.data.endsWith('second')).toBe(true);
