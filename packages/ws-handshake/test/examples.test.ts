@@ -56,7 +56,11 @@ describe('examples/echo-server.mjs', () => {
       ws.send(big);
       await withTimeout(
         new Promise<void>((r) => {
-          const t = setInterval(() => got.length === 2 && (clearInterval(t), r()), 10);
+          const t = setInterval(() => {
+            if (got.length < 2) return;
+            clearInterval(t);
+            r();
+          }, 10);
         }),
         20_000,
         'echo',
