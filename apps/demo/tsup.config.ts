@@ -9,7 +9,12 @@ export default defineConfig([
     target: 'node20',
     platform: 'node',
     splitting: false,
-    banner: { js: '#!/usr/bin/env node' },
+    // Bundled, @net packages included: dist/ runs on its own (no workspace dist/ needed at run
+    // time) and a rebuild of a package cannot pull the floor from under a running server.
+    noExternal: [/.*/],
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
+    },
   },
   {
     // The web page: one browser bundle next to the static files from public/.

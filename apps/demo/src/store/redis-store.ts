@@ -1,0 +1,373 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { StoreClosedError } from './file-store.js';
+import { RedisKeys } from './redis-keys.js';
+import { RedisLink, type Reply, redact } from './redis-link.js';
+import { RedisPresence } from './redis-presence.js';
+import { parseEntry, StreamReader } from './redis-reader.js';
+import { APPEND } from './redis-scripts.js';
+import {
+  type AppendOptions,
+  type ChatStore,
+  type DirectEvent,
+  type ReadOptions,
+  type ReadResult,
+  type RoomCount,
+  type RoomEvent,
+  type StoredMessage,
+  StoreUnavailableError,
+  type Unsubscribe,
+} from './types.js';
+
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS). */
+  readonly url: string;
+  /** Prefix of every key and channel, so several chats can share one Redis. @default 'chat:' */
+  readonly keyPrefix?: string;
+  /** This node's identity in presence and nickname ownership. @default `<host>-<pid>-<random>` */
+  readonly nodeId?: string;
+  /** Approximate cap of messages kept per room stream (XADD MAXLEN ~). @default 100000 */
+  readonly maxLenPerRoom?: number;
+  /**
+   * Lifetime of presence entries and nickname claims without a heartbeat: how long a crashed
+   * node's users stay listed. Heartbeats run every ttl/3. @default 6000
+   */
+  readonly presenceTtlMs?: number;
+  /** How long a client message id is remembered for deduplicating retries. @default 120000 */
+  readonly dedupTtlMs?: number;
+  /**
+   * How long an operation waits for Redis to come back (restart, failover) before it fails with
+   * StoreUnavailableError. Appends waiting meanwhile are acknowledged once stored. @default 5000
+   */
+  readonly unavailableTimeoutMs?: number;
+  /** Appends allowed to wait for Redis at once; more fail right away. @default 10000 */
+  readonly maxPendingAppends?: number;
+  /** How long the first connection may take before open() fails. @default 10000 */
+  readonly connectTimeoutMs?: number;
+  /** Notes about connection trouble and recovery (rate limited). */
+  readonly onWarning?: (message: string) => void;
+}
+
+interface RoomSubs {
+  readonly listeners: Set<(event: RoomEvent) => void>;
+}
+
+interface EventEnvelope {
+  /** Publishing node: its own events were already delivered locally. */
+  readonly o: string;
+  readonly e: Exclude<RoomEvent, { kind: 'message' }>;
+}
+
+/**
+ * The shared store for several chat nodes (issue 9), on Redis 7:
+ * - room messages: one stream per room; the entry id is the message id, so ids and order are the
+ *   same on every node, and resume-from-id works whichever node a client reconnects to;
+ * - fan-out: one blocking XREAD loop per node (its own connection) over the rooms with local
+ *   members, resuming from the last delivered id after any reconnect;
+ * - an append is acknowledged only once XADD succeeded (Redis runs with appendfsync always for
+ *   "acknowledged = durable"); while Redis is unreachable it waits (bounded) and then fails with
+ *   the retryable StoreUnavailableError; retries are made safe by an idempotency key per message;
+ * - presence and nicknames: per-node entries with TTL heartbeats (see RedisPresence);
+ * - ephemeral events (join, leave, rename, typing) and direct messages: pub/sub on a third,
+ *   subscriber-only connection.
+ */
+export class RedisStore implements ChatStore {
+  readonly node: string;
+  private readonly redisUrl: string;
+  private readonly keys: RedisKeys;
+  private readonly cmd: RedisLink;
+  private readonly blocking: RedisLink;
+  private readonly sub: RedisLink;
+  private readonly reader: StreamReader;
+  private readonly presence: RedisPresence;
+  private readonly subs = new Map<string, RoomSubs>();
+  private readonly direct = new Map<string, (event: DirectEvent) => void>();
+  private readonly maxLen: string;
+  private readonly dedupTtl: string;
+  private readonly waitMs: number;
+  private readonly maxPending: number;
+  private readonly connectTimeoutMs: number;
+  private readonly onWarning: (message: string) => void;
+  private pending = 0;
+  private seq = 0;
+  private opened = false;
+  private closed = false;
+
+  constructor(options: RedisStoreOptions) {
+    this.node = options.nodeId ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    if (this.node.includes('|')) throw new TypeError('nodeId must not contain "|"');
+    this.redisUrl = options.url;
+    this.keys = new RedisKeys(options.keyPrefix ?? 'chat:');
+    this.maxLen = String(options.maxLenPerRoom ?? 100_000);
+    this.dedupTtl = String(options.dedupTtlMs ?? 120_000);
+    this.waitMs = options.unavailableTimeoutMs ?? 5000;
+    this.maxPending = options.maxPendingAppends ?? 10_000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.onWarning = options.onWarning ?? (() => {});
+    const base = { url: options.url, onWarning: this.onWarning };
+    this.cmd = new RedisLink({ ...base, name: `chat-${this.node}-cmd`, pingIntervalMs: 2000, socketTimeoutMs: 10_000 });
+    this.blocking = new RedisLink({ ...base, name: `chat-${this.node}-read`, socketTimeoutMs: 15_000 });
+    // Pub/sub keeps node-redis' offline queue: (un)subscribes are idempotent and node-redis
+    // re-subscribes every channel after a reconnect.
+    this.sub = new RedisLink({ ...base, name: `chat-${this.node}-sub` }, true);
+    this.reader = new StreamReader({
+      keys: this.keys,
+      link: this.blocking,
+      control: this.cmd,
+      onMessage: (m) => this.emit(m.room, { kind: 'message', message: m }),
+      onWarning: this.onWarning,
+    });
+    this.presence = new RedisPresence({
+      keys: this.keys,
+      link: this.cmd,
+      node: this.node,
+      ttlMs: options.presenceTtlMs ?? 6000,
+      waitMs: this.waitMs,
+      onWarning: this.onWarning,
+      onExpired: (room, nick) => {
+        const event = { kind: 'leave' as const, room, nick, ts: Date.now() };
+        this.publish(event).catch(() => {});
+      },
+    });
+  }
+
+  get url(): string {
+    return redact(this.redisUrl);
+  }
+
+  async open(): Promise<void> {
+    if (this.opened) return;
+    try {
+      await Promise.all([
+        this.cmd.connect(this.connectTimeoutMs),
+        this.blocking.connect(this.connectTimeoutMs),
+        this.sub.connect(this.connectTimeoutMs),
+      ]);
+    } catch (err) {
+      await Promise.allSettled([this.cmd.close(), this.blocking.close(), this.sub.close()]);
+      throw err;
+    }
+    this.opened = true;
+    this.reader.start();
+    this.presence.start(() => this.subs.keys());
+  }
+
+  async append(room: string, nick: string, text: string, options?: AppendOptions): Promise<StoredMessage> {
+    if (this.closed || !this.opened) throw new StoreClosedError();
+    if (this.pending >= this.maxPending) {
+      throw new StoreUnavailableError(`too many messages waiting for Redis (${this.maxPending}); retry`);
+    }
+    // A client id makes the client's own retries safe; without one, the node's key still makes
+    // this call's internal retries (after a dropped connection) safe.
+    const key = options?.clientId !== undefined ? `c:${nick.toLowerCase()}:${options.clientId}` : `s:${this.node}:${++this.seq}`;
+    const deadline = Date.now() + this.waitMs;
+    this.pending++;
+    try {
+      const reply = await withDeadline(
+        this.cmd.script(
+          APPEND,
+          [this.keys.stream(room), this.keys.dedup(room, key), this.keys.rooms()],
+          [this.maxLen, nick, text, key, this.dedupTtl, room],
+          deadline,
+        ),
+        deadline,
+      );
+      const id = Array.isArray(reply) && typeof reply[1] === 'string' ? reply[1] : undefined;
+      if (!id) throw new Error(`unexpected reply to append: ${JSON.stringify(reply)}`);
+      return { id, room, nick, text, ts: Number(id.slice(0, id.indexOf('-'))) };
+    } finally {
+      this.pending--;
+    }
+  }
+
+  async read(room: string, options: ReadOptions): Promise<ReadResult> {
+    const limit = Math.max(0, Math.floor(options.limit));
+    // A member that just subscribed: its starting point must be fixed before this read is sent,
+    // so every entry is either in this read or delivered live (see subscribe()).
+    await this.reader.positioned(room, this.waitMs);
+    const d = Date.now() + this.waitMs;
+    const key = this.keys.stream(room);
+    let messages: StoredMessage[];
+    let truncated = false;
+    if (limit === 0) {
+      messages = [];
+    } else if (options.after === undefined) {
+      const reply = await this.cmd.call(['XREVRANGE', key, '+', '-', 'COUNT', String(limit)], d);
+      messages = parseEntries(room, reply).reverse();
+    } else {
+      const reply = await this.cmd.call(['XRANGE', key, `(${options.after}`, '+', 'COUNT', String(limit + 1)], d);
+      messages = parseEntries(room, reply);
+      if (messages.length > limit) {
+        messages.length = limit;
+        truncated = true;
+      }
+    }
+    // Hold the answer until the live feed has passed what it returns: a message is then either
+    // replayed (and dropped from the live buffer by the core) or arrives live afterwards, never both.
+    const last = messages.at(-1);
+    if (last && this.reader.has(room) && !(await this.reader.caughtUp(room, last.id, this.waitMs))) {
+      this.onWarning(`room ${room}: live feed lagging behind history read`);
+    }
+    return { messages, truncated };
+  }
+
+  subscribe(room: string, listener: (event: RoomEvent) => void): Unsubscribe {
+    let subs = this.subs.get(room);
+    if (!subs) {
+      subs = { listeners: new Set() };
+      this.subs.set(room, subs);
+      this.reader.follow(room);
+      this.locateStart(room);
+      this.sub.client.subscribe(this.keys.events(room), this.onRoomEvent).catch((err: Error) => {
+        this.onWarning(`subscribe ${room}: ${err.message}`);
+      });
+    }
+    const s = subs;
+    s.listeners.add(listener);
+    return () => {
+      if (!s.listeners.delete(listener) || s.listeners.size > 0 || this.subs.get(room) !== s) return;
+      this.subs.delete(room);
+      this.reader.unfollow(room);
+      if (!this.closed) {
+        this.sub.client.unsubscribe(this.keys.events(room), this.onRoomEvent).catch(() => {});
+      }
+    };
+  }
+
+  /**
+   * The live feed of a newly followed room starts at the stream's last id. The lookup goes out on
+   * the command connection right now, ahead of the subscriber's history read on that same
+   * connection, so history and live feed meet without a gap.
+   */
+  private locateStart(room: string): void {
+    const attempt = (): void => {
+      if (!this.reader.has(room) || this.closed) return;
+      this.cmd.call(['XREVRANGE', this.keys.stream(room), '+', '-', 'COUNT', '1'], Date.now() + this.waitMs).then(
+        (reply) => {
+          const first = Array.isArray(reply) ? reply[0] : undefined;
+          const id = Array.isArray(first) && typeof first[0] === 'string' ? first[0] : '0-0';
+          this.reader.setStart(room, id);
+        },
+        () => setTimeout(attempt, 500),
+      );
+    };
+    attempt();
+  }
+
+  private readonly onRoomEvent = (payload: string): void => {
+    let env: EventEnvelope;
+    try {
+      env = JSON.parse(payload) as EventEnvelope;
+    } catch {
+      return;
+    }
+    if (env.o === this.node || typeof env.e?.room !== 'string') return;
+    this.emit(env.e.room, env.e);
+  };
+
+  async publish(event: Exclude<RoomEvent, { kind: 'message' }>): Promise<void> {
+    // Local members hear it at once (also while Redis is down); other nodes via pub/sub.
+    this.emit(event.room, event);
+    if (this.closed) return;
+    const envelope: EventEnvelope = { o: this.node, e: event };
+    try {
+      await this.cmd.send(['PUBLISH', this.keys.events(event.room), JSON.stringify(envelope)]);
+    } catch {
+      // Ephemeral by definition: a notice lost during an outage is not worth failing a join for.
+    }
+  }
+
+  claimNick(nick: string, owner: string): Promise<boolean> {
+    return this.presence.claimNick(nick, owner);
+  }
+  releaseNick(nick: string, owner: string): Promise<void> {
+    return this.presence.releaseNick(nick, owner);
+  }
+  nickTaken(nick: string): Promise<boolean> {
+    return this.presence.nickTaken(nick);
+  }
+
+  async sendDirect(event: DirectEvent): Promise<boolean> {
+    const local = this.direct.get(event.to.toLowerCase());
+    if (local) {
+      local(event);
+      return true;
+    }
+    // PUBLISH answers how many subscribers got it: only the node holding the nickname subscribes.
+    const n = await this.cmd.call(['PUBLISH', this.keys.direct(event.to), JSON.stringify(event)], Date.now() + this.waitMs);
+    return typeof n === 'number' && n > 0;
+  }
+
+  subscribeDirect(nick: string, listener: (event: DirectEvent) => void): Unsubscribe {
+    const key = nick.toLowerCase();
+    this.direct.set(key, listener);
+    const channel = this.keys.direct(nick);
+    this.sub.client.subscribe(channel, this.onDirect).catch((err: Error) => this.onWarning(`subscribe dm: ${err.message}`));
+    return () => {
+      if (this.direct.get(key) !== listener) return;
+      this.direct.delete(key);
+      if (!this.closed) this.sub.client.unsubscribe(channel, this.onDirect).catch(() => {});
+    };
+  }
+
+  private readonly onDirect = (payload: string): void => {
+    let event: DirectEvent;
+    try {
+      event = JSON.parse(payload) as DirectEvent;
+    } catch {
+      return;
+    }
+    if (typeof event.to !== 'string') return;
+    this.direct.get(event.to.toLowerCase())?.(event);
+  };
+
+  addMember(room: string, nick: string): Promise<void> {
+    return this.presence.addMember(room, nick);
+  }
+  removeMember(room: string, nick: string): Promise<void> {
+    return this.presence.removeMember(room, nick);
+  }
+  members(room: string): Promise<string[]> {
+    return this.presence.members(room);
+  }
+  rooms(): Promise<RoomCount[]> {
+    return this.presence.rooms();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.reader.close();
+    if (this.opened) await this.presence.close();
+    await Promise.allSettled([this.blocking.close(), this.sub.close()]);
+    await this.cmd.close();
+  }
+
+  private emit(room: string, event: RoomEvent): void {
+    const subs = this.subs.get(room);
+    if (!subs) return;
+    for (const listener of subs.listeners) listener(event);
+  }
+}
+
+function parseEntries(room: string, reply: Reply): StoredMessage[] {
+  const out: StoredMessage[] = [];
+  if (!Array.isArray(reply)) return out;
+  for (const entry of reply) {
+    const m = parseEntry(room, entry);
+    if (m) out.push(m);
+  }
+  return out;
+}
+
+/** Give up waiting at the deadline even if a command is stuck on a half-dead connection. */
+function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StoreUnavailableError('Redis did not answer in time; the message was not acknowledged, retry')),
+      Math.max(0, deadline - Date.now()) + 250,
+    );
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
