@@ -1,18 +1,19 @@
-import { randomBytes, type webcrypto } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { CertificateExpiredError, InvalidOptionError, KeyMismatchError } from './errors.js';
-import { fingerprint256, spkiPin } from './fingerprint.js';
+import { fingerprint256 } from './fingerprint.js';
 import {
-  algorithmFor,
   checkKeyType,
   exportPrivateKeyPem,
   generateKeys,
-  importSigningKey,
+  type NodeKeyPair,
   parsePrivateKey,
+  signatureAlgorithm,
 } from './keys.js';
 import { checkAttribute, normalizeDnsName, normalizeEmail, normalizeIp, normalizeUri } from './names.js';
 import type { CAOptions, IssueOptions, KeyPair, KeyType } from './options.js';
-import { splitCertificates } from './pem.js';
-import { crypto, x509 } from './x509-setup.js';
+import { splitCertificates, toPem } from './pem.js';
+import { type NodeSigningKey, nodeCrypto, signingKey } from './node-signer.js';
+import { x509 } from './x509-setup.js';
 
 const DAY = 86_400_000;
 /** Backdating absorbs small clock differences between the issuing and the verifying machine. */
@@ -48,7 +49,9 @@ export interface IssuedCertificate extends KeyPair {
 
 interface Signer {
   cert: x509.X509Certificate;
-  signingKey: webcrypto.CryptoKey;
+  /** The CA certificate as PEM, as returned in `caCert`. */
+  pem: string;
+  signingKey: NodeSigningKey;
   keyType: KeyType;
   keyId: string | undefined;
 }
@@ -82,20 +85,23 @@ export async function createCA(options: CAOptions = {}): Promise<CertificateAuth
   const keyType = checkKeyType(options.keyType);
   const days = checkDays('validityDays', options.validityDays, 3650, 36500);
   const cn = options.name ?? '@net development CA';
-  const alg = algorithmFor(keyType);
   const keys = await generateKeys(keyType);
   const now = Date.now();
   const notBefore = new Date(now - BACKDATE_MS);
   const notAfter = new Date(now + days * DAY);
-  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.spki, false, nodeCrypto);
+  const name = subjectName(cn, options.organization);
+  const key = signingKey(keys.privateKey, keyType);
+  const cert = await x509.X509CertificateGenerator.create(
     {
       serialNumber: randomSerial(),
-      name: subjectName(cn, options.organization),
+      subject: name,
+      issuer: name,
       notBefore,
       notAfter,
-      keys,
-      signingAlgorithm: alg,
+      publicKey: keys.spki,
+      signingKey: key as never,
+      signingAlgorithm: signatureAlgorithm(keyType),
       extensions: [
         new x509.BasicConstraintsExtension(true, 0, true),
         new x509.KeyUsagesExtension(
@@ -106,19 +112,20 @@ export async function createCA(options: CAOptions = {}): Promise<CertificateAuth
         new x509.AuthorityKeyIdentifierExtension(ski.keyId),
       ],
     },
-    crypto,
+    nodeCrypto,
   );
-  const pem = cert.toString('pem');
+  const der = new Uint8Array(cert.rawData);
+  const pem = toPem('CERTIFICATE', der);
   const ca: CertificateAuthority = {
-    cert: `${pem}\n`,
-    key: await exportPrivateKeyPem(keys.privateKey),
+    cert: pem,
+    key: exportPrivateKeyPem(keys.privateKey),
     keyType,
     name: cn,
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
-    fingerprint256: fingerprint256(pem),
+    fingerprint256: fingerprint256(der),
   };
-  signers.set(ca, Promise.resolve({ cert, signingKey: keys.privateKey, keyType, keyId: ski.keyId }));
+  signers.set(ca, Promise.resolve({ cert, pem, signingKey: key, keyType, keyId: ski.keyId }));
   return ca;
 }
 
@@ -126,14 +133,13 @@ async function loadSigner(ca: KeyPair): Promise<Signer> {
   const certPem = splitCertificates(ca.cert)[0]!;
   const cert = new x509.X509Certificate(certPem);
   const { keyObject, keyType } = parsePrivateKey(ca.key);
-  const { X509Certificate } = await import('node:crypto');
   if (!new X509Certificate(certPem).checkPrivateKey(keyObject)) {
     throw new KeyMismatchError('the CA private key does not match the CA certificate');
   }
   const bc = cert.getExtension(x509.BasicConstraintsExtension);
   if (!bc?.ca) throw new InvalidOptionError(`issuer ${cert.subject} is not a CA (basicConstraints CA:FALSE)`);
   const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
-  return { cert, signingKey: await importSigningKey(keyObject, keyType), keyType, keyId: ski?.keyId };
+  return { cert, pem: certPem, signingKey: signingKey(keyObject, keyType), keyType, keyId: ski?.keyId };
 }
 
 function signerFor(ca: KeyPair): Promise<Signer> {
@@ -210,23 +216,24 @@ function leafExtensions(options: IssueOptions, prepared: Prepared, ski: x509.Sub
   return extensions;
 }
 
-async function finish(
+function finish(
   cert: x509.X509Certificate,
-  keys: webcrypto.CryptoKeyPair,
+  keys: NodeKeyPair,
   keyType: KeyType,
   caPem: string | undefined,
-): Promise<IssuedCertificate> {
-  const pem = `${cert.toString('pem')}\n`;
+): IssuedCertificate {
+  const der = new Uint8Array(cert.rawData);
+  const pem = toPem('CERTIFICATE', der);
   return {
     cert: pem,
-    key: await exportPrivateKeyPem(keys.privateKey),
+    key: exportPrivateKeyPem(keys.privateKey),
     caCert: caPem ?? pem,
     keyType,
     serialNumber: cert.serialNumber,
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
-    fingerprint256: fingerprint256(pem),
-    spkiPin: spkiPin(pem),
+    fingerprint256: fingerprint256(der),
+    spkiPin: createHash('sha256').update(keys.spki).digest('base64'),
   };
 }
 
@@ -244,10 +251,9 @@ export async function issueCertificate(ca: KeyPair, options: IssueOptions = {}):
   }
   if (prepared.notAfter > signer.cert.notAfter) prepared.notAfter = signer.cert.notAfter;
   const keys = await generateKeys(prepared.keyType);
-  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto);
+  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.spki, false, nodeCrypto);
   const extensions = leafExtensions(options, prepared, ski);
   if (signer.keyId) extensions.push(new x509.AuthorityKeyIdentifierExtension(signer.keyId));
-  const signAlg = algorithmFor(signer.keyType);
   const cert = await x509.X509CertificateGenerator.create(
     {
       serialNumber: randomSerial(),
@@ -255,14 +261,14 @@ export async function issueCertificate(ca: KeyPair, options: IssueOptions = {}):
       issuer: signer.cert.subjectName,
       notBefore: prepared.notBefore,
       notAfter: prepared.notAfter,
-      publicKey: keys.publicKey,
-      signingKey: signer.signingKey,
-      signingAlgorithm: signAlg,
+      publicKey: keys.spki,
+      signingKey: signer.signingKey as never,
+      signingAlgorithm: signatureAlgorithm(signer.keyType),
       extensions,
     },
-    crypto,
+    nodeCrypto,
   );
-  return finish(cert, keys, prepared.keyType, `${signer.cert.toString('pem')}\n`);
+  return finish(cert, keys, prepared.keyType, signer.pem);
 }
 
 /**
@@ -272,19 +278,22 @@ export async function issueCertificate(ca: KeyPair, options: IssueOptions = {}):
 export async function selfSigned(options: IssueOptions = {}): Promise<IssuedCertificate> {
   const prepared = prepare({ dnsNames: ['localhost'], ...options }, true);
   const keys = await generateKeys(prepared.keyType);
-  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto);
+  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.spki, false, nodeCrypto);
   const extensions = leafExtensions(options, prepared, ski);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+  const name = subjectName(prepared.cn, options.organization);
+  const cert = await x509.X509CertificateGenerator.create(
     {
       serialNumber: randomSerial(),
-      name: subjectName(prepared.cn, options.organization),
+      subject: name,
+      issuer: name,
       notBefore: prepared.notBefore,
       notAfter: prepared.notAfter,
-      keys,
-      signingAlgorithm: algorithmFor(prepared.keyType),
+      publicKey: keys.spki,
+      signingKey: signingKey(keys.privateKey, prepared.keyType) as never,
+      signingAlgorithm: signatureAlgorithm(prepared.keyType),
       extensions,
     },
-    crypto,
+    nodeCrypto,
   );
   return finish(cert, keys, prepared.keyType, undefined);
 }

@@ -1,24 +1,26 @@
-import { createPrivateKey, createPublicKey, type KeyObject, type webcrypto } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
+import { promisify } from 'node:util';
 import { CertificateParseError, InvalidOptionError } from './errors.js';
 import type { KeyType } from './options.js';
-import { crypto } from './x509-setup.js';
 
 const KEY_TYPES: readonly KeyType[] = ['P-256', 'P-384', 'RSA-2048', 'RSA-3072'];
-const F4 = new Uint8Array([1, 0, 1]);
 
-/** WebCrypto parameters of a key type: generation/import and signing (SHA-256 or stronger). */
-export function algorithmFor(
-  keyType: KeyType,
-): (webcrypto.EcKeyGenParams & { hash: string }) | webcrypto.RsaHashedKeyGenParams {
+/** Signature algorithm of a key type for x509 (SHA-256 or stronger). */
+export function signatureAlgorithm(keyType: KeyType): { name: string; hash: string } {
   switch (keyType) {
     case 'P-256':
-      return { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+      return { name: 'ECDSA', hash: 'SHA-256' };
     case 'P-384':
-      return { name: 'ECDSA', namedCurve: 'P-384', hash: 'SHA-384' };
+      return { name: 'ECDSA', hash: 'SHA-384' };
     case 'RSA-2048':
-      return { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: F4, hash: 'SHA-256' };
     case 'RSA-3072':
-      return { name: 'RSASSA-PKCS1-v1_5', modulusLength: 3072, publicExponent: F4, hash: 'SHA-256' };
+      return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
     default:
       throw new InvalidOptionError(`keyType must be one of ${KEY_TYPES.join(', ')}, got ${String(keyType)}`);
   }
@@ -32,19 +34,32 @@ export function checkKeyType(keyType: KeyType | undefined): KeyType {
   return keyType;
 }
 
-export async function generateKeys(keyType: KeyType): Promise<webcrypto.CryptoKeyPair> {
-  return (await crypto.subtle.generateKey(algorithmFor(keyType), true, [
-    'sign',
-    'verify',
-  ])) as webcrypto.CryptoKeyPair;
+export interface NodeKeyPair {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  /** DER SubjectPublicKeyInfo of the public key. */
+  spki: Buffer;
 }
 
-export async function exportPrivateKeyPem(key: webcrypto.CryptoKey): Promise<string> {
-  const der = Buffer.from(await crypto.subtle.exportKey('pkcs8', key));
-  return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({
-    type: 'pkcs8',
-    format: 'pem',
-  }) as string;
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/**
+ * EC keys are generated synchronously (well under a millisecond, cheaper than a thread-pool hop);
+ * RSA keys take 50-500 ms, so they are generated off the event loop.
+ */
+export async function generateKeys(keyType: KeyType): Promise<NodeKeyPair> {
+  checkKeyType(keyType);
+  const pair = keyType.startsWith('RSA')
+    ? await generateKeyPairAsync('rsa', {
+        modulusLength: keyType === 'RSA-2048' ? 2048 : 3072,
+        publicExponent: 65537,
+      })
+    : generateKeyPairSync('ec', { namedCurve: keyType === 'P-256' ? 'prime256v1' : 'secp384r1' });
+  return { ...pair, spki: pair.publicKey.export({ type: 'spki', format: 'der' }) };
+}
+
+export function exportPrivateKeyPem(key: KeyObject): string {
+  return key.export({ type: 'pkcs8', format: 'pem' }) as string;
 }
 
 /** Parses a PEM/DER private key (PKCS#8, SEC1 or PKCS#1) and tells which supported type it is. */
@@ -71,12 +86,6 @@ export function keyTypeOf(key: KeyObject): KeyType {
     `unsupported key: ${key.asymmetricKeyType} ${details?.namedCurve ?? details?.modulusLength ?? ''}`.trim() +
       `; supported: ${KEY_TYPES.join(', ')}`,
   );
-}
-
-/** Imports a Node private key as a non-extractable WebCrypto signing key. */
-export async function importSigningKey(keyObject: KeyObject, keyType: KeyType): Promise<webcrypto.CryptoKey> {
-  const der = keyObject.export({ type: 'pkcs8', format: 'der' });
-  return crypto.subtle.importKey('pkcs8', der, algorithmFor(keyType), false, ['sign']);
 }
 
 /** DER SubjectPublicKeyInfo of the public half of a key. */

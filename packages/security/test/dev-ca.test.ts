@@ -1,3 +1,4 @@
+import { KeyObject } from 'node:crypto';
 import { chmod, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -155,7 +156,9 @@ describe('a dev CA in a directory', () => {
     const { mkdir } = await import('node:fs/promises');
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await writeFile(join(dir, 'ca.pem'), cert.toString('pem'));
-    await writeFile(join(dir, 'ca-key.pem'), await exportPrivateKeyPem(keys.privateKey), { mode: 0o600 });
+    await writeFile(join(dir, 'ca-key.pem'), exportPrivateKeyPem(KeyObject.from(keys.privateKey)), {
+      mode: 0o600,
+    });
     const err = await openDevCA({ dir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CertificateExpiredError);
     expect(String((err as Error).message)).toMatch(/remove the directory/);
