@@ -41,7 +41,12 @@ export const OPTION_DOCS: [flag: string, env: string, def: string, what: string]
   ['--data-dir', 'CHAT_DATA_DIR', './.chat-data', 'message log and dev CA'],
   ['--tls', 'CHAT_TLS', 'off', 'also listen with TLS, certificates from a dev CA in the data dir'],
   ['--history', 'CHAT_HISTORY', '50', 'messages replayed on join'],
-  ['--origin', 'CHAT_ORIGIN', 'same origin', 'extra allowed Origin for /ws (repeatable; comma-separated in env)'],
+  [
+    '--origin',
+    'CHAT_ORIGIN',
+    'same origin',
+    'extra allowed Origin for /ws (repeatable; comma-separated in env)',
+  ],
   ['--redis', 'CHAT_REDIS_URL', 'unset', 'shared store for several nodes (not yet supported, issue 9)'],
   ['--log-level', 'CHAT_LOG_LEVEL', 'info', 'error, warn, info or debug'],
   ['--rate', 'CHAT_RATE', '5', 'messages per second per connection (token bucket refill)'],
@@ -65,7 +70,8 @@ export function helpText(): string {
 function port(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name}: "${value}" is not a port (0-65535)`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new ConfigError(`${name}: "${value}" is not a port (0-65535)`);
   return n;
 }
 
@@ -113,14 +119,16 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
   }
   const v = parsed.values as Record<string, string | boolean | string[] | undefined>;
   if (v.help) return 'help';
-  const s = (flag: string, envName: string): string | undefined => (v[flag] as string | undefined) ?? env[envName];
+  const s = (flag: string, envName: string): string | undefined =>
+    (v[flag] as string | undefined) ?? env[envName];
   const logLevel = (s('log-level', 'CHAT_LOG_LEVEL') ?? 'info') as LogLevel;
   if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) {
     throw new ConfigError(`--log-level: "${logLevel}" is not one of error, warn, info, debug`);
   }
   const origins = (v.origin as string[] | undefined) ?? (env.CHAT_ORIGIN ? env.CHAT_ORIGIN.split(',') : []);
   for (const o of origins) {
-    if (!/^https?:\/\/[^/\s]+$/.test(o)) throw new ConfigError(`--origin: "${o}" must look like https://host[:port]`);
+    if (!/^https?:\/\/[^/\s]+$/.test(o))
+      throw new ConfigError(`--origin: "${o}" must look like https://host[:port]`);
   }
   return {
     host: s('host', 'CHAT_HOST') ?? '0.0.0.0',
@@ -137,7 +145,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     logLevel,
     rate: positive('--rate', s('rate', 'CHAT_RATE'), 5, 0.01),
     burst: positive('--burst', s('burst', 'CHAT_BURST'), 10, 1),
-    maxMessageLength: positive('--max-message-length', s('max-message-length', 'CHAT_MAX_MESSAGE_LENGTH'), 2000, 1),
+    maxMessageLength: positive(
+      '--max-message-length',
+      s('max-message-length', 'CHAT_MAX_MESSAGE_LENGTH'),
+      2000,
+      1,
+    ),
     shutdownDeadlineMs: 5000,
   };
 }

@@ -35,7 +35,13 @@ export class Metrics {
     const out: string[] = [];
     family(out, 'chat_connections', 'gauge', 'Open client connections by transport.', this.connections);
     family(out, 'chat_messages_in_total', 'counter', 'Chat messages received from clients.', this.messagesIn);
-    family(out, 'chat_messages_out_total', 'counter', 'Chat messages delivered to clients.', this.messagesOut);
+    family(
+      out,
+      'chat_messages_out_total',
+      'counter',
+      'Chat messages delivered to clients.',
+      this.messagesOut,
+    );
     out.push('# HELP chat_rejected_inputs_total Inputs refused (bad frames, limits, rate limit).');
     out.push('# TYPE chat_rejected_inputs_total counter');
     for (const [key, v] of this.rejected) {

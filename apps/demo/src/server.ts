@@ -101,7 +101,11 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
       const cert = await ca.certificate({
         name: 'server',
         dnsNames: ['localhost'],
-        ipAddresses: ['127.0.0.1', '::1', ...(/^[\d.]+$/.test(config.host) && config.host !== '0.0.0.0' ? [config.host] : [])],
+        ipAddresses: [
+          '127.0.0.1',
+          '::1',
+          ...(/^[\d.]+$/.test(config.host) && config.host !== '0.0.0.0' ? [config.host] : []),
+        ],
       });
       tls = serverOptions({ cert: cert.cert, key: cert.key });
       caPem = ca.caCert;
@@ -118,7 +122,14 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
     endpoints.http = await makeHttp('http', config.httpPort);
 
     if (tls) {
-      const tlsLines = createLineServer({ core, metrics, log, serverName: SERVER_NAME, transport: 'tls', tls });
+      const tlsLines = createLineServer({
+        core,
+        metrics,
+        log,
+        serverName: SERVER_NAME,
+        transport: 'tls',
+        tls,
+      });
       const tlsAddr = await tlsLines.server.listen({ port: config.tlsTcpPort, host: config.host });
       lineServers.push(tlsLines);
       endpoints.tls = tlsAddr.port;

@@ -21,7 +21,9 @@ async function openPage(nick: string, width = 1000): Promise<Page> {
   await page.goto(server.urls.http!);
   await page.waitForSelector('#status.online', { timeout: 15_000 });
   await say(page, `/nick ${nick}`);
-  await page.waitForFunction((n) => document.getElementById('nick')?.textContent === n, nick, { timeout: 15_000 });
+  await page.waitForFunction((n) => document.getElementById('nick')?.textContent === n, nick, {
+    timeout: 15_000,
+  });
   return page;
 }
 
@@ -75,7 +77,10 @@ describe('browser, TCP and terminal users in one room', () => {
     await waitText(ben, 'hi from tcp');
     // Member list shows everyone in the room.
     await ann.waitForFunction(
-      () => ['ann', 'ben', 'tcpuser'].every((n) => [...document.querySelectorAll('#members li')].some((li) => li.textContent === n)),
+      () =>
+        ['ann', 'ben', 'tcpuser'].every((n) =>
+          [...document.querySelectorAll('#members li')].some((li) => li.textContent === n),
+        ),
       undefined,
       { timeout: 15_000 },
     );
@@ -108,9 +113,13 @@ describe('browser, TCP and terminal users in one room', () => {
 
   it('shows typing indicators and works at 360 px width', async () => {
     await ann.type('#input', 'typing something', { delay: 20 });
-    await ben.waitForFunction(() => /ann is typing/.test(document.getElementById('typing')?.textContent ?? ''), undefined, {
-      timeout: 15_000,
-    });
+    await ben.waitForFunction(
+      () => /ann is typing/.test(document.getElementById('typing')?.textContent ?? ''),
+      undefined,
+      {
+        timeout: 15_000,
+      },
+    );
     const overflow = await ben.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
     expect(overflow).toBe(false);
     await ben.screenshot({ path: join(results, 'chat-360px.png') });

@@ -107,7 +107,9 @@ describe('chat core', () => {
   it('answers a flood with a "slow down" error instead of dropping silently', async () => {
     const alice = await core.connect('test', () => {}, 'alice');
     await alice.join('lobby');
-    const results = await Promise.allSettled(Array.from({ length: 25 }, (_, i) => alice.say('lobby', `m${i}`)));
+    const results = await Promise.allSettled(
+      Array.from({ length: 25 }, (_, i) => alice.say('lobby', `m${i}`)),
+    );
     const rejected = results.filter((r) => r.status === 'rejected');
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(20);
     expect(rejected).toHaveLength(5);

@@ -19,7 +19,8 @@ describe('crash safety', () => {
     const N = 1000;
     // Pipelined in windows of 100 so group commit gets exercised, not one fsync per round trip.
     for (let start = 0; start < N; start += 100) {
-      for (let i = start; i < start + 100; i++) c.send({ type: 'send', room: 'lobby', text: `msg ${i}`, ref: String(i) });
+      for (let i = start; i < start + 100; i++)
+        c.send({ type: 'send', room: 'lobby', text: `msg ${i}`, ref: String(i) });
       await c.next('ack', (f) => f.ref === String(start + 99), 0, 30_000);
     }
     for (const f of c.frames) if (f.type === 'ack') acked.set(f.ref as string, f.id as string);
@@ -28,7 +29,8 @@ describe('crash safety', () => {
 
     // Then crash in the middle of a burst: whatever was acknowledged must survive too.
     const burstFrom = c.frames.length;
-    for (let i = N; i < N + 300; i++) c.send({ type: 'send', room: 'lobby', text: `msg ${i}`, ref: String(i) });
+    for (let i = N; i < N + 300; i++)
+      c.send({ type: 'send', room: 'lobby', text: `msg ${i}`, ref: String(i) });
     await c.next('ack', () => true, burstFrom, 30_000);
     const exited = new Promise((r) => first.proc.once('exit', r));
     first.proc.kill('SIGKILL');
@@ -45,7 +47,9 @@ describe('crash safety', () => {
     for (let i = 0; i < N; i++) expect(body.messages[i]!.id).toBe(acked.get(String(i)));
 
     // The burst: a prefix of it was stored (the log is append-only), containing every acked one.
-    const rest = await fetch(`${second.urls.http}/api/rooms/lobby/messages?after=${acked.get(String(N - 1))}&limit=1000`);
+    const rest = await fetch(
+      `${second.urls.http}/api/rooms/lobby/messages?after=${acked.get(String(N - 1))}&limit=1000`,
+    );
     const tail = ((await rest.json()) as { messages: { id: string; text: string }[] }).messages;
     expect(tail.map((m) => m.text)).toEqual(Array.from({ length: tail.length }, (_, i) => `msg ${N + i}`));
     for (const [ref, id] of acked) {

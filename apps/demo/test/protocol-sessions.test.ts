@@ -30,18 +30,51 @@ async function jsonClient() {
   const s = new JsonSession(
     core,
     { send: (t) => frames.push(JSON.parse(t)), close: (code) => closes.push(code) },
-    { transport: 'ws', serverName: 'test', tokens, maxFrameBytes: 16384, ratePerSecond: 5, burst: 10, maxInvalidFrames: 5 },
+    {
+      transport: 'ws',
+      serverName: 'test',
+      tokens,
+      maxFrameBytes: 16384,
+      ratePerSecond: 5,
+      burst: 10,
+      maxInvalidFrames: 5,
+    },
   );
   await s.start();
-  return { s, frames, closes, send: async (f: unknown) => { s.onText(typeof f === 'string' ? f : JSON.stringify(f)); await s.drain(); } };
+  return {
+    s,
+    frames,
+    closes,
+    send: async (f: unknown) => {
+      s.onText(typeof f === 'string' ? f : JSON.stringify(f));
+      await s.drain();
+    },
+  };
 }
 
 async function lineClient() {
   const lines: string[] = [];
   let ended = false;
-  const s = new LineSession(core, { writeLine: (l) => lines.push(l), end: () => { ended = true; } }, { transport: 'tcp', serverName: 'test' });
+  const s = new LineSession(
+    core,
+    {
+      writeLine: (l) => lines.push(l),
+      end: () => {
+        ended = true;
+      },
+    },
+    { transport: 'tcp', serverName: 'test' },
+  );
   await s.start();
-  return { s, lines, ended: () => ended, send: async (l: string) => { s.onLine(l); await s.drain(); } };
+  return {
+    s,
+    lines,
+    ended: () => ended,
+    send: async (l: string) => {
+      s.onLine(l);
+      await s.drain();
+    },
+  };
 }
 
 describe('JSON protocol session', () => {
@@ -88,7 +121,9 @@ describe('line protocol session', () => {
     await j.send({ type: 'nick', nick: 'web' });
     await j.send({ type: 'join', room: 'lobby' });
     await t.send('hello from nc');
-    expect(j.frames).toContainEqual(expect.objectContaining({ type: 'message', nick: 'netcat', text: 'hello from nc' }));
+    expect(j.frames).toContainEqual(
+      expect.objectContaining({ type: 'message', nick: 'netcat', text: 'hello from nc' }),
+    );
     await j.send({ type: 'send', room: 'lobby', text: 'hi nc' });
     expect(t.lines).toContain('[lobby] <web> hi nc');
     expect(t.lines).not.toContain('[lobby] <netcat> hello from nc');

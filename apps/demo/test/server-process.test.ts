@@ -36,7 +36,7 @@ describe('server process', () => {
     expect(ack.id).toMatch(/^\d+-\d+$/);
     await tcp.waitLine(/^\[lobby\] <webby> hello from ws$/);
 
-    const token = (ws.frames.find((f) => f.type === 'nick') as { token: string }).token;
+    const token = (ws.frames.find((f) => f.type === 'nick') as unknown as { token: string }).token;
     const post = await fetch(`${http}/api/rooms/lobby/messages`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -114,14 +114,19 @@ describe('server process', () => {
     expect(unauth.status).toBe(401);
     const forged = await fetch(`${http}/api/rooms/lobby/messages`, {
       method: 'POST',
-      headers: { authorization: 'Bearer v1.chat.e30.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'content-type': 'application/json' },
+      headers: {
+        authorization: 'Bearer v1.chat.e30.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+        'content-type': 'application/json',
+      },
       body: '{"text":"x"}',
     });
     expect(forged.status).toBe(401);
-    expect((await (await fetch(`${http}/api/rooms/lobby/messages?limit=abc`)).json()).error.code).toBe('BAD_LIMIT');
+    expect((await (await fetch(`${http}/api/rooms/lobby/messages?limit=abc`)).json()).error.code).toBe(
+      'BAD_LIMIT',
+    );
     expect((await fetch(`${http}/api/rooms/Bad%20Room!/messages`)).status).toBe(400);
     const ws = await WsTestClient.open(http);
-    const token = (ws.frames[0] as { token: string }).token;
+    const token = (ws.frames[0] as unknown as { token: string }).token;
     const huge = await fetch(`${http}/api/rooms/lobby/messages`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },

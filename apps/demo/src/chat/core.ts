@@ -17,12 +17,29 @@ import { checkNick, checkRoom, checkText } from './validate.js';
 export type ChatEvent =
   | { readonly type: 'message'; readonly message: StoredMessage; readonly replay: boolean }
   | { readonly type: 'joined'; readonly room: string; readonly members: string[] }
-  | { readonly type: 'history-end'; readonly room: string; readonly count: number; readonly truncated: boolean }
+  | {
+      readonly type: 'history-end';
+      readonly room: string;
+      readonly count: number;
+      readonly truncated: boolean;
+    }
   | { readonly type: 'left'; readonly room: string }
   | { readonly type: 'join' | 'leave'; readonly room: string; readonly nick: string; readonly ts: number }
-  | { readonly type: 'rename'; readonly room: string; readonly from: string; readonly to: string; readonly ts: number }
+  | {
+      readonly type: 'rename';
+      readonly room: string;
+      readonly from: string;
+      readonly to: string;
+      readonly ts: number;
+    }
   | { readonly type: 'typing'; readonly room: string; readonly nick: string; readonly ts: number }
-  | { readonly type: 'dm'; readonly from: string; readonly to: string; readonly text: string; readonly ts: number }
+  | {
+      readonly type: 'dm';
+      readonly from: string;
+      readonly to: string;
+      readonly text: string;
+      readonly ts: number;
+    }
   | { readonly type: 'nick'; readonly nick: string };
 
 export type ChatSink = (event: ChatEvent) => void;
@@ -218,7 +235,8 @@ export class Session {
   }
 
   private readonly onDirect = (event: DirectEvent): void => {
-    if (!this.closed) this.sink({ type: 'dm', from: event.from, to: event.to, text: event.text, ts: event.ts });
+    if (!this.closed)
+      this.sink({ type: 'dm', from: event.from, to: event.to, text: event.text, ts: event.ts });
   };
 
   async setNick(nick: string): Promise<void> {
@@ -382,7 +400,8 @@ export class Session {
         this.sink({ type: 'message', message: event.message, replay: false });
         break;
       case 'typing':
-        if (event.nick !== this.currentNick) this.sink({ type: 'typing', room: event.room, nick: event.nick, ts: event.ts });
+        if (event.nick !== this.currentNick)
+          this.sink({ type: 'typing', room: event.room, nick: event.nick, ts: event.ts });
         break;
       case 'rename':
         this.sink({ type: 'rename', room: event.room, from: event.from, to: event.to, ts: event.ts });

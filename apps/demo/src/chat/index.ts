@@ -1,3 +1,10 @@
-export { type ChatCoreOptions, ChatCore, type ChatEvent, type ChatSink, type RateLimiter, Session } from './core.js';
+export {
+  type ChatCoreOptions,
+  ChatCore,
+  type ChatEvent,
+  type ChatSink,
+  type RateLimiter,
+  Session,
+} from './core.js';
 export { ChatError, type ChatErrorCode } from './errors.js';
 export { checkNick, checkRoom, checkText } from './validate.js';

@@ -81,9 +81,15 @@ async function main(): Promise<void> {
     const port = Number(v['discovery-port'] ?? process.env.CHAT_DISCOVERY_PORT ?? 41234);
     const host = (v['discovery-host'] as string | undefined) ?? process.env.CHAT_DISCOVERY_HOST;
     process.stdout.write(`* looking for servers on UDP port ${port}…\n`);
-    let found = await findServers({ discoveryPort: port, timeoutMs: 2500, limit: 1, ...(host ? { host } : {}) });
+    let found = await findServers({
+      discoveryPort: port,
+      timeoutMs: 2500,
+      limit: 1,
+      ...(host ? { host } : {}),
+    });
     // Multicast/broadcast may not reach a server bound to loopback only: ask this machine directly.
-    if (found.length === 0 && !host) found = await findServers({ discoveryPort: port, host: '127.0.0.1', timeoutMs: 1500, limit: 1 });
+    if (found.length === 0 && !host)
+      found = await findServers({ discoveryPort: port, host: '127.0.0.1', timeoutMs: 1500, limit: 1 });
     const first = found[0];
     if (!first) fail('no server answered; pass --url');
     url = pickUrl(first, ca !== undefined);
@@ -91,7 +97,10 @@ async function main(): Promise<void> {
     process.stdout.write(`* found ${first.name} at ${url}\n`);
     if (pin && !ca && /^(wss|tls):/.test(url) && first.http) {
       try {
-        ca = await caFromPin(`http://${first.host.includes(':') ? `[${first.host}]` : first.host}:${first.http}`, pin);
+        ca = await caFromPin(
+          `http://${first.host.includes(':') ? `[${first.host}]` : first.host}:${first.http}`,
+          pin,
+        );
         process.stdout.write('* server CA verified against the announced pin\n');
       } catch (err) {
         fail(`cannot trust the discovered server: ${(err as Error).message}`);
@@ -119,7 +128,11 @@ async function main(): Promise<void> {
       fail(`unsupported URL scheme ${parsed.protocol} (use ws, wss, tcp or tls)`);
   }
 
-  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true });
+  const rl = createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    terminal: process.stdin.isTTY === true,
+  });
   rl.setPrompt('> ');
   const show = (line: string) => {
     if (process.stdin.isTTY) {

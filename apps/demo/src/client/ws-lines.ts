@@ -20,7 +20,10 @@ export class WsLineTranslator {
     const frames: ClientFrame[] = [];
     if (this.nick && this.nick !== welcomeNick) frames.push({ type: 'nick', nick: this.nick });
     else this.nick = welcomeNick;
-    const rooms = this.lastIds.size > 0 || this.current ? new Set([...this.lastIds.keys(), this.current ?? 'lobby']) : new Set(['lobby']);
+    const rooms =
+      this.lastIds.size > 0 || this.current
+        ? new Set([...this.lastIds.keys(), this.current ?? 'lobby'])
+        : new Set(['lobby']);
     for (const room of rooms) {
       const after = this.lastIds.get(room);
       frames.push(after ? { type: 'join', room, after } : { type: 'join', room });
@@ -40,7 +43,9 @@ export class WsLineTranslator {
     const rest = space === -1 ? '' : line.slice(space + 1).trim();
     switch (cmd) {
       case '/nick':
-        return rest ? { frames: [{ type: 'nick', nick: rest }] } : { frames: [], print: ['! usage: /nick NAME'] };
+        return rest
+          ? { frames: [{ type: 'nick', nick: rest }] }
+          : { frames: [], print: ['! usage: /nick NAME'] };
       case '/join': {
         if (!rest) return { frames: [], print: ['! usage: /join ROOM'] };
         const room = rest.replace(/^#/, '').toLowerCase();
@@ -49,7 +54,9 @@ export class WsLineTranslator {
       }
       case '/leave': {
         const room = (rest || this.current || '').replace(/^#/, '').toLowerCase();
-        return room ? { frames: [{ type: 'leave', room }] } : { frames: [], print: ['! you are not in a room'] };
+        return room
+          ? { frames: [{ type: 'leave', room }] }
+          : { frames: [], print: ['! you are not in a room'] };
       }
       case '/rooms':
         return { frames: [{ type: 'rooms' }] };
@@ -58,7 +65,10 @@ export class WsLineTranslator {
       case '/msg': {
         const sp = rest.indexOf(' ');
         if (sp === -1) return { frames: [], print: ['! usage: /msg NICK TEXT'] };
-        return { frames: [{ type: 'dm', to: rest.slice(0, sp), text: rest.slice(sp + 1) }], print: [`* sent to ${rest.slice(0, sp)}`] };
+        return {
+          frames: [{ type: 'dm', to: rest.slice(0, sp), text: rest.slice(sp + 1) }],
+          print: [`* sent to ${rest.slice(0, sp)}`],
+        };
       }
       case '/help':
         return {
@@ -99,7 +109,10 @@ export class WsLineTranslator {
       }
       case 'join':
       case 'leave':
-        return { lines: f.nick === this.nick ? [] : [`* ${f.nick} ${f.type === 'join' ? 'joined' : 'left'} #${f.room}`] };
+        return {
+          lines:
+            f.nick === this.nick ? [] : [`* ${f.nick} ${f.type === 'join' ? 'joined' : 'left'} #${f.room}`],
+        };
       case 'rename':
         return { lines: [`* ${f.from} is now known as ${f.to} (#${f.room})`] };
       case 'dm':

@@ -62,8 +62,6 @@ export class LocalPresence {
 
   rooms(withHistory: Iterable<string>): RoomCount[] {
     const names = new Set<string>(['lobby', ...withHistory, ...this.roomMembers.keys()]);
-    return [...names]
-      .sort()
-      .map((room) => ({ room, members: this.roomMembers.get(room)?.size ?? 0 }));
+    return [...names].sort().map((room) => ({ room, members: this.roomMembers.get(room)?.size ?? 0 }));
   }
 }

@@ -56,7 +56,8 @@ export class RedisLink {
         connectTimeout: 5000,
         ...(options.socketTimeoutMs ? { socketTimeout: options.socketTimeoutMs } : {}),
         // Never give up: a node outlives Redis restarts. 50 ms doubling, capped at 1 s, with jitter.
-        reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 5), 1000) + Math.floor(Math.random() * 50),
+        reconnectStrategy: (retries: number) =>
+          Math.min(50 * 2 ** Math.min(retries, 5), 1000) + Math.floor(Math.random() * 50),
       },
     });
     this.client.on('error', (err: Error) => this.warn(`${options.name}: ${err.message}`));
@@ -77,7 +78,12 @@ export class RedisLink {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new StoreUnavailableError(`cannot reach Redis at ${redact(this.options.url)} within ${timeoutMs} ms`)),
+        () =>
+          reject(
+            new StoreUnavailableError(
+              `cannot reach Redis at ${redact(this.options.url)} within ${timeoutMs} ms`,
+            ),
+          ),
         timeoutMs,
       );
     });
@@ -174,7 +180,9 @@ export class RedisLink {
 
 function unavailable(cause: unknown): StoreUnavailableError {
   const why = cause instanceof Error ? cause.message : String(cause);
-  return new StoreUnavailableError(`Redis is unavailable (${why}); nothing was acknowledged, retry`, { cause });
+  return new StoreUnavailableError(`Redis is unavailable (${why}); nothing was acknowledged, retry`, {
+    cause,
+  });
 }
 
 /** Hide a password in a redis://user:pass@host URL before it reaches a log line. */

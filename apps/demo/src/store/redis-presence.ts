@@ -57,7 +57,13 @@ export class RedisPresence {
 
   async claimNick(nick: string, session: string): Promise<boolean> {
     const owner = this.owner(session);
-    const ok = (await this.o.link.script(CLAIM, [this.o.keys.nick(nick)], [owner, String(this.o.ttlMs)], this.deadline())) === 1;
+    const ok =
+      (await this.o.link.script(
+        CLAIM,
+        [this.o.keys.nick(nick)],
+        [owner, String(this.o.ttlMs)],
+        this.deadline(),
+      )) === 1;
     if (ok) this.nicks.set(nick.toLowerCase(), owner);
     return ok;
   }
@@ -91,11 +97,17 @@ export class RedisPresence {
       m.delete(nick.toLowerCase());
       if (m.size === 0) this.local.delete(room);
     }
-    await this.o.link.call(['ZREM', this.o.keys.members(room), memberEntry(this.o.node, nick)], this.deadline());
+    await this.o.link.call(
+      ['ZREM', this.o.keys.members(room), memberEntry(this.o.node, nick)],
+      this.deadline(),
+    );
   }
 
   async members(room: string): Promise<string[]> {
-    const reply = await this.o.link.call(['ZRANGEBYSCORE', this.o.keys.members(room), String(Date.now()), '+inf'], this.deadline());
+    const reply = await this.o.link.call(
+      ['ZRANGEBYSCORE', this.o.keys.members(room), String(Date.now()), '+inf'],
+      this.deadline(),
+    );
     const seen = new Map<string, string>();
     if (Array.isArray(reply)) {
       for (const e of reply) {
@@ -114,7 +126,9 @@ export class RedisPresence {
     const sorted = [...set].sort();
     const now = String(Date.now());
     // Pipelined: node-redis writes these back to back on the one connection.
-    const counts = await Promise.all(sorted.map((room) => this.o.link.call(['ZCOUNT', this.o.keys.members(room), now, '+inf'], d)));
+    const counts = await Promise.all(
+      sorted.map((room) => this.o.link.call(['ZCOUNT', this.o.keys.members(room), now, '+inf'], d)),
+    );
     return sorted.map((room, i) => ({ room, members: typeof counts[i] === 'number' ? counts[i] : 0 }));
   }
 
@@ -143,13 +157,15 @@ export class RedisPresence {
     }
     for (const room of sweepRooms) {
       ops.push(
-        this.o.link.script(SWEEP, [this.o.keys.members(room)], [String(now), '1000'], d).then((dead: Reply) => {
-          if (!Array.isArray(dead)) return;
-          for (const e of dead) {
-            const parsed = typeof e === 'string' ? splitMemberEntry(e) : undefined;
-            if (parsed && parsed.node !== this.o.node) this.o.onExpired(room, parsed.nick);
-          }
-        }),
+        this.o.link
+          .script(SWEEP, [this.o.keys.members(room)], [String(now), '1000'], d)
+          .then((dead: Reply) => {
+            if (!Array.isArray(dead)) return;
+            for (const e of dead) {
+              const parsed = typeof e === 'string' ? splitMemberEntry(e) : undefined;
+              if (parsed && parsed.node !== this.o.node) this.o.onExpired(room, parsed.nick);
+            }
+          }),
       );
     }
     const results = await Promise.allSettled(ops);
@@ -164,9 +180,15 @@ export class RedisPresence {
     const d = Date.now() + 1000;
     const ops: Promise<unknown>[] = [];
     for (const [room, m] of this.local) {
-      ops.push(this.o.link.call(['ZREM', this.o.keys.members(room), ...[...m.values()].map((n) => memberEntry(this.o.node, n))], d));
+      ops.push(
+        this.o.link.call(
+          ['ZREM', this.o.keys.members(room), ...[...m.values()].map((n) => memberEntry(this.o.node, n))],
+          d,
+        ),
+      );
     }
-    for (const [nick, owner] of this.nicks) ops.push(this.o.link.script(RELEASE, [this.o.keys.nick(nick)], [owner], d));
+    for (const [nick, owner] of this.nicks)
+      ops.push(this.o.link.script(RELEASE, [this.o.keys.nick(nick)], [owner], d));
     await Promise.allSettled(ops);
     this.local.clear();
     this.nicks.clear();

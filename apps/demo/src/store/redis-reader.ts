@@ -73,7 +73,14 @@ export class StreamReader {
     const positioned = new Promise<void>((r) => {
       markPositioned = r;
     });
-    feed = { room, key: this.options.keys.stream(room), pos: undefined, positioned, markPositioned, waiters: [] };
+    feed = {
+      room,
+      key: this.options.keys.stream(room),
+      pos: undefined,
+      positioned,
+      markPositioned,
+      waiters: [],
+    };
     this.feeds.set(room, feed);
     this.byKey.set(feed.key, feed);
     return feed;

@@ -94,7 +94,9 @@ export class RedisStore implements ChatStore {
   private closed = false;
 
   constructor(options: RedisStoreOptions) {
-    this.node = options.nodeId ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.node =
+      options.nodeId ??
+      `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
     if (this.node.includes('|')) throw new TypeError('nodeId must not contain "|"');
     this.redisUrl = options.url;
     this.keys = new RedisKeys(options.keyPrefix ?? 'chat:');
@@ -105,7 +107,12 @@ export class RedisStore implements ChatStore {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.onWarning = options.onWarning ?? (() => {});
     const base = { url: options.url, onWarning: this.onWarning };
-    this.cmd = new RedisLink({ ...base, name: `chat-${this.node}-cmd`, pingIntervalMs: 2000, socketTimeoutMs: 10_000 });
+    this.cmd = new RedisLink({
+      ...base,
+      name: `chat-${this.node}-cmd`,
+      pingIntervalMs: 2000,
+      socketTimeoutMs: 10_000,
+    });
     this.blocking = new RedisLink({ ...base, name: `chat-${this.node}-read`, socketTimeoutMs: 15_000 });
     // Pub/sub keeps node-redis' offline queue: (un)subscribes are idempotent and node-redis
     // re-subscribes every channel after a reconnect.
@@ -159,7 +166,10 @@ export class RedisStore implements ChatStore {
     }
     // A client id makes the client's own retries safe; without one, the node's key still makes
     // this call's internal retries (after a dropped connection) safe.
-    const key = options?.clientId !== undefined ? `c:${nick.toLowerCase()}:${options.clientId}` : `s:${this.node}:${++this.seq}`;
+    const key =
+      options?.clientId !== undefined
+        ? `c:${nick.toLowerCase()}:${options.clientId}`
+        : `s:${this.node}:${++this.seq}`;
     const deadline = Date.now() + this.waitMs;
     this.pending++;
     try {
@@ -195,7 +205,10 @@ export class RedisStore implements ChatStore {
       const reply = await this.cmd.call(['XREVRANGE', key, '+', '-', 'COUNT', String(limit)], d);
       messages = parseEntries(room, reply).reverse();
     } else {
-      const reply = await this.cmd.call(['XRANGE', key, `(${options.after}`, '+', 'COUNT', String(limit + 1)], d);
+      const reply = await this.cmd.call(
+        ['XRANGE', key, `(${options.after}`, '+', 'COUNT', String(limit + 1)],
+        d,
+      );
       messages = parseEntries(room, reply);
       if (messages.length > limit) {
         messages.length = limit;
@@ -242,14 +255,16 @@ export class RedisStore implements ChatStore {
   private locateStart(room: string): void {
     const attempt = (): void => {
       if (!this.reader.has(room) || this.closed) return;
-      this.cmd.call(['XREVRANGE', this.keys.stream(room), '+', '-', 'COUNT', '1'], Date.now() + this.waitMs).then(
-        (reply) => {
-          const first = Array.isArray(reply) ? reply[0] : undefined;
-          const id = Array.isArray(first) && typeof first[0] === 'string' ? first[0] : '0-0';
-          this.reader.setStart(room, id);
-        },
-        () => setTimeout(attempt, 500),
-      );
+      this.cmd
+        .call(['XREVRANGE', this.keys.stream(room), '+', '-', 'COUNT', '1'], Date.now() + this.waitMs)
+        .then(
+          (reply) => {
+            const first = Array.isArray(reply) ? reply[0] : undefined;
+            const id = Array.isArray(first) && typeof first[0] === 'string' ? first[0] : '0-0';
+            this.reader.setStart(room, id);
+          },
+          () => setTimeout(attempt, 500),
+        );
     };
     attempt();
   }
@@ -294,7 +309,10 @@ export class RedisStore implements ChatStore {
       return true;
     }
     // PUBLISH answers how many subscribers got it: only the node holding the nickname subscribes.
-    const n = await this.cmd.call(['PUBLISH', this.keys.direct(event.to), JSON.stringify(event)], Date.now() + this.waitMs);
+    const n = await this.cmd.call(
+      ['PUBLISH', this.keys.direct(event.to), JSON.stringify(event)],
+      Date.now() + this.waitMs,
+    );
     return typeof n === 'number' && n > 0;
   }
 
@@ -302,7 +320,9 @@ export class RedisStore implements ChatStore {
     const key = nick.toLowerCase();
     this.direct.set(key, listener);
     const channel = this.keys.direct(nick);
-    this.sub.client.subscribe(channel, this.onDirect).catch((err: Error) => this.onWarning(`subscribe dm: ${err.message}`));
+    this.sub.client
+      .subscribe(channel, this.onDirect)
+      .catch((err: Error) => this.onWarning(`subscribe dm: ${err.message}`));
     return () => {
       if (this.direct.get(key) !== listener) return;
       this.direct.delete(key);
@@ -365,7 +385,10 @@ function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new StoreUnavailableError('Redis did not answer in time; the message was not acknowledged, retry')),
+      () =>
+        reject(
+          new StoreUnavailableError('Redis did not answer in time; the message was not acknowledged, retry'),
+        ),
       Math.max(0, deadline - Date.now()) + 250,
     );
   });

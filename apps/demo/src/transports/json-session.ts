@@ -79,14 +79,29 @@ export class JsonSession {
         const m = e.message;
         this.core.metrics?.messageOut(this.options.transport);
         if (e.replay) {
-          const frame = { type: 'message', id: m.id, room: m.room, nick: m.nick, text: m.text, ts: m.ts, replay: true };
+          const frame = {
+            type: 'message',
+            id: m.id,
+            room: m.room,
+            nick: m.nick,
+            text: m.text,
+            ts: m.ts,
+            replay: true,
+          };
           this.peer.send(JSON.stringify(frame));
           return;
         }
         // One live message goes to every member: serialise it once, not once per recipient.
         let shared = serialised.get(m);
         if (shared === undefined) {
-          const text = JSON.stringify({ type: 'message', id: m.id, room: m.room, nick: m.nick, text: m.text, ts: m.ts });
+          const text = JSON.stringify({
+            type: 'message',
+            id: m.id,
+            room: m.room,
+            nick: m.nick,
+            text: m.text,
+            ts: m.ts,
+          });
           shared = { text };
           serialised.set(m, shared);
         }
@@ -174,7 +189,12 @@ export class JsonSession {
       switch (f.type) {
         case 'nick':
           await session.setNick(str('nick'));
-          this.out({ type: 'nick', nick: session.nick, token: this.options.tokens.issue(session.nick), ...refPart });
+          this.out({
+            type: 'nick',
+            nick: session.nick,
+            token: this.options.tokens.issue(session.nick),
+            ...refPart,
+          });
           return;
         case 'join': {
           const after = f.after === undefined ? undefined : str('after');
@@ -223,7 +243,8 @@ export class JsonSession {
     } catch (err) {
       if (err instanceof FrameError) this.rejectFrame('BAD_FRAME', err.message, ref);
       else if (err instanceof ChatError) {
-        if (err.code !== 'RATE_LIMITED') this.core.metrics?.rejectedInput(this.options.transport, err.code.toLowerCase());
+        if (err.code !== 'RATE_LIMITED')
+          this.core.metrics?.rejectedInput(this.options.transport, err.code.toLowerCase());
         this.error(err.code, err.message, ref);
       } else this.error('STORE_FAILED', (err as Error).message, ref);
     }

@@ -109,7 +109,8 @@ export class LineSession {
   private enqueue(task: () => Promise<void>): Promise<void> {
     this.chain = this.chain.then(task).catch((err: unknown) => {
       if (err instanceof ChatError) {
-        if (err.code !== 'RATE_LIMITED') this.core.metrics?.rejectedInput(this.options.transport, err.code.toLowerCase());
+        if (err.code !== 'RATE_LIMITED')
+          this.core.metrics?.rejectedInput(this.options.transport, err.code.toLowerCase());
         this.peer.writeLine(`! ${err.code}: ${err.message}`);
       } else this.peer.writeLine(`! ERROR: ${(err as Error).message}`);
     });
@@ -153,7 +154,9 @@ export class LineSession {
         const room = rest || this.current;
         if (!room) throw new ChatError('NOT_IN_ROOM', 'you are not in a room');
         const members = await session.who(room);
-        this.peer.writeLine(`* in #${room.replace(/^#/, '').toLowerCase()}: ${members.join(', ') || '(nobody)'}`);
+        this.peer.writeLine(
+          `* in #${room.replace(/^#/, '').toLowerCase()}: ${members.join(', ') || '(nobody)'}`,
+        );
         return;
       }
       case '/msg': {

@@ -46,7 +46,9 @@ export function createLineServer(deps: {
               conn.write(line);
             } catch (err) {
               // A reader that does not keep up is cut off rather than buffered without bound.
-              log.debug(`${transport}: dropping slow client ${conn.remoteAddress}: ${(err as Error).message}`);
+              log.debug(
+                `${transport}: dropping slow client ${conn.remoteAddress}: ${(err as Error).message}`,
+              );
               metrics.rejectedInput(transport, 'slow_consumer');
               conn.destroy();
             }

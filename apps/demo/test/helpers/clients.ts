@@ -2,7 +2,11 @@ import { connect as tcpConnect, lines } from '@net/tcp';
 import { connect as wsConnect, type WebSocket } from '@net/ws-handshake';
 
 /** Poll until `check` returns a truthy value; every wait is bounded. */
-export async function waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false,
+  timeoutMs = 15_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = check();
@@ -48,8 +52,17 @@ export class WsTestClient {
   }
 
   /** Wait for a frame matching type (and predicate) that arrived after `from` (index). */
-  async next(type: string, pred: (f: Frame) => boolean = () => true, from = 0, timeoutMs = 15_000): Promise<Frame> {
-    return waitFor(`frame ${type}`, () => this.frames.slice(from).find((f) => f.type === type && pred(f)), timeoutMs);
+  async next(
+    type: string,
+    pred: (f: Frame) => boolean = () => true,
+    from = 0,
+    timeoutMs = 15_000,
+  ): Promise<Frame> {
+    return waitFor(
+      `frame ${type}`,
+      () => this.frames.slice(from).find((f) => f.type === type && pred(f)),
+      timeoutMs,
+    );
   }
 
   messages(): Frame[] {

@@ -138,3 +138,17 @@ export async function startRedis(): Promise<RedisInstance> {
     },
   };
 }
+
+/** Poll an async condition until it holds; bounded. (clients.ts' waitFor is for sync checks.) */
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

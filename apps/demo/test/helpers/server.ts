@@ -26,7 +26,9 @@ export function tempDir(prefix = 'chat-e2e-'): string {
 }
 
 /** Start `node dist/server.js` with every port 0 on 127.0.0.1 and wait for its "ready" line. */
-export async function startServer(options: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {}) {
+export async function startServer(
+  options: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+) {
   const dataDir = options.dataDir ?? tempDir();
   const args = [
     SERVER_JS,

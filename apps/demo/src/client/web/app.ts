@@ -131,7 +131,8 @@ function showRoom(room: string): void {
   scrollDown();
   typers.clear();
   renderTyping();
-  for (const li of Array.from(roomsEl.children)) li.classList.toggle('current', (li as HTMLElement).dataset.room === room);
+  for (const li of Array.from(roomsEl.children))
+    li.classList.toggle('current', (li as HTMLElement).dataset.room === room);
 }
 
 function renderList(el: HTMLUListElement, items: { label: string; key: string }[]): void {
@@ -149,7 +150,11 @@ function renderTyping(): void {
   const now = Date.now();
   const names = [...typers].filter(([, until]) => until > now).map(([n]) => n);
   typingEl.textContent =
-    names.length === 0 ? '' : names.length === 1 ? `${names[0]} is typing…` : `${names.join(', ')} are typing…`;
+    names.length === 0
+      ? ''
+      : names.length === 1
+        ? `${names[0]} is typing…`
+        : `${names.join(', ')} are typing…`;
 }
 setInterval(renderTyping, 1000);
 
@@ -169,7 +174,8 @@ function onFrame(f: ServerFrame): void {
     case 'welcome':
       nick = f.nick;
       nickBtn.textContent = nick;
-      if (f.v !== PROTOCOL_VERSION) notice(`server speaks protocol v${f.v}, this page v${PROTOCOL_VERSION}`, 'error');
+      if (f.v !== PROTOCOL_VERSION)
+        notice(`server speaks protocol v${f.v}, this page v${PROTOCOL_VERSION}`, 'error');
       if (wantedNick && wantedNick !== nick) send({ type: 'nick', nick: wantedNick, ref: 'login' });
       joinRoom(current);
       break;
@@ -182,7 +188,11 @@ function onFrame(f: ServerFrame): void {
       addMessage(f);
       break;
     case 'joined':
-      if (f.room === current) renderList(membersEl, f.members.map((m) => ({ label: m, key: m })));
+      if (f.room === current)
+        renderList(
+          membersEl,
+          f.members.map((m) => ({ label: m, key: m })),
+        );
       send({ type: 'rooms' });
       break;
     case 'history-end':
@@ -211,14 +221,19 @@ function onFrame(f: ServerFrame): void {
       notice(`${f.from} → ${f.to}: ${f.text}`, 'dm', f.ts);
       break;
     case 'who':
-      if (f.room === current) renderList(membersEl, f.members.map((m) => ({ label: m, key: m })));
+      if (f.room === current)
+        renderList(
+          membersEl,
+          f.members.map((m) => ({ label: m, key: m })),
+        );
       break;
     case 'rooms':
       renderList(
         roomsEl,
         f.rooms.map((r) => ({ label: `#${r.room} (${r.members})`, key: r.room })),
       );
-      for (const li of Array.from(roomsEl.children)) li.classList.toggle('current', (li as HTMLElement).dataset.room === current);
+      for (const li of Array.from(roomsEl.children))
+        li.classList.toggle('current', (li as HTMLElement).dataset.room === current);
       break;
     case 'error':
       notice(`${f.code}: ${f.message}`, 'error');

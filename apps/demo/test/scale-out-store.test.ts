@@ -1,0 +1,225 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisStore, type RedisStoreOptions } from '../src/store/redis-store.js';
+import { type RoomEvent, type StoredMessage, StoreUnavailableError } from '../src/store/types.js';
+import { waitFor } from './helpers/clients.js';
+import { eventually, type RedisInstance, redisAvailable, startRedis } from './helpers/redis.js';
+
+/**
+ * The Redis store on its own, two or three instances standing in for chat nodes, against a real
+ * redis-server (AOF, fsync always). The process-level suite (scale-out.test.ts) runs real nodes.
+ */
+const HAVE_REDIS = redisAvailable();
+
+describe.skipIf(!HAVE_REDIS)('Redis store shared by several nodes', () => {
+  let redis: RedisInstance;
+  const stores: RedisStore[] = [];
+  let prefixN = 0;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await Promise.allSettled(stores.map((s) => s.close()));
+    await redis?.destroy();
+  });
+
+  /** Stores sharing a fresh key prefix, so tests do not see each other's rooms. */
+  async function nodes(n: number, options: Partial<RedisStoreOptions> = {}): Promise<RedisStore[]> {
+    const keyPrefix = `t${++prefixN}:`;
+    const out: RedisStore[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = new RedisStore({ url: redis.url, keyPrefix, nodeId: `n${i}`, ...options });
+      await s.open();
+      stores.push(s);
+      out.push(s);
+    }
+    return out;
+  }
+
+  function collect(store: RedisStore, room: string) {
+    const events: RoomEvent[] = [];
+    const unsubscribe = store.subscribe(room, (e) => events.push(e));
+    const messages = () => events.filter((e) => e.kind === 'message').map((e) => e.message);
+    return { events, messages, unsubscribe };
+  }
+
+  it('fans a message appended on one node out to members on every node, with one global id order', async () => {
+    const [a, b, c] = await nodes(3);
+    const subs = [collect(a!, 'lobby'), collect(b!, 'lobby'), collect(c!, 'lobby')];
+    // Make sure every feed is positioned before appending (a join reads history first).
+    for (const [i, s] of [a!, b!, c!].entries()) await s.read('lobby', { limit: 1 }).then(() => i);
+    const sent: StoredMessage[] = [];
+    for (let i = 0; i < 30; i++) sent.push(await [a!, b!, c!][i % 3]!.append('lobby', `u${i % 3}`, `m${i}`));
+    const ids = sent.map((m) => m.id);
+    for (const s of subs) {
+      await waitFor('all 30 messages', () => s.messages().length >= 30);
+      expect(s.messages().map((m) => m.id)).toEqual(ids);
+    }
+    const history = await b!.read('lobby', { limit: 100 });
+    expect(history.messages.map((m) => m.text)).toEqual(sent.map((m) => m.text));
+    const resumed = await c!.read('lobby', { after: ids[9]!, limit: 5 });
+    expect(resumed.messages.map((m) => m.id)).toEqual(ids.slice(10, 15));
+    expect(resumed.truncated).toBe(true);
+    for (const s of subs) s.unsubscribe();
+  });
+
+  it('gives a nickname to one owner across nodes, case-insensitively, until released', async () => {
+    const [a, b] = await nodes(2);
+    expect(await a!.claimNick('Ada', 's1')).toBe(true);
+    expect(await b!.claimNick('ada', 's9')).toBe(false);
+    expect(await b!.nickTaken('ADA')).toBe(true);
+    expect(await a!.claimNick('ADA', 's1')).toBe(true); // same owner: a case change keeps it
+    await b!.releaseNick('ada', 's9'); // not the owner: no effect
+    expect(await b!.claimNick('ada', 's9')).toBe(false);
+    await a!.releaseNick('ada', 's1');
+    expect(await b!.claimNick('ada', 's9')).toBe(true);
+  });
+
+  it('lists members of every node, and rooms with counts', async () => {
+    const [a, b] = await nodes(2);
+    await a!.addMember('lobby', 'ada');
+    await b!.addMember('lobby', 'Bob');
+    await b!.addMember('dev', 'bob');
+    expect(await a!.members('lobby')).toEqual(['ada', 'Bob']);
+    expect(await b!.rooms()).toEqual([
+      { room: 'dev', members: 1 },
+      { room: 'lobby', members: 2 },
+    ]);
+    await b!.removeMember('lobby', 'Bob');
+    expect(await a!.members('lobby')).toEqual(['ada']);
+  });
+
+  it("drops a crashed node's members and nicknames within the TTL and announces them as leaving", async () => {
+    const [a, b] = await nodes(2, { presenceTtlMs: 1500 });
+    const seen = collect(a!, 'lobby');
+    await a!.addMember('lobby', 'ada');
+    await b!.addMember('lobby', 'bob');
+    expect(await b!.claimNick('bob', 's1')).toBe(true);
+    expect(await a!.members('lobby')).toEqual(['ada', 'bob']);
+    // A crash: the node's connections vanish without any clean-up.
+    crash(b!);
+    const t0 = Date.now();
+    await eventually('bob gone', async () => (await a!.members('lobby')).length === 1, 10_000);
+    await waitFor('bob gone', () => seen.events.some((e) => e.kind === 'leave' && e.nick === 'bob'), 10_000);
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(await a!.members('lobby')).toEqual(['ada']);
+    // The heartbeat keeps ada, well past the TTL.
+    await new Promise((r) => setTimeout(r, 1600));
+    expect(await a!.members('lobby')).toEqual(['ada']);
+    await eventually('nick freed', async () => !(await a!.nickTaken('bob')), 10_000);
+    seen.unsubscribe();
+  });
+
+  it('stores a retried message once when the client repeats its id', async () => {
+    const [a, b] = await nodes(2);
+    const first = await a!.append('lobby', 'ada', 'hello', { clientId: 'c-1' });
+    const again = await b!.append('lobby', 'ada', 'hello', { clientId: 'c-1' });
+    const other = await a!.append('lobby', 'bob', 'hello', { clientId: 'c-1' }); // another sender
+    expect(again.id).toBe(first.id);
+    expect(other.id).not.toBe(first.id);
+    const { messages } = await a!.read('lobby', { limit: 10 });
+    expect(messages.map((m) => m.id)).toEqual([first.id, other.id]);
+  });
+
+  it('routes direct messages and typing to the node holding the nickname', async () => {
+    const [a, b] = await nodes(2);
+    const got: string[] = [];
+    const off = b!.subscribeDirect('Bob', (e) => got.push(`${e.from}:${e.text}`));
+    const room = collect(b!, 'lobby');
+    await eventually('dm subscribed', () =>
+      a!.sendDirect({ kind: 'dm', from: 'ada', to: 'bob', text: 'x', ts: 1 }),
+    );
+    await waitFor('dm', () => got.length > 0);
+    expect(got[0]).toBe('ada:x');
+    expect(await a!.sendDirect({ kind: 'dm', from: 'ada', to: 'nobody', text: 'x', ts: 1 })).toBe(false);
+    await eventually('typing', async () => {
+      await a!.publish({ kind: 'typing', room: 'lobby', nick: 'ada', ts: 2 });
+      return room.events.some((e) => e.kind === 'typing');
+    });
+    off();
+    room.unsubscribe();
+  });
+
+  it('survives a Redis restart: appends wait and are stored once, feeds and pub/sub resume without gaps', async () => {
+    const [a, b] = await nodes(2, { unavailableTimeoutMs: 15_000 });
+    const feedA = collect(a!, 'flow');
+    const feedB = collect(b!, 'flow');
+    await a!.read('flow', { limit: 1 });
+    await b!.read('flow', { limit: 1 });
+    const dms: string[] = [];
+    b!.subscribeDirect('bob', (e) => dms.push(e.text));
+
+    const acked: StoredMessage[] = [];
+    const failed: unknown[] = [];
+    let stop = false;
+    const sender = async (store: RedisStore, nick: string) => {
+      for (let i = 0; !stop && i < 400; i++) {
+        try {
+          acked.push(await store.append('flow', nick, `${nick}-${i}`, { clientId: `${nick}-${i}` }));
+        } catch (err) {
+          failed.push(err);
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const senders = [sender(a!, 'ada'), sender(b!, 'bob')];
+    await waitFor('flow started', () => acked.length >= 20);
+    await redis.stop();
+    await new Promise((r) => setTimeout(r, 1000));
+    await redis.start();
+    await waitFor('flow resumed', () => acked.length >= 80, 20_000);
+    stop = true;
+    await Promise.all(senders);
+
+    expect(failed).toEqual([]);
+    const stored = (await a!.read('flow', { limit: 10_000 })).messages;
+    const ids = stored.map((m) => m.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(new Set(stored.map((m) => m.text)).size).toBe(stored.length);
+    for (const m of acked) expect(ids).toContain(m.id);
+    for (const feed of [feedA, feedB]) {
+      await waitFor('feed caught up', () => feed.messages().length >= stored.length, 15_000);
+      expect(feed.messages().map((m) => m.id)).toEqual(ids);
+    }
+    // Pub/sub was re-subscribed after the reconnect.
+    await eventually('dm after restart', async () => {
+      await a!.sendDirect({ kind: 'dm', from: 'ada', to: 'bob', text: 'after', ts: 3 });
+      return dms.includes('after');
+    });
+    feedA.unsubscribe();
+    feedB.unsubscribe();
+  }, 60_000);
+
+  it('fails appends with a retryable error when Redis stays away, and works again once it is back', async () => {
+    const [a] = await nodes(1, { unavailableTimeoutMs: 800 });
+    await a!.append('lobby', 'ada', 'before');
+    await redis.stop();
+    try {
+      const err = await a!.append('lobby', 'ada', 'during', { clientId: 'x1' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as StoreUnavailableError).code).toBe('ERR_STORE_UNAVAILABLE');
+      expect((err as StoreUnavailableError).retryable).toBe(true);
+    } finally {
+      await redis.start();
+    }
+    await eventually('reconnected', async () => {
+      try {
+        await a!.append('lobby', 'ada', 'during', { clientId: 'x1' });
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    const texts = (await a!.read('lobby', { limit: 10 })).messages.map((m) => m.text);
+    expect(texts.slice(-2)).toEqual(['before', 'during']);
+  }, 30_000);
+});
+
+/** Simulate kill -9 of a node: its sockets die, nothing is cleaned up, no heartbeat any more. */
+function crash(store: RedisStore): void {
+  const s = store as unknown as Record<string, { client: { destroy(): void } } | { close(): Promise<void> }>;
+  const presence = s.presence as unknown as { timer: NodeJS.Timeout };
+  clearInterval(presence.timer);
+  for (const name of ['cmd', 'blocking', 'sub'])
+    (s[name] as { client: { destroy(): void } }).client.destroy();
+}
