@@ -8,7 +8,8 @@ import { ChatCore } from './chat/index.js';
 import { ConfigError, helpText, parseConfig, type ServerConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { FileStore } from './store/index.js';
+import { type ChatStore, FileStore } from './store/index.js';
+import { RedisStore } from './store/redis-store.js';
 import { createLineServer, type LineServer } from './transports/tcp-lines.js';
 import { createTokenIssuer } from './transports/tokens.js';
 import { mountHttpApi } from './transports/http-api.js';
@@ -39,13 +40,13 @@ interface Running {
 }
 
 async function start(config: ServerConfig, log: Logger): Promise<Running> {
-  if (config.redis) {
-    log.warn(`--redis ${config.redis}: the Redis store is not yet supported (issue 9); using the file store`);
-    announceLine('redis: not yet supported (issue 9), using the local file store');
-  }
   const metrics = new Metrics();
-  const store = new FileStore({ dataDir: config.dataDir, onWarning: (w) => log.warn(w) });
+  // --redis: shared store for several nodes (issue 9); otherwise the single-node file store.
+  const store: ChatStore = config.redis
+    ? new RedisStore({ url: config.redis, onWarning: (w) => log.warn(w) })
+    : new FileStore({ dataDir: config.dataDir, onWarning: (w) => log.warn(w) });
   await store.open();
+  if (store instanceof RedisStore) announceLine(`store redis ${store.url} node ${store.node}`);
   const limiter = new RateLimiter({ capacity: config.burst, refillPerSecond: config.rate, maxKeys: 100_000 });
   let limiterKey = 0;
   const core = new ChatCore(store, {
