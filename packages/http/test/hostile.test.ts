@@ -59,6 +59,26 @@ describe('slowloris', () => {
   });
 });
 
+describe('slow bodies', () => {
+  it('answers 408 when the body does not arrive within requestTimeout', async () => {
+    const slow = createServer({ headersTimeout: 1000, requestTimeout: 2000 });
+    slow.post('/upload', async (ctx) => (await ctx.buffer()).length);
+    const { port: slowPort } = await slow.listen(0, '127.0.0.1');
+    try {
+      const trickle: (string | number)[] = [
+        'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n',
+      ];
+      for (let i = 0; i < 40; i++) trickle.push(200, 'b');
+      const r = await raw(slowPort, trickle, 12_000);
+      expect(r.closed).toBe(true);
+      expect(statusOf(r.data)).toBe(408);
+      expect(r.elapsed).toBeLessThan(2000 + 4000);
+    } finally {
+      await slow.close({ deadline: 500 });
+    }
+  });
+});
+
 describe('oversized requests', () => {
   it('answers 431 to headers beyond maxHeaderSize and closes', async () => {
     const r = await raw(port, [`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`]);

@@ -7,6 +7,7 @@ let app: Server;
 let base: string;
 let port: number;
 const requestErrors: unknown[] = [];
+const aborted: string[] = [];
 
 beforeAll(async () => {
   app = createServer({ bodyLimit: 1024 });
@@ -69,6 +70,11 @@ beforeAll(async () => {
   });
   app.all('/any', (ctx) => ({ method: ctx.method }));
   app.delete('/any', () => 'deleted');
+  app.get('/abortable', async (ctx) => {
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+    aborted.push(ctx.path);
+    return 'too late';
+  });
   app.get('/files/*path', (ctx) => ({ path: ctx.params.path }));
   ({ port } = await app.listen(0, '127.0.0.1'));
   base = `http://127.0.0.1:${port}`;
@@ -194,6 +200,15 @@ describe('responses', () => {
       expect(JSON.parse(text).error.code).toBe('ERR_HTTP_INTERNAL');
     }
     expect(requestErrors.length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('client disconnects', () => {
+  it('aborts ctx.signal when the client goes away', async () => {
+    const r = await raw(port, ['GET /abortable HTTP/1.1\r\nHost: x\r\n\r\n'], 200);
+    expect(r.closed).toBe(false);
+    for (let i = 0; i < 50 && aborted.length === 0; i++) await new Promise((res) => setTimeout(res, 20));
+    expect(aborted).toEqual(['/abortable']);
   });
 });
 
