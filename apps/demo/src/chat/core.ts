@@ -16,7 +16,13 @@ import { checkNick, checkRoom, checkText } from './validate.js';
 /** What a session's transport receives. `replay` marks history sent on join/resume. */
 export type ChatEvent =
   | { readonly type: 'message'; readonly message: StoredMessage; readonly replay: boolean }
-  | { readonly type: 'joined'; readonly room: string; readonly members: string[] }
+  | {
+      readonly type: 'joined';
+      readonly room: string;
+      /** At most `maxMembersListed` nicknames; `count` is the real size. */
+      readonly members: string[];
+      readonly count: number;
+    }
   | {
       readonly type: 'history-end';
       readonly room: string;
@@ -68,6 +74,13 @@ export interface ChatCoreOptions {
   /** Minimum gap between forwarded typing events of one session per room. @default 1000 */
   readonly typingIntervalMs?: number;
   readonly metrics?: Metrics;
+  /**
+   * Rooms larger than this do not announce joins and leaves: in a room of n members every join
+   * costs n frames, so n joins cost n² (IRC's problem with big channels). @default 200
+   */
+  readonly presenceNoticeLimit?: number;
+  /** Nicknames listed in the `joined` event; `who` lists all. @default 100 */
+  readonly maxMembersListed?: number;
 }
 
 interface Membership {
@@ -90,6 +103,8 @@ export class ChatCore {
   readonly maxRoomsPerSession: number;
   readonly typingIntervalMs: number;
   readonly metrics: Metrics | undefined;
+  readonly presenceNoticeLimit: number;
+  readonly maxMembersListed: number;
   private readonly limiterFactory: (() => RateLimiter) | undefined;
   private readonly sessions = new Set<Session>();
   private nextSession = 1;
@@ -105,6 +120,19 @@ export class ChatCore {
     this.typingIntervalMs = options.typingIntervalMs ?? 1000;
     this.limiterFactory = options.rateLimiter;
     this.metrics = options.metrics;
+    this.presenceNoticeLimit = options.presenceNoticeLimit ?? 200;
+    this.maxMembersListed = options.maxMembersListed ?? 100;
+  }
+
+  /** @internal */
+  async memberCount(room: string): Promise<number> {
+    const store = this.store;
+    return store.memberCount ? store.memberCount(room) : (await store.members(room)).length;
+  }
+
+  /** @internal Whether join/leave notices are sent in this room (small rooms only). */
+  async announcesPresence(room: string): Promise<boolean> {
+    return (await this.memberCount(room)) <= this.presenceNoticeLimit;
   }
 
   get sessionCount(): number {
@@ -280,13 +308,16 @@ export class Session {
       m.unsubscribe = store.subscribe(name, (event) => this.onRoomEvent(name, m, event));
       this.memberships.set(name, m);
       await store.addMember(name, this.currentNick);
-      await store.publish({ kind: 'join', room: name, nick: this.currentNick, ts: Date.now() });
+      if (await this.core.announcesPresence(name)) {
+        await store.publish({ kind: 'join', room: name, nick: this.currentNick, ts: Date.now() });
+      }
     } else {
       // Already a member (e.g. a resume request): replay again, holding live events meanwhile.
       membership.buffer ??= [];
     }
-    const members = await store.members(name);
-    this.sink({ type: 'joined', room: name, members });
+    const count = await this.core.memberCount(name);
+    const members = count <= this.core.maxMembersListed ? await store.members(name) : [this.currentNick];
+    this.sink({ type: 'joined', room: name, members, count });
     const limit = after === undefined ? this.core.historyOnJoin : this.core.maxReplay;
     const { messages, truncated } = await store.read(name, { after, limit });
     let last = after;
@@ -317,7 +348,9 @@ export class Session {
     this.memberships.delete(room);
     const store = this.core.store;
     await store.removeMember(room, this.currentNick);
-    await store.publish({ kind: 'leave', room, nick: this.currentNick, ts: Date.now() });
+    if (await this.core.announcesPresence(room)) {
+      await store.publish({ kind: 'leave', room, nick: this.currentNick, ts: Date.now() });
+    }
     membership.unsubscribe();
   }
 

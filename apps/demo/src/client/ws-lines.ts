@@ -92,7 +92,11 @@ export class WsLineTranslator {
         return { lines: [`* you are now ${f.nick}`] };
       case 'joined':
         this.current = f.room;
-        return { lines: [`* you joined #${f.room} (${f.members.length} here: ${f.members.join(', ')})`] };
+        return {
+          lines: [
+            `* you joined #${f.room} (${f.count} here${f.members.length === f.count ? `: ${f.members.join(', ')}` : ''})`,
+          ],
+        };
       case 'history-end':
         return { lines: f.truncated ? [`* (older messages in #${f.room} skipped)`] : [] };
       case 'left':

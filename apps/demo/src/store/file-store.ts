@@ -192,6 +192,9 @@ export class FileStore implements ChatStore {
     this.presence.removeMember(room, nick);
     return Promise.resolve();
   }
+  memberCount(room: string): Promise<number> {
+    return Promise.resolve(this.presence.memberCount(room));
+  }
   members(room: string): Promise<string[]> {
     return Promise.resolve(this.presence.members(room));
   }

@@ -54,6 +54,10 @@ export class LocalPresence {
     if (m.size === 0) this.roomMembers.delete(room);
   }
 
+  memberCount(room: string): number {
+    return this.roomMembers.get(room)?.size ?? 0;
+  }
+
   members(room: string): string[] {
     const m = this.roomMembers.get(room);
     if (!m) return [];

@@ -99,6 +99,8 @@ export interface ChatStore {
   removeMember(room: string, nick: string): Promise<void>;
   /** Nicknames in a room, sorted case-insensitively. */
   members(room: string): Promise<string[]>;
+  /** Number of members without listing them (large rooms); falls back to members().length. */
+  memberCount?(room: string): Promise<number>;
   /** Rooms that have members or history, with member counts. */
   rooms(): Promise<RoomCount[]>;
 

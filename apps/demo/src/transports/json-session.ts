@@ -114,7 +114,7 @@ export class JsonSession {
         return;
       case 'joined':
         // Sent by the join handler so it can carry the ref.
-        this.out({ type: 'joined', room: e.room, members: e.members, ...this.joinRef });
+        this.out({ type: 'joined', room: e.room, members: e.members, count: e.count, ...this.joinRef });
         return;
       default:
         this.out(e as ServerFrame);

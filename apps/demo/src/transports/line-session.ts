@@ -61,7 +61,9 @@ export class LineSession {
         w(`[${e.message.room}] <${e.message.nick}> ${e.message.text}`);
         return;
       case 'joined':
-        w(`* you joined #${e.room} (${e.members.length} here: ${e.members.join(', ')})`);
+        w(
+          `* you joined #${e.room} (${e.count} here${e.members.length === e.count ? `: ${e.members.join(', ')}` : ''})`,
+        );
         return;
       case 'history-end':
         if (e.truncated) w(`* (older messages in #${e.room} skipped)`);

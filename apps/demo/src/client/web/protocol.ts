@@ -21,7 +21,7 @@ export type ServerFrame =
       limits: { maxMessageLength: number; maxFrameBytes: number; ratePerSecond: number; burst: number };
     }
   | { type: 'nick'; nick: string; token: string; ref?: string }
-  | { type: 'joined'; room: string; members: string[]; ref?: string }
+  | { type: 'joined'; room: string; members: string[]; count: number; ref?: string }
   | { type: 'history-end'; room: string; count: number; truncated: boolean }
   | { type: 'left'; room: string; ref?: string }
   | WireMessage
