@@ -99,7 +99,7 @@ export class BufferList {
       this.skip(n);
       return view;
     }
-    const out = Buffer.allocUnsafe(n);
+    const out = allocFrame(n);
     let written = 0;
     let i = this.#head;
     let from = start;
@@ -169,4 +169,26 @@ export function readUIntFrom(buf: Buffer, at: number, size: number, littleEndian
       return value;
     }
   }
+}
+
+/**
+ * Frames reassembled from several chunks are carved out of shared slabs, like Node's own pool
+ * does for small buffers: one allocation per slab instead of one per frame keeps the GC quiet at
+ * high throughput. Only mid-sized frames qualify, so a retained frame pins at most SLAB_SIZE.
+ */
+const SLAB_SIZE = 512 * 1024;
+const SLAB_MIN = 4 * 1024;
+const SLAB_MAX = SLAB_SIZE / 4;
+let slab: Buffer | undefined;
+let slabOffset = 0;
+
+function allocFrame(n: number): Buffer {
+  if (n < SLAB_MIN || n > SLAB_MAX) return Buffer.allocUnsafe(n);
+  if (slab === undefined || SLAB_SIZE - slabOffset < n) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabOffset = 0;
+  }
+  const out = slab.subarray(slabOffset, slabOffset + n);
+  slabOffset += (n + 7) & ~7; // keep the next frame 8-byte aligned
+  return out;
 }

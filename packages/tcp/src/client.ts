@@ -39,7 +39,8 @@ export function connect<TDecoded, TEncodable>(
     let socket: Socket;
     let readyEvent: 'connect' | 'secureConnect';
     if (options.tls !== undefined) {
-      const servername = options.tls.servername ?? (options.path === undefined && isIP(host) === 0 ? host : undefined);
+      const servername =
+        options.tls.servername ?? (options.path === undefined && isIP(host) === 0 ? host : undefined);
       // allowHalfOpen is honoured by tls.connect although its option type omits it.
       const tlsOptions: TlsConnectionOptions = { ...options.tls, ...endpoint, servername };
       socket = tlsConnect(Object.assign(tlsOptions, { allowHalfOpen: resolved.allowHalfOpen }));

@@ -400,7 +400,10 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
       const err = error instanceof Error ? error : new TcpError('ERR_INVALID_FRAME', String(error));
       this.#emitError(err);
       const recover =
-        this.#options.protocolErrors === 'continue' && err instanceof TcpError && err.recoverable && this.#state === 'open';
+        this.#options.protocolErrors === 'continue' &&
+        err instanceof TcpError &&
+        err.recoverable &&
+        this.#state === 'open';
       if (!recover) {
         this.#error ??= err;
         this.#finishInput();
@@ -607,7 +610,9 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
         if (this.#queueLength() > 0) return Promise.resolve({ value: this.#dequeue(), done: false });
         if (this.#inputDone) {
           stop();
-          return this.#error !== undefined ? Promise.reject(this.#error) : Promise.resolve({ value: undefined, done: true });
+          return this.#error !== undefined
+            ? Promise.reject(this.#error)
+            : Promise.resolve({ value: undefined, done: true });
         }
         return new Promise<IteratorResult<TDecoded, undefined>>((resolve, reject) => {
           this.#waiter = {

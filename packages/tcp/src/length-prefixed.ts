@@ -40,7 +40,8 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
       throw new InvalidOptionError('lengthFieldLength', "expected 1, 2, 4, 8 or 'varint'");
     }
     const order = options.byteOrder ?? 'big';
-    if (order !== 'big' && order !== 'little') throw new InvalidOptionError('byteOrder', "expected 'big' or 'little'");
+    if (order !== 'big' && order !== 'little')
+      throw new InvalidOptionError('byteOrder', "expected 'big' or 'little'");
     this.#fieldLength = field === 'varint' ? 0 : field;
     this.#littleEndian = order === 'little';
     this.#fieldOffset = checkInt('lengthFieldOffset', options.lengthFieldOffset ?? 0, 0, 1 << 20);
@@ -232,7 +233,8 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
 
   /** Fail fast while a varint is still arriving: its lower bound may already be too big. */
   #checkPartialVarint(lowerBound: number, bytes: number): void {
-    if (bytes >= MAX_VARINT_BYTES) throw new InvalidFrameError(`varint length field longer than ${MAX_VARINT_BYTES} bytes`);
+    if (bytes >= MAX_VARINT_BYTES)
+      throw new InvalidFrameError(`varint length field longer than ${MAX_VARINT_BYTES} bytes`);
     const frame = this.#fieldOffset + bytes + lowerBound + this.#adjustment;
     if (frame > this.#maxFrameLength) throw new FrameTooLargeError(frame, this.#maxFrameLength);
   }
@@ -271,7 +273,9 @@ function varintSize(value: number): number {
  * @example
  * createServer({ codec: lengthPrefixed({ lengthFieldLength: 2 }) }, onConnection)
  */
-export function lengthPrefixed(options: LengthPrefixedOptions = {}): CodecFactory<Buffer, Uint8Array | string> {
+export function lengthPrefixed(
+  options: LengthPrefixedOptions = {},
+): CodecFactory<Buffer, Uint8Array | string> {
   new LengthPrefixedCodec(options);
   const frozen = { ...options };
   return () => new LengthPrefixedCodec(frozen);

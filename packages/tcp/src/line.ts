@@ -40,13 +40,15 @@ export class LineCodec<T extends string | Buffer = string> implements Codec<T, s
 
   constructor(options: LineCodecOptions = {}) {
     this.#delimiter = toBytes('delimiter', options.delimiter ?? '\n');
-    this.#delimiterText = typeof (options.delimiter ?? '\n') === 'string' ? this.#delimiter.toString() : undefined;
+    this.#delimiterText =
+      typeof (options.delimiter ?? '\n') === 'string' ? this.#delimiter.toString() : undefined;
     this.#encodeDelimiter = toBytes('encodeDelimiter', options.encodeDelimiter ?? this.#delimiter);
     const isNewline = this.#delimiter.length === 1 && this.#delimiter[0] === 0x0a;
     this.#stripCR = checkBool('stripCR', options.stripCR ?? isNewline);
     this.#max = checkInt('maxLineLength', options.maxLineLength ?? 65_536, 0);
     const output = options.output ?? 'string';
-    if (output !== 'string' && output !== 'buffer') throw new InvalidOptionError('output', "expected 'string' or 'buffer'");
+    if (output !== 'string' && output !== 'buffer')
+      throw new InvalidOptionError('output', "expected 'string' or 'buffer'");
     this.#text = output === 'string';
     this.#fatal = checkBool('fatalUtf8', options.fatalUtf8 ?? false)
       ? new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
@@ -193,7 +195,11 @@ export class LineCodec<T extends string | Buffer = string> implements Codec<T, s
   encode(line: string | Uint8Array): Uint8Array | readonly Uint8Array[] {
     const tail = this.#encodeDelimiter;
     if (typeof line === 'string') {
-      if (this.#delimiterText !== undefined ? line.includes(this.#delimiterText) : Buffer.from(line).includes(this.#delimiter)) {
+      if (
+        this.#delimiterText !== undefined
+          ? line.includes(this.#delimiterText)
+          : Buffer.from(line).includes(this.#delimiter)
+      ) {
         throw new InvalidFrameError('line contains the delimiter');
       }
       if (this.#stripCR && line.charCodeAt(line.length - 1) === CR) {
@@ -233,7 +239,9 @@ export type LineBufferOptions = LineCodecOptions & { output: 'buffer' };
  * });
  */
 export function lines(options: LineBufferOptions): CodecFactory<Buffer, string | Uint8Array>;
-export function lines(options?: LineCodecOptions & { output?: 'string' }): CodecFactory<string, string | Uint8Array>;
+export function lines(
+  options?: LineCodecOptions & { output?: 'string' },
+): CodecFactory<string, string | Uint8Array>;
 export function lines(options: LineCodecOptions = {}): CodecFactory<string | Buffer, string | Uint8Array> {
   new LineCodec(options);
   const frozen = { ...options };

@@ -273,7 +273,8 @@ export function checkNumber(name: string, value: unknown, min: number, max: numb
 }
 
 export function checkBool(name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `expected a boolean, got ${String(value)}`);
+  if (typeof value !== 'boolean')
+    throw new InvalidOptionError(name, `expected a boolean, got ${String(value)}`);
   return value;
 }
 
@@ -308,7 +309,12 @@ export function resolveConnectionOptions(
     idleTimeout: checkInt('idleTimeout', options.idleTimeout ?? defaultIdleTimeout, 0, MAX_TIMER),
     noDelay: checkBool('noDelay', options.noDelay ?? true),
     keepAlive: checkBool('keepAlive', options.keepAlive ?? true),
-    keepAliveInitialDelay: checkInt('keepAliveInitialDelay', options.keepAliveInitialDelay ?? 30_000, 0, MAX_TIMER),
+    keepAliveInitialDelay: checkInt(
+      'keepAliveInitialDelay',
+      options.keepAliveInitialDelay ?? 30_000,
+      0,
+      MAX_TIMER,
+    ),
     highWaterMark: checkInt('highWaterMark', options.highWaterMark ?? 65_536, 1),
     maxPendingBytes: checkInt('maxPendingBytes', options.maxPendingBytes ?? 8 * 1024 * 1024, 1),
     maxQueuedMessages: checkInt('maxQueuedMessages', options.maxQueuedMessages ?? 1024, 1),

@@ -115,8 +115,10 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
     this.#stableAfter = checkInt('stableAfter', options.stableAfter ?? 5_000, 0, MAX_TIMER);
     const queue = options.offlineQueue ?? {};
     this.#queueEnabled = queue !== false;
-    this.#maxQueuedMessages = queue === false ? 0 : checkInt('offlineQueue.maxMessages', queue.maxMessages ?? 1024, 1);
-    this.#maxQueuedBytes = queue === false ? 0 : checkInt('offlineQueue.maxBytes', queue.maxBytes ?? 1024 * 1024, 1);
+    this.#maxQueuedMessages =
+      queue === false ? 0 : checkInt('offlineQueue.maxMessages', queue.maxMessages ?? 1024, 1);
+    this.#maxQueuedBytes =
+      queue === false ? 0 : checkInt('offlineQueue.maxBytes', queue.maxBytes ?? 1024 * 1024, 1);
     this.#encoder = options.codec();
     // Start on the next tick so listeners attached right after construction see the first events.
     process.nextTick(() => this.#attempt());
@@ -228,8 +230,17 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
     this.#setState('connecting');
     const abort = new AbortController();
     this.#abort = abort;
-    const { initialDelay, maxDelay, factor, jitter, maxAttempts, stableAfter, offlineQueue, shouldReconnect, ...rest } =
-      this.#options;
+    const {
+      initialDelay,
+      maxDelay,
+      factor,
+      jitter,
+      maxAttempts,
+      stableAfter,
+      offlineQueue,
+      shouldReconnect,
+      ...rest
+    } = this.#options;
     const connectOptions: ConnectOptions<TDecoded, TEncodable> = { ...rest, signal: abort.signal };
     connect(connectOptions).then(
       (connection) => this.#onConnected(connection),

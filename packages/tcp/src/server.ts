@@ -1,5 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { type AddressInfo, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Connection } from './connection.js';
 import { InvalidOptionError, ServerStateError, TooManyConnectionsError } from './errors.js';
@@ -60,7 +65,10 @@ export class Server<TDecoded = unknown, TEncodable = unknown> extends EventEmitt
   #closing: Promise<void> | undefined;
   #onConnectionClosed: (() => void) | undefined;
 
-  constructor(options: ServerOptions<TDecoded, TEncodable>, onConnection?: ConnectionHandler<TDecoded, TEncodable>) {
+  constructor(
+    options: ServerOptions<TDecoded, TEncodable>,
+    onConnection?: ConnectionHandler<TDecoded, TEncodable>,
+  ) {
     super();
     if (onConnection !== undefined && typeof onConnection !== 'function') {
       throw new InvalidOptionError('onConnection', 'expected a function');

@@ -8,7 +8,9 @@ export const EMPTY = Buffer.alloc(0);
 /** Split `bytes` at the given cut points (any integers; reduced modulo the length). */
 export function splitAt(bytes: Buffer, cuts: number[]): Buffer[] {
   if (bytes.length === 0) return [];
-  const points = [...new Set(cuts.map((c) => Math.abs(c) % bytes.length))].filter((p) => p > 0).sort((a, b) => a - b);
+  const points = [...new Set(cuts.map((c) => Math.abs(c) % bytes.length))]
+    .filter((p) => p > 0)
+    .sort((a, b) => a - b);
   const chunks: Buffer[] = [];
   let last = 0;
   for (const p of points) {
@@ -95,7 +97,10 @@ export function within<T>(promise: Promise<T>, timeout = 10_000, what = 'promise
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${timeout} ms waiting for ${what}`)), timeout);
+      timer = setTimeout(
+        () => reject(new Error(`timed out after ${timeout} ms waiting for ${what}`)),
+        timeout,
+      );
     }),
   ]).finally(() => clearTimeout(timer));
 }

@@ -52,13 +52,17 @@ describe('length-prefixed codec', () => {
 
   it('decodes default frames back to exactly the payloads sent (strings and bytes)', () => {
     fc.assert(
-      fc.property(fc.array(fc.string({ unit: 'grapheme', maxLength: 50 }), { maxLength: 10 }), cutsArb, (texts, cuts) => {
-        const codec = lengthPrefixed()();
-        const wire = concatEncoded(texts.map((t) => codec.encode(t)));
-        const { frames, errors } = drive(lengthPrefixed()(), chunked(wire, cuts));
-        expect(errors).toEqual([]);
-        expect(frames.map((f) => f.toString('utf8'))).toEqual(texts);
-      }),
+      fc.property(
+        fc.array(fc.string({ unit: 'grapheme', maxLength: 50 }), { maxLength: 10 }),
+        cutsArb,
+        (texts, cuts) => {
+          const codec = lengthPrefixed()();
+          const wire = concatEncoded(texts.map((t) => codec.encode(t)));
+          const { frames, errors } = drive(lengthPrefixed()(), chunked(wire, cuts));
+          expect(errors).toEqual([]);
+          expect(frames.map((f) => f.toString('utf8'))).toEqual(texts);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -74,7 +78,9 @@ describe('length-prefixed codec', () => {
           const codec = new LengthPrefixedCodec({ ...options, maxFrameLength });
           const { errors, maxBuffered } = drive(codec, chunked(Buffer.from(bytes), cuts));
           // Only a partial header may exceed the frame limit (offset + up to 10 varint bytes).
-          expect(maxBuffered).toBeLessThanOrEqual(Math.max(maxFrameLength, (options.lengthFieldOffset ?? 0) + 10));
+          expect(maxBuffered).toBeLessThanOrEqual(
+            Math.max(maxFrameLength, (options.lengthFieldOffset ?? 0) + 10),
+          );
           for (const e of errors) {
             expect(['ERR_FRAME_TOO_LARGE', 'ERR_INVALID_FRAME', 'ERR_TRUNCATED_FRAME']).toContain(e.code);
           }
@@ -156,16 +162,24 @@ describe('length-prefixed codec', () => {
   });
 
   it('refuses to encode what the peer would refuse to decode', () => {
-    expect(() => new LengthPrefixedCodec({ maxFrameLength: 10 }).encode(new Uint8Array(7))).toThrow(FrameTooLargeError);
+    expect(() => new LengthPrefixedCodec({ maxFrameLength: 10 }).encode(new Uint8Array(7))).toThrow(
+      FrameTooLargeError,
+    );
     expect(() => new LengthPrefixedCodec({ lengthFieldLength: 1 }).encode(new Uint8Array(256))).toThrow(
       FrameTooLargeError,
     );
-    expect(() => new LengthPrefixedCodec({ lengthAdjustment: 2 }).encode(new Uint8Array(1))).toThrow(InvalidFrameError);
+    expect(() => new LengthPrefixedCodec({ lengthAdjustment: 2 }).encode(new Uint8Array(1))).toThrow(
+      InvalidFrameError,
+    );
   });
 
   it('validates options up front', () => {
-    expect(() => lengthPrefixed({ lengthFieldLength: 3 as 4 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
-    expect(() => lengthPrefixed({ maxFrameLength: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    expect(() => lengthPrefixed({ lengthFieldLength: 3 as 4 })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
+    );
+    expect(() => lengthPrefixed({ maxFrameLength: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
+    );
   });
 
   it('sends large payloads by reference next to a separate header', () => {

@@ -36,7 +36,9 @@ describe('line codec', () => {
         cutsArb,
         (delimiter, payloads, cuts) => {
           const d = Buffer.from(delimiter);
-          const valid = payloads.map((p) => Buffer.from(p)).filter((p) => !p.includes(d) && p[p.length - 1] !== 0x0d);
+          const valid = payloads
+            .map((p) => Buffer.from(p))
+            .filter((p) => !p.includes(d) && p[p.length - 1] !== 0x0d);
           const factory = lines({ delimiter, output: 'buffer' });
           const wire = concatEncoded(valid.map((p) => factory().encode(p)));
           const { frames, errors } = drive(factory(), chunked(wire, cuts));

@@ -12,7 +12,7 @@ import {
   lengthPrefixed,
   lines,
   type Server,
-  TooManyConnectionsError,
+  type TooManyConnectionsError,
 } from '../src/index.js';
 import { sleep, waitFor, within } from './helpers.js';
 
@@ -59,7 +59,10 @@ describe('server and client over loopback', () => {
     await Promise.all(
       Array.from({ length: clients }, async (_, c) => {
         const conn = await connect({ port, host: '127.0.0.1', codec: lengthPrefixed() });
-        const expected = Array.from({ length: perClient }, (_, i) => `client ${c} message ${i} ${'x'.repeat(i * 7)}`);
+        const expected = Array.from(
+          { length: perClient },
+          (_, i) => `client ${c} message ${i} ${'x'.repeat(i * 7)}`,
+        );
         for (const m of expected) conn.write(m);
         const got: string[] = [];
         for await (const frame of conn) {
@@ -193,7 +196,9 @@ describe('server and client over loopback', () => {
     const probe = track(createServer({ codec: lines() }));
     const { port } = await probe.listen({ host: '127.0.0.1' });
     await probe.close({ deadline: 0 });
-    await expect(connect({ port, host: '127.0.0.1', codec: lines() })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(connect({ port, host: '127.0.0.1', codec: lines() })).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+    });
 
     // A plain TCP server that never answers the TLS ClientHello.
     const silent = track(createServer({ codec: lines(), idleTimeout: 0 }));
@@ -203,7 +208,13 @@ describe('server and client over loopback', () => {
     ).rejects.toMatchObject({ code: 'ERR_CONNECT_TIMEOUT' });
 
     const controller = new AbortController();
-    const pending = connect({ port: silentPort, host: '127.0.0.1', codec: lines(), tls: {}, signal: controller.signal });
+    const pending = connect({
+      port: silentPort,
+      host: '127.0.0.1',
+      codec: lines(),
+      tls: {},
+      signal: controller.signal,
+    });
     controller.abort();
     await expect(pending).rejects.toMatchObject({ code: 'ERR_ABORTED' });
   });

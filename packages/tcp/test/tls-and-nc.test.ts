@@ -17,9 +17,23 @@ beforeAll(() => {
   execFileSync(
     'openssl',
     [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-days',
+      '1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
     ],
     { stdio: 'ignore' },
   );
@@ -67,7 +81,9 @@ describe('TLS', () => {
 /** Run `nc -N` with the given stdin; resolves with its stdout. Bounded by a kill timer. */
 function nc(port: number, input: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('nc', ['-N', '-w', '10', '127.0.0.1', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('nc', ['-N', '-w', '10', '127.0.0.1', String(port)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -101,9 +117,7 @@ describe('interop with netcat (netcat-openbsd)', () => {
     const { port } = await server.listen({ host: '127.0.0.1' });
     const out = await nc(port, 'first\nsecond line\r\nünïcödé ✓\nno newline at the end');
     expect(received).toEqual(['first', 'second line', 'ünïcödé ✓', 'no newline at the end']);
-    expect(out).toBe(
-      'hello from @net/tcp\n> FIRST\n> SECOND LINE\n> ÜNÏCÖDÉ ✓\n> NO NEWLINE AT THE END\n',
-    );
+    expect(out).toBe('hello from @net/tcp\n> FIRST\n> SECOND LINE\n> ÜNÏCÖDÉ ✓\n> NO NEWLINE AT THE END\n');
   });
 
   it('reports ERR_LINE_TOO_LONG to an nc user and keeps the session going', async () => {
@@ -111,7 +125,8 @@ describe('interop with netcat (netcat-openbsd)', () => {
       { codec: lines({ maxLineLength: 32 }), protocolErrors: 'continue' },
       (conn) => {
         conn.on('error', (error) => {
-          if ((error as { code?: string }).code === 'ERR_LINE_TOO_LONG') conn.write('ERR line too long (max 32 bytes)');
+          if ((error as { code?: string }).code === 'ERR_LINE_TOO_LONG')
+            conn.write('ERR line too long (max 32 bytes)');
         });
         conn.on('message', (line) => conn.write(`ok ${line}`));
       },

@@ -1,0 +1,194 @@
+// Side-by-side benchmark of @net/tcp against hand-written code on raw node:net, in one process.
+// Runs are interleaved (anchor, ours, anchor, ours, …) because the machine is shared and noisy;
+// the reported ratio is the median of the per-round ratios.
+import { Buffer } from 'node:buffer';
+import net from 'node:net';
+import os from 'node:os';
+import { connect, createServer, lengthPrefixed } from '../dist/index.js';
+
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const SMALL_COUNT = Number(process.env.SMALL_COUNT ?? 300_000);
+const LARGE_COUNT = Number(process.env.LARGE_COUNT ?? 4_096); // 256 MiB of 64 KiB frames
+const HOST = '127.0.0.1';
+
+const once = (emitter, event) => new Promise((resolve) => emitter.once(event, resolve));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Anchors: what a careful developer writes by hand on node:net.
+
+/** Minimal length-prefix decoder: concat the leftover only when a frame spans chunks. */
+function rawFrameServer(onFrame) {
+  return net.createServer((socket) => {
+    socket.setNoDelay(true);
+    let pending = null;
+    socket.on('data', (chunk) => {
+      const buf = pending === null ? chunk : Buffer.concat([pending, chunk]);
+      let pos = 0;
+      while (buf.length - pos >= 4) {
+        const len = buf.readUInt32BE(pos);
+        if (buf.length - pos - 4 < len) break;
+        onFrame(buf.subarray(pos + 4, pos + 4 + len));
+        pos += 4 + len;
+      }
+      pending = pos === buf.length ? null : buf.subarray(pos);
+    });
+  });
+}
+
+async function rawFrameClientSend(port, payload, count) {
+  const socket = net.connect({ port, host: HOST });
+  socket.setNoDelay(true);
+  await once(socket, 'connect');
+  for (let i = 0; i < count; i++) {
+    const frame = Buffer.allocUnsafe(4 + payload.length);
+    frame.writeUInt32BE(payload.length, 0);
+    payload.copy(frame, 4);
+    if (!socket.write(frame)) await once(socket, 'drain');
+  }
+  return socket;
+}
+
+/** 64-byte messages through the hand-written decoder. */
+async function anchorSmall() {
+  let received = 0;
+  let done;
+  const finished = new Promise((r) => (done = r));
+  const server = rawFrameServer(() => {
+    if (++received === SMALL_COUNT) done();
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const start = process.hrtime.bigint();
+  const socket = await rawFrameClientSend(server.address().port, Buffer.alloc(64, 1), SMALL_COUNT);
+  await finished;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  socket.destroy();
+  server.close();
+  return SMALL_COUNT / seconds;
+}
+
+/** 64 KiB chunks through a raw pipe: no framing at all. */
+async function anchorLarge() {
+  const total = LARGE_COUNT * 65_536;
+  let received = 0;
+  let done;
+  const finished = new Promise((r) => (done = r));
+  const server = net.createServer((socket) => {
+    socket.on('data', (chunk) => {
+      received += chunk.length;
+      if (received === total) done();
+    });
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const payload = Buffer.alloc(65_536, 2);
+  const start = process.hrtime.bigint();
+  const socket = net.connect({ port: server.address().port, host: HOST });
+  socket.setNoDelay(true);
+  await once(socket, 'connect');
+  for (let i = 0; i < LARGE_COUNT; i++) if (!socket.write(payload)) await once(socket, 'drain');
+  await finished;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  socket.destroy();
+  server.close();
+  return total / seconds / 1e6;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ours: server + client from @net/tcp, producer respecting backpressure.
+
+async function oursRun(payload, count, unit) {
+  let received = 0;
+  let bytes = 0;
+  let done;
+  const finished = new Promise((r) => (done = r));
+  const server = createServer({ codec: lengthPrefixed(), idleTimeout: 0 }, (conn) => {
+    conn.on('message', (frame) => {
+      bytes += frame.length;
+      if (++received === count) done();
+    });
+  });
+  const { port } = await server.listen({ host: HOST });
+  const start = process.hrtime.bigint();
+  const client = await connect({ port, host: HOST, codec: lengthPrefixed() });
+  for (let i = 0; i < count; i++) if (!client.write(payload)) await client.drained();
+  await finished;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  client.destroy();
+  await server.close({ deadline: 0 });
+  return unit === 'msgs' ? count / seconds : bytes / seconds / 1e6;
+}
+
+const oursSmall = () => oursRun(Buffer.alloc(64, 1), SMALL_COUNT, 'msgs');
+const oursLarge = () => oursRun(Buffer.alloc(65_536, 2), LARGE_COUNT, 'MB');
+
+/** Runs `fn` and also returns its rate per CPU-second (user+sys), which other tenants disturb less. */
+async function measure(fn, work) {
+  const cpu = process.cpuUsage();
+  const rate = await fn();
+  const used = process.cpuUsage(cpu);
+  return { rate, cpuRate: work / ((used.user + used.system) / 1e6) };
+}
+
+async function compare(name, unit, anchor, ours, target, work) {
+  await anchor(); // warm-up, discarded
+  await ours();
+  const a = [];
+  const b = [];
+  const ratios = [];
+  const cpuRatios = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const x = await measure(anchor, work);
+    const y = await measure(ours, work);
+    a.push(x.rate);
+    b.push(y.rate);
+    ratios.push(y.rate / x.rate);
+    cpuRatios.push(y.cpuRate / x.cpuRate);
+  }
+  const fmt = (v) => (unit === 'msgs/s' ? Math.round(v).toLocaleString('en-US') : v.toFixed(0));
+  const ratio = median(ratios);
+  console.log(`\n${name}`);
+  console.log(`  anchor  median ${fmt(median(a))} ${unit}   runs: ${a.map(fmt).join(', ')}`);
+  console.log(`  @net    median ${fmt(median(b))} ${unit}   runs: ${b.map(fmt).join(', ')}`);
+  console.log(
+    `  ratio   median ${ratio.toFixed(2)}x (target >= ${target}x) ${ratio >= target ? 'OK' : 'BELOW TARGET'}`,
+  );
+  console.log(
+    `  per CPU-second (less sensitive to other tenants): ratio median ${median(cpuRatios).toFixed(2)}x`,
+  );
+  return ratio;
+}
+
+console.log(
+  `@net/tcp bench: node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
+console.log(`rounds ${ROUNDS}, ${SMALL_COUNT} small messages, ${LARGE_COUNT} x 64 KiB frames per run`);
+const started = Date.now();
+const only = process.env.ONLY;
+if (only !== 'large')
+  await compare(
+    '(a) 64-byte length-prefixed messages, client -> server (anchor: raw net + hand-written decoder)',
+    'msgs/s',
+    anchorSmall,
+    oursSmall,
+    0.95,
+    SMALL_COUNT,
+  );
+if (only !== 'small')
+  await compare(
+    '(b) 64 KiB frames, client -> server (anchor: raw net pipe, no framing)',
+    'MB/s',
+    anchorLarge,
+    oursLarge,
+    0.9,
+    (LARGE_COUNT * 65_536) / 1e6,
+  );
+console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(1)} s`);
