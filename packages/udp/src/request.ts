@@ -83,6 +83,9 @@ export class Requester {
   readonly #maxPending: number;
   readonly #recentLimit: number;
   readonly #defaults: RequestOptions;
+  readonly #hasDefaults: boolean;
+  #lastHost = '';
+  #lastExpect: string | undefined;
   #nextId = (Math.random() * 0x100000000) >>> 0;
   #closed = false;
   readonly #stats: RequesterStats = {
@@ -102,6 +105,7 @@ export class Requester {
     this.#maxPending = positiveInt('maxPending', options.maxPending ?? 1024);
     this.#recentLimit = positiveInt('recentIds', options.recentIds ?? 1024);
     this.#defaults = options.defaults ?? {};
+    this.#hasDefaults = Object.keys(this.#defaults).length > 0;
     socket.on('message', this.#onMessage);
     socket.on('close', this.#onClose);
   }
@@ -122,7 +126,7 @@ export class Requester {
    * (`ERR_UDP_TIMEOUT`). Duplicate and late replies are dropped and counted.
    */
   request(data: Payload, options: RequestOptions = {}): Promise<Reply> {
-    const o = { ...this.#defaults, ...options };
+    const o = this.#hasDefaults ? { ...this.#defaults, ...options } : options;
     if (this.#closed || this.socket.closed) return Promise.reject(new SocketClosedError('request'));
     if (o.signal?.aborted) return Promise.reject(new AbortError(o.signal.reason));
     if (this.#pending.size >= this.#maxPending)
@@ -201,7 +205,7 @@ export class Requester {
       port: connected ? undefined : o.port,
       host: connected ? undefined : o.host,
       expectPort,
-      expectAddress: unicastLiteral(expectHost),
+      expectAddress: this.#expectedAddress(expectHost),
       attempts: 0,
       maxAttempts: retries + 1,
       started: now,
@@ -216,6 +220,15 @@ export class Requester {
       signal: undefined,
       onAbort: undefined,
     };
+  }
+
+  /** unicastLiteral() memoised for the common case of one destination. */
+  #expectedAddress(host: string): string | undefined {
+    if (host !== this.#lastHost) {
+      this.#lastHost = host;
+      this.#lastExpect = unicastLiteral(host);
+    }
+    return this.#lastExpect;
   }
 
   #allocateId(): number {
@@ -448,7 +461,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
     this.#cache.delete(key);
     const fresh: CacheEntry = { reply: undefined, expires: Number.POSITIVE_INFINITY };
     this.#cache.set(key, fresh);
-    this.#evict(now);
+    this.#evict();
     this.#stats.handled++;
     this.#running++;
     let result: HandlerResult | Promise<HandlerResult>;
@@ -511,11 +524,13 @@ export class Responder extends EventEmitter<ResponderEvents> {
     }
   }
 
-  #evict(now: number): void {
-    // Map iteration is insertion order, so the oldest entries are at the front.
-    for (const [key, entry] of this.#cache) {
-      if (this.#cache.size <= this.#cacheSize && !(entry.reply !== undefined && entry.expires <= now)) break;
-      this.#cache.delete(key);
+  #evict(): void {
+    // Map iteration is insertion order, so the oldest entry is first. Expired entries further in
+    // are replaced lazily when their key comes back; the size bound alone caps memory.
+    while (this.#cache.size > this.#cacheSize) {
+      const oldest = this.#cache.keys().next();
+      if (oldest.done === true) break;
+      this.#cache.delete(oldest.value);
     }
   }
 }

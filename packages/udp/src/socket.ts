@@ -313,6 +313,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
    */
   post(data: Payload, port?: number, host?: string): void {
     this.#checkSend(data, port, host);
+    // A shared callback, not a closure: dgram silently drops the errors of callback-less sends.
     this.#rawSend(data, port, host, this.#onPostDone);
   }
 

@@ -338,6 +338,23 @@ describe('multicast and broadcast on loopback', () => {
     expect((await got).toString()).toBe('to everyone');
   });
 
+  it('counts and reports a failed post() instead of losing it or crashing', async () => {
+    const s = socket();
+    await s.bind(0);
+    const warnings: Error[] = [];
+    s.on('warning', (w) => warnings.push(w));
+    // Broadcasting without SO_BROADCAST fails with EACCES in the kernel.
+    s.post('x', 9, '255.255.255.255');
+    await waitFor(() => warnings.length === 1, 'the failed post to be reported');
+    expect(warnings[0]).toMatchObject({ code: 'ERR_UDP_SEND' });
+    expect(s.stats).toMatchObject({ sent: 0, sendErrors: 1 });
+    const errors: Error[] = [];
+    s.on('error', (e) => errors.push(e));
+    s.post('x', 9, '255.255.255.255');
+    await waitFor(() => errors.length === 1, 'the error event once someone listens');
+    expect(warnings).toHaveLength(1);
+  });
+
   it('interoperates with a raw dgram peer', async () => {
     const raw = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => raw.bind(0, '127.0.0.1', () => resolve()));

@@ -1,0 +1,244 @@
+// Benchmark: @net/udp against raw node:dgram in the same run, interleaved (A, B, A, B, ...) so the
+// noise of a shared machine hits both sides alike. Prints medians and the ours/raw ratio.
+//
+// 1. Datagrams/s: 512-byte datagrams sent over 127.0.0.1 and counted on the RECEIVE side. Sender
+//    and receiver live in one process and use the same layer (both raw, or both ours); the send
+//    loop is identical (batches of BATCH, then setImmediate so receives get their turn). Anchors:
+//    raw send with a callback (it learns about errors, like our send() and post()) and raw send
+//    without one (fire-and-forget, errors silently lost: the fastest dgram can go).
+// 2. Round trips/s: our createRequester/serve against a minimal raw dgram ping-pong (4-byte id
+//    echo), with 1 and 32 requests in flight.
+import dgram from 'node:dgram';
+import os from 'node:os';
+import { createRequester, createSocket, serve } from '../dist/index.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const TRIAL_MS = Number(process.env.BENCH_TRIAL_MS ?? 800);
+const SIZE = 512;
+const BATCH = 32;
+const payload = Buffer.alloc(SIZE, 0x61);
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+// ---- datagram throughput -------------------------------------------------------------------
+
+async function rawThroughput(withCallback) {
+  const rx = dgram.createSocket('udp4');
+  const tx = dgram.createSocket('udp4');
+  let received = 0;
+  rx.on('message', () => received++);
+  await new Promise((r) => rx.bind(0, '127.0.0.1', r));
+  await new Promise((r) => tx.bind(0, '127.0.0.1', r));
+  const port = rx.address().port;
+  const rate = await blast(
+    () => received,
+    withCallback
+      ? (done) => {
+          for (let i = 0; i < BATCH; i++) tx.send(payload, port, '127.0.0.1', done);
+        }
+      : () => {
+          for (let i = 0; i < BATCH; i++) tx.send(payload, port, '127.0.0.1');
+        },
+    withCallback,
+  );
+  await Promise.all([new Promise((r) => rx.close(r)), new Promise((r) => tx.close(r))]);
+  return rate;
+}
+
+async function oursThroughput(mode) {
+  const rx = createSocket('udp4');
+  const tx = createSocket('udp4');
+  let received = 0;
+  await rx.bind(0, '127.0.0.1');
+  await tx.bind(0, '127.0.0.1');
+  let loop;
+  if (mode === 'iterate') {
+    loop = (async () => {
+      for await (const _ of rx) received++;
+    })();
+  } else rx.on('message', () => received++);
+  const port = rx.address().port;
+  const rate = await blast(
+    () => received,
+    mode === 'send'
+      ? (done) => {
+          for (let i = 0; i < BATCH; i++) tx.send(payload, port, '127.0.0.1').then(done, done);
+        }
+      : () => {
+          for (let i = 0; i < BATCH; i++) tx.post(payload, port, '127.0.0.1');
+        },
+    mode === 'send',
+  );
+  await Promise.all([rx.close(), tx.close()]);
+  await loop;
+  return rate;
+}
+
+/** Sends batches until TRIAL_MS elapsed; returns datagrams RECEIVED per second. */
+async function blast(count, sendBatch, waitForCompletion) {
+  let outstanding = 0;
+  let resume;
+  const done = () => {
+    if (--outstanding === 0 && resume) resume();
+  };
+  const start = performance.now();
+  const before = count();
+  while (performance.now() - start < TRIAL_MS) {
+    if (waitForCompletion) {
+      outstanding = BATCH;
+      const flushed = new Promise((r) => {
+        resume = r;
+      });
+      sendBatch(done);
+      await flushed;
+    } else sendBatch();
+    await tick();
+  }
+  // Let datagrams already in the kernel buffer arrive, then count.
+  await new Promise((r) => setTimeout(r, 50));
+  return ((count() - before) * 1000) / (performance.now() - start - 50);
+}
+
+// ---- request/response round trips ------------------------------------------------------------
+
+async function rawPingPong(inFlight) {
+  const server = dgram.createSocket('udp4');
+  const client = dgram.createSocket('udp4');
+  server.on('message', (msg, rinfo) => server.send(msg, rinfo.port, rinfo.address));
+  await new Promise((r) => server.bind(0, '127.0.0.1', r));
+  await new Promise((r) => client.bind(0, '127.0.0.1', r));
+  const port = server.address().port;
+  let trips = 0;
+  let running = true;
+  const message = Buffer.alloc(4 + SIZE);
+  client.on('message', (msg) => {
+    trips++;
+    if (running) client.send(msg, port, '127.0.0.1');
+  });
+  const start = performance.now();
+  for (let i = 0; i < inFlight; i++) {
+    const m = Buffer.from(message);
+    m.writeUInt32BE(i, 0);
+    client.send(m, port, '127.0.0.1');
+  }
+  await new Promise((r) => setTimeout(r, TRIAL_MS));
+  running = false;
+  const rate = (trips * 1000) / (performance.now() - start);
+  await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => client.close(r))]);
+  return rate;
+}
+
+async function oursRequests(inFlight) {
+  const server = createSocket('udp4');
+  const client = createSocket('udp4');
+  await server.bind(0, '127.0.0.1');
+  await client.bind(0, '127.0.0.1');
+  const responder = serve(server, (data) => data);
+  const requester = createRequester(client, {
+    defaults: { port: server.address().port, host: '127.0.0.1', timeout: 5000 },
+  });
+  let trips = 0;
+  let running = true;
+  const start = performance.now();
+  const loops = Array.from({ length: inFlight }, async () => {
+    while (running) {
+      await requester.request(payload);
+      trips++;
+    }
+  });
+  await new Promise((r) => setTimeout(r, TRIAL_MS));
+  running = false;
+  const rate = (trips * 1000) / (performance.now() - start);
+  await Promise.all(loops);
+  responder.close();
+  await Promise.all([server.close(), client.close()]);
+  return rate;
+}
+
+// ---- driver ------------------------------------------------------------------------------------
+
+async function compare(name, raw, ours) {
+  await raw();
+  await ours(); // warm-up, not counted
+  const rawRates = [];
+  const ourRates = [];
+  const ratios = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    // Alternate which side goes first so drift on a shared machine does not favour either.
+    if (i % 2 === 0) {
+      rawRates.push(await raw());
+      ourRates.push(await ours());
+    } else {
+      ourRates.push(await ours());
+      rawRates.push(await raw());
+    }
+    ratios.push(ourRates[i] / rawRates[i]);
+  }
+  const row = {
+    name,
+    raw: Math.round(median(rawRates)),
+    ours: Math.round(median(ourRates)),
+    ratio: median(ratios).toFixed(3),
+  };
+  console.log(
+    `${row.name.padEnd(44)} raw ${String(row.raw).padStart(8)}/s   ours ${String(row.ours).padStart(8)}/s   ratio ${row.ratio}`,
+  );
+  return row;
+}
+
+console.log(
+  `@net/udp bench: node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, load ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
+console.log(`${ROUNDS} interleaved rounds of ${TRIAL_MS} ms; ratio = median of per-round ours/raw\n`);
+const started = performance.now();
+const rows = [];
+rows.push(
+  await compare(
+    '512 B datagrams/s: send() vs send(cb)',
+    () => rawThroughput(true),
+    () => oursThroughput('send'),
+  ),
+);
+rows.push(
+  await compare(
+    '512 B datagrams/s: post() vs send(cb)',
+    () => rawThroughput(true),
+    () => oursThroughput('post'),
+  ),
+);
+rows.push(
+  await compare(
+    '512 B datagrams/s: post() vs send() no cb',
+    () => rawThroughput(false),
+    () => oursThroughput('post'),
+  ),
+);
+rows.push(
+  await compare(
+    '512 B datagrams/s: for-await rx vs on(message)',
+    () => rawThroughput(false),
+    () => oursThroughput('iterate'),
+  ),
+);
+rows.push(
+  await compare(
+    'round trips/s, 1 in flight',
+    () => rawPingPong(1),
+    () => oursRequests(1),
+  ),
+);
+rows.push(
+  await compare(
+    'round trips/s, 32 in flight',
+    () => rawPingPong(32),
+    () => oursRequests(32),
+  ),
+);
+console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+if (process.env.BENCH_JSON) console.log(JSON.stringify(rows));
