@@ -47,7 +47,7 @@ export const OPTION_DOCS: [flag: string, env: string, def: string, what: string]
     'same origin',
     'extra allowed Origin for /ws (repeatable; comma-separated in env)',
   ],
-  ['--redis', 'CHAT_REDIS_URL', 'unset', 'redis://host:port: share rooms, history and presence with other nodes'],
+  ['--redis', 'CHAT_REDIS_URL', 'unset', 'redis://host:port, shared by several nodes'],
   ['--log-level', 'CHAT_LOG_LEVEL', 'info', 'error, warn, info or debug'],
   ['--rate', 'CHAT_RATE', '5', 'messages per second per connection (token bucket refill)'],
   ['--burst', 'CHAT_BURST', '10', 'token bucket size per connection'],
