@@ -38,6 +38,7 @@ const EMPTY = Buffer.alloc(0);
 /** Smaller writes made in one tick are copied into one buffer; larger ones go out via writev. */
 const COALESCE_LIMIT = 8 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
+let nextId = 0;
 const noop = (): void => {};
 
 function rejected(error: unknown): Promise<never> {
@@ -82,8 +83,13 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   extends EventEmitter<ConnectionEvents<TDecoded>>
   implements AsyncIterable<TDecoded>
 {
+  /** Process-wide unique, increasing number: handy as a key or in logs. */
+  readonly id: number;
   /** The underlying socket (a `tls.TLSSocket` for TLS connections). */
   readonly socket: Socket;
+  /** Peer address, kept after close (the socket forgets it). */
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
   readonly #codec: Codec<TDecoded, TEncodable>;
   readonly #options: ResolvedConnectionOptions;
 
@@ -116,7 +122,10 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   /** @internal Use `connect()` or `createServer()`; they build connections. */
   constructor(socket: Socket, codec: Codec<TDecoded, TEncodable>, options: ResolvedConnectionOptions) {
     super();
+    this.id = ++nextId;
     this.socket = socket;
+    this.remoteAddress = socket.remoteAddress; // undefined for Unix sockets
+    this.remotePort = socket.remotePort;
     this.#codec = codec;
     this.#options = options;
     this.#closed = new Promise((resolve) => {
@@ -144,12 +153,6 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
 
   get state(): ConnectionState {
     return this.#state;
-  }
-  get remoteAddress(): string | undefined {
-    return this.socket.remoteAddress;
-  }
-  get remotePort(): number | undefined {
-    return this.socket.remotePort;
   }
   get remoteFamily(): string | undefined {
     return this.socket.remoteFamily;

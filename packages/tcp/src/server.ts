@@ -42,7 +42,7 @@ export type ServerEvents<TDecoded, TEncodable> = {
 /** Handler for each new connection. If it throws or rejects, only that connection is closed. */
 export type ConnectionHandler<TDecoded, TEncodable> = (
   connection: Connection<TDecoded, TEncodable>,
-) => void | Promise<void>;
+) => unknown;
 
 type ServerState = 'idle' | 'listening' | 'closing' | 'closed';
 
@@ -238,9 +238,7 @@ export class Server<TDecoded = unknown, TEncodable = unknown> extends EventEmitt
     if (handler === undefined) return;
     try {
       const result = handler(connection);
-      if (result !== undefined && typeof result.then === 'function') {
-        result.then(undefined, (error: unknown) => this.#handlerFailed(connection, error));
-      }
+      if (isThenable(result)) result.then(undefined, (error: unknown) => this.#handlerFailed(connection, error));
     } catch (error) {
       this.#handlerFailed(connection, error);
     }
@@ -270,4 +268,12 @@ export function createServer<TDecoded, TEncodable>(
   onConnection?: ConnectionHandler<TDecoded, TEncodable>,
 ): Server<TDecoded, TEncodable> {
   return new Server(options, onConnection);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }

@@ -6,7 +6,7 @@ import { TcpError } from '../src/errors.js';
 export const EMPTY = Buffer.alloc(0);
 
 /** Split `bytes` at the given cut points (any integers; reduced modulo the length). */
-export function splitAt(bytes: Buffer, cuts: number[]): Buffer[] {
+export function splitAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
   if (bytes.length === 0) return [];
   const points = [...new Set(cuts.map((c) => Math.abs(c) % bytes.length))]
     .filter((p) => p > 0)
@@ -33,7 +33,7 @@ export const cutsArb = fc.oneof(
   fc.constant([-1]), // marker handled by chunked(): every byte separately
 );
 
-export function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
+export function chunked(bytes: Buffer, cuts: readonly number[]): Buffer[] {
   return cuts.length === 1 && cuts[0] === -1 ? bytewise(bytes) : splitAt(bytes, cuts);
 }
 
