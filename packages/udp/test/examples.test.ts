@@ -1,0 +1,28 @@
+import { afterEach, expect, it, vi } from 'vitest';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+async function run(example: string): Promise<string> {
+  const lines: string[] = [];
+  vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
+    lines.push(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+  });
+  await import(`../examples/${example}`);
+  return lines.join('\n');
+}
+
+it('runs the README echo example', async () => {
+  expect(await run('echo.mjs')).toBe('echo: hello');
+});
+
+it('runs the README request/response example', async () => {
+  expect(await run('request.mjs')).toBe('pong: ping (attempts: 1)');
+});
+
+it('runs the README discovery example', async () => {
+  expect(await run('discovery.mjs')).toBe(
+    '["net-chat at 127.0.0.1:8080 {\\"ws\\":\\"ws://host:8080/ws\\"}"]',
+  );
+});
