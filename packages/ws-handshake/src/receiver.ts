@@ -41,6 +41,9 @@ export interface ReceiverOptions {
   inflater?: FrameInflater | null;
 }
 
+// Shared empty placeholder (never pushed to): the fragment list is created on first use.
+const NO_FRAGMENTS: Buffer[] = [];
+
 const GET_INFO = 0;
 const GET_LENGTH_16 = 1;
 const GET_LENGTH_64 = 2;
@@ -72,7 +75,8 @@ export class Receiver {
   private masked = false;
   private payloadLength = 0;
   private remaining = 0;
-  private readonly mask = Buffer.alloc(4);
+  // Allocated on the first masked frame: idle connections carry nothing they do not use.
+  private mask: Buffer = EMPTY_BUFFER;
   private maskOffset = 0;
 
   /** Opcode of the message being assembled, 0 when between messages. */
@@ -82,17 +86,17 @@ export class Receiver {
   private wireLength = 0;
   /** Decoded bytes of the current message. */
   private messageLength = 0;
-  private fragments: Buffer[] = [];
+  private fragments: Buffer[] = NO_FRAGMENTS;
   private utf8State = UTF8_ACCEPT;
 
-  private readonly onInflatedBound: (error: WebSocketError | null, data: Buffer | null) => void;
+  private readonly onInflatedBound: ((error: WebSocketError | null, data: Buffer | null) => void) | null;
 
   constructor(sink: ReceiverSink, options: ReceiverOptions) {
     this.sink = sink;
     this.isServer = options.isServer;
     this.maxPayload = options.maxPayload;
     this.inflater = options.inflater ?? null;
-    this.onInflatedBound = this.onInflated.bind(this);
+    this.onInflatedBound = this.inflater === null ? null : this.onInflated.bind(this);
   }
 
   /** True once a close frame was decoded or an error was reported; further input is ignored. */
@@ -116,7 +120,7 @@ export class Receiver {
   destroy(): void {
     this.state = DEAD;
     this.chunks = [];
-    this.fragments = [];
+    this.fragments = NO_FRAGMENTS;
     this.buffered = 0;
   }
 
@@ -136,6 +140,7 @@ export class Receiver {
           break;
         case GET_MASK:
           if (this.buffered < 4) return;
+          if (this.mask.length === 0) this.mask = Buffer.alloc(4);
           this.mask[0] = this.readByte();
           this.mask[1] = this.readByte();
           this.mask[2] = this.readByte();
@@ -298,7 +303,7 @@ export class Receiver {
         payload,
         this.fin,
         this.maxPayload - this.messageLength,
-        this.onInflatedBound,
+        this.onInflatedBound!,
       );
       return false;
     }
@@ -324,6 +329,7 @@ export class Receiver {
       this.utf8State = utf8Feed(piece, this.utf8State);
       if (this.utf8State === UTF8_REJECT) return this.fail(new InvalidUtf8Error('text message'));
     }
+    if (this.fragments === NO_FRAGMENTS) this.fragments = [];
     this.fragments.push(piece);
     return true;
   }
@@ -356,7 +362,7 @@ export class Receiver {
       data = EMPTY_BUFFER;
     } else {
       data = Buffer.concat(fragments, length);
-      this.fragments = [];
+      this.fragments = NO_FRAGMENTS;
     }
     if (opcode === Opcode.Text) {
       const complete = this.utf8State === UTF8_ACCEPT;

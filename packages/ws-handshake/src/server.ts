@@ -242,10 +242,10 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       this.closing ? 'Server is shutting down' : null,
     );
     if (ws === null) return null;
-    this.clients.add(ws);
-    ws.once('close', () => {
-      this.clients.delete(ws);
-    });
+    if (ws.readyState !== WebSocket.CLOSED) {
+      this.clients.add(ws);
+      ws._owner = this.clients;
+    }
     this.emit('connection', ws, req);
     return ws;
   }

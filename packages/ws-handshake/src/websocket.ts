@@ -95,6 +95,72 @@ function toBuffer(data: SendData): Buffer {
 
 const noop = (): void => {};
 
+type Waiter = (() => void) | ((error: Error) => void) | undefined;
+// Shared empty placeholders (never pushed to): arrays are created on first use.
+const NO_FRAMES: QueuedFrame[] = [];
+const NO_WAITERS: Waiter[] = [];
+
+// Promise executors run synchronously, so one module-level executor can hand the resolving
+// functions over without allocating a closure per send.
+let capturedResolve: () => void = noop;
+let capturedReject: (error: Error) => void = noop;
+function capture(resolve: () => void, reject: (error: Error) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+const kConnection = Symbol('websocket');
+type OwnedSocket = Duplex & { [kConnection]?: WebSocket };
+
+// Socket listeners are shared functions that find their connection through the socket, so
+// an idle connection does not carry a set of bound closures.
+function socketOnData(this: OwnedSocket, chunk: Buffer): void {
+  this[kConnection]!._onData(chunk);
+}
+function socketOnEnd(this: OwnedSocket): void {
+  // The peer half-closed. Without a close frame this is an abnormal closure (1006).
+  this.end();
+}
+function socketOnError(this: OwnedSocket, error: Error): void {
+  this[kConnection]!._onSocketError(error);
+}
+function socketOnClose(this: OwnedSocket): void {
+  this[kConnection]!._onSocketClose();
+}
+function startConnection(ws: WebSocket): void {
+  ws._start();
+}
+function closeTimedOut(ws: WebSocket): void {
+  ws._onCloseTimeout();
+}
+
+// One interval per heartbeat period for all connections using it, instead of a timer each.
+const heartbeats = new Map<number, { timer: NodeJS.Timeout; sockets: Set<WebSocket> }>();
+function heartbeatTick(interval: number): void {
+  const group = heartbeats.get(interval);
+  if (group === undefined) return;
+  for (const ws of group.sockets) ws._heartbeat();
+}
+function heartbeatAdd(ws: WebSocket, interval: number): void {
+  let group = heartbeats.get(interval);
+  if (group === undefined) {
+    const timer = setInterval(heartbeatTick, interval, interval);
+    timer.unref();
+    group = { timer, sockets: new Set() };
+    heartbeats.set(interval, group);
+  }
+  group.sockets.add(ws);
+}
+function heartbeatRemove(ws: WebSocket, interval: number): void {
+  const group = heartbeats.get(interval);
+  if (group === undefined) return;
+  group.sockets.delete(ws);
+  if (group.sockets.size === 0) {
+    clearInterval(group.timer);
+    heartbeats.delete(interval);
+  }
+}
+
 function rejected(error: Error): Promise<void> {
   const p = Promise.reject(error);
   p.catch(noop);
@@ -109,7 +175,10 @@ function rejected(error: Error): Promise<void> {
  * kernel and reject if the connection dies first; they never cause unhandled rejections when
  * ignored, so fire-and-forget sending is safe.
  */
-export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIterable<MessageData> {
+export class WebSocket
+  extends EventEmitter<WebSocketEvents>
+  implements AsyncIterable<MessageData>, ReceiverSink
+{
   static readonly CONNECTING = ReadyState.CONNECTING;
   static readonly OPEN = ReadyState.OPEN;
   static readonly CLOSING = ReadyState.CLOSING;
@@ -148,23 +217,25 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
   private started = false;
   private alive = true;
   private closeTimer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatActive = false;
   private head: Buffer | null;
+  /** @internal The server's client set this connection removes itself from on close. */
+  _owner: Set<WebSocket> | null = null;
 
   /** Opcode of the outgoing fragmented message in progress, 0 when none. */
   private fragmentOpcode = 0;
   private fragmentCompressed = false;
 
   // Frames waiting behind an in-flight compression (only used with permessage-deflate).
-  private queue: QueuedFrame[] = [];
+  private queue: QueuedFrame[] = NO_FRAMES;
   private queuedBytes = 0;
   private deflating = false;
 
   // Write completions, in write order: [resolve, reject, resolve, reject, ...].
-  private writeWaiters: Array<(() => void) | ((error: Error) => void) | undefined> = [];
+  private writeWaiters: Waiter[] = NO_WAITERS;
   private writeWaitersHead = 0;
-  private capturedResolve: () => void = noop;
-  private capturedReject: (error: Error) => void = noop;
+  private writeDone: ((error?: Error | null) => void) | null = null;
+  private compressed: ((error: WebSocketError | null, data: Buffer | null) => void) | null = null;
   private closedPromise: Promise<void> | undefined;
   private resolveClosed: (() => void) | undefined;
 
@@ -185,21 +256,22 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
     this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this.heartbeatInterval = setup.heartbeatInterval;
     this.iteratorHighWaterMark = options.iteratorHighWaterMark ?? DEFAULT_ITERATOR_HWM;
-    this.receiver = new Receiver(this.sink, {
+    this.receiver = new Receiver(this, {
       isServer: setup.isServer,
       maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
       inflater: setup.deflate,
     });
-    socket.on('error', this.onSocketError);
-    socket.on('end', this.onSocketEnd);
-    socket.on('close', this.onSocketClose);
+    (socket as OwnedSocket)[kConnection] = this;
+    socket.on('error', socketOnError);
+    socket.on('end', socketOnEnd);
+    socket.on('close', socketOnClose);
     const s = socket as Partial<import('node:net').Socket>;
     s.setNoDelay?.(true);
     s.setTimeout?.(0);
     // Reading starts on the next turn of the event loop, so listeners attached right after
     // `await handleUpgrade()` / `await connect()` see the first message.
     socket.pause();
-    setImmediate(this.start);
+    setImmediate(startConnection, this);
   }
 
   /** Bytes accepted by `send()` but not yet written to the kernel. */
@@ -212,20 +284,21 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
     return (this.socket as Partial<import('node:net').Socket>).remoteAddress;
   }
 
-  private readonly start = (): void => {
+  /** @internal */
+  _start(): void {
     if (this.started) return;
     this.started = true;
     if (this.readyState === ReadyState.CLOSED) return;
-    if (this.heartbeatInterval > 0) {
-      this.heartbeatTimer = setInterval(this.onHeartbeat, this.heartbeatInterval);
-      this.heartbeatTimer.unref();
+    if (this.heartbeatInterval > 0 && !this.closeSent) {
+      this.heartbeatActive = true;
+      heartbeatAdd(this, this.heartbeatInterval);
     }
     const head = this.head;
     this.head = null;
     if (head !== null) this.receiver.push(head);
-    this.socket.on('data', this.onData);
+    this.socket.on('data', socketOnData);
     this.socket.resume();
-  };
+  }
 
   // ---------------------------------------------------------------- sending
 
@@ -253,10 +326,10 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
     }
     this.fragmentOpcode = fin ? 0 : opcode === Opcode.Continuation ? this.fragmentOpcode : opcode;
 
-    const promise = new Promise<void>(this.capture);
+    const promise = new Promise<void>(capture);
     promise.catch(noop);
-    const resolve = this.capturedResolve;
-    const reject = this.capturedReject;
+    const resolve = capturedResolve;
+    const reject = capturedReject;
 
     if (this.deflate !== null) {
       const payload = toBuffer(data);
@@ -272,7 +345,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
       this.pushWaiter(resolve, reject);
       this.socket.write(
         encodeTextFrame(opcode, data, Buffer.byteLength(data), fin, this.masked),
-        this.onWriteDone,
+        this.getWriteDone(),
       );
     } else {
       this.writeFrame(encodeFrame(opcode, toBuffer(data), fin, false, this.masked), resolve, reject);
@@ -298,9 +371,9 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
     if (this.readyState !== ReadyState.OPEN || this.closeSent) {
       return rejected(new ConnectionClosedError());
     }
-    const promise = new Promise<void>(this.capture);
+    const promise = new Promise<void>(capture);
     promise.catch(noop);
-    this.writeFrame(message.frame, this.capturedResolve, this.capturedReject);
+    this.writeFrame(message.frame, capturedResolve, capturedReject);
     this.checkBuffered();
     return promise;
   }
@@ -322,22 +395,23 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
     if (this.readyState !== ReadyState.OPEN || this.closeSent) {
       return rejected(new ConnectionClosedError());
     }
-    const promise = new Promise<void>(this.capture);
+    const promise = new Promise<void>(capture);
     promise.catch(noop);
-    this.sendControl(opcode, payload, this.capturedResolve, this.capturedReject);
+    this.sendControl(opcode, payload, capturedResolve, capturedReject);
     return promise;
   }
 
-  private readonly capture = (resolve: () => void, reject: (error: Error) => void): void => {
-    this.capturedResolve = resolve;
-    this.capturedReject = reject;
-  };
-
   private pushWaiter(resolve: () => void, reject: (error: Error) => void): void {
+    if (this.writeWaiters === NO_WAITERS) this.writeWaiters = [];
     this.writeWaiters.push(resolve, reject);
   }
 
-  private readonly onWriteDone = (error?: Error | null): void => {
+  private getWriteDone(): (error?: Error | null) => void {
+    if (this.writeDone === null) this.writeDone = (error) => this.onWriteDone(error);
+    return this.writeDone;
+  }
+
+  private onWriteDone(error?: Error | null): void {
     const waiters = this.writeWaiters;
     const head = this.writeWaitersHead;
     if (head >= waiters.length) return;
@@ -353,7 +427,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
     }
     if (error) reject(new ConnectionClosedError(`Write failed: ${error.message}`));
     else resolve();
-  };
+  }
 
   private writeFrame(
     frame: Buffer | [Buffer, Buffer],
@@ -361,7 +435,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
     reject: ((error: Error) => void) | undefined,
   ): void {
     const socket = this.socket;
-    const cb = resolve === undefined ? undefined : this.onWriteDone;
+    const cb = resolve === undefined ? undefined : this.getWriteDone();
     if (resolve !== undefined) this.pushWaiter(resolve, reject!);
     if (Array.isArray(frame)) {
       socket.cork();
@@ -394,6 +468,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
     resolve: (() => void) | undefined,
     reject: ((error: Error) => void) | undefined,
   ): void {
+    if (this.queue === NO_FRAMES) this.queue = [];
     this.queue.push({ opcode, payload, fin, compress, resolve, reject });
     this.queuedBytes += payload.length;
     if (!this.deflating) this.drainQueue();
@@ -405,7 +480,8 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
       const job = queue[0]!;
       if (job.compress) {
         this.deflating = true;
-        this.deflate!.compress(job.payload, job.fin, this.onCompressed);
+        if (this.compressed === null) this.compressed = (error, data) => this.onCompressed(error, data);
+        this.deflate!.compress(job.payload, job.fin, this.compressed);
         return;
       }
       queue.shift();
@@ -422,7 +498,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
     }
   }
 
-  private readonly onCompressed = (error: WebSocketError | null, data: Buffer | null): void => {
+  private onCompressed(error: WebSocketError | null, data: Buffer | null): void {
     const job = this.queue.shift();
     this.deflating = false;
     if (job === undefined) return;
@@ -434,7 +510,7 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
     const rsv1 = job.opcode !== Opcode.Continuation;
     this.writeFrame(encodeFrame(job.opcode, data, job.fin, rsv1, this.masked), job.resolve, job.reject);
     this.drainQueue();
-  };
+  }
 
   private checkBuffered(): void {
     if (this.maxBufferedAmount <= 0 || this.slowTriggered) return;
@@ -497,13 +573,14 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
 
   private armCloseTimer(): void {
     if (this.closeTimer !== undefined || this.readyState === ReadyState.CLOSED) return;
-    this.closeTimer = setTimeout(this.onCloseTimeout, this.closeTimeout);
+    this.closeTimer = setTimeout(closeTimedOut, this.closeTimeout, this);
   }
 
-  private readonly onCloseTimeout = (): void => {
+  /** @internal */
+  _onCloseTimeout(): void {
     this.closeError ??= new CloseTimeoutError(this.closeTimeout);
     this.socket.destroy();
-  };
+  }
 
   /**
    * Both close frames exchanged: the server closes TCP first (RFC 6455 §7.1.1); the client
@@ -540,57 +617,62 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
 
   // ---------------------------------------------------------------- receiving
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** @internal */
+  _onData(chunk: Buffer): void {
     this.alive = true;
     this.receiver.push(chunk);
-  };
+  }
 
-  private readonly sink: ReceiverSink = {
-    onMessage: (data, isBinary) => {
-      this.emit('message', data, isBinary);
-    },
-    onPing: (data) => {
-      if (this.readyState === ReadyState.OPEN && !this.closeSent) {
-        this.sendControl(Opcode.Pong, data, undefined, undefined);
-      }
-      this.emit('ping', data);
-    },
-    onPong: (data) => {
-      this.emit('pong', data);
-    },
-    onClose: (code, reason) => {
-      this.closeReceived = true;
-      if (this.closeError === undefined) {
-        this.closeCode = code;
-        this.closeReason = reason;
-      }
-      this.stopHeartbeat();
-      if (this.readyState === ReadyState.OPEN) this.readyState = ReadyState.CLOSING;
-      if (!this.closeSent) {
-        this.sendClose(code === 1005 ? undefined : code, '');
-      } else {
-        this.afterCloseHandshake();
-        this.armCloseTimer();
-      }
-    },
-    onError: (error) => {
-      this.failConnection(error);
-    },
-  };
+  /** @internal Receiver sink. */
+  onMessage(data: MessageData, isBinary: boolean): void {
+    this.emit('message', data, isBinary);
+  }
 
-  private readonly onSocketEnd = (): void => {
-    // The peer half-closed. Without a close frame this is an abnormal closure (1006).
-    this.socket.end();
-  };
+  /** @internal Receiver sink. */
+  onPing(data: Buffer): void {
+    if (this.readyState === ReadyState.OPEN && !this.closeSent) {
+      this.sendControl(Opcode.Pong, data, undefined, undefined);
+    }
+    this.emit('ping', data);
+  }
 
-  private readonly onSocketError = (error: Error): void => {
+  /** @internal Receiver sink. */
+  onPong(data: Buffer): void {
+    this.emit('pong', data);
+  }
+
+  /** @internal Receiver sink. */
+  onClose(code: number, reason: string): void {
+    this.closeReceived = true;
+    if (this.closeError === undefined) {
+      this.closeCode = code;
+      this.closeReason = reason;
+    }
+    this.stopHeartbeat();
+    if (this.readyState === ReadyState.OPEN) this.readyState = ReadyState.CLOSING;
+    if (!this.closeSent) {
+      this.sendClose(code === 1005 ? undefined : code, '');
+    } else {
+      this.afterCloseHandshake();
+      this.armCloseTimer();
+    }
+  }
+
+  /** @internal Receiver sink. */
+  onError(error: WebSocketError): void {
+    this.failConnection(error);
+  }
+
+  /** @internal */
+  _onSocketError(error: Error): void {
     const wrapped = new SocketError(error);
     this.closeError ??= wrapped;
     this.emitError(wrapped);
     this.socket.destroy();
-  };
+  }
 
-  private readonly onSocketClose = (): void => {
+  /** @internal */
+  _onSocketClose(): void {
     if (this.readyState === ReadyState.CLOSED) return;
     this.readyState = ReadyState.CLOSED;
     this.stopHeartbeat();
@@ -600,27 +682,30 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
     }
     this.receiver.destroy();
     this.deflate?.close();
-    this.socket.removeListener('data', this.onData);
+    this.socket.removeListener('data', socketOnData);
+    this._owner?.delete(this);
+    this._owner = null;
     const closedError = new ConnectionClosedError('Connection closed before the data was written');
     for (const job of this.queue) job.reject?.(closedError);
-    this.queue = [];
+    this.queue = NO_FRAMES;
     this.queuedBytes = 0;
     const waiters = this.writeWaiters;
     for (let i = this.writeWaitersHead; i + 1 < waiters.length; i += 2) {
       (waiters[i + 1] as (error: Error) => void)(closedError);
     }
-    this.writeWaiters = [];
+    this.writeWaiters = NO_WAITERS;
     this.writeWaitersHead = 0;
     if (!this.closeReceived && this.closeCode === undefined) this.closeCode = 1006;
     const code = this.closeCode ?? 1006;
     this.closeCode = code;
     this.emit('close', code, this.closeReason);
     this.resolveClosed?.();
-  };
+  }
 
   // ---------------------------------------------------------------- heartbeat
 
-  private readonly onHeartbeat = (): void => {
+  /** @internal Called by the shared heartbeat interval. */
+  _heartbeat(): void {
     if (this.readyState !== ReadyState.OPEN) return;
     if (!this.alive) {
       const error = new HeartbeatTimeoutError(this.heartbeatInterval);
@@ -631,12 +716,12 @@ export class WebSocket extends EventEmitter<WebSocketEvents> implements AsyncIte
     }
     this.alive = false;
     this.sendControl(Opcode.Ping, EMPTY_BUFFER, undefined, undefined);
-  };
+  }
 
   private stopHeartbeat(): void {
-    if (this.heartbeatTimer !== undefined) {
-      clearInterval(this.heartbeatTimer);
-      this.heartbeatTimer = undefined;
+    if (this.heartbeatActive) {
+      this.heartbeatActive = false;
+      heartbeatRemove(this, this.heartbeatInterval);
     }
   }
 

@@ -84,7 +84,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Chromium interop', () => {
       ws.send(large);
       const echoed = (await p).data as string;
       messages.push(echoed === large ? echoed.length : -1);
-      const closed = new Promise<CloseEvent>((resolve) => {
+      const closed = new Promise<{ code: number; reason: string; wasClean: boolean }>((resolve) => {
         ws.onclose = resolve;
       });
       ws.send('close-me');
