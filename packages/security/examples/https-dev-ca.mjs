@@ -4,7 +4,7 @@ import { clientOptions, openDevCA, serverOptions } from '@net/security';
 
 const ca = await openDevCA({ dir: process.env.CA_DIR ?? '.dev-ca' });
 const site = await ca.certificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] });
-const server = https.createServer(serverOptions(site), (req, res) => res.end('hello over TLS\n'));
+const server = https.createServer(serverOptions(site), (_req, res) => res.end('hello over TLS\n'));
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
   https.get(

@@ -242,6 +242,9 @@ async function loadCA(dir: string): Promise<CertificateAuthority | undefined> {
   const pair = checkKeyPair({ cert: await readPemFile(certPath), key: await readPemFile(keyPath) });
   const { leaf } = pair;
   if (!leaf.ca) throw new CertificateParseError(`${certPath} is not a CA certificate`);
+  if (pair.keyType === undefined) {
+    throw new CertificateParseError(`${keyPath} is not a P-256, P-384, RSA-2048 or RSA-3072 key`);
+  }
   const notAfter = new Date(leaf.validTo);
   if (notAfter.getTime() <= Date.now()) {
     throw new CertificateExpiredError(

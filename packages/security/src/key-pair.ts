@@ -1,6 +1,6 @@
-import { type KeyObject, X509Certificate } from 'node:crypto';
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { CertificateExpiredError, CertificateParseError, KeyMismatchError } from './errors.js';
-import { parsePrivateKey } from './keys.js';
+import { supportedKeyType } from './keys.js';
 import type { KeyPair, KeyType } from './options.js';
 import { splitCertificates } from './pem.js';
 import { type PemLimits, readPemFile } from './pem.js';
@@ -10,7 +10,8 @@ export interface CheckedKeyPair extends KeyPair {
   /** The parsed leaf certificate. */
   leaf: X509Certificate;
   keyObject: KeyObject;
-  keyType: KeyType;
+  /** The key type when it is one this package can issue with; undefined for others (e.g. RSA-4096). */
+  keyType: KeyType | undefined;
 }
 
 /**
@@ -29,7 +30,13 @@ export function checkKeyPair(
   } catch (cause) {
     throw new CertificateParseError('certificate could not be parsed', { cause });
   }
-  const { keyObject, keyType } = parsePrivateKey(pair.key);
+  let keyObject: KeyObject;
+  try {
+    keyObject = createPrivateKey(pair.key);
+  } catch (cause) {
+    throw new CertificateParseError('private key could not be parsed', { cause });
+  }
+  const keyType = supportedKeyType(keyObject);
   if (!leaf.checkPrivateKey(keyObject)) {
     throw new KeyMismatchError(`private key does not match certificate ${leaf.subject.replace(/\n/g, ', ')}`);
   }

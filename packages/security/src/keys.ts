@@ -73,6 +73,15 @@ export function parsePrivateKey(key: string | Buffer): { keyObject: KeyObject; k
   return { keyObject, keyType: keyTypeOf(keyObject) };
 }
 
+/** The supported key type of a key, or undefined for other keys (Ed25519, P-521, RSA-4096...). */
+export function supportedKeyType(key: KeyObject): KeyType | undefined {
+  try {
+    return keyTypeOf(key);
+  } catch {
+    return undefined;
+  }
+}
+
 export function keyTypeOf(key: KeyObject): KeyType {
   const details = key.asymmetricKeyDetails;
   if (key.asymmetricKeyType === 'ec') {

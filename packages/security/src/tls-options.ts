@@ -1,7 +1,7 @@
-import { constants } from 'node:crypto';
+import { constants, createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { type ConnectionOptions, createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
 import { isIP } from 'node:net';
-import { InvalidOptionError } from './errors.js';
+import { CertificateParseError, InvalidOptionError, KeyMismatchError } from './errors.js';
 import type { ClientOptionsInput, ServerOptionsInput, SniEntry } from './options.js';
 import { pinnedServerIdentity } from './pinning.js';
 
@@ -45,6 +45,30 @@ function refuseUnverified(input: object): void {
   }
 }
 
+/**
+ * Fails early and clearly when a single PEM key does not belong to its certificate (OpenSSL would
+ * say "key values mismatch" from inside createServer). Encrypted keys and arrays are left to Node.
+ */
+function checkPair(where: string, cert: unknown, key: unknown, passphrase: unknown): void {
+  if (passphrase !== undefined) return;
+  if (
+    (typeof cert !== 'string' && !Buffer.isBuffer(cert)) ||
+    (typeof key !== 'string' && !Buffer.isBuffer(key))
+  )
+    return;
+  let leaf: X509Certificate;
+  let privateKey: KeyObject;
+  try {
+    leaf = new X509Certificate(cert);
+    privateKey = createPrivateKey(key);
+  } catch (cause) {
+    throw new CertificateParseError(`${where}: certificate or key could not be parsed`, { cause });
+  }
+  if (!leaf.checkPrivateKey(privateKey)) {
+    throw new KeyMismatchError(`${where}: the private key does not belong to the certificate`);
+  }
+}
+
 function matchSni(contexts: Map<string, SecureContext>, servername: string): SecureContext | undefined {
   const name = servername.toLowerCase();
   const exact = contexts.get(name);
@@ -66,6 +90,7 @@ export function serverOptions(input: ServerOptionsInput): TlsOptions {
   refuseUnverified(input);
   const { sni, handshakeTimeout, requestCert, ...rest } = input;
   if (!input.cert || !input.key) throw new InvalidOptionError('serverOptions needs cert and key');
+  checkPair('serverOptions', input.cert, input.key, input.passphrase);
   const minVersion = checkVersion(input.minVersion);
   const timeout = handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
   if (!Number.isInteger(timeout) || timeout <= 0 || timeout > 600_000) {
@@ -95,15 +120,17 @@ export function serverOptions(input: ServerOptionsInput): TlsOptions {
       if (!/^(\*\.)?[a-z0-9_.-]+$/.test(name))
         throw new InvalidOptionError(`invalid SNI host ${JSON.stringify(host)}`);
       if (!entry?.cert || !entry.key) throw new InvalidOptionError(`SNI entry ${host} needs cert and key`);
-      contexts.set(
-        name,
-        createSecureContext({
-          ...options,
-          cert: entry.cert,
-          key: entry.key,
-          ca: entry.ca ?? input.ca,
-        }),
-      );
+      checkPair(`SNI entry ${host}`, entry.cert, entry.key, undefined);
+      try {
+        contexts.set(
+          name,
+          createSecureContext({ ...options, cert: entry.cert, key: entry.key, ca: entry.ca ?? input.ca }),
+        );
+      } catch (cause) {
+        throw new CertificateParseError(`SNI entry ${host}: OpenSSL refused the certificate or key`, {
+          cause,
+        });
+      }
     }
     options.SNICallback = (servername, cb) => cb(null, matchSni(contexts, servername));
   }

@@ -6,6 +6,7 @@ import {
   type IssuedCertificate,
   InvalidOptionError,
   issueCertificate,
+  KeyMismatchError,
   PinMismatchError,
   peerIdentity,
   serverOptions,
@@ -271,6 +272,14 @@ describe('options policy', () => {
     expect(o.handshakeTimeout).toBe(10_000);
     expect(o.ciphers).not.toMatch(/(^|:)(AES|DES|RC4|DHE-|CAMELLIA)|CBC|SHA1?(:|$)/);
     expect(() => serverOptions({ ...server, minVersion: 'TLSv1.1' })).toThrow(InvalidOptionError);
+  });
+
+  it('explains a key that does not belong to the certificate', async () => {
+    const other = await issueCertificate(ca, { dnsNames: ['localhost'] });
+    expect(() => serverOptions({ cert: server.cert, key: other.key })).toThrow(KeyMismatchError);
+    expect(() =>
+      serverOptions({ ...server, sni: { 'a.test': { cert: server.cert, key: other.key } } }),
+    ).toThrow(/SNI entry a.test/);
   });
 
   it('does not send an IP address as SNI', () => {
