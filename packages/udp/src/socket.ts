@@ -108,6 +108,8 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
   readonly #queueLimit: number;
   readonly #overflow: OverflowPolicy;
   readonly #queues = new Set<BoundedQueue<Datagram>>();
+  /** Rejecters of bind()/connect() calls still in progress, settled by close. */
+  readonly #pendingOps = new Set<(err: Error) => void>();
   #state: State = 'unbound';
   #connected = false;
   #warnedUnsafe = false;
@@ -211,13 +213,20 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
     }
     this.#state = 'binding';
     return new Promise<SocketAddress>((resolve, reject) => {
+      const cancel = (err: Error): void => {
+        this.#raw.off('listening', onListening);
+        this.#raw.off('error', onError);
+        reject(err);
+      };
       const onError = (err: Error): void => {
+        this.#pendingOps.delete(cancel);
         this.#raw.off('listening', onListening);
         this.#state = 'unbound';
         reject(new BindError(bindPort, opts.address, err));
         void this.close();
       };
       const onListening = (): void => {
+        this.#pendingOps.delete(cancel);
         this.#raw.off('error', onError);
         try {
           this.#applyBoundOptions();
@@ -230,9 +239,12 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
       };
       this.#raw.once('error', onError);
       this.#raw.once('listening', onListening);
+      // close() during an address lookup would otherwise leave this promise pending forever.
+      this.#pendingOps.add(cancel);
       try {
         this.#raw.bind({ port: bindPort, address: opts.address, exclusive: opts.exclusive ?? true });
       } catch (err) {
+        this.#pendingOps.delete(cancel);
         this.#raw.off('error', onError);
         this.#raw.off('listening', onListening);
         this.#state = 'unbound';
@@ -246,8 +258,10 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
     if (this.closed) return Promise.reject(new SocketClosedError('connect'));
     if (!isPort(port)) return Promise.reject(new InvalidArgumentError(`port must be 1..65535, got ${port}`));
     return new Promise<void>((resolve, reject) => {
+      this.#pendingOps.add(reject);
       try {
         this.#raw.connect(port, host, (err?: Error) => {
+          this.#pendingOps.delete(reject);
           if (err) reject(new ConnectError(port, host, err));
           else {
             this.#connected = true;
@@ -256,6 +270,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
           }
         });
       } catch (err) {
+        this.#pendingOps.delete(reject);
         reject(new ConnectError(port, host, err));
       }
     });
@@ -529,6 +544,8 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#connected = false;
+    for (const cancel of this.#pendingOps) cancel(new SocketClosedError('complete bind/connect'));
+    this.#pendingOps.clear();
     for (const queue of this.#queues) {
       this.#droppedByClosedQueues += queue.dropped;
       queue.end();

@@ -277,6 +277,18 @@ describe('argument and lifecycle errors', () => {
     await expect(iterator.next()).resolves.toEqual({ value: undefined, done: true });
   });
 
+  it('settles bind() and connect() that are still resolving a name when the socket closes', async () => {
+    const binding = socket();
+    const bind = binding.bind(0, 'localhost');
+    const closed = binding.close();
+    await expect(bind).rejects.toBeInstanceOf(SocketClosedError);
+    await closed;
+    const connecting = socket();
+    const connect = connecting.connect(9, 'localhost');
+    await connecting.close();
+    await expect(connect).rejects.toBeInstanceOf(SocketClosedError);
+  });
+
   it('closes when its AbortSignal fires', async () => {
     const controller = new AbortController();
     const s = socket({ signal: controller.signal });
