@@ -42,6 +42,40 @@ describe('the built package', () => {
     expect(JSON.parse(stdout)).toEqual({ ok: true, min: 'TLSv1.2' });
   });
 
+  it('keeps the polyfill when an application bundler tree-shakes it (sideEffects: false)', async () => {
+    const { createRequire } = await import('node:module');
+    const { writeFile } = await import('node:fs/promises');
+    // esbuild is what tsup runs; resolve it through tsup rather than adding a dependency.
+    const esbuild = createRequire(createRequire(join(pkg, 'package.json')).resolve('tsup'))('esbuild') as {
+      build(o: object): Promise<unknown>;
+    };
+    const entry = join(out, 'app.mjs');
+    await writeFile(
+      entry,
+      `import { createCA, issueCertificate } from './index.js';
+const ca = await createCA();
+const leaf = await issueCertificate(ca, { dnsNames: ['localhost'] });
+console.log(leaf.cert.startsWith('-----BEGIN CERTIFICATE-----'));`,
+    );
+    const bundle = join(out, 'app.bundle.mjs');
+    await esbuild.build({
+      entryPoints: [entry],
+      outfile: bundle,
+      bundle: true,
+      treeShaking: true,
+      minify: true,
+      platform: 'node',
+      format: 'esm',
+      logLevel: 'silent',
+      // CommonJS dependencies inside an ESM bundle need a require.
+      banner: {
+        js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+      },
+    });
+    const { stdout } = await exec(process.execPath, [bundle], { timeout: 30_000 });
+    expect(stdout.trim()).toBe('true');
+  });
+
   it('works when required as CommonJS', async () => {
     const code = program(`const sec = require(${JSON.stringify(join(out, 'index.cjs'))});`);
     const { stdout } = await exec(process.execPath, ['--input-type=commonjs', '-e', code], {
