@@ -25,6 +25,11 @@ export function reply(
   return new Reply(status, body, headers);
 }
 
+function isPlain(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === Array.prototype || proto === null;
+}
+
 /** Ends with a body; for HEAD, Node drops the body and its length, so announce the length ourselves. */
 function endBody(res: ServerResponse, body: string | Uint8Array): void {
   if (res.req.method === 'HEAD' && !res.hasHeader('content-length')) {
@@ -67,27 +72,30 @@ export function send(res: ServerResponse, value: unknown): void {
         res.end();
         return;
       }
-      if (value instanceof Uint8Array) {
-        if (!res.hasHeader('content-type')) res.setHeader('content-type', BINARY_TYPE);
-        endBody(res, value);
-        return;
-      }
-      if (value instanceof Reply) {
-        res.statusCode = value.status;
-        const headers = value.headers;
-        if (headers !== undefined)
-          for (const name of Object.keys(headers)) res.setHeader(name, headers[name]!);
-        send(res, value.body);
-        return;
-      }
-      if (value instanceof Readable) {
-        if (!res.hasHeader('content-type')) res.setHeader('content-type', BINARY_TYPE);
-        pipeline(value, res, onPipelineDone.bind(res));
-        return;
-      }
-      if (value instanceof WebReadableStream) {
-        send(res, Readable.fromWeb(value));
-        return;
+      // Plain objects and arrays (the common case) go straight to JSON.
+      if (!isPlain(value)) {
+        if (value instanceof Uint8Array) {
+          if (!res.hasHeader('content-type')) res.setHeader('content-type', BINARY_TYPE);
+          endBody(res, value);
+          return;
+        }
+        if (value instanceof Reply) {
+          res.statusCode = value.status;
+          const headers = value.headers;
+          if (headers !== undefined)
+            for (const name of Object.keys(headers)) res.setHeader(name, headers[name]!);
+          send(res, value.body);
+          return;
+        }
+        if (value instanceof Readable) {
+          if (!res.hasHeader('content-type')) res.setHeader('content-type', BINARY_TYPE);
+          pipeline(value, res, onPipelineDone.bind(res));
+          return;
+        }
+        if (value instanceof WebReadableStream) {
+          send(res, Readable.fromWeb(value));
+          return;
+        }
       }
       break;
   }

@@ -37,8 +37,9 @@ async function stillServing(): Promise<void> {
 describe('slowloris', () => {
   it('closes a connection trickling header bytes with 408 once headersTimeout passes', async () => {
     const trickle: (string | number)[] = ['GET / HTTP/1.1\r\n'];
-    for (let i = 0; i < 40; i++) trickle.push(250, 'X');
-    const pending = raw(port, trickle, 10_000);
+    // The trickle would go on for 15 s; the server must cut it long before that.
+    for (let i = 0; i < 60; i++) trickle.push(250, 'X');
+    const pending = raw(port, trickle, 15_000);
     // Other clients are served while the slow one is being held.
     await new Promise((r) => setTimeout(r, 300));
     await stillServing();
@@ -47,15 +48,15 @@ describe('slowloris', () => {
     expect(statusOf(r.data)).toBe(408);
     // headersTimeout + one check interval + scheduling margin for a loaded machine.
     expect(r.elapsed).toBeGreaterThanOrEqual(HEADERS_TIMEOUT - 100);
-    expect(r.elapsed).toBeLessThan(HEADERS_TIMEOUT + 4000);
+    expect(r.elapsed).toBeLessThan(HEADERS_TIMEOUT + 6000);
     expect(clientErrors).toContain('ERR_HTTP_REQUEST_TIMEOUT');
     await stillServing();
   });
 
   it('closes a connection that sends nothing at all', async () => {
-    const r = await raw(port, [], 10_000);
+    const r = await raw(port, [], 15_000);
     expect(r.closed).toBe(true);
-    expect(r.elapsed).toBeLessThan(HEADERS_TIMEOUT + 4000);
+    expect(r.elapsed).toBeLessThan(HEADERS_TIMEOUT + 6000);
   });
 });
 
@@ -68,11 +69,12 @@ describe('slow bodies', () => {
       const trickle: (string | number)[] = [
         'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n',
       ];
-      for (let i = 0; i < 40; i++) trickle.push(200, 'b');
-      const r = await raw(slowPort, trickle, 12_000);
+      // 99 body bytes over ~15 s: never complete, always slower than requestTimeout.
+      for (let i = 0; i < 75; i++) trickle.push(200, 'b');
+      const r = await raw(slowPort, trickle, 15_000);
       expect(r.closed).toBe(true);
       expect(statusOf(r.data)).toBe(408);
-      expect(r.elapsed).toBeLessThan(2000 + 4000);
+      expect(r.elapsed).toBeLessThan(2000 + 6000);
     } finally {
       await slow.close({ deadline: 500 });
     }

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { type Context, createServer, HttpError, reply, type Server } from '../src/index.js';
 import { raw, statusOf } from './helpers.js';
 
@@ -298,5 +298,22 @@ describe('server options', () => {
     await s.listen(0, '127.0.0.1');
     await expect(s.listen(0, '127.0.0.1')).rejects.toMatchObject({ code: 'ERR_HTTP_SERVER_STATE' });
     await s.close();
+  });
+});
+
+describe('types', () => {
+  it('infers path params from the pattern', () => {
+    const typed = createServer();
+    typed.get('/rooms/:room/files/*rest', (ctx) => {
+      expectTypeOf(ctx.params).toEqualTypeOf<Readonly<{ room: string; rest: string }>>();
+      return ctx.params.room + ctx.params.rest;
+    });
+    typed.get('/plain/*', (ctx) => {
+      expectTypeOf(ctx.params['*']).toEqualTypeOf<string>();
+    });
+    expect(typed.routes()).toEqual([
+      { method: 'GET', pattern: '/rooms/:room/files/*rest' },
+      { method: 'GET', pattern: '/plain/*' },
+    ]);
   });
 });
