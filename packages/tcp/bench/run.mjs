@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { connect, createServer, lengthPrefixed } from '../dist/index.js';
 
-const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const ROUNDS = Number(process.env.ROUNDS ?? 9);
 const SMALL_COUNT = Number(process.env.SMALL_COUNT ?? 300_000);
 const LARGE_COUNT = Number(process.env.LARGE_COUNT ?? 4_096); // 256 MiB of 64 KiB frames
 const HOST = '127.0.0.1';
@@ -97,6 +97,75 @@ async function anchorLarge() {
   socket.destroy();
   server.close();
   return total / seconds / 1e6;
+}
+
+/** Informational: 64 KiB frames through the same hand-written decoder (it must reassemble too). */
+async function anchorLargeFramed() {
+  let received = 0;
+  let done;
+  const finished = new Promise((r) => (done = r));
+  const server = rawFrameServer(() => {
+    if (++received === LARGE_COUNT) done();
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const start = process.hrtime.bigint();
+  const socket = net.connect({ port: server.address().port, host: HOST });
+  socket.setNoDelay(true);
+  await once(socket, 'connect');
+  const payload = Buffer.alloc(65_536, 2);
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(payload.length);
+  for (let i = 0; i < LARGE_COUNT; i++) {
+    socket.cork();
+    socket.write(header);
+    const ok = socket.write(payload);
+    socket.uncork();
+    if (!ok) await once(socket, 'drain');
+  }
+  await finished;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  socket.destroy();
+  server.close();
+  return (LARGE_COUNT * 65_536) / seconds / 1e6;
+}
+
+/** Informational: small frames with the writes of each tick corked into one writev. */
+async function anchorSmallCorked() {
+  let received = 0;
+  let done;
+  const finished = new Promise((r) => (done = r));
+  const server = rawFrameServer(() => {
+    if (++received === SMALL_COUNT) done();
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const start = process.hrtime.bigint();
+  const socket = net.connect({ port: server.address().port, host: HOST });
+  socket.setNoDelay(true);
+  await once(socket, 'connect');
+  const payload = Buffer.alloc(64, 1);
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
+  for (let i = 0; i < SMALL_COUNT; i++) {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    const frame = Buffer.allocUnsafe(4 + payload.length);
+    frame.writeUInt32BE(payload.length, 0);
+    payload.copy(frame, 4);
+    if (!socket.write(frame)) await once(socket, 'drain');
+  }
+  await finished;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  socket.destroy();
+  server.close();
+  return SMALL_COUNT / seconds;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,4 +260,23 @@ if (only !== 'small')
     0.9,
     (LARGE_COUNT * 65_536) / 1e6,
   );
+if (only === undefined || only === 'extra') {
+  console.log('\nInformational comparisons against stronger hand-written anchors (no target):');
+  await compare(
+    "(a') 64-byte messages vs raw net + decoder + cork/uncork per tick",
+    'msgs/s',
+    anchorSmallCorked,
+    oursSmall,
+    0,
+    SMALL_COUNT,
+  );
+  await compare(
+    "(b') 64 KiB frames vs raw net + the same hand-written length-prefix decoder",
+    'MB/s',
+    anchorLargeFramed,
+    oursLarge,
+    0,
+    (LARGE_COUNT * 65_536) / 1e6,
+  );
+}
 console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(1)} s`);

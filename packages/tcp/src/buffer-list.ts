@@ -26,6 +26,11 @@ export class BufferList {
     return this.#length;
   }
 
+  /** Number of chunks holding unread bytes. */
+  get chunkCount(): number {
+    return this.#chunks.length - this.#head;
+  }
+
   push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return;
     this.#chunks.push(asBuffer(chunk));

@@ -70,34 +70,40 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
 
   decode(chunk: Uint8Array, out: Buffer[]): void {
     const list = this.#list;
+    let buf: Buffer;
     if (list.length === 0) {
-      // Fast path: parse straight out of the chunk; whole frames become zero-copy views.
-      const buf = asBuffer(chunk);
-      const end = buf.length;
-      let pos = 0;
-      while (pos < end) {
-        const frameLength = this.#headerFromBuffer(buf, pos, end);
-        if (frameLength === NEED_MORE || end - pos < frameLength) break;
-        out.push(buf.subarray(pos + (this.#strip ?? this.#headerEnd), pos + frameLength));
-        pos += frameLength;
-      }
-      if (pos < end) {
-        list.push(pos === 0 ? buf : buf.subarray(pos));
+      buf = asBuffer(chunk);
+    } else {
+      // Finish the frame that spans chunks, then go back to the fast path for the rest.
+      list.push(chunk);
+      for (;;) {
+        if (this.#frameLength === NEED_MORE) {
+          this.#frameLength = this.#headerFromList(list);
+          if (this.#frameLength === NEED_MORE) return;
+        }
+        if (list.length < this.#frameLength) return;
+        const frame = list.take(this.#frameLength);
+        out.push(frame.subarray(this.#strip ?? this.#headerEnd));
         this.#frameLength = NEED_MORE;
+        if (list.length === 0) return;
+        if (list.chunkCount === 1) {
+          buf = list.takeAll();
+          break;
+        }
       }
-      return;
     }
-    list.push(chunk);
-    for (;;) {
-      if (this.#frameLength === NEED_MORE) {
-        this.#frameLength = this.#headerFromList(list);
-        if (this.#frameLength === NEED_MORE) return;
-      }
-      if (list.length < this.#frameLength) return;
-      const frame = list.take(this.#frameLength);
-      out.push(frame.subarray(this.#strip ?? this.#headerEnd));
+    // Fast path: parse straight out of one chunk; whole frames become zero-copy views.
+    const end = buf.length;
+    let pos = 0;
+    while (pos < end) {
+      const frameLength = this.#headerFromBuffer(buf, pos, end);
+      if (frameLength === NEED_MORE || end - pos < frameLength) break;
+      out.push(buf.subarray(pos + (this.#strip ?? this.#headerEnd), pos + frameLength));
+      pos += frameLength;
+    }
+    if (pos < end) {
+      list.push(pos === 0 ? buf : buf.subarray(pos));
       this.#frameLength = NEED_MORE;
-      if (list.length === 0) return;
     }
   }
 

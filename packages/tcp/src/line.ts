@@ -97,6 +97,11 @@ export class LineCodec<T extends string | Buffer = string> implements Codec<T, s
       list.skip(at - lineLength + dlen);
       out.push(this.#convert(line, 0, lineLength));
       if (list.length === 0) return;
+      if (dlen === 1 && list.chunkCount === 1) {
+        // The line that spanned chunks is done: back to the fast path for the rest.
+        this.#decodeChunk(list.takeAll(), out);
+        return;
+      }
     }
   }
 
