@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 import { InvalidOptionError } from './errors.js';
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
@@ -11,7 +12,14 @@ export function normalizeDnsName(name: string): string {
   if (typeof name !== 'string' || name.length === 0 || name.length > 253) {
     throw new InvalidOptionError(`invalid DNS name ${JSON.stringify(name)}: must be 1..253 characters`);
   }
-  const lower = name.toLowerCase().replace(/\.$/, '');
+  let lower = name.toLowerCase().replace(/\.$/, '');
+  // Internationalized names go into certificates as punycode (A-labels), which is what TLS clients compare.
+  if (/[^\x00-\x7f]/.test(lower)) {
+    const wildcard = lower.startsWith('*.');
+    const ascii = domainToASCII(wildcard ? lower.slice(2) : lower);
+    if (ascii === '') throw new InvalidOptionError(`invalid DNS name ${JSON.stringify(name)}`);
+    lower = wildcard ? `*.${ascii}` : ascii;
+  }
   if (isIP(lower) !== 0) {
     throw new InvalidOptionError(`${JSON.stringify(name)} is an IP address: put it in ipAddresses`);
   }

@@ -70,6 +70,9 @@ export class Reloader extends EventEmitter<ReloaderEvents> {
       ? [source.certPath, source.keyPath, ...(source.caPath ? [source.caPath] : [])]
       : [...(options.watch ?? [])];
     for (const path of paths) this.#watch(path);
+    // A closed server needs no fresh certificates; stop watching with it.
+    const emitter = server as Partial<Pick<EventEmitter, 'once'>>;
+    if (typeof emitter.once === 'function') emitter.once.call(server, 'close', () => this.close());
   }
 
   /** What the last successful reload installed (undefined before the first). */

@@ -106,7 +106,12 @@ export class TokenSigner {
     }
     const iat = Math.floor(this.#now() / 1000);
     const body: Record<string, unknown> = { ...claims, iat, exp: iat + Math.ceil(ttl) };
-    if (options.notBefore !== undefined) body.nbf = Math.floor(options.notBefore.getTime() / 1000);
+    if (options.notBefore !== undefined) {
+      if (!(options.notBefore instanceof Date) || Number.isNaN(options.notBefore.getTime())) {
+        throw new InvalidOptionError('notBefore must be a valid Date');
+      }
+      body.nbf = Math.floor(options.notBefore.getTime() / 1000);
+    }
     const payload = Buffer.from(JSON.stringify(body), 'utf8').toString('base64url');
     const signingInput = `${VERSION}.${this.#signingKid}.${payload}`;
     const token = `${signingInput}.${this.#mac(this.#keys.get(this.#signingKid)!, signingInput).toString('base64url')}`;

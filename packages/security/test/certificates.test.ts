@@ -159,6 +159,14 @@ describe('certificate facts', () => {
     expect(leaf.notAfter.getTime()).toBe(shortCa.notAfter.getTime());
   });
 
+  it('stores internationalized names as punycode, which is what TLS clients compare', async () => {
+    const leaf = await issueCertificate(ca, { dnsNames: ['bücher.example', '*.münchen.example'] });
+    expect(subjectAltNames(leaf.cert).dnsNames).toEqual([
+      'xn--bcher-kva.example',
+      '*.xn--mnchen-3ya.example',
+    ]);
+  });
+
   it('reads SANs back, IPv6 in canonical form', async () => {
     const leaf = await issueCertificate(ca, {
       dnsNames: ['a.test'],

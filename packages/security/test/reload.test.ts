@@ -181,6 +181,13 @@ describe('reloadable(server, loader)', () => {
     expect(hs.ok).toBe(true);
   });
 
+  it('stops watching when the server closes', async () => {
+    const s = await serve(serverOptions(first));
+    const r = reloadable(s.server, { certPath, keyPath });
+    await s.close();
+    expect(await r.reload()).toBe(false); // closed: nothing is loaded any more
+  });
+
   it('rejects a non-server and a bad source up front', () => {
     expect(() => reloadable({} as never, { certPath, keyPath })).toThrow(/setSecureContext/);
     expect(() => reloadable(served.server, 42 as never)).toThrow(/certPath, keyPath/);
