@@ -182,6 +182,21 @@ describe.skipIf(!HAVE_REDIS)('several chat nodes on one Redis', () => {
     expect(new Set(all).size).toBe(all.length);
   });
 
+  it('shuts a node down gracefully on SIGTERM: exit 0, its users leave at once, their nicknames are free', async () => {
+    const [a, b] = await Promise.all([node(), node()]);
+    const ada = await ws(a!, 'ada');
+    await ws(b!, 'bob');
+    await ada.next('join', (f) => f.nick === 'bob');
+    const t0 = Date.now();
+    expect(await b!.stop('SIGTERM')).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(8000);
+    await ada.next('leave', (f) => f.nick === 'bob', 0, 5000);
+    ada.send({ type: 'who', room: 'lobby', ref: 'w' });
+    expect((await ada.next('who', (f) => f.ref === 'w')).members).toEqual(['ada']);
+    const again = await ws(a!, 'bob');
+    expect(again.frames.some((f) => f.type === 'nick' && f.nick === 'bob')).toBe(true);
+  });
+
   it('loses and duplicates nothing when Redis is killed during a steady flow', async () => {
     const [a, b] = await Promise.all([node(), node()]);
     const senders = [await ws(a!, 'ada', 'flow'), await ws(b!, 'bob', 'flow')];

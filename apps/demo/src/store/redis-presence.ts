@@ -173,6 +173,13 @@ export class RedisPresence {
     if (failed) this.o.onWarning(`presence heartbeat: ${(failed.reason as Error).message}`);
   }
 
+  /** This node's memberships, as [room, nick] pairs. */
+  localMembers(): [string, string][] {
+    const out: [string, string][] = [];
+    for (const [room, m] of this.local) for (const nick of m.values()) out.push([room, nick]);
+    return out;
+  }
+
   /** Stop refreshing and remove what is left of this node's entries. */
   async close(): Promise<void> {
     clearInterval(this.timer);

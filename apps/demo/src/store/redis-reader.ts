@@ -91,6 +91,7 @@ export class StreamReader {
     if (!feed || feed.pos !== undefined) return;
     feed.pos = id;
     feed.markPositioned();
+    settle(feed);
     this.interrupt();
   }
 
@@ -209,14 +210,7 @@ export class StreamReader {
         this.options.onMessage(message);
         if (this.feeds.get(feed.room) !== feed) break; // unfollowed by a listener
       }
-      if (feed.waiters.length > 0 && feed.pos !== undefined) {
-        const pos = feed.pos;
-        feed.waiters = feed.waiters.filter((w) => {
-          if (compareIds(pos, w.id) < 0) return true;
-          w.resolve();
-          return false;
-        });
-      }
+      settle(feed);
     }
   }
 
@@ -229,6 +223,17 @@ export class StreamReader {
     }
     // The blocked XREAD ends when the link is closed by the owner.
   }
+}
+
+/** Wake the waiters whose id the feed has reached. */
+function settle(feed: Feed): void {
+  if (feed.waiters.length === 0 || feed.pos === undefined) return;
+  const pos = feed.pos;
+  feed.waiters = feed.waiters.filter((w) => {
+    if (compareIds(pos, w.id) < 0) return true;
+    w.resolve();
+    return false;
+  });
 }
 
 /** A stream entry `[id, [field, value, ...]]` with fields n (nick), t (text), k (idempotency key). */

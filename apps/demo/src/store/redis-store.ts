@@ -356,10 +356,20 @@ export class RedisStore implements ChatStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Sessions may still be leaving their rooms (removeMember, then the leave notice): let those
+    // chains finish before the connections go.
+    if (this.opened) {
+      await this.cmd.quiesce(1000);
+      // Members still here (their session did not get to leave) are announced as leaving.
+      const ts = Date.now();
+      await Promise.allSettled(
+        this.presence.localMembers().map(([room, nick]) => this.publish({ kind: 'leave', room, nick, ts })),
+      );
+    }
     this.closed = true;
     await this.reader.close();
     if (this.opened) await this.presence.close();
-    await Promise.allSettled([this.blocking.close(), this.sub.close()]);
+    await Promise.allSettled([this.blocking.close(false), this.sub.close(false)]);
     await this.cmd.close();
   }
 
