@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const quick = process.argv.includes('--quick');
 const here = fileURLToPath(new URL('.', import.meta.url));
-const ROUNDS = quick ? 1 : 2;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
 const DURATION = quick ? 1000 : 2500;
 const IDLE_N = Number(process.env.IDLE_CONNECTIONS ?? (quick ? 2000 : 10_000));
 

@@ -620,7 +620,15 @@ export class WebSocket
   /** @internal */
   _onData(chunk: Buffer): void {
     this.alive = true;
-    this.receiver.push(chunk);
+    // Replies sent from message handlers during this chunk (echoes, pongs, request/response)
+    // leave in one writev instead of one syscall each.
+    const socket = this.socket;
+    socket.cork();
+    try {
+      this.receiver.push(chunk);
+    } finally {
+      socket.uncork();
+    }
   }
 
   /** @internal Receiver sink. */
