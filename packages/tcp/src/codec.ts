@@ -1,3 +1,5 @@
+import type { Buffer } from 'node:buffer';
+
 /**
  * The contract between a byte stream and messages. A codec is sans-I/O: it never touches a socket,
  * so it can be tested (and fuzzed) with plain buffers, and users can write their own for any format.
@@ -33,6 +35,15 @@ export interface Codec<TDecoded, TEncodable = TDecoded> {
    * cannot be represented (too large, containing the delimiter, …).
    */
   encode(message: TEncodable): Uint8Array | readonly Uint8Array[];
+
+  /**
+   * Optional fast path for small messages: serialise `message` into `target` at `offset` and return
+   * the number of bytes written, or -1 (writing nothing that matters) if it does not fit in
+   * `target.length - offset`. Connections use it to pack a tick's small messages into one shared
+   * buffer with no allocation per message; without it they call `encode`. Must validate exactly
+   * like `encode`.
+   */
+  encodeInto?(message: TEncodable, target: Buffer, offset: number): number;
 
   /** Drop all buffered input, as if the stream started over. */
   reset(): void;

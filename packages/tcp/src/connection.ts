@@ -37,6 +37,9 @@ export type ConnectionState = 'open' | 'ending' | 'closed';
 const EMPTY = Buffer.alloc(0);
 /** Smaller writes made in one tick are copied into one buffer; larger ones go out via writev. */
 const COALESCE_LIMIT = 8 * 1024;
+/** Encode slab size, and the room below which a fresh slab is started. */
+const SLAB_SIZE = 64 * 1024;
+const SLAB_MIN_ROOM = 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
 let nextId = 0;
 const noop = (): void => {};
@@ -104,6 +107,10 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   #batch: Uint8Array[] = [];
   #batchBytes = 0;
   #flushScheduled = false;
+  /** Shared buffer small messages are encoded into; `[#slabStart, #slabEnd)` is not yet batched. */
+  #slab: Buffer | undefined;
+  #slabStart = 0;
+  #slabEnd = 0;
   #drain: Deferred | undefined;
   #needDrainEvent = false;
 
@@ -215,7 +222,30 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
    */
   write(message: TEncodable): boolean {
     if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
-    return this.#push(this.#codec.encode(message));
+    const codec = this.#codec;
+    if (codec.encodeInto !== undefined) {
+      // Small messages are packed into the tick's shared slab: no allocation or copy per message.
+      let slab = this.#slab;
+      if (slab === undefined || slab.length - this.#slabEnd < SLAB_MIN_ROOM) {
+        this.#sealSlab();
+        slab = this.#slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+        this.#slabStart = this.#slabEnd = 0;
+      }
+      const written = codec.encodeInto(message, slab, this.#slabEnd);
+      if (written >= 0) {
+        const pending = this.pendingBytes;
+        if (pending > 0 && pending + written > this.#options.maxPendingBytes) {
+          throw new PendingBytesExceededError(pending, this.#options.maxPendingBytes);
+        }
+        this.#slabEnd += written;
+        this.#batchBytes += written;
+        this.#scheduleFlush();
+        if (pending + written < this.#options.highWaterMark) return true;
+        this.#needDrainEvent = true;
+        return false;
+      }
+    }
+    return this.#push(codec.encode(message));
   }
 
   /**
@@ -256,16 +286,27 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     if (pending > 0 && pending + bytes > this.#options.maxPendingBytes) {
       throw new PendingBytesExceededError(pending, this.#options.maxPendingBytes);
     }
+    this.#sealSlab();
     if (encoded instanceof Uint8Array) this.#batch.push(encoded);
     else for (let i = 0; i < encoded.length; i++) this.#batch.push(encoded[i]!);
     this.#batchBytes += bytes;
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      process.nextTick(Connection.#flushTick, this);
-    }
+    this.#scheduleFlush();
     if (pending + bytes < this.#options.highWaterMark) return true;
     this.#needDrainEvent = true;
     return false;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    process.nextTick(Connection.#flushTick, this);
+  }
+
+  /** Move the slab's unsent region into the batch, keeping write order. */
+  #sealSlab(): void {
+    if (this.#slabEnd === this.#slabStart) return;
+    this.#batch.push(this.#slab!.subarray(this.#slabStart, this.#slabEnd));
+    this.#slabStart = this.#slabEnd;
   }
 
   static #flushTick(connection: Connection<unknown, unknown>): void {
@@ -275,11 +316,13 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   /** Hand the tick's batch to the socket: small buffers merged, large ones by reference, one writev. */
   #flush(): void {
     this.#flushScheduled = false;
+    this.#sealSlab();
     const batch = this.#batch;
     const count = batch.length;
     if (count === 0) return;
     this.#batch = [];
     this.#batchBytes = 0;
+    this.#slabStart = this.#slabEnd;
     const socket = this.socket;
     if (socket.destroyed) return;
     if (count === 1) {
@@ -363,6 +406,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     if (error !== undefined) this.#error ??= error;
     this.#batch = [];
     this.#batchBytes = 0;
+    this.#slabStart = this.#slabEnd;
     this.#state = 'closed';
     this.socket.destroy();
   }
@@ -373,6 +417,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     if (error !== undefined) this.#error ??= error;
     this.#batch = [];
     this.#batchBytes = 0;
+    this.#slabStart = this.#slabEnd;
     this.#state = 'closed';
     if (this.socket instanceof TLSSocket || typeof this.socket.resetAndDestroy !== 'function') {
       this.socket.destroy();
@@ -551,6 +596,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     this.#state = 'closed';
     this.#batch = [];
     this.#batchBytes = 0;
+    this.#slabStart = this.#slabEnd;
     this.#finishInput();
     const drain = this.#drain;
     this.#drain = undefined;

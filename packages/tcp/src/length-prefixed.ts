@@ -113,9 +113,22 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
     if (left > 0) throw new TruncatedFrameError(left);
   }
 
-  encode(message: Uint8Array | string): Uint8Array | readonly Uint8Array[] {
+  encodeInto(message: Uint8Array | string, target: Buffer, offset: number): number {
     const isString = typeof message === 'string';
     const payloadLength = isString ? Buffer.byteLength(message) : message.byteLength;
+    const value = this.#fieldValue(payloadLength);
+    const fieldLength = this.#fieldLength === 0 ? varintSize(value) : this.#fieldLength;
+    const headerLength = this.#fieldOffset + fieldLength;
+    const total = headerLength + payloadLength;
+    if (total > this.#maxFrameLength) throw new FrameTooLargeError(total, this.#maxFrameLength);
+    if (offset + total > target.length) return -1;
+    this.#writeHeader(target, offset, value, fieldLength);
+    if (isString) target.write(message, offset + headerLength, 'utf8');
+    else target.set(message, offset + headerLength);
+    return total;
+  }
+
+  #fieldValue(payloadLength: number): number {
     const value = payloadLength - this.#adjustment;
     if (value < 0) {
       throw new InvalidFrameError(
@@ -123,6 +136,13 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
       );
     }
     if (value > this.#maxFieldValue) throw new FrameTooLargeError(payloadLength, this.#maxFieldValue);
+    return value;
+  }
+
+  encode(message: Uint8Array | string): Uint8Array | readonly Uint8Array[] {
+    const isString = typeof message === 'string';
+    const payloadLength = isString ? Buffer.byteLength(message) : message.byteLength;
+    const value = this.#fieldValue(payloadLength);
     const fieldLength = this.#fieldLength === 0 ? varintSize(value) : this.#fieldLength;
     const headerLength = this.#fieldOffset + fieldLength;
     const total = headerLength + payloadLength;
@@ -130,19 +150,19 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
 
     if (isString || payloadLength < COPY_THRESHOLD) {
       const frame = Buffer.allocUnsafe(total);
-      this.#writeHeader(frame, value, fieldLength);
+      this.#writeHeader(frame, 0, value, fieldLength);
       if (isString) frame.write(message, headerLength, 'utf8');
       else frame.set(message, headerLength);
       return frame;
     }
     const header = Buffer.allocUnsafe(headerLength);
-    this.#writeHeader(header, value, fieldLength);
+    this.#writeHeader(header, 0, value, fieldLength);
     return [header, message];
   }
 
-  #writeHeader(target: Buffer, value: number, fieldLength: number): void {
-    const at = this.#fieldOffset;
-    if (at > 0) target.fill(0, 0, at);
+  #writeHeader(target: Buffer, start: number, value: number, fieldLength: number): void {
+    const at = start + this.#fieldOffset;
+    if (at > start) target.fill(0, start, at);
     if (this.#fieldLength === 0) {
       let v = value;
       let i = at;

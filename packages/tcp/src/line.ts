@@ -197,37 +197,57 @@ export class LineCodec<T extends string | Buffer = string> implements Codec<T, s
     out.push(this.#convert(line, 0, length));
   }
 
+  encodeInto(line: string | Uint8Array, target: Buffer, offset: number): number {
+    const tail = this.#encodeDelimiter;
+    const length = typeof line === 'string' ? this.#checkText(line) : this.#checkBytes(asBuffer(line));
+    const total = length + tail.length;
+    if (offset + total > target.length) return -1;
+    if (typeof line === 'string') target.write(line, offset, 'utf8');
+    else target.set(line, offset);
+    tail.copy(target, offset + length);
+    return total;
+  }
+
   encode(line: string | Uint8Array): Uint8Array | readonly Uint8Array[] {
     const tail = this.#encodeDelimiter;
     if (typeof line === 'string') {
-      if (
-        this.#delimiterText !== undefined
-          ? line.includes(this.#delimiterText)
-          : Buffer.from(line).includes(this.#delimiter)
-      ) {
-        throw new InvalidFrameError('line contains the delimiter');
-      }
-      if (this.#stripCR && line.charCodeAt(line.length - 1) === CR) {
-        throw new InvalidFrameError('line ends with \\r, which the receiving side would strip');
-      }
-      const length = Buffer.byteLength(line);
-      if (length > this.#max) throw new LineTooLongError(this.#max, false);
+      const length = this.#checkText(line);
       const frame = Buffer.allocUnsafe(length + tail.length);
       frame.write(line, 0, 'utf8');
       tail.copy(frame, length);
       return frame;
     }
     const bytes = asBuffer(line);
-    if (bytes.includes(this.#delimiter)) throw new InvalidFrameError('line contains the delimiter');
-    if (this.#stripCR && bytes[bytes.length - 1] === CR) {
-      throw new InvalidFrameError('line ends with \\r, which the receiving side would strip');
-    }
-    if (bytes.length > this.#max) throw new LineTooLongError(this.#max, false);
+    this.#checkBytes(bytes);
     if (bytes.length >= COPY_THRESHOLD) return [bytes, tail];
     const frame = Buffer.allocUnsafe(bytes.length + tail.length);
     bytes.copy(frame, 0);
     tail.copy(frame, bytes.length);
     return frame;
+  }
+
+  /** Validates a text line for encoding; returns its UTF-8 length. */
+  #checkText(line: string): number {
+    const hasDelimiter =
+      this.#delimiterText !== undefined
+        ? line.includes(this.#delimiterText)
+        : Buffer.from(line).includes(this.#delimiter);
+    if (hasDelimiter) throw new InvalidFrameError('line contains the delimiter');
+    if (this.#stripCR && line.charCodeAt(line.length - 1) === CR) {
+      throw new InvalidFrameError('line ends with \\r, which the receiving side would strip');
+    }
+    const length = Buffer.byteLength(line);
+    if (length > this.#max) throw new LineTooLongError(this.#max, false);
+    return length;
+  }
+
+  #checkBytes(bytes: Buffer): number {
+    if (bytes.includes(this.#delimiter)) throw new InvalidFrameError('line contains the delimiter');
+    if (this.#stripCR && bytes[bytes.length - 1] === CR) {
+      throw new InvalidFrameError('line ends with \\r, which the receiving side would strip');
+    }
+    if (bytes.length > this.#max) throw new LineTooLongError(this.#max, false);
+    return bytes.length;
   }
 }
 

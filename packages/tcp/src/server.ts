@@ -238,7 +238,8 @@ export class Server<TDecoded = unknown, TEncodable = unknown> extends EventEmitt
     if (handler === undefined) return;
     try {
       const result = handler(connection);
-      if (isThenable(result)) result.then(undefined, (error: unknown) => this.#handlerFailed(connection, error));
+      if (isThenable(result))
+        result.then(undefined, (error: unknown) => this.#handlerFailed(connection, error));
     } catch (error) {
       this.#handlerFailed(connection, error);
     }

@@ -50,6 +50,28 @@ describe('length-prefixed codec', () => {
     );
   });
 
+  it('encodeInto writes exactly the bytes encode returns, or reports that it does not fit', () => {
+    fc.assert(
+      fc.property(
+        optionsArb,
+        fc.oneof(fc.uint8Array({ maxLength: 100 }), fc.string({ maxLength: 40 })),
+        fc.integer({ min: 0, max: 130 }),
+        (options, message, room) => {
+          const codec = new LengthPrefixedCodec({
+            ...options,
+            lengthAdjustment: Math.min(0, options.lengthAdjustment ?? 0),
+          });
+          const expected = concatEncoded([codec.encode(message)]);
+          const target = Buffer.alloc(3 + room, 0xee);
+          const written = codec.encodeInto(message, target, 3);
+          if (expected.length > room) expect(written).toBe(-1);
+          else expect(target.subarray(3, 3 + written).toString('hex')).toBe(expected.toString('hex'));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('decodes default frames back to exactly the payloads sent (strings and bytes)', () => {
     fc.assert(
       fc.property(

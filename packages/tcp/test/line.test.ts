@@ -28,6 +28,21 @@ describe('line codec', () => {
     );
   });
 
+  it('encodeInto writes exactly the bytes encode returns, or reports that it does not fit', () => {
+    fc.assert(
+      fc.property(delimiterArb, textArb, fc.integer({ min: 0, max: 200 }), (delimiter, text, room) => {
+        const codec = lines({ delimiter })();
+        fc.pre(!text.includes(delimiter) && !(delimiter === '\n' && text.endsWith('\r')));
+        const expected = concatEncoded([codec.encode(text)]);
+        const target = Buffer.alloc(2 + room);
+        const written = codec.encodeInto!(text, target, 2);
+        if (expected.length > room) expect(written).toBe(-1);
+        else expect(target.subarray(2, 2 + written).toString('hex')).toBe(expected.toString('hex'));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('round-trips arbitrary bytes in buffer mode', () => {
     fc.assert(
       fc.property(

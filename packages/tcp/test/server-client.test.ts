@@ -76,6 +76,31 @@ describe('server and client over loopback', () => {
     await waitFor(() => server.connections.size === 0, 10_000, 'server connections to close');
   });
 
+  it('keeps order when tiny, medium and large messages and raw writes are interleaved', async () => {
+    const sizes = [1, 70_000, 3, 5_000, 0, 200_000, 10, 1_000, 65_536, 2];
+    const server = track(
+      createServer({ codec: lengthPrefixed() }, (conn) => {
+        conn.on('message', (m) => conn.write(m));
+      }),
+    );
+    const { port } = await server.listen({ host: '127.0.0.1' });
+    const client = await connect({ port, host: '127.0.0.1', codec: lengthPrefixed() });
+    const sent = sizes.map((n, i) => Buffer.alloc(n, i + 1));
+    for (const [i, m] of sent.entries()) {
+      if (i === 4)
+        client.writeRaw(Buffer.from([0, 0, 0, 0])); // a hand-made empty frame
+      else client.write(m);
+    }
+    const got: Buffer[] = [];
+    for await (const m of client) {
+      got.push(m);
+      if (got.length === sent.length) break;
+    }
+    expect(got.map((m) => m.length)).toEqual(sizes);
+    got.forEach((m, i) => expect(m.equals(sent[i]!)).toBe(true));
+    client.destroy();
+  });
+
   it('delivers messages that arrive before anyone listens (queued, not lost)', async () => {
     const server = track(
       createServer({ codec: lines() }, (conn) => {
