@@ -6,7 +6,16 @@ import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { createCert as mkcertCert, createCA as mkcertCA } from 'mkcert';
 import selfsigned from 'selfsigned';
-import { clientOptions, createCA, issueCertificate, serverOptions } from '../dist/index.js';
+import {
+  clientOptions,
+  createCA,
+  generateSecret,
+  issueCertificate,
+  originCheck,
+  RateLimiter,
+  serverOptions,
+  TokenSigner,
+} from '../dist/index.js';
 
 const quick = process.argv.includes('--quick');
 const median = (xs) => {
@@ -183,3 +192,34 @@ for (const [label, client] of Object.entries(variants)) {
 }
 hardened.close();
 defaults.close();
+
+// --- Guards: absolute throughput (no anchor among our dependencies) --------------------------
+function opsPerSec(fn, ms = quick ? 200 : 1000) {
+  for (let i = 0; i < 10_000; i++) fn(i); // warm-up
+  let n = 0;
+  const t = performance.now();
+  while (performance.now() - t < ms) {
+    for (let i = 0; i < 1000; i++) fn(n++);
+  }
+  return n / ((performance.now() - t) / 1000);
+}
+const limiter = new RateLimiter({ capacity: 1e9, refillPerSecond: 1e9, maxKeys: 10_000 });
+const keys = Array.from({ length: 1000 }, (_, i) => `conn-${i}`);
+const signer = new TokenSigner({ keys: [{ kid: 'k1', secret: generateSecret() }] });
+const token = signer.sign({ sub: 'alice', room: 'general' });
+const check = originCheck(['https://chat.example.com', 'https://*.example.com', 'http://localhost:*']);
+const origins = [
+  'https://chat.example.com',
+  'https://a.example.com',
+  'http://localhost:5173',
+  'https://evil.test',
+];
+console.log('\nGuards (operations per second)');
+console.log(
+  `  RateLimiter.take, 1000 keys     ${fmt(opsPerSec((i) => limiter.take(keys[i % 1000])) / 1e6, 2)} M/s`,
+);
+console.log(
+  `  TokenSigner.sign                ${fmt(opsPerSec(() => signer.sign({ sub: 'alice' })) / 1e3, 0)} k/s`,
+);
+console.log(`  TokenSigner.verify              ${fmt(opsPerSec(() => signer.verify(token)) / 1e3, 0)} k/s`);
+console.log(`  originCheck                     ${fmt(opsPerSec((i) => check(origins[i & 3])) / 1e6, 2)} M/s`);

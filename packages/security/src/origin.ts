@@ -12,6 +12,24 @@ interface Rule {
 
 const MAX_ORIGIN_LENGTH = 2048;
 
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443', ws: '80', wss: '443' };
+/** What browsers send: lowercase ASCII host, no default port, no leading zeros. */
+const CANONICAL = /^(https?|wss?):\/\/([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::([1-9][0-9]{0,4}))?$/;
+
+/**
+ * Fast path for origins already in canonical form (all browser-sent ones), avoiding a URL parse
+ * per request. Anything unusual (IPv6, uppercase, IDN, default port) goes through `parseOrigin`.
+ */
+function parseCanonical(origin: string): { scheme: string; host: string; port: string } | undefined {
+  const m = CANONICAL.exec(origin);
+  if (!m) return undefined;
+  const port = m[3] ?? '';
+  if (port !== '' && (Number(port) > 65535 || DEFAULT_PORTS[m[1]!] === port)) return undefined;
+  // Hosts URL would rewrite (numeric IPv4 shorthands such as 0x7f.1) are left to the slow path.
+  if (/^[0-9x.]+$/.test(m[2]!) && !/^\d{1,3}(\.\d{1,3}){3}$/.test(m[2]!)) return undefined;
+  return { scheme: m[1]!, host: m[2]!, port };
+}
+
 /** Serialized origin → parts, or undefined if it is not `scheme://host[:port]` exactly. */
 function parseOrigin(origin: string): { scheme: string; host: string; port: string } | undefined {
   if (origin.length > MAX_ORIGIN_LENGTH) return undefined;
@@ -86,7 +104,8 @@ export function originCheck(allowed: readonly string[], options: OriginCheckOpti
     if (origin === undefined || origin === null || origin === '') return allowMissing;
     if (typeof origin !== 'string') return false;
     if (origin === 'null') return allowNull;
-    const parsed = parseOrigin(origin);
+    if (exact.has(origin)) return true;
+    const parsed = parseCanonical(origin) ?? parseOrigin(origin);
     if (!parsed) return false;
     if (exact.has(`${parsed.scheme}://${parsed.host}${parsed.port ? `:${parsed.port}` : ''}`)) return true;
     for (const rule of rules) {

@@ -143,6 +143,34 @@ describe('certificate facts', () => {
     expect(node.checkPrivateKey((await import('node:crypto')).createPrivateKey(leaf.key))).toBe(true);
   });
 
+  it('computes the same fingerprint and SPKI pin as the openssl command line', async () => {
+    const leaf = await issueCertificate(ca, { dnsNames: ['pin.test'] });
+    const file = join(dir, 'pin.pem');
+    await writeFile(file, leaf.cert);
+    const fp = await run('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', file]);
+    expect(fp.stdout.trim()).toBe(`sha256 Fingerprint=${leaf.fingerprint256}`);
+    const pin = await run('sh', [
+      '-c',
+      `openssl x509 -in '${file}' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`,
+    ]);
+    expect(pin.stdout.trim()).toBe(leaf.spkiPin);
+  });
+
+  it('saves a key pair atomically with a private key mode and loads it back checked', async () => {
+    const { loadKeyPair, saveKeyPair, readPemFile } = await import('../src/index.js');
+    const { stat } = await import('node:fs/promises');
+    const leaf = await issueCertificate(ca, { dnsNames: ['save.test'] });
+    const paths = { certPath: join(dir, 'save.pem'), keyPath: join(dir, 'save-key.pem') };
+    await saveKeyPair(leaf, paths);
+    expect((await stat(paths.keyPath)).mode & 0o777).toBe(0o600);
+    const loaded = await loadKeyPair(paths, { rejectExpired: true });
+    expect(loaded.keyType).toBe('P-256');
+    expect(loaded.leaf.fingerprint256).toBe(leaf.fingerprint256);
+    await expect(readPemFile(paths.certPath, { maxBytes: 100 })).rejects.toThrow(/maxBytes/);
+    await writeFile(paths.keyPath, (await createCA()).key);
+    await expect(loadKeyPair(paths)).rejects.toBeInstanceOf(KeyMismatchError);
+  });
+
   it('backdates notBefore a little and defaults to one year of validity', async () => {
     const leaf = await issueCertificate(ca, { dnsNames: ['v.test'] });
     const now = Date.now();
