@@ -86,6 +86,8 @@ const ANSWER_RATE_PER_SECOND = 50;
 /** An answer may be at most this many times larger than the query that asked for it. */
 const AMPLIFICATION_LIMIT = 4;
 const MAX_DELAYED_ANSWERS = 64;
+/** Most distinct instances one discover() collects. */
+const MAX_INSTANCES = 1024;
 
 /**
  * Announces one service instance on the LAN: answers matching queries (unicast, after a small
@@ -361,15 +363,19 @@ export async function discover(options: DiscoverOptions = {}): Promise<Discovere
       if (message.queryId !== 0 && message.queryId !== queryId) return;
       if (message.type === 'bye') {
         found.delete(message.instance);
-        gone.add(message.instance);
+        if (gone.size < MAX_INSTANCES) gone.add(message.instance);
         return;
       }
       if (gone.has(message.instance)) return;
       const known = found.get(message.instance);
       if (known !== undefined) {
-        if (!known.addresses.includes(rinfo.address)) known.addresses.push(rinfo.address);
+        if (known.addresses.length < 16 && !known.addresses.includes(rinfo.address)) {
+          known.addresses.push(rinfo.address);
+        }
         return;
       }
+      // A flood of forged instances must not grow memory without bound.
+      if (found.size >= MAX_INSTANCES) return;
       const entry = toService(message, rinfo.address);
       found.set(message.instance, entry);
       try {

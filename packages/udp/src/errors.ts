@@ -117,6 +117,13 @@ export class TimeoutError extends UdpError {
   }
 }
 
+/** A `serve()` handler did not settle within `handlerTimeout`; the client got an error reply. */
+export class HandlerTimeoutError extends UdpError {
+  constructor(timeout: number) {
+    super('ERR_UDP_HANDLER_TIMEOUT', `the request handler did not settle within ${timeout} ms`);
+  }
+}
+
 /** The operation was cancelled through its `AbortSignal`. */
 export class AbortError extends UdpError {
   constructor(cause?: unknown) {

@@ -28,6 +28,7 @@ export {
   ConnectError,
   DatagramTooLargeError,
   DiscoveryEncodeError,
+  HandlerTimeoutError,
   InvalidArgumentError,
   RemoteError,
   SendError,

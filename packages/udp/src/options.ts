@@ -128,6 +128,13 @@ export interface ServeOptions {
    * @default false
    */
   exposeErrors?: boolean;
+  /**
+   * Longest a handler's promise may take. After that the client gets an error reply, the slot is
+   * freed for other requests and the eventual result is discarded (`ERR_UDP_HANDLER_TIMEOUT` is
+   * emitted as `handlerError`).
+   * @default 10000
+   */
+  handlerTimeout?: number;
 }
 
 /** Default multicast group for discovery over IPv4 (administratively scoped, 239.255/16). */

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import {
   AbortError,
+  HandlerTimeoutError,
   InvalidArgumentError,
   RemoteError,
   SocketClosedError,
@@ -365,7 +366,7 @@ export interface ResponderStats {
   inProgress: number;
   /** Requests dropped because `maxConcurrent` handlers were busy. */
   overloaded: number;
-  /** Handlers that threw or rejected (answered with an error reply). */
+  /** Handlers that threw, rejected or exceeded `handlerTimeout` (answered with an error reply). */
   handlerErrors: number;
   /** Datagrams with our magic but an unreadable header. */
   malformed: number;
@@ -383,6 +384,9 @@ interface CacheEntry {
   /** The encoded reply; undefined while the handler runs; null when the handler chose not to reply. */
   reply: Buffer | null | undefined;
   expires: number;
+  /** The handler finished (or timed out); later outcomes are ignored. */
+  settled: boolean;
+  timer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -397,6 +401,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
   readonly #cacheTtl: number;
   readonly #maxConcurrent: number;
   readonly #exposeErrors: boolean;
+  readonly #handlerTimeout: number;
   #running = 0;
   #closed = false;
   readonly #stats: ResponderStats = {
@@ -419,6 +424,10 @@ export class Responder extends EventEmitter<ResponderEvents> {
     if (!(this.#cacheTtl >= 0)) throw new InvalidArgumentError('cacheTtl must be >= 0');
     this.#maxConcurrent = positiveInt('maxConcurrent', options.maxConcurrent ?? 256);
     this.#exposeErrors = options.exposeErrors ?? false;
+    this.#handlerTimeout = options.handlerTimeout ?? 10_000;
+    if (!(this.#handlerTimeout > 0) || this.#handlerTimeout > 2 ** 31 - 1) {
+      throw new InvalidArgumentError('handlerTimeout must be 1..2147483647 ms');
+    }
     socket.on('message', this.#onMessage);
   }
 
@@ -459,7 +468,12 @@ export class Responder extends EventEmitter<ResponderEvents> {
       return;
     }
     this.#cache.delete(key);
-    const fresh: CacheEntry = { reply: undefined, expires: Number.POSITIVE_INFINITY };
+    const fresh: CacheEntry = {
+      reply: undefined,
+      expires: Number.POSITIVE_INFINITY,
+      settled: false,
+      timer: undefined,
+    };
     this.#cache.set(key, fresh);
     this.#evict();
     this.#stats.handled++;
@@ -472,11 +486,17 @@ export class Responder extends EventEmitter<ResponderEvents> {
       return;
     }
     if (isPromiseLike(result)) {
+      fresh.timer = setTimeout(this.#onHandlerTimeout, this.#handlerTimeout, fresh, frame.id, rinfo);
+      fresh.timer.unref();
       result.then(
         (value) => this.#complete(fresh, frame.id, rinfo, value, undefined, false),
         (err: unknown) => this.#complete(fresh, frame.id, rinfo, undefined, err, true),
       );
     } else this.#complete(fresh, frame.id, rinfo, result, undefined, false);
+  };
+
+  readonly #onHandlerTimeout = (entry: CacheEntry, id: number, rinfo: RemoteInfo): void => {
+    this.#complete(entry, id, rinfo, undefined, new HandlerTimeoutError(this.#handlerTimeout), true);
   };
 
   #complete(
@@ -487,6 +507,10 @@ export class Responder extends EventEmitter<ResponderEvents> {
     error: unknown,
     failed: boolean,
   ): void {
+    // A handler that outlived handlerTimeout was already answered with an error.
+    if (entry.settled) return;
+    entry.settled = true;
+    clearTimeout(entry.timer);
     this.#running--;
     entry.expires = performance.now() + this.#cacheTtl;
     if (this.#closed) return;

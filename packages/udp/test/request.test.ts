@@ -6,6 +6,7 @@ import {
   createSocket,
   decodeFrame,
   encodeFrame,
+  HandlerTimeoutError,
   InvalidArgumentError,
   RemoteError,
   type Reply,
@@ -199,6 +200,24 @@ describe('request/response', () => {
     serve(server, async () => Promise.reject(new Error('database on fire')), { exposeErrors: true });
     const shown = await client.request('y', { port, host: '127.0.0.1' }).catch((e: unknown) => e);
     expect((shown as Error).message).toContain('database on fire');
+  });
+
+  it('answers with an error and frees the slot when a handler never settles', async () => {
+    const server = await bound();
+    const responder = serve(
+      server,
+      (data) => (data.toString() === 'hang' ? new Promise<undefined>(() => {}) : data),
+      { handlerTimeout: 100, maxConcurrent: 1 },
+    );
+    const errors: unknown[] = [];
+    responder.on('handlerError', (err) => errors.push(err));
+    const client = createRequester(await bound());
+    const port = server.address().port;
+    await expect(client.request('hang', { port, host: '127.0.0.1' })).rejects.toBeInstanceOf(RemoteError);
+    expect(errors[0]).toBeInstanceOf(HandlerTimeoutError);
+    expect((errors[0] as HandlerTimeoutError).code).toBe('ERR_UDP_HANDLER_TIMEOUT');
+    // The only concurrency slot is free again.
+    expect((await client.request('next', { port, host: '127.0.0.1' })).data.toString()).toBe('next');
   });
 
   it('sends no reply when the handler returns null, and an empty one for undefined', async () => {
