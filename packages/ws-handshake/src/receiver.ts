@@ -44,6 +44,10 @@ export interface ReceiverOptions {
 // Shared empty placeholder (never pushed to): the fragment list is created on first use.
 const NO_FRAGMENTS: Buffer[] = [];
 
+/** Pieces below this size are copied into the staging buffer instead of kept as views. */
+const SMALL_PIECE = 1024;
+const STAGING_SIZE = 16 * 1024;
+
 const GET_INFO = 0;
 const GET_LENGTH_16 = 1;
 const GET_LENGTH_64 = 2;
@@ -87,6 +91,12 @@ export class Receiver {
   /** Decoded bytes of the current message. */
   private messageLength = 0;
   private fragments: Buffer[] = NO_FRAGMENTS;
+  /** Payload pieces of the compressed frame being received. */
+  private frameParts: Buffer[] = NO_FRAGMENTS;
+  private staging: Buffer = EMPTY_BUFFER;
+  private stagingStart = 0;
+  private stagingEnd = 0;
+  private stagingOwner: Buffer[] | null = null;
   private utf8State = UTF8_ACCEPT;
 
   private readonly onInflatedBound: ((error: WebSocketError | null, data: Buffer | null) => void) | null;
@@ -121,6 +131,9 @@ export class Receiver {
     this.state = DEAD;
     this.chunks = [];
     this.fragments = NO_FRAGMENTS;
+    this.frameParts = NO_FRAGMENTS;
+    this.stagingOwner = null;
+    this.staging = EMPTY_BUFFER;
     this.buffered = 0;
   }
 
@@ -293,11 +306,24 @@ export class Receiver {
     }
 
     if (this.messageCompressed) {
-      // Compressed frames are inflated whole: the size was already bounded by maxPayload.
-      if (this.buffered < this.remaining) return false;
-      const payload = this.remaining === 0 ? EMPTY_BUFFER : this.take(this.remaining);
-      if (this.masked && payload.length > 0) applyMask(payload, this.mask, 0);
-      this.remaining = 0;
+      // Compressed frames are collected as they arrive (bounded by maxPayload from the header)
+      // and inflated whole.
+      if (this.remaining > 0) {
+        if (this.buffered === 0) return false;
+        const n = Math.min(this.buffered, this.remaining);
+        const piece = this.take(n);
+        if (this.masked) applyMask(piece, this.mask, this.maskOffset);
+        this.maskOffset += n;
+        this.remaining -= n;
+        if (this.frameParts === NO_FRAGMENTS) this.frameParts = [];
+        this.stage(this.frameParts, piece);
+        if (this.remaining > 0) return false;
+      }
+      this.flushStaging();
+      const parts = this.frameParts;
+      this.frameParts = NO_FRAGMENTS;
+      const payload =
+        parts.length === 0 ? EMPTY_BUFFER : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
       this.state = INFLATING;
       this.inflater!.decompress(
         payload,
@@ -330,8 +356,41 @@ export class Receiver {
       if (this.utf8State === UTF8_REJECT) return this.fail(new InvalidUtf8Error('text message'));
     }
     if (this.fragments === NO_FRAGMENTS) this.fragments = [];
-    this.fragments.push(piece);
+    this.stage(this.fragments, piece);
     return true;
+  }
+
+  /**
+   * Append a payload piece to `list`. Small pieces (a peer dripping bytes one TCP segment at a
+   * time) are copied into a shared staging buffer, so memory stays proportional to the payload
+   * instead of one Buffer object per tiny read.
+   */
+  private stage(list: Buffer[], piece: Buffer): void {
+    if (this.stagingOwner !== list) this.flushStaging();
+    if (piece.length >= SMALL_PIECE) {
+      this.flushStaging();
+      list.push(piece);
+      return;
+    }
+    if (this.staging.length - this.stagingEnd < piece.length) {
+      this.flushStaging();
+      this.staging = Buffer.allocUnsafe(STAGING_SIZE);
+      this.stagingStart = 0;
+      this.stagingEnd = 0;
+    }
+    this.stagingOwner = list;
+    piece.copy(this.staging, this.stagingEnd);
+    this.stagingEnd += piece.length;
+  }
+
+  private flushStaging(): void {
+    const owner = this.stagingOwner;
+    if (owner === null) return;
+    this.stagingOwner = null;
+    if (this.stagingEnd > this.stagingStart) {
+      owner.push(this.staging.subarray(this.stagingStart, this.stagingEnd));
+      this.stagingStart = this.stagingEnd;
+    }
   }
 
   private onInflated(error: WebSocketError | null, data: Buffer | null): void {
@@ -347,6 +406,7 @@ export class Receiver {
   }
 
   private deliver(): boolean {
+    if (this.stagingOwner === this.fragments) this.flushStaging();
     const opcode = this.messageOpcode;
     const fragments = this.fragments;
     const length = this.messageLength;

@@ -213,3 +213,38 @@ describe('extension header codec', () => {
     ]);
   });
 });
+
+describe('receiver memory under a byte-at-a-time drip', () => {
+  for (const compressed of [false, true]) {
+    it(`keeps memory proportional to the payload (${compressed ? 'compressed' : 'plain'} frame)`, () => {
+      const size = 256 * 1024;
+      const payload = Buffer.alloc(size, 0x61);
+      let held: Buffer | null = null;
+      const inflater = {
+        decompress(data: Buffer, _fin: boolean, _limit: number, cb: (e: null, d: Buffer) => void) {
+          held = data;
+          cb(null, Buffer.alloc(0));
+        },
+      };
+      const { sink, events } = collector();
+      const r = new Receiver(sink, {
+        isServer: false,
+        maxPayload: 1 << 20,
+        inflater: compressed ? inflater : null,
+      });
+      const f = Buffer.concat([
+        Buffer.from([compressed ? 0xc2 : 0x82, 127, 0, 0, 0, 0, 0, 4, 0, 0]),
+        payload,
+      ]);
+      const before = process.memoryUsage();
+      for (let i = 0; i < f.length - 1; i++) r.push(f.subarray(i, i + 1));
+      const after = process.memoryUsage();
+      r.push(f.subarray(f.length - 1));
+      const grown = after.heapUsed + after.external - before.heapUsed - before.external;
+      // One Buffer object per byte would be ~25 MB; staged copies stay near the payload size.
+      expect(grown).toBeLessThan(8 * 1024 * 1024);
+      if (compressed) expect(held!.equals(payload)).toBe(true);
+      else expect((events[0]![1] as Buffer).equals(payload)).toBe(true);
+    });
+  }
+});
