@@ -97,7 +97,7 @@ describe('server and client over loopback', () => {
       if (got.length === sent.length) break;
     }
     expect(got.map((m) => m.length)).toEqual(sizes);
-    got.forEach((m, i) => expect(m.equals(sent[i]!)).toBe(true));
+    expect(got.every((m, i) => m.equals(sent[i]!))).toBe(true);
     client.destroy();
   });
 
