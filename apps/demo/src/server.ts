@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer as createHttpServer, type Server as HttpServer, reply } from '@net/http';
-import { openDevCA, RateLimiter, serverOptions, spkiPin } from '@net/security';
+import { generateSecret, openDevCA, RateLimiter, serverOptions, spkiPin } from '@net/security';
 import type { Announcer } from '@net/udp';
 import { ChatCore } from './chat/index.js';
 import { ConfigError, helpText, parseConfig, type ServerConfig } from './config.js';
@@ -59,7 +59,10 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
       return { tryTake: () => limiter.take(key), retryAfterMs: () => limiter.retryAfterMs(key) };
     },
   });
-  const tokens = createTokenIssuer();
+  // Several nodes must accept each other's tokens: with Redis they share one signing secret.
+  const tokens = createTokenIssuer(
+    store instanceof RedisStore ? await store.sharedSecret('token-hmac', generateSecret) : undefined,
+  );
   const publicDir = join(here, 'public');
   const closers: (() => Promise<void>)[] = [];
   const lineServers: LineServer[] = [];
