@@ -110,6 +110,16 @@ describe.skipIf(!HAVE_REDIS)('several chat nodes on one Redis', () => {
     ada.send({ type: 'typing', room: 'lobby' });
     expect((await cy.next('typing')).nick).toBe('ada');
 
+    // A login token issued by node A is accepted by node B's HTTP API (one shared secret).
+    const token = String(ada.frames.find((f) => f.type === 'nick')!.token);
+    const post = await fetch(`${b!.urls.http}/api/rooms/lobby/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'via http on b' }),
+    });
+    expect(post.status).toBe(201);
+    await cy.next('message', (f) => f.text === 'via http on b');
+
     // History on join from another node, and resume from an id on a third.
     const late = await ws(b!, 'late');
     const replayed = late
@@ -121,7 +131,7 @@ describe.skipIf(!HAVE_REDIS)('several chat nodes on one Redis', () => {
     const resumer = await ws(c!, 'resumer', 'elsewhere');
     resumer.send({ type: 'join', room: 'lobby', after: firstId, ref: 'j' });
     const end = await resumer.next('history-end', (f) => f.room === 'lobby');
-    expect(end.count).toBe(2);
+    expect(end.count).toBe(3);
     expect(resumer.messages().map((m) => m.id)).toEqual(
       ada
         .messages()

@@ -35,6 +35,10 @@ export class RedisKeys {
   direct(nick: string): string {
     return `${this.prefix}dm:${nick.toLowerCase()}`;
   }
+  /** A value every node must agree on (e.g. the token signing secret). */
+  secret(name: string): string {
+    return `${this.prefix}secret:${name}`;
+  }
   /** The room a stream key belongs to (inverse of {@link stream}). */
   roomOfStream(key: string): string | undefined {
     const start = this.prefix.length + 1;

@@ -159,6 +159,19 @@ export class RedisStore implements ChatStore {
     this.presence.start(() => this.subs.keys());
   }
 
+  /**
+   * A secret shared by every node, created by whichever node asks first (SET NX): the signing key
+   * of login tokens, so a token issued by one node is accepted by all of them.
+   */
+  async sharedSecret(name: string, create: () => string): Promise<string> {
+    const key = this.keys.secret(name);
+    const d = Date.now() + this.waitMs;
+    await this.cmd.call(['SET', key, create(), 'NX'], d);
+    const value = await this.cmd.call(['GET', key], d);
+    if (typeof value !== 'string') throw new StoreUnavailableError(`shared secret ${name} vanished; retry`);
+    return value;
+  }
+
   async append(room: string, nick: string, text: string, options?: AppendOptions): Promise<StoredMessage> {
     if (this.closed || !this.opened) throw new StoreClosedError();
     if (this.pending >= this.maxPending) {
