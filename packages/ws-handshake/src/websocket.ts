@@ -578,7 +578,8 @@ export class WebSocket
 
   /** @internal */
   _onCloseTimeout(): void {
-    this.closeError ??= new CloseTimeoutError(this.closeTimeout);
+    // With both close frames exchanged only the TCP teardown is late: not a failure.
+    if (!(this.closeSent && this.closeReceived)) this.closeError ??= new CloseTimeoutError(this.closeTimeout);
     this.socket.destroy();
   }
 
