@@ -6,6 +6,8 @@ import type { Codec } from './codec.js';
 import {
   ConnectionClosedError,
   IdleTimeoutError,
+  InvalidFrameError,
+  IteratorActiveError,
   PendingBytesExceededError,
   TcpError,
   TruncatedFrameError,
@@ -445,7 +447,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   #onProtocolError(error: unknown): void {
     const out = this.#frames;
     for (;;) {
-      const err = error instanceof Error ? error : new TcpError('ERR_INVALID_FRAME', String(error));
+      const err = error instanceof Error ? error : new InvalidFrameError(String(error));
       this.#emitError(err);
       const recover =
         this.#options.protocolErrors === 'continue' &&
@@ -644,7 +646,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
    * not close the connection. One iterator at a time.
    */
   [Symbol.asyncIterator](): AsyncIterator<TDecoded, undefined> {
-    if (this.#iterating) throw new TcpError('ERR_ITERATOR_ACTIVE', 'connection is already being iterated');
+    if (this.#iterating) throw new IteratorActiveError();
     this.#iterating = true;
     let finished = false;
     const stop = (): void => {

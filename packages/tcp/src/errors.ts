@@ -145,6 +145,13 @@ export class InvalidOptionError extends TcpError {
   }
 }
 
+/** A second `for await` loop over a connection (or client) that is already being iterated. */
+export class IteratorActiveError extends TcpError {
+  constructor() {
+    super('ERR_ITERATOR_ACTIVE', 'already being iterated; only one for-await loop at a time');
+  }
+}
+
 /** The operation was aborted through an `AbortSignal`. */
 export class AbortError extends TcpError {
   constructor(cause?: unknown) {

@@ -30,6 +30,7 @@ export {
   IdleTimeoutError,
   InvalidFrameError,
   InvalidOptionError,
+  IteratorActiveError,
   LineTooLongError,
   NotConnectedError,
   PendingBytesExceededError,

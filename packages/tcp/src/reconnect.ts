@@ -4,10 +4,11 @@ import type { Codec } from './codec.js';
 import type { Connection } from './connection.js';
 import {
   ConnectionClosedError,
+  ConnectTimeoutError,
+  IteratorActiveError,
   NotConnectedError,
   QueueFullError,
   ReconnectFailedError,
-  TcpError,
 } from './errors.js';
 import {
   type ConnectOptions,
@@ -182,7 +183,7 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new TcpError('ERR_OPEN_TIMEOUT', `not connected within ${timeout} ms`));
+        reject(new ConnectTimeoutError(timeout));
       }, timeout);
       this.on('open', onOpen);
       this.on('close', onClose);
@@ -344,7 +345,7 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
    * Breaking out of the loop does not close the client.
    */
   [Symbol.asyncIterator](): AsyncIterator<TDecoded, undefined> {
-    if (this.#iterating) throw new TcpError('ERR_ITERATOR_ACTIVE', 'client is already being iterated');
+    if (this.#iterating) throw new IteratorActiveError();
     this.#iterating = true;
     const stop = (): void => {
       this.#iterating = false;

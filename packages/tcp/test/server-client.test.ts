@@ -260,6 +260,25 @@ describe('server and client over loopback', () => {
     for (const c of clients) c.destroy();
   });
 
+  it('rejects misuse with typed errors: bad options, double listen, two iterators', async () => {
+    expect(() => createServer({} as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_OPTION' }));
+    expect(() => createServer({ codec: lines(), highWaterMark: -1 })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION', option: 'highWaterMark' }),
+    );
+    await expect(connect({ codec: lines(), port: 70_000 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+    });
+    const server = track(createServer({ codec: lines() }, () => {}));
+    const { port } = await server.listen({ host: '127.0.0.1' });
+    await expect(server.listen({ host: '127.0.0.1' })).rejects.toMatchObject({ code: 'ERR_SERVER_STATE' });
+    const client = await connect({ port, host: '127.0.0.1', codec: lines() });
+    client[Symbol.asyncIterator]();
+    expect(() => client[Symbol.asyncIterator]()).toThrow(
+      expect.objectContaining({ code: 'ERR_ITERATOR_ACTIVE' }),
+    );
+    client.destroy();
+  });
+
   it('sends the codec error to the caller and keeps the connection usable', async () => {
     const server = track(createServer({ codec: lines({ maxLineLength: 10 }) }, () => {}));
     const { port } = await server.listen({ host: '127.0.0.1' });
