@@ -26,6 +26,8 @@ const RATE = Number(process.env.BENCH_RATE ?? 200); // messages per second, all 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const SETUPS = (process.env.BENCH_SETUPS ?? 'file,redis1,redis2').split(',');
+// 'always' is what "acknowledged = durable" needs; 'everysec' shows what the fsync costs.
+const FSYNC = process.env.BENCH_REDIS_FSYNC ?? 'always';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -91,7 +93,8 @@ async function startRedis() {
 
 async function startNode(extra) {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-node-'));
-  const args = [SERVER_JS, '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--udp-port', '0'];
+  const prof = process.env.BENCH_SERVER_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SERVER_PROF] : [];
+  const args = [...prof, SERVER_JS, '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--udp-port', '0'];
   args.push('--data-dir', dataDir, '--rate', '100000', '--burst', '100000', '--log-level', 'error', ...extra);
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -238,12 +241,13 @@ async function run(setup) {
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 };
 
 console.log(
   `scale-out bench: ${CLIENTS} WebSocket clients in one room, ${SENDERS} senders, ${RATE} msg/s offered for ${SECONDS} s, ` +
-    `${ROUNDS} interleaved rounds; ${cpus().length} CPUs, Node ${process.version}`,
+    `${ROUNDS} interleaved rounds; Redis appendfsync ${FSYNC}; ${cpus().length} CPUs, Node ${process.version}`,
 );
 const results = Object.fromEntries(SETUPS.map((s) => [s, []]));
 for (let round = 0; round < ROUNDS; round++) {

@@ -177,7 +177,19 @@ function onFrame(f: ServerFrame): void {
       if (f.v !== PROTOCOL_VERSION)
         notice(`server speaks protocol v${f.v}, this page v${PROTOCOL_VERSION}`, 'error');
       if (wantedNick && wantedNick !== nick) send({ type: 'nick', nick: wantedNick, ref: 'login' });
+      // Rejoin every room this tab was in, each from its last seen id (resume without gaps).
+      for (const room of Object.keys(saved.rooms)) {
+        if (room === current) continue;
+        const last = saved.rooms[room]?.lastId;
+        send(last ? { type: 'join', room, after: last } : { type: 'join', room });
+      }
       joinRoom(current);
+      break;
+    case 'left':
+      delete saved.rooms[f.room];
+      persist();
+      if (f.room === current) joinRoom('lobby');
+      else send({ type: 'rooms' });
       break;
     case 'nick':
       nick = f.nick;
