@@ -93,8 +93,21 @@ async function startRedis() {
 
 async function startNode(extra) {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-node-'));
-  const prof = process.env.BENCH_SERVER_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SERVER_PROF] : [];
-  const args = [...prof, SERVER_JS, '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--udp-port', '0'];
+  const prof = process.env.BENCH_SERVER_PROF
+    ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SERVER_PROF]
+    : [];
+  const args = [
+    ...prof,
+    SERVER_JS,
+    '--host',
+    '127.0.0.1',
+    '--tcp-port',
+    '0',
+    '--http-port',
+    '0',
+    '--udp-port',
+    '0',
+  ];
   args.push('--data-dir', dataDir, '--rate', '100000', '--burst', '100000', '--log-level', 'error', ...extra);
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';

@@ -98,6 +98,10 @@ export class RedisStore implements ChatStore {
       options.nodeId ??
       `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
     if (this.node.includes('|')) throw new TypeError('nodeId must not contain "|"');
+    if (!/^rediss?:\/\/[^\s/]/.test(options.url) || !URL.canParse(options.url)) {
+      const shown = URL.canParse(options.url) ? redact(options.url) : options.url.replace(/^.*@/, '***@');
+      throw new TypeError(`redis URL "${shown}" must look like redis://host:port or rediss://host:port`);
+    }
     this.redisUrl = options.url;
     this.keys = new RedisKeys(options.keyPrefix ?? 'chat:');
     this.maxLen = String(options.maxLenPerRoom ?? 100_000);
