@@ -97,7 +97,7 @@ async function suite(title, kinds, requests) {
   for (const kind of kinds) {
     console.log(
       `  ${kind.padEnd(16)} median ${fmt(median(results[kind]))} req/s, ${median(cpu[kind]).toFixed(2)} µs CPU/req` +
-        `  runs: ${results[kind].map(fmt).join(', ')}`,
+        `  runs: ${results[kind].map(fmt).join(', ')} req/s; ${cpu[kind].map((c) => c.toFixed(2)).join(', ')} µs`,
     );
   }
   return { results, cpu };
@@ -110,13 +110,19 @@ console.log(
 
 const hello = await suite(
   'hello-world JSON (GET /)',
-  ['net', 'raw', 'fastify'],
+  (process.env.BENCH_HELLO ?? 'net,raw,fastify').split(','),
   [{ method: 'GET', path: '/' }],
 );
 // Throughput ratio: ours / theirs. CPU ratio: theirs / ours (so > 1 means we are cheaper).
 const ratio = (set, a, b) => median(set.results[a].map((v, i) => v / set.results[b][i]));
 const cpuRatio = (set, a, b) => median(set.cpu[a].map((v, i) => set.cpu[b][i] / v));
 const vsRaw = ratio(hello, 'net', 'raw');
+if (process.env.BENCH_HELLO) {
+  console.log(
+    `\nnet vs raw: ${vsRaw.toFixed(3)}x req/s, ${cpuRatio(hello, 'net', 'raw').toFixed(3)}x CPU/req`,
+  );
+  process.exit(0);
+}
 const vsFastify = ratio(hello, 'net', 'fastify');
 
 const paths = routeTable().map((r) => ({ method: 'GET', path: r.replace(':id', '42') }));

@@ -30,12 +30,20 @@ function isPlain(value: object): boolean {
   return proto === Object.prototype || proto === Array.prototype || proto === null;
 }
 
-/** Ends with a body; for HEAD, Node drops the body and its length, so announce the length ourselves. */
-function endBody(res: ServerResponse, body: string | Uint8Array): void {
-  if (res.req.method === 'HEAD' && !res.hasHeader('content-length')) {
-    res.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
+/**
+ * Ends with a body and its length. When the handler set no Content-Type, the head goes out through
+ * `writeHead` with a flat header list, which skips Node's per-response header map entirely. The
+ * explicit length also keeps it on HEAD responses, where Node drops the body.
+ */
+function endBody(res: ServerResponse, body: string | Uint8Array, type: string): void {
+  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  if (res.hasHeader('content-type')) {
+    res.setHeader('content-length', length);
+    res.end(body);
+  } else {
+    res.writeHead(res.statusCode, ['content-type', type, 'content-length', String(length)]);
+    res.end(body);
   }
-  res.end(body);
 }
 
 function onPipelineDone(this: ServerResponse, err: Error | null | undefined): void {
@@ -59,8 +67,7 @@ export function send(res: ServerResponse, value: unknown): void {
   }
   switch (typeof value) {
     case 'string':
-      if (!res.hasHeader('content-type')) res.setHeader('content-type', TEXT_TYPE);
-      endBody(res, value);
+      endBody(res, value, TEXT_TYPE);
       return;
     case 'undefined':
       if (res.statusCode === 200) res.statusCode = 204;
@@ -75,8 +82,7 @@ export function send(res: ServerResponse, value: unknown): void {
       // Plain objects and arrays (the common case) go straight to JSON.
       if (!isPlain(value)) {
         if (value instanceof Uint8Array) {
-          if (!res.hasHeader('content-type')) res.setHeader('content-type', BINARY_TYPE);
-          endBody(res, value);
+          endBody(res, value, BINARY_TYPE);
           return;
         }
         if (value instanceof Reply) {
@@ -105,8 +111,7 @@ export function send(res: ServerResponse, value: unknown): void {
     res.end();
     return;
   }
-  if (!res.hasHeader('content-type')) res.setHeader('content-type', JSON_TYPE);
-  endBody(res, json);
+  endBody(res, json, JSON_TYPE);
 }
 
 /** The JSON error body the server sends: `{ "error": { "code", "message" } }`. */
