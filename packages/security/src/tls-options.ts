@@ -37,6 +37,26 @@ function checkVersion(v: unknown): 'TLSv1.2' | 'TLSv1.3' {
   return v;
 }
 
+// Fields of IssuedCertificate / DevCertificate that are not TLS options: dropped so that
+// `serverOptions(issued)` yields clean Node options.
+const CERTIFICATE_FACTS = [
+  'caCert',
+  'certPath',
+  'keyPath',
+  'issued',
+  'notBefore',
+  'notAfter',
+  'fingerprint256',
+  'spkiPin',
+  'keyType',
+  'serialNumber',
+] as const;
+
+function withoutFacts<T extends object>(options: T): T {
+  for (const k of CERTIFICATE_FACTS) delete (options as Record<string, unknown>)[k];
+  return options;
+}
+
 function refuseUnverified(input: object): void {
   if ((input as { rejectUnauthorized?: unknown }).rejectUnauthorized === false) {
     throw new InvalidOptionError(
@@ -103,7 +123,7 @@ export function serverOptions(input: ServerOptionsInput): TlsOptions {
       'requestCert needs `ca`: without it any certificate from a public CA would authenticate a client',
     );
   }
-  const options: TlsOptions = {
+  const options: TlsOptions = withoutFacts({
     ...rest,
     minVersion,
     ciphers: input.ciphers ?? TLS_CIPHERS,
@@ -112,7 +132,7 @@ export function serverOptions(input: ServerOptionsInput): TlsOptions {
     secureOptions: (input.secureOptions ?? 0) | SECURE_OPTIONS,
     requestCert: requestCert === true,
     rejectUnauthorized: true,
-  };
+  });
   if (sni !== undefined) {
     const contexts = new Map<string, SecureContext>();
     for (const [host, entry] of Object.entries(sni) as Array<[string, SniEntry]>) {
@@ -147,13 +167,13 @@ export function clientOptions(input: ClientOptionsInput = {}): ConnectionOptions
     throw new InvalidOptionError('clientOptions needs an options object');
   refuseUnverified(input);
   const { pins, checkServerIdentity, ...rest } = input;
-  const options: ConnectionOptions = {
+  const options: ConnectionOptions = withoutFacts({
     ...rest,
     minVersion: checkVersion(input.minVersion),
     ciphers: input.ciphers ?? TLS_CIPHERS,
     rejectUnauthorized: true,
     checkServerIdentity: pinnedServerIdentity(pins ?? [], checkServerIdentity),
-  };
+  });
   // SNI must not carry an IP address (RFC 6066); Node checks the certificate against `host` then.
   const name = input.servername ?? input.host;
   if (name !== undefined && isIP(name) !== 0) {

@@ -265,6 +265,23 @@ describe('options policy', () => {
     );
   });
 
+  it('returns clean Node options when given an issued certificate', () => {
+    const o = serverOptions(server);
+    expect(Object.keys(o).sort()).toEqual(
+      [
+        'cert',
+        'ciphers',
+        'handshakeTimeout',
+        'honorCipherOrder',
+        'key',
+        'minVersion',
+        'rejectUnauthorized',
+        'requestCert',
+        'secureOptions',
+      ].sort(),
+    );
+  });
+
   it('sets TLS 1.2 minimum, client cipher order, and a short handshake timeout', () => {
     const o = serverOptions(server);
     expect(o.minVersion).toBe('TLSv1.2');
