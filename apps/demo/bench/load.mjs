@@ -32,8 +32,28 @@ const SERVER = new URL('../dist/server.js', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(values.tmpfs ? '/dev/shm' : tmpdir(), 'chat-bench-'));
 const server = spawn(
   process.execPath,
-  [...(process.env.BENCH_SERVER_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SERVER_PROF] : []), SERVER, '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--udp-port', '0', '--data-dir', dataDir,
-    '--rate', '100000', '--burst', '100000', '--history', '0', '--log-level', 'warn'],
+  [
+    ...(process.env.BENCH_SERVER_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SERVER_PROF] : []),
+    SERVER,
+    '--host',
+    '127.0.0.1',
+    '--tcp-port',
+    '0',
+    '--http-port',
+    '0',
+    '--udp-port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--rate',
+    '100000',
+    '--burst',
+    '100000',
+    '--history',
+    '0',
+    '--log-level',
+    'warn',
+  ],
   { stdio: ['ignore', 'pipe', 'inherit'] },
 );
 let out = '';
@@ -129,11 +149,19 @@ function sendTimed() {
   sender.send(`{"type":"send","room":"lobby","text":"b:${now.toFixed(3)}","ref":"${ref}"}`);
 }
 const rows = [];
-console.log(`net-chat fan-out benchmark: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}`);
-console.log(`one room, one sender at ${rate} msg/s for ${seconds} s per step; latency = send → receive at every member`);
-console.log(`message log in ${dataDir}${values.tmpfs ? ' (tmpfs: fsync is free, this isolates fan-out)' : ' (disk: every ack waits for fdatasync)'}`);
+console.log(
+  `net-chat fan-out benchmark: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}`,
+);
+console.log(
+  `one room, one sender at ${rate} msg/s for ${seconds} s per step; latency = send → receive at every member`,
+);
+console.log(
+  `message log in ${dataDir}${values.tmpfs ? ' (tmpfs: fsync is free, this isolates fan-out)' : ' (disk: every ack waits for fdatasync)'}`,
+);
 console.log('');
-console.log('      N | connect s | deliveries/s |  p50 ms |  p99 ms |  max ms | lost | ack p99 ms | server RSS | RSS/conn');
+console.log(
+  '      N | connect s | deliveries/s |  p50 ms |  p99 ms |  max ms | lost | ack p99 ms | server RSS | RSS/conn',
+);
 for (const n of sizes) {
   if (Date.now() - started > budgetMs) {
     console.log(`(time budget of ${budgetMs / 1000} s reached, stopping before N=${n})`);
@@ -199,9 +227,14 @@ for (const n of sizes) {
 const ok = rows.filter((r) => r.p99 < 100 && r.lost === 0);
 const best = ok.length > 0 ? Math.max(...ok.map((r) => r.n)) : 0;
 console.log('');
-console.log(`largest N with p99 < 100 ms and nothing lost: ${best || 'none'} (of ${rows.map((r) => r.n).join(', ')})`);
+console.log(
+  `largest N with p99 < 100 ms and nothing lost: ${best || 'none'} (of ${rows.map((r) => r.n).join(', ')})`,
+);
 const thousand = rows.find((r) => r.n === 1000);
-if (thousand) console.log(`N=1000: p50 ${thousand.p50.toFixed(1)} ms, p99 ${thousand.p99.toFixed(1)} ms, ${(thousand.perConn / 1024).toFixed(1)} KiB/conn`);
+if (thousand)
+  console.log(
+    `N=1000: p50 ${thousand.p50.toFixed(1)} ms, p99 ${thousand.p99.toFixed(1)} ms, ${(thousand.perConn / 1024).toFixed(1)} KiB/conn`,
+  );
 
 for (const ws of clients) ws.terminate();
 sender.terminate();
