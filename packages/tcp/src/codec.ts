@@ -39,7 +39,7 @@ export interface Codec<TDecoded, TEncodable = TDecoded> {
   /**
    * Optional fast path for small messages: serialise `message` into `target` at `offset` and return
    * the number of bytes written, or -1 (writing nothing that matters) if it does not fit in
-   * `target.length - offset`. Connections use it to pack a tick's small messages into one shared
+   * `target.length - offset` or is better sent by reference through `encode` (large payloads). Connections use it to pack a tick's small messages into one shared
    * buffer with no allocation per message; without it they call `encode`. Must validate exactly
    * like `encode`.
    */

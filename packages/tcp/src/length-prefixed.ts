@@ -115,6 +115,7 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
 
   encodeInto(message: Uint8Array | string, target: Buffer, offset: number): number {
     const isString = typeof message === 'string';
+    if (!isString && message.byteLength >= COPY_THRESHOLD) return -1; // zero-copy via encode()
     const payloadLength = isString ? Buffer.byteLength(message) : message.byteLength;
     const value = this.#fieldValue(payloadLength);
     const fieldLength = this.#fieldLength === 0 ? varintSize(value) : this.#fieldLength;

@@ -198,6 +198,7 @@ export class LineCodec<T extends string | Buffer = string> implements Codec<T, s
   }
 
   encodeInto(line: string | Uint8Array, target: Buffer, offset: number): number {
+    if (typeof line !== 'string' && line.byteLength >= COPY_THRESHOLD) return -1; // zero-copy via encode()
     const tail = this.#encodeDelimiter;
     const length = typeof line === 'string' ? this.#checkText(line) : this.#checkBytes(asBuffer(line));
     const total = length + tail.length;
