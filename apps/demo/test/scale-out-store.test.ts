@@ -63,6 +63,20 @@ describe.skipIf(!HAVE_REDIS)('Redis store shared by several nodes', () => {
     for (const s of subs) s.unsubscribe();
   });
 
+  it('tells a resuming client when trimming (MAXLEN) dropped messages it missed', async () => {
+    const [a] = await nodes(1, { maxLenPerRoom: 10 });
+    const first = await a!.append('trim', 'ada', 'm0');
+    let last = first;
+    for (let i = 1; i < 400; i++) last = await a!.append('trim', 'ada', `m${i}`);
+    const resumed = await a!.read('trim', { after: first.id, limit: 1000 });
+    expect(resumed.truncated).toBe(true);
+    expect(resumed.messages.length).toBeLessThan(399);
+    expect(resumed.messages.at(-1)!.id).toBe(last.id);
+    // A client that is up to date is not told anything is missing.
+    const current = await a!.read('trim', { after: resumed.messages.at(-2)!.id, limit: 1000 });
+    expect(current).toEqual({ messages: [last], truncated: false });
+  });
+
   it('gives a nickname to one owner across nodes, case-insensitively, until released', async () => {
     const [a, b] = await nodes(2);
     expect(await a!.claimNick('Ada', 's1')).toBe(true);

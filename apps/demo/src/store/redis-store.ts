@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { StoreClosedError } from './file-store.js';
+import { ErrorReply } from 'redis';
 import { RedisKeys } from './redis-keys.js';
 import { RedisLink, type Reply, redact } from './redis-link.js';
 import { RedisPresence } from './redis-presence.js';
@@ -9,6 +10,7 @@ import { APPEND } from './redis-scripts.js';
 import {
   type AppendOptions,
   type ChatStore,
+  compareIds,
   type DirectEvent,
   type ReadOptions,
   type ReadResult,
@@ -222,11 +224,12 @@ export class RedisStore implements ChatStore {
       const reply = await this.cmd.call(['XREVRANGE', key, '+', '-', 'COUNT', String(limit)], d);
       messages = parseEntries(room, reply).reverse();
     } else {
-      const reply = await this.cmd.call(
-        ['XRANGE', key, `(${options.after}`, '+', 'COUNT', String(limit + 1)],
-        d,
-      );
+      const [reply, gap] = await Promise.all([
+        this.cmd.call(['XRANGE', key, `(${options.after}`, '+', 'COUNT', String(limit + 1)], d),
+        this.trimmedAfter(key, options.after, d),
+      ]);
       messages = parseEntries(room, reply);
+      truncated = gap;
       if (messages.length > limit) {
         messages.length = limit;
         truncated = true;
@@ -239,6 +242,30 @@ export class RedisStore implements ChatStore {
       this.onWarning(`room ${room}: live feed lagging behind history read`);
     }
     return { messages, truncated };
+  }
+
+  /**
+   * Whether MAXLEN trimming may have removed messages newer than `after`: `after` is older than
+   * the stream's first entry and entries were removed. The client is then told `truncated`.
+   */
+  private async trimmedAfter(key: string, after: string, deadline: number): Promise<boolean> {
+    let info: Reply;
+    try {
+      info = await this.cmd.call(['XINFO', 'STREAM', key], deadline);
+    } catch (err) {
+      if (err instanceof ErrorReply) return false; // no such key: nothing was ever trimmed
+      throw err;
+    }
+    if (!Array.isArray(info)) return false;
+    const field = (name: string): Reply | undefined => {
+      const i = info.indexOf(name);
+      return i === -1 ? undefined : info[i + 1];
+    };
+    const first = field('first-entry');
+    const firstId = Array.isArray(first) && typeof first[0] === 'string' ? first[0] : undefined;
+    const added = Number(field('entries-added'));
+    const length = Number(field('length'));
+    return firstId !== undefined && added > length && compareIds(after, firstId) < 0;
   }
 
   subscribe(room: string, listener: (event: RoomEvent) => void): Unsubscribe {
