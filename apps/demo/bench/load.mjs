@@ -60,7 +60,11 @@ let out = '';
 server.stdout.setEncoding('utf8').on('data', (d) => (out += d));
 await new Promise((resolve, reject) => {
   const t = setTimeout(() => reject(new Error('server did not start')), 20_000);
-  server.stdout.on('data', () => /^ready$/m.test(out) && (clearTimeout(t), resolve()));
+  server.stdout.on('data', () => {
+    if (!/^ready$/m.test(out)) return;
+    clearTimeout(t);
+    resolve();
+  });
 });
 const http = /^listening http (\S+)$/m.exec(out)[1];
 const wsUrl = `${http.replace('http', 'ws')}/ws`;
