@@ -521,7 +521,7 @@ export class WebSocket
     this.closeCode ??= 1008;
     this.emitError(error);
     if (this.slowConsumer === 'terminate') {
-      this.socket.destroy();
+      this.terminate();
     } else if (!this.closeSent) {
       this.sendClose(1008, 'Slow consumer');
     }
@@ -546,6 +546,8 @@ export class WebSocket
 
   /** Destroy the socket now, without a closing handshake (the close code will be 1006). */
   terminate(): void {
+    // Nothing more is delivered, even frames left in the chunk being parsed.
+    this.receiver.destroy();
     this.socket.destroy();
   }
 
@@ -720,7 +722,7 @@ export class WebSocket
       const error = new HeartbeatTimeoutError(this.heartbeatInterval);
       this.closeError ??= error;
       this.emitError(error);
-      this.socket.destroy();
+      this.terminate();
       return;
     }
     this.alive = false;

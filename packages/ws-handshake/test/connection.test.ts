@@ -229,3 +229,27 @@ describe('server lifecycle', () => {
     expect(srv.clients.size).toBe(0);
   });
 });
+
+describe('terminate()', () => {
+  it('stops delivering messages still in the chunk being parsed', async () => {
+    const srv = await createWebSocketServer({ heartbeatInterval: 0 });
+    const got: string[] = [];
+    const conn = new Promise<WebSocket>((r) => srv.once('connection', r));
+    const c = await rawClient(srv.port!);
+    const ws = await conn;
+    ws.on('message', (d) => {
+      got.push(String(d));
+      ws.terminate();
+    });
+    c.socket.write(
+      Buffer.concat([
+        frame({ opcode: Op.text, payload: 'first' }),
+        frame({ opcode: Op.text, payload: 'second' }),
+      ]),
+    );
+    await withTimeout(ws.whenClosed(), 10_000, 'terminated');
+    expect(got).toEqual(['first']);
+    expect(ws.closeCode).toBe(1006);
+    await srv.close();
+  });
+});
