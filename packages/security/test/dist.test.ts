@@ -76,6 +76,35 @@ console.log(leaf.cert.startsWith('-----BEGIN CERTIFICATE-----'));`,
     expect(stdout.trim()).toBe('true');
   });
 
+  it('ships a net-dev-ca command that issues, then reuses, a certificate', async () => {
+    const { mkdtemp, stat } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const caDir = await mkdtemp(join(tmpdir(), 'net-dev-ca-'));
+    try {
+      const cli = join(out, 'cli.js');
+      const first = await exec(process.execPath, [cli, '--dir', caDir, 'localhost', '127.0.0.1', '::1'], {
+        timeout: 30_000,
+      });
+      expect(first.stdout).toMatch(/^issued certificate valid until /);
+      expect(first.stdout).toContain(join(caDir, 'localhost.pem'));
+      expect(first.stdout).toContain('new CA: trust this file');
+      expect((await stat(join(caDir, 'localhost-key.pem'))).mode & 0o777).toBe(0o600);
+      const again = await exec(process.execPath, [cli, '--dir', caDir, 'localhost', '::1'], {
+        timeout: 30_000,
+      });
+      expect(again.stdout).toMatch(/^reused certificate/);
+      const caPath = await exec(process.execPath, [cli, '--dir', caDir, '--ca-path'], { timeout: 30_000 });
+      expect(caPath.stdout.trim()).toBe(join(caDir, 'ca.pem'));
+      const bad = await exec(process.execPath, [cli, '--dir', caDir, 'a..b'], { timeout: 30_000 }).catch(
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect((bad as { code: number }).code).toBe(1);
+      expect((bad as { stderr: string }).stderr).toMatch(/invalid DNS name .*ERR_SECURITY_INVALID_OPTION/);
+    } finally {
+      await rm(caDir, { recursive: true, force: true });
+    }
+  });
+
   it('works when required as CommonJS', async () => {
     const code = program(`const sec = require(${JSON.stringify(join(out, 'index.cjs'))});`);
     const { stdout } = await exec(process.execPath, ['--input-type=commonjs', '-e', code], {
