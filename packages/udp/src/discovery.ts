@@ -71,7 +71,8 @@ export interface AnnouncerEvents {
   warning: [warning: UdpError | Error];
 }
 
-interface Transport {
+/** @internal */
+export interface Transport {
   type: 'udp4' | 'udp6';
   port: number;
   group: string;
@@ -84,10 +85,10 @@ interface Transport {
 
 const ANSWER_RATE_PER_SECOND = 50;
 /** An answer may be at most this many times larger than the query that asked for it. */
-const AMPLIFICATION_LIMIT = 4;
+export const AMPLIFICATION_LIMIT = 4;
 const MAX_DELAYED_ANSWERS = 64;
 /** Most distinct instances one discover() collects. */
-const MAX_INSTANCES = 1024;
+export const MAX_INSTANCES = 1024;
 
 /**
  * Announces one service instance on the LAN: answers matching queries (unicast, after a small
@@ -162,7 +163,14 @@ export class Announcer extends EventEmitter<AnnouncerEvents> {
   /** Sends an unsolicited announcement to the group (and broadcast) now. */
   async announceNow(): Promise<void> {
     if (this.#closing !== undefined) return;
-    await sendEverywhere(this.socket, this.#transport, this.#joined, this.#announcement, this.#stats, this);
+    await sendEverywhere(
+      this.socket,
+      this.#transport,
+      this.#joined,
+      this.#announcement,
+      this.#stats,
+      this.#warn,
+    );
   }
 
   /** Sends a BYE, stops answering and closes the socket. Idempotent. */
@@ -174,7 +182,7 @@ export class Announcer extends EventEmitter<AnnouncerEvents> {
     const bye = this.#encode('bye', 0);
     this.#closing = (async () => {
       try {
-        await sendEverywhere(this.socket, this.#transport, this.#joined, bye, this.#stats, this);
+        await sendEverywhere(this.socket, this.#transport, this.#joined, bye, this.#stats, this.#warn);
       } finally {
         this.socket.off('message', this.#onMessage);
         await this.socket.close();
@@ -182,6 +190,10 @@ export class Announcer extends EventEmitter<AnnouncerEvents> {
     })();
     return this.#closing;
   }
+
+  readonly #warn = (err: Error): void => {
+    this.emit('warning', err);
+  };
 
   /** @internal */
   async start(interval: number): Promise<void> {
@@ -327,11 +339,8 @@ export async function discover(options: DiscoverOptions = {}): Promise<Discovere
   if (options.host === undefined && transport.port === 0) {
     throw new InvalidArgumentError('discoveryPort 0 needs the announcer port: pass the actual port');
   }
-  const queryId = (randomBytes(4).readUInt32BE(0) || 1) >>> 0;
-  // Padding buys room for answers up to maxSize under the announcers' 4x amplification limit.
-  const fixed = 12 + (service?.length ?? 0);
-  const padding = Math.max(0, Math.ceil(transport.maxSize / AMPLIFICATION_LIMIT) - fixed);
-  const query = encodeDiscoveryMessage({ type: 'query', service, queryId, padding }, transport.maxSize);
+  const queryId = randomQueryId();
+  const query = encodeQuery(service, queryId, transport.maxSize);
   const found = new Map<string, DiscoveredService>();
   const gone = new Set<string>();
   const socket = createSocket({ type: transport.type });
@@ -424,7 +433,20 @@ export function localIPv4Interfaces(): { address: string; netmask: string; inter
   return out;
 }
 
-function toService(message: DiscoveryAnnouncement, address: string): DiscoveredService {
+/** @internal A nonzero random query id (0 marks unsolicited announcements). */
+export function randomQueryId(): number {
+  return (randomBytes(4).readUInt32BE(0) || 1) >>> 0;
+}
+
+/** @internal A query padded to leave room for answers up to maxSize under the 4x amplification rule. */
+export function encodeQuery(service: string | null, queryId: number, maxSize: number): Buffer {
+  const fixed = 12 + (service?.length ?? 0);
+  const padding = Math.max(0, Math.ceil(maxSize / AMPLIFICATION_LIMIT) - fixed);
+  return encodeDiscoveryMessage({ type: 'query', service, queryId, padding }, maxSize);
+}
+
+/** @internal */
+export function toService(message: DiscoveryAnnouncement, address: string): DiscoveredService {
   return {
     service: message.service,
     instance: message.instance,
@@ -436,7 +458,8 @@ function toService(message: DiscoveryAnnouncement, address: string): DiscoveredS
   };
 }
 
-function resolveTransport(options: DiscoveryTransportOptions): Transport {
+/** @internal */
+export function resolveTransport(options: DiscoveryTransportOptions): Transport {
   const type = options.type ?? 'udp4';
   if (type !== 'udp4' && type !== 'udp6') throw new InvalidArgumentError(`type must be 'udp4' or 'udp6'`);
   const port = options.discoveryPort ?? DISCOVERY_PORT;
@@ -463,7 +486,8 @@ function resolveTransport(options: DiscoveryTransportOptions): Transport {
   };
 }
 
-function configure(socket: UdpSocket, transport: Transport): void {
+/** @internal */
+export function configure(socket: UdpSocket, transport: Transport): void {
   // Failures here only narrow which paths work; sends on a missing path fail and are counted.
   try {
     if (transport.broadcast && transport.type === 'udp4') socket.setBroadcast(true);
@@ -478,7 +502,8 @@ function configure(socket: UdpSocket, transport: Transport): void {
   }
 }
 
-function joinGroups(socket: UdpSocket, transport: Transport, warn: (err: Error) => void): string[] {
+/** @internal */
+export function joinGroups(socket: UdpSocket, transport: Transport, warn: (err: Error) => void): string[] {
   if (!transport.multicast) return [];
   const joined: string[] = [];
   for (const iface of transport.interfaces) {
@@ -509,13 +534,14 @@ function broadcastAddresses(interfaces: readonly string[]): string[] {
 }
 
 /** Sends to the group on every joined interface, then to every broadcast address. Never rejects. */
-async function sendEverywhere(
+/** @internal */
+export async function sendEverywhere(
   socket: UdpSocket,
   transport: Transport,
   multicastInterfaces: readonly string[],
   message: Buffer,
   stats?: DiscoveryStats,
-  emitter?: EventEmitter<AnnouncerEvents>,
+  warn?: (err: Error) => void,
 ): Promise<void> {
   const attempt = async (host: string): Promise<void> => {
     if (socket.closed) return;
@@ -524,7 +550,7 @@ async function sendEverywhere(
       if (stats) stats.sent++;
     } catch (err) {
       if (stats) stats.sendErrors++;
-      emitter?.emit('warning', err as Error);
+      warn?.(err as Error);
     }
   };
   for (const iface of multicastInterfaces) {
@@ -532,7 +558,7 @@ async function sendEverywhere(
     try {
       if (iface !== '') socket.setMulticastInterface(iface);
     } catch (err) {
-      emitter?.emit('warning', err as Error);
+      warn?.(err as Error);
       continue;
     }
     // Awaiting each send matters: the interface option is read when dgram actually sends.
@@ -543,11 +569,13 @@ async function sendEverywhere(
   else for (const address of broadcastAddresses(transport.interfaces)) await attempt(address);
 }
 
-function newStats<T extends object>(extra: T): DiscoveryStats & T {
+/** @internal */
+export function newStats<T extends object>(extra: T): DiscoveryStats & T {
   return { received: 0, invalid: {}, invalidTotal: 0, sent: 0, sendErrors: 0, ...extra };
 }
 
-function countInvalid(stats: DiscoveryStats, reason: DiscoveryInvalidReason): void {
+/** @internal */
+export function countInvalid(stats: DiscoveryStats, reason: DiscoveryInvalidReason): void {
   stats.invalid[reason] = (stats.invalid[reason] ?? 0) + 1;
   stats.invalidTotal++;
 }

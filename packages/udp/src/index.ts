@@ -1,3 +1,4 @@
+export { type BrowseEvent, Browser, type BrowserEvents, browse } from './browse.js';
 export {
   type AnnouncerEvents,
   type AnnouncerStats,
@@ -44,6 +45,7 @@ export {
   type AnnounceOptions,
   type BackoffOptions,
   type BindOptions,
+  type BrowseOptions,
   DISCOVERY_GROUP_IPV4,
   DISCOVERY_GROUP_IPV6,
   DISCOVERY_PORT,

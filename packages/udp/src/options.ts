@@ -207,3 +207,20 @@ export interface DiscoverOptions extends DiscoveryTransportOptions {
   /** Cancels the discovery; the promise resolves with what was found so far. */
   signal?: AbortSignal;
 }
+
+/** Options of {@link browse}. */
+export interface BrowseOptions extends DiscoveryTransportOptions {
+  /** Service to watch; omit (or `'*'`) to watch every service. */
+  service?: string;
+  /**
+   * Query this host by unicast instead of using multicast/broadcast. The browser then does not
+   * listen on the discovery port, so only answers arrive: set `queryInterval` to stay current.
+   */
+  host?: string;
+  /** Re-query every this many ms (0: only at start; announcers re-announce by themselves). @default 0 */
+  queryInterval?: number;
+  /** Local address of the passive listener. @default '0.0.0.0' (udp4), '::' (udp6) */
+  bindAddress?: string;
+  /** Closes the browser when aborted. */
+  signal?: AbortSignal;
+}
