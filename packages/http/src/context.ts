@@ -32,6 +32,7 @@ export class Context<P extends Record<string, string> = Record<string, string>> 
   #body: Promise<Buffer> | undefined = undefined;
   #streamed = false;
   #signal: AbortSignal | undefined = undefined;
+  #state: Record<string, unknown> | undefined = undefined;
 
   constructor(
     req: IncomingMessage,
@@ -103,6 +104,12 @@ export class Context<P extends Record<string, string> = Record<string, string>> 
   header(name: string, value: string | number | readonly string[]): this {
     this.res.setHeader(name, value);
     return this;
+  }
+
+  /** Per-request scratch space, e.g. for `onRequest` to hand the authenticated user to the handler. */
+  get state(): Record<string, unknown> {
+    this.#state ??= {};
+    return this.#state;
   }
 
   /** Aborted when the client goes away before the response has been sent. */

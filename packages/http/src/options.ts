@@ -68,6 +68,13 @@ export interface ServerOptions {
   /** CONNECT tunnel (HTTP proxy) policy. Absent: every CONNECT is answered 405. */
   connect?: ConnectOptions;
   /**
+   * Runs before the handler of every routed request (auth, logging, CORS headers, ...). Return
+   * `undefined` (or a promise of it) to continue to the handler; return anything else to send it as
+   * the response instead, skipping the handler. Throwing works as in a handler. Requests that match
+   * no route (404/405/automatic OPTIONS) do not run it.
+   */
+  onRequest?: (ctx: import('./context.js').Context) => unknown;
+  /**
    * Called when a handler throws or rejects. Return a value to send it as the response
    * (like a handler's return value); return `undefined` for the default JSON error response.
    */

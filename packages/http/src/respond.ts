@@ -6,6 +6,16 @@ import { BodyAbortedError, BodyTooLargeError, HttpError, STATUS_TEXT } from './e
 const JSON_TYPE = 'application/json; charset=utf-8';
 const TEXT_TYPE = 'text/plain; charset=utf-8';
 const BINARY_TYPE = 'application/octet-stream';
+const BODY_HEADERS = [
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'content-range',
+  'content-disposition',
+  'etag',
+  'last-modified',
+  'transfer-encoding',
+];
 
 /** A handler return value carrying a status and headers along with the body. */
 export class Reply {
@@ -126,7 +136,9 @@ export function sendError(res: ServerResponse, err: unknown): void {
     res.destroy();
     return;
   }
-  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  // Headers describing the body the handler meant to send no longer apply; others (CORS, request
+  // ids set by a hook) still do.
+  for (const name of BODY_HEADERS) res.removeHeader(name);
   let status = 500;
   let code = 'ERR_HTTP_INTERNAL';
   let message = STATUS_TEXT[500]!;

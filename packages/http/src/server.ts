@@ -349,6 +349,10 @@ export class Server extends EventEmitter<ServerEvents> {
       if (expectContinue) res.writeContinue();
     }
     const ctx = new Context(req, res, match.params, path, queryStart, route.bodyLimit);
+    if (this.#options.onRequest !== undefined) {
+      this.#hooked(ctx, route.handler, this.#options.onRequest);
+      return;
+    }
     let result: unknown;
     try {
       result = route.handler(ctx);
@@ -372,6 +376,18 @@ export class Server extends EventEmitter<ServerEvents> {
     } catch (err) {
       this.#fail(err, ctx);
     }
+  }
+
+  async #hooked(ctx: Context, handler: Handler, hook: (ctx: Context) => unknown): Promise<void> {
+    let value: unknown;
+    try {
+      value = await hook(ctx);
+      if (value === undefined && !ctx.res.headersSent && !ctx.res.writableEnded) value = await handler(ctx);
+    } catch (err) {
+      this.#fail(err, ctx);
+      return;
+    }
+    this.#finish(ctx, value);
   }
 
   #finish(ctx: Context, value: unknown): void {

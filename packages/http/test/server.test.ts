@@ -317,3 +317,37 @@ describe('types', () => {
     ]);
   });
 });
+
+describe('onRequest hook', () => {
+  it('runs before handlers, can short-circuit, and passes state along', async () => {
+    const seen: string[] = [];
+    const hooked = createServer({
+      onRequest: async (ctx) => {
+        seen.push(ctx.path);
+        ctx.header('x-request-id', '7');
+        if (ctx.headers.authorization !== 'Bearer ok') return reply(401, { error: 'unauthorised' });
+        ctx.state.user = 'ada';
+        return undefined;
+      },
+    });
+    hooked.get('/me', (ctx) => ({ user: ctx.state.user }));
+    hooked.get('/boom', () => {
+      throw new HttpError(409, 'conflict');
+    });
+    const { port: p } = await hooked.listen(0, '127.0.0.1');
+    try {
+      const denied = await fetch(`http://127.0.0.1:${p}/me`);
+      expect(denied.status).toBe(401);
+      expect(denied.headers.get('x-request-id')).toBe('7');
+      const ok = await fetch(`http://127.0.0.1:${p}/me`, { headers: { authorization: 'Bearer ok' } });
+      expect(await ok.json()).toEqual({ user: 'ada' });
+      const boom = await fetch(`http://127.0.0.1:${p}/boom`, { headers: { authorization: 'Bearer ok' } });
+      expect(boom.status).toBe(409);
+      expect(boom.headers.get('x-request-id')).toBe('7');
+      expect((await fetch(`http://127.0.0.1:${p}/unrouted`)).status).toBe(404);
+      expect(seen).toEqual(['/me', '/me', '/boom']);
+    } finally {
+      await hooked.close({ deadline: 500 });
+    }
+  });
+});
