@@ -39,9 +39,11 @@ export type ConnectionState = 'open' | 'ending' | 'closed';
 const EMPTY = Buffer.alloc(0);
 /** Smaller writes made in one tick are copied into one buffer; larger ones go out via writev. */
 const COALESCE_LIMIT = 8 * 1024;
-/** Encode slab size, and the room below which a fresh slab is started. */
-const SLAB_SIZE = 64 * 1024;
-const SLAB_MIN_ROOM = 1024;
+/** Encode pool size, and the room below which a fresh pool is started. */
+const POOL_SIZE = 64 * 1024;
+const POOL_MIN_ROOM = 1024;
+let pool = Buffer.allocUnsafeSlow(POOL_SIZE);
+let poolOffset = 0;
 const RESOLVED: Promise<void> = Promise.resolve();
 let nextId = 0;
 const noop = (): void => {};
@@ -109,7 +111,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   #batch: Uint8Array[] = [];
   #batchBytes = 0;
   #flushScheduled = false;
-  /** Shared buffer small messages are encoded into; `[#slabStart, #slabEnd)` is not yet batched. */
+  /** This connection's not-yet-batched region `[#slabStart, #slabEnd)` of a shared encode pool. */
   #slab: Buffer | undefined;
   #slabStart = 0;
   #slabEnd = 0;
@@ -226,20 +228,25 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
     const codec = this.#codec;
     if (codec.encodeInto !== undefined) {
-      // Small messages are packed into the tick's shared slab: no allocation or copy per message.
-      let slab = this.#slab;
-      if (slab === undefined || slab.length - this.#slabEnd < SLAB_MIN_ROOM) {
-        this.#sealSlab();
-        slab = this.#slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-        this.#slabStart = this.#slabEnd = 0;
+      // Small messages are encoded straight into a process-wide pool (like Node's Buffer pool):
+      // no allocation per message, and consecutive messages of one connection form one region.
+      if (POOL_SIZE - poolOffset < POOL_MIN_ROOM) {
+        pool = Buffer.allocUnsafeSlow(POOL_SIZE);
+        poolOffset = 0;
       }
-      const written = codec.encodeInto(message, slab, this.#slabEnd);
+      if (this.#slab !== pool || this.#slabEnd !== poolOffset) {
+        this.#sealSlab();
+        this.#slab = pool;
+        this.#slabStart = this.#slabEnd = poolOffset;
+      }
+      const written = codec.encodeInto(message, pool, poolOffset);
       if (written >= 0) {
         const pending = this.pendingBytes;
         if (pending > 0 && pending + written > this.#options.maxPendingBytes) {
           throw new PendingBytesExceededError(pending, this.#options.maxPendingBytes);
         }
-        this.#slabEnd += written;
+        poolOffset += written;
+        this.#slabEnd = poolOffset;
         this.#batchBytes += written;
         this.#scheduleFlush();
         if (pending + written < this.#options.highWaterMark) return true;

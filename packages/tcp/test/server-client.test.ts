@@ -101,6 +101,39 @@ describe('server and client over loopback', () => {
     client.destroy();
   });
 
+  it('keeps each connection intact when writes to several connections interleave in one tick', async () => {
+    const conns: Connection<Buffer, Uint8Array | string>[] = [];
+    const server = track(createServer({ codec: lengthPrefixed() }, (conn) => void conns.push(conn)));
+    const { port } = await server.listen({ host: '127.0.0.1' });
+    const clients = await Promise.all(
+      [0, 1, 2].map(() => connect({ port, host: '127.0.0.1', codec: lengthPrefixed() })),
+    );
+    await waitFor(() => conns.length === 3);
+    const count = 3000; // crosses several encode pools
+    for (let i = 0; i < count; i++) {
+      for (const [c, conn] of conns.entries()) conn.write(`conn ${c} message ${i} ${'y'.repeat(i % 50)}`);
+    }
+    const results = await Promise.all(
+      clients.map(async (client) => {
+        const got: string[] = [];
+        for await (const m of client) {
+          got.push(m.toString());
+          if (got.length === count) break;
+        }
+        return got;
+      }),
+    );
+    const c0 = conns.findIndex((c) => c.remotePort === clients[0]!.localPort);
+    results.forEach((got, k) => {
+      const c = conns.findIndex((conn) => conn.remotePort === clients[k]!.localPort);
+      expect(got).toEqual(
+        Array.from({ length: count }, (_, i) => `conn ${c} message ${i} ${'y'.repeat(i % 50)}`),
+      );
+    });
+    expect(c0).toBeGreaterThanOrEqual(0);
+    for (const client of clients) client.destroy();
+  });
+
   it('delivers messages that arrive before anyone listens (queued, not lost)', async () => {
     const server = track(
       createServer({ codec: lines() }, (conn) => {
