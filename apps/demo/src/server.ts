@@ -117,7 +117,7 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
       announceLine(`dev CA ${ca.caCertPath} pin ${endpoints.caPin}`);
     }
 
-    const tcp = createLineServer({ core, metrics, log, serverName: SERVER_NAME, transport: 'tcp' });
+    const tcp = createLineServer({ core, metrics, log, serverName: SERVER_NAME, transport: 'tcp', tokens });
     const tcpAddr = await tcp.server.listen({ port: config.tcpPort, host: config.host });
     lineServers.push(tcp);
     endpoints.tcp = tcpAddr.port;

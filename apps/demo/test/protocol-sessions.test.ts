@@ -63,7 +63,7 @@ async function lineClient() {
         ended = true;
       },
     },
-    { transport: 'tcp', serverName: 'test' },
+    { transport: 'tcp', serverName: 'test', tokens },
   );
   await s.start();
   return {
@@ -149,6 +149,8 @@ describe('line protocol session', () => {
     expect(t.lines.at(-1)).toBe('* current room: #lobby');
     await t.send('/help');
     expect(t.lines.at(-1)).toMatch(/anything else/);
+    await t.send('/token');
+    expect(t.lines.at(-1)).toBe('* token for alice: tok:alice');
     await t.send('/quit');
     expect(t.ended()).toBe(true);
   });

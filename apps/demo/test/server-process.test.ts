@@ -47,10 +47,24 @@ describe('server process', () => {
     expect(posted.nick).toBe('webby');
     await tcp.waitLine(/^\[lobby\] <webby> hello from curl$/);
 
+    // The TCP login issues tokens too.
+    tcp.send('/token');
+    const tokenLine = await tcp.waitLine(/^\* token for netcat: /);
+    const viaTcp = await fetch(`${http}/api/rooms/lobby/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenLine.split(': ')[1]}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'posted with a tcp token' }),
+    });
+    expect(viaTcp.status).toBe(201);
+    await ws.next('message', (f) => f.nick === 'netcat' && f.text === 'posted with a tcp token');
+
     const rooms = await (await fetch(`${http}/api/rooms`)).json();
     expect(rooms.rooms).toContainEqual({ room: 'lobby', members: 2 });
     const hist = await (await fetch(`${http}/api/rooms/lobby/messages?after=${ack.id}&limit=10`)).json();
-    expect(hist.messages.map((m: { text: string }) => m.text)).toEqual(['hello from curl']);
+    expect(hist.messages.map((m: { text: string }) => m.text)).toEqual([
+      'hello from curl',
+      'posted with a tcp token',
+    ]);
     await tcp.close();
     await ws.close();
   });

@@ -1,4 +1,5 @@
 import { type ChatCore, type ChatEvent, ChatError, type Session } from '../chat/index.js';
+import type { TokenIssuer } from './auth.js';
 
 export interface LinePeer {
   writeLine(line: string): void;
@@ -9,6 +10,8 @@ export interface LinePeer {
 export interface LineSessionOptions {
   readonly transport: string;
   readonly serverName: string;
+  /** Issues the token for `/token` (HTTP POST as this nickname); without it `/token` is unknown. */
+  readonly tokens?: TokenIssuer;
 }
 
 export const HELP_LINES = [
@@ -19,6 +22,7 @@ export const HELP_LINES = [
   '*   /rooms           list rooms with member counts',
   '*   /who             list members of the current room',
   '*   /msg NICK TEXT   direct message',
+  '*   /token           a token for POST /api/rooms/ROOM/messages (15 min)',
   '*   /help            this help',
   '*   /quit            disconnect',
   '* anything else is sent to the current room',
@@ -172,14 +176,19 @@ export class LineSession {
       case '/help':
         for (const l of HELP_LINES) this.peer.writeLine(l);
         return;
+      case '/token':
+        if (this.options.tokens) {
+          this.peer.writeLine(`* token for ${session.nick}: ${this.options.tokens.issue(session.nick)}`);
+          return;
+        }
+        break;
       case '/quit':
         this.peer.writeLine('* bye');
         this.peer.end();
         return;
-      default:
-        this.core.metrics?.rejectedInput(this.options.transport, 'unknown_command');
-        this.peer.writeLine(`! UNKNOWN_COMMAND: ${cmd.slice(0, 32)} (try /help)`);
     }
+    this.core.metrics?.rejectedInput(this.options.transport, 'unknown_command');
+    this.peer.writeLine(`! UNKNOWN_COMMAND: ${cmd.slice(0, 32)} (try /help)`);
   }
 
   async end(): Promise<void> {

@@ -3,6 +3,7 @@ import type { TlsOptions } from 'node:tls';
 import type { ChatCore } from '../chat/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { TokenIssuer } from './auth.js';
 import { LineSession } from './line-session.js';
 
 export const MAX_LINE_BYTES = 8192;
@@ -24,6 +25,7 @@ export function createLineServer(deps: {
   serverName: string;
   transport: 'tcp' | 'tls';
   tls?: TlsOptions;
+  tokens?: TokenIssuer;
 }): LineServer {
   const { core, metrics, log, transport } = deps;
   const sessions = new Set<LineSession>();
@@ -55,7 +57,7 @@ export function createLineServer(deps: {
           },
           end: () => void conn.end(),
         },
-        { transport, serverName: deps.serverName },
+        { transport, serverName: deps.serverName, tokens: deps.tokens },
       );
       sessions.add(session);
       conn.on('message', (line) => session.onLine(line));
