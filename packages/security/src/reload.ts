@@ -90,11 +90,22 @@ export class Reloader extends EventEmitter<ReloaderEvents> {
     // Watch the directory: tools replace certificates by rename, which orphans a watch on the file.
     const dir = isDir ? path : dirname(path);
     const name = isDir ? undefined : basename(path);
-    const watcher = watch(dir, { persistent: false }, (_event, filename) => {
-      if (name === undefined || filename === null || filename === name || String(filename).startsWith('..')) {
-        this.#schedule();
-      }
-    });
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, { persistent: false }, (_event, filename) => {
+        if (
+          name === undefined ||
+          filename === null ||
+          filename === name ||
+          String(filename).startsWith('..')
+        ) {
+          this.#schedule();
+        }
+      });
+    } catch (cause) {
+      this.close();
+      throw new InvalidOptionError(`cannot watch ${dir} for ${path}: ${(cause as Error).message}`);
+    }
     watcher.on('error', (cause) => this.#fail(new ReloadError(`watching ${dir} failed`, { cause })));
     this.#watchers.push(watcher);
   }

@@ -191,5 +191,8 @@ describe('reloadable(server, loader)', () => {
   it('rejects a non-server and a bad source up front', () => {
     expect(() => reloadable({} as never, { certPath, keyPath })).toThrow(/setSecureContext/);
     expect(() => reloadable(served.server, 42 as never)).toThrow(/certPath, keyPath/);
+    expect(() => reloadable(served.server, { certPath: '/nonexistent/dir/c.pem', keyPath: keyPath })).toThrow(
+      /cannot watch \/nonexistent\/dir/,
+    );
   });
 });
