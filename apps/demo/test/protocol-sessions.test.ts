@@ -155,3 +155,20 @@ describe('line protocol session', () => {
     expect(t.ended()).toBe(true);
   });
 });
+
+describe('pipelining limits', () => {
+  it('closes a JSON client that pipelines more frames than it lets the server handle', async () => {
+    const c = await jsonClient();
+    for (let i = 0; i < 1100; i++) c.s.onText('{"type":"ping"}');
+    expect(c.closes).toEqual([1008]);
+    await c.s.drain();
+  });
+
+  it('drops a line client that floods faster than lines are handled', async () => {
+    const t = await lineClient();
+    for (let i = 0; i < 1100; i++) t.s.onLine('/who');
+    await t.s.drain();
+    expect(t.ended()).toBe(true);
+    expect(t.lines).toContain('! FLOOD: too many lines in flight, disconnecting');
+  });
+});

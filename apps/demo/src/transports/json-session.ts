@@ -29,6 +29,8 @@ export interface JsonPeer {
 }
 
 const MAX_REF = 64;
+/** Frames received but not yet handled before the connection is closed with 1008. */
+const MAX_INFLIGHT = 1024;
 const serialised = new WeakMap<StoredMessage, SharedFrame>();
 
 /**
@@ -145,12 +147,29 @@ export class JsonSession {
   }
 
   onText(text: string): void {
-    if (!this.session) {
-      this.pending.push(text);
+    // Frames are handled one at a time; a client that pipelines faster than that is cut off
+    // instead of queueing without bound.
+    if (++this.inflight > MAX_INFLIGHT) {
+      if (this.inflight === MAX_INFLIGHT + 1) {
+        this.core.metrics?.rejectedInput(this.options.transport, 'too_many_pending');
+        this.peer.close(1008, 'too many frames in flight');
+      }
       return;
     }
-    this.chain = this.chain.then(() => this.handle(text));
+    if (!this.session) {
+      this.pending.push(text);
+      this.inflight--;
+      return;
+    }
+    this.chain = this.chain
+      .then(() => this.handle(text))
+      .catch((err: Error) => this.error('STORE_FAILED', err.message))
+      .finally(() => {
+        this.inflight--;
+      });
   }
+
+  private inflight = 0;
 
   /** Resolves once every frame received so far has been handled. */
   drain(): Promise<void> {

@@ -14,6 +14,9 @@ export interface LineSessionOptions {
   readonly tokens?: TokenIssuer;
 }
 
+/** Lines received but not yet handled before the connection is dropped. */
+const MAX_INFLIGHT_LINES = 1024;
+
 export const HELP_LINES = [
   '* commands:',
   '*   /nick NAME       change your nickname',
@@ -98,8 +101,24 @@ export class LineSession {
 
   /** A complete line from the client (without the terminator). */
   onLine(line: string): void {
-    this.enqueue(() => this.handle(line.endsWith('\r') ? line.slice(0, -1) : line));
+    // Lines are handled one at a time; a client that pipelines faster is cut off, not buffered.
+    if (this.inflight >= MAX_INFLIGHT_LINES) {
+      if (!this.overrun) {
+        this.overrun = true;
+        this.core.metrics?.rejectedInput(this.options.transport, 'too_many_pending');
+        this.peer.writeLine('! FLOOD: too many lines in flight, disconnecting');
+        this.peer.end();
+      }
+      return;
+    }
+    this.inflight++;
+    void this.enqueue(() => this.handle(line.endsWith('\r') ? line.slice(0, -1) : line)).finally(() => {
+      this.inflight--;
+    });
   }
+
+  private inflight = 0;
+  private overrun = false;
 
   /** A line the framing layer refused (too long, invalid UTF-8). */
   onBadLine(code: string, message: string): void {
