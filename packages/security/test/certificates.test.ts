@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import fc from 'fast-check';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,6 +214,37 @@ describe('certificate facts', () => {
     const loaded = { cert: ca.cert, key: ca.key };
     const leaf = await issueCertificate(loaded, { dnsNames: ['pem.test'] });
     expect(await verify(ca.cert, leaf.cert, 'sslserver')).toMatch(/: OK/);
+  });
+});
+
+describe('subjectAltName round trip (property)', () => {
+  it('reads back exactly the names it was given, normalized', async () => {
+    const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$/);
+    const dns = fc
+      .tuple(fc.boolean(), fc.array(label, { minLength: 2, maxLength: 4 }))
+      .map(([wild, labels]) => (wild ? `*.${labels.join('.')}` : labels.join('.')))
+      .filter((n) => !/^[0-9.]+$/.test(n.replace('*.', '')));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(dns, { maxLength: 4 }),
+        fc.uniqueArray(fc.ipV4(), { maxLength: 2 }),
+        fc.uniqueArray(fc.ipV6(), { maxLength: 2 }),
+        async (dnsNames, v4, v6) => {
+          fc.pre(dnsNames.length + v4.length + v6.length > 0);
+          const leaf = await issueCertificate(ca, {
+            dnsNames: dnsNames.map((n) => n.toUpperCase()),
+            ipAddresses: [...v4, ...v6],
+          });
+          const names = subjectAltNames(leaf.cert);
+          expect(names.dnsNames).toEqual(dnsNames);
+          expect(names.ipAddresses).toEqual([
+            ...v4,
+            ...v6.map((ip) => new URL(`http://[${ip}]`).hostname.slice(1, -1)),
+          ]);
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 });
 
