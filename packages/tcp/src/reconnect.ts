@@ -5,6 +5,7 @@ import type { Connection } from './connection.js';
 import {
   ConnectionClosedError,
   ConnectTimeoutError,
+  InvalidOptionError,
   IteratorActiveError,
   NotConnectedError,
   QueueFullError,
@@ -105,6 +106,9 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
   constructor(options: ReconnectOptions<TDecoded, TEncodable>) {
     super();
     resolveConnectionOptions(options, 0);
+    // Fail now rather than retrying forever with options connect() would always reject.
+    if (options.path === undefined) checkInt('port', options.port, 0, 65_535);
+    else if (typeof options.path !== 'string') throw new InvalidOptionError('path', 'expected a string');
     this.#options = { ...options };
     this.#initialDelay = checkInt('initialDelay', options.initialDelay ?? 100, 0, MAX_TIMER);
     this.#maxDelay = checkInt('maxDelay', options.maxDelay ?? 30_000, 0, MAX_TIMER);
