@@ -44,6 +44,12 @@ export interface ServerOptions {
    */
   keepAliveTimeout?: number;
   /**
+   * A connection with no traffic in either direction for this long is destroyed, in ms (0 = never).
+   * Catches clients that stop reading a response. Upgraded and tunnelled sockets are exempt.
+   * @default 120_000
+   */
+  socketTimeout?: number;
+  /**
    * Requests served on one connection before it is closed (0 = unlimited). Off by default because
    * Node answers pipelined requests past the limit with 503 instead of closing cleanly.
    * @default 0
@@ -203,6 +209,7 @@ export const SERVER_DEFAULTS = {
   headersTimeout: 10_000,
   requestTimeout: 30_000,
   keepAliveTimeout: 5_000,
+  socketTimeout: 120_000,
   maxRequestsPerSocket: 0,
   requireHostHeader: true,
   handshakeTimeout: 10_000,

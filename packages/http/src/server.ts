@@ -118,6 +118,7 @@ export class Server extends EventEmitter<ServerEvents> {
     checkInt('headersTimeout', options.headersTimeout, 1);
     checkInt('requestTimeout', options.requestTimeout, 0);
     checkInt('keepAliveTimeout', options.keepAliveTimeout, 0);
+    checkInt('socketTimeout', options.socketTimeout, 0);
     checkInt('maxRequestsPerSocket', options.maxRequestsPerSocket, 0);
     checkInt('connectionsCheckingInterval', options.connectionsCheckingInterval, 1);
     checkInt('handshakeTimeout', options.handshakeTimeout, 1);
@@ -151,6 +152,8 @@ export class Server extends EventEmitter<ServerEvents> {
       : http.createServer(httpOptions);
     node.maxHeadersCount = options.maxHeadersCount ?? SERVER_DEFAULTS.maxHeadersCount;
     node.maxRequestsPerSocket = options.maxRequestsPerSocket ?? SERVER_DEFAULTS.maxRequestsPerSocket;
+    // Without a 'timeout' listener Node destroys the socket when this inactivity timer fires.
+    node.timeout = options.socketTimeout ?? SERVER_DEFAULTS.socketTimeout;
     node.on('request', this.#onRequest);
     node.on('checkContinue', this.#onCheckContinue);
     node.on('clientError', this.#onClientError);
@@ -507,6 +510,8 @@ export class Server extends EventEmitter<ServerEvents> {
   };
 
   #track(socket: Duplex): void {
+    // Long-lived by nature: the HTTP inactivity timer no longer applies (tunnels have their own).
+    (socket as Socket).setTimeout?.(0);
     this.#detached.add(socket);
     socket.once('close', () => this.#detached.delete(socket));
   }

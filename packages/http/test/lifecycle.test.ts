@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createServer, request } from '../src/index.js';
 import { raw, selfSignedCert, statusOf } from './helpers.js';
@@ -108,6 +109,31 @@ describe('https', () => {
       expect(statusOf(r.data)).not.toBe(200);
     } finally {
       await app.close({ deadline: 500 });
+    }
+  });
+});
+
+describe('socket inactivity', () => {
+  it('destroys a connection whose response stalls, but not an upgraded socket', async () => {
+    const app = createServer({ socketTimeout: 400 });
+    app.get('/stall', () => new Readable({ read() {} }));
+    app.upgrade('/up', (_req, socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n');
+    });
+    const { port } = await app.listen(0, '127.0.0.1');
+    try {
+      const stalled = await raw(port, ['GET /stall HTTP/1.1\r\nHost: x\r\n\r\n'], 10_000);
+      expect(stalled.closed).toBe(true);
+      expect(stalled.elapsed).toBeGreaterThanOrEqual(300);
+      const upgraded = await raw(
+        port,
+        ['GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n'],
+        1500,
+      );
+      expect(statusOf(upgraded.data)).toBe(101);
+      expect(upgraded.closed).toBe(false);
+    } finally {
+      await app.close({ deadline: 200 });
     }
   });
 });
