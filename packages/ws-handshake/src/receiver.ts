@@ -18,6 +18,11 @@ export interface ReceiverSink {
   onClose(code: number, reason: string): void;
   /** The stream violated the protocol; the receiver is dead afterwards. */
   onError(error: WebSocketError): void;
+  /**
+   * Parsing waits for the inflater (`true`) or resumed (`false`): a transport should stop
+   * reading meanwhile, so input cannot pile up behind a slow decompression.
+   */
+  onBusy?(busy: boolean): void;
 }
 
 /**
@@ -325,6 +330,7 @@ export class Receiver {
       const payload =
         parts.length === 0 ? EMPTY_BUFFER : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
       this.state = INFLATING;
+      this.sink.onBusy?.(true);
       this.inflater!.decompress(
         payload,
         this.fin,
@@ -395,6 +401,7 @@ export class Receiver {
 
   private onInflated(error: WebSocketError | null, data: Buffer | null): void {
     if (this.state !== INFLATING) return;
+    this.sink.onBusy?.(false);
     if (error !== null) {
       this.fail(error);
       return;

@@ -110,6 +110,8 @@ function capture(resolve: () => void, reject: (error: Error) => void): void {
 }
 
 const kConnection = Symbol('websocket');
+const PAUSE_ITERATOR = 1;
+const PAUSE_INFLATE = 2;
 type OwnedSocket = Duplex & { [kConnection]?: WebSocket };
 
 // Socket listeners are shared functions that find their connection through the socket, so
@@ -218,6 +220,7 @@ export class WebSocket
   private alive = true;
   private closeTimer: NodeJS.Timeout | undefined;
   private heartbeatActive = false;
+  private pauseReasons = 0;
   private head: Buffer | null;
   /** @internal The server's client set this connection removes itself from on close. */
   _owner: Set<WebSocket> | null = null;
@@ -297,7 +300,7 @@ export class WebSocket
     this.head = null;
     if (head !== null) this.receiver.push(head);
     this.socket.on('data', socketOnData);
-    this.socket.resume();
+    if (this.pauseReasons === 0) this.socket.resume();
   }
 
   // ---------------------------------------------------------------- sending
@@ -609,6 +612,7 @@ export class WebSocket
     }
     // Keep reading (and discarding) until the peer closes, so unread data does not turn our
     // FIN into a RST that could destroy the close frame in flight.
+    this.readToEnd();
     this.endSocket();
     this.armCloseTimer();
     this.emitError(error);
@@ -652,9 +656,16 @@ export class WebSocket
     this.emit('pong', data);
   }
 
+  /** Nothing more will be parsed: keep the socket flowing so the peer's FIN is seen. */
+  private readToEnd(): void {
+    this.pauseReasons = 0;
+    if (this.started) this.socket.resume();
+  }
+
   /** @internal Receiver sink. */
   onClose(code: number, reason: string): void {
     this.closeReceived = true;
+    this.readToEnd();
     if (this.closeError === undefined) {
       this.closeCode = code;
       this.closeReason = reason;
@@ -738,14 +749,24 @@ export class WebSocket
 
   // ---------------------------------------------------------------- async iteration
 
-  /** @internal Flow control for iterators. */
-  pauseReading(): void {
-    this.socket.pause();
+  /** @internal Flow control: reading stops while any reason (iterator, inflater) holds it. */
+  pauseReading(reason: number = PAUSE_ITERATOR): void {
+    if (this.pauseReasons === 0) this.socket.pause();
+    this.pauseReasons |= reason;
   }
 
   /** @internal */
-  resumeReading(): void {
-    if (this.started) this.socket.resume();
+  resumeReading(reason: number = PAUSE_ITERATOR): void {
+    if (this.pauseReasons === 0) return;
+    this.pauseReasons &= ~reason;
+    if (this.pauseReasons === 0 && this.started && this.readyState !== ReadyState.CLOSED)
+      this.socket.resume();
+  }
+
+  /** @internal Receiver sink. */
+  onBusy(busy: boolean): void {
+    if (busy) this.pauseReading(PAUSE_INFLATE);
+    else this.resumeReading(PAUSE_INFLATE);
   }
 
   /**

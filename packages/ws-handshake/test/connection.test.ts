@@ -253,3 +253,28 @@ describe('terminate()', () => {
     await srv.close();
   });
 });
+
+describe('iterator backpressure', () => {
+  it('stops reading while the consumer stalls, then delivers everything and the close', async () => {
+    const srv = await createWebSocketServer({ heartbeatInterval: 0 });
+    srv.on('connection', (ws) => {
+      for (let i = 0; i < 50; i++) ws.send(`m${i}`);
+      ws.close(1000);
+    });
+    const ws = await connect(`ws://127.0.0.1:${srv.port}`, { iteratorHighWaterMark: 4 });
+    const it = ws[Symbol.asyncIterator]();
+    expect((await it.next()).value).toBe('m0');
+    // The consumer stalls: the close frame sits unread behind the paused socket.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ws.readyState).toBe(1);
+    let n = 1;
+    for (;;) {
+      const r = await withTimeout(it.next(), 10_000, 'next');
+      if (r.done) break;
+      n++;
+    }
+    expect(n).toBe(50);
+    expect(ws.closeCode).toBe(1000);
+    await srv.close();
+  });
+});
