@@ -77,7 +77,9 @@ export interface ServerOptions {
    * Runs before the handler of every routed request (auth, logging, CORS headers, ...). Return
    * `undefined` (or a promise of it) to continue to the handler; return anything else to send it as
    * the response instead, skipping the handler. Throwing works as in a handler. Requests that match
-   * no route (404/405/automatic OPTIONS) do not run it.
+   * no route (404/405/automatic OPTIONS) do not run it. For `Expect: 100-continue` requests the
+   * `100 Continue` is sent only after the hook passes (so a 401 is sent before any upload); do not
+   * read the body inside the hook.
    */
   onRequest?: (ctx: import('./context.js').Context) => unknown;
   /**

@@ -349,13 +349,13 @@ export class Server extends EventEmitter<ServerEvents> {
         sendError(res, new BodyTooLargeError(route.bodyLimit));
         return;
       }
-      if (expectContinue) res.writeContinue();
     }
     const ctx = new Context(req, res, match.params, path, queryStart, route.bodyLimit);
     if (this.#options.onRequest !== undefined) {
-      this.#hooked(ctx, route.handler, this.#options.onRequest);
+      this.#hooked(ctx, route.handler, this.#options.onRequest, expectContinue);
       return;
     }
+    if (expectContinue) res.writeContinue();
     let result: unknown;
     try {
       result = route.handler(ctx);
@@ -381,15 +381,29 @@ export class Server extends EventEmitter<ServerEvents> {
     }
   }
 
-  async #hooked(ctx: Context, handler: Handler, hook: (ctx: Context) => unknown): Promise<void> {
+  async #hooked(
+    ctx: Context,
+    handler: Handler,
+    hook: (ctx: Context) => unknown,
+    expectContinue: boolean,
+  ): Promise<void> {
     let value: unknown;
+    let waiting = expectContinue;
     try {
       value = await hook(ctx);
-      if (value === undefined && !ctx.res.headersSent && !ctx.res.writableEnded) value = await handler(ctx);
+      if (value === undefined && !ctx.res.headersSent && !ctx.res.writableEnded) {
+        // The client waits for 100 Continue: only ask for the body once the hook let it through.
+        if (waiting) ctx.res.writeContinue();
+        waiting = false;
+        value = await handler(ctx);
+      }
     } catch (err) {
+      if (waiting && !ctx.res.headersSent) ctx.res.setHeader('connection', 'close');
       this.#fail(err, ctx);
       return;
     }
+    // A refusal without 100 Continue: the body may or may not follow, so do not reuse the connection.
+    if (waiting && !ctx.res.headersSent) ctx.res.setHeader('connection', 'close');
     this.#finish(ctx, value);
   }
 

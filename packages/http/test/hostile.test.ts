@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server, serveStatic } from '../src/index.js';
+import { createServer, reply, type Server, serveStatic } from '../src/index.js';
 import { raw, statusOf } from './helpers.js';
 
 const HEADERS_TIMEOUT = 1500;
@@ -212,5 +212,32 @@ describe('path traversal against the static handler', () => {
   it('still serves legitimate files', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/static/index.html`);
     expect(await res.text()).toBe('<h1>hi</h1>');
+  });
+});
+
+describe('Expect: 100-continue with an onRequest hook', () => {
+  it('refuses an unauthorised upload before asking for its body', async () => {
+    const guarded = createServer({
+      onRequest: (ctx) => (ctx.headers.authorization === 'ok' ? undefined : reply(401, 'no')),
+    });
+    guarded.post('/upload', async (ctx) => (await ctx.buffer()).length);
+    const { port: p } = await guarded.listen(0, '127.0.0.1');
+    try {
+      const denied = await raw(p, [
+        'POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n',
+      ]);
+      expect(statusOf(denied.data)).toBe(401);
+      expect(denied.data).not.toContain('100 Continue');
+      expect(denied.closed).toBe(true);
+      const allowed = await raw(p, [
+        'POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: ok\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n',
+        100,
+        'abcde',
+      ]);
+      expect(allowed.data.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK')).toBe(true);
+      expect(allowed.data.endsWith('5')).toBe(true);
+    } finally {
+      await guarded.close({ deadline: 500 });
+    }
   });
 });
