@@ -74,7 +74,7 @@ async function startRedis() {
       '--appendonly',
       'yes',
       '--appendfsync',
-      'always',
+      FSYNC,
       '--save',
       '',
     ],
@@ -82,6 +82,7 @@ async function startRedis() {
   );
   await waitPort(port, 10_000);
   return {
+    pid: proc.pid,
     url: `redis://127.0.0.1:${port}`,
     async stop() {
       proc.kill('SIGTERM');
@@ -184,6 +185,20 @@ async function rssMiB(pid) {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc, USER_HZ = 100). */
+async function cpuMs(pid) {
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+
 async function run(setup) {
   let redis;
   const nodes = [];
@@ -206,6 +221,8 @@ async function run(setup) {
     counter.delivered = 0;
     const senders = sockets.slice(0, Math.min(SENDERS, sockets.length));
     const interval = (1000 * senders.length) / RATE;
+    const pids = [...nodes.map((n) => n.pid), ...(redis ? [redis.pid] : [])];
+    const cpu0 = await Promise.all(pids.map(cpuMs));
     const start = performance.now();
     let sent = 0;
     const timers = senders.map((ws, i) => {
@@ -232,6 +249,10 @@ async function run(setup) {
     for (const stop of timers) stop();
     const elapsed = (performance.now() - start) / 1000;
     await sleep(1000); // let in-flight messages land (counted as delivered, latency included)
+    const cpu1 = await Promise.all(pids.map(cpuMs));
+    // Server-side CPU per delivered message (nodes + Redis): robust to the machine's noise.
+    const cpuUs = (1000 * (sum(cpu1) - sum(cpu0))) / Math.max(1, counter.delivered);
+    const redisShare = redis ? (cpu1.at(-1) - cpu0.at(-1)) / Math.max(1, sum(cpu1) - sum(cpu0)) : 0;
     const mem = (await Promise.all(nodes.map((n) => rssMiB(n.pid)))).reduce((a, b) => a + b, 0);
     samples.sort((a, b) => a - b);
     const q = (p) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))] ?? Number.NaN;
@@ -244,6 +265,8 @@ async function run(setup) {
       p50: q(0.5),
       p99: q(0.99),
       rssMiB: mem,
+      cpuUs,
+      redisShare,
     };
   } finally {
     await Promise.allSettled(sockets.map((ws) => ws.close()));
@@ -269,7 +292,8 @@ for (let round = 0; round < ROUNDS; round++) {
     results[setup].push(r);
     console.log(
       `  round ${round + 1} ${setup.padEnd(6)} sent ${r.sentPerSec.toFixed(0)}/s delivered ${r.deliveredPerSec.toFixed(0)}/s ` +
-        `(${r.delivered}/${r.expected}) p50 ${r.p50.toFixed(1)} ms p99 ${r.p99.toFixed(1)} ms rss ${r.rssMiB.toFixed(0)} MiB`,
+        `(${r.delivered}/${r.expected}) p50 ${r.p50.toFixed(1)} ms p99 ${r.p99.toFixed(1)} ms rss ${r.rssMiB.toFixed(0)} MiB ` +
+        `server CPU ${r.cpuUs.toFixed(1)} µs/delivery (Redis ${(100 * r.redisShare).toFixed(0)} %)`,
     );
   }
 }
@@ -282,19 +306,20 @@ for (const setup of SETUPS) {
     p50: median(rs.map((r) => r.p50)),
     p99: median(rs.map((r) => r.p99)),
     rss: median(rs.map((r) => r.rssMiB)),
+    cpu: median(rs.map((r) => r.cpuUs)),
   };
   const m = summary[setup];
   console.log(
-    `  ${setup.padEnd(6)} delivered ${m.delivered.toFixed(0)} msg/s  p50 ${m.p50.toFixed(1)} ms  p99 ${m.p99.toFixed(1)} ms  rss ${m.rss.toFixed(0)} MiB`,
+    `  ${setup.padEnd(6)} delivered ${m.delivered.toFixed(0)} msg/s  p50 ${m.p50.toFixed(1)} ms  p99 ${m.p99.toFixed(1)} ms  rss ${m.rss.toFixed(0)} MiB  CPU ${m.cpu.toFixed(1)} µs/delivery`,
   );
 }
 if (summary.file && summary.redis1) {
   console.log(
-    `redis1 vs file: delivered x${(summary.redis1.delivered / summary.file.delivered).toFixed(2)}, p99 x${(summary.redis1.p99 / summary.file.p99).toFixed(2)}`,
+    `redis1 vs file: delivered x${(summary.redis1.delivered / summary.file.delivered).toFixed(2)}, p99 x${(summary.redis1.p99 / summary.file.p99).toFixed(2)}, CPU/delivery x${(summary.redis1.cpu / summary.file.cpu).toFixed(2)}`,
   );
 }
 if (summary.redis1 && summary.redis2) {
   console.log(
-    `redis2 vs redis1: delivered x${(summary.redis2.delivered / summary.redis1.delivered).toFixed(2)}, p99 x${(summary.redis2.p99 / summary.redis1.p99).toFixed(2)}`,
+    `redis2 vs redis1: delivered x${(summary.redis2.delivered / summary.redis1.delivered).toFixed(2)}, p99 x${(summary.redis2.p99 / summary.redis1.p99).toFixed(2)}, CPU/delivery x${(summary.redis2.cpu / summary.redis1.cpu).toFixed(2)}`,
   );
 }

@@ -1,10 +1,15 @@
 import { type Connection, connect, lines } from '@net/tcp';
+import { compareIds } from '../store/types.js';
 import type { Link } from './link.js';
 import { type Trust, tlsOptions } from './trust.js';
 
+const MESSAGE = /^@(\d+-\d+) (\[([^\]]+)\] .*)$/s;
+const UNTAGGED_MESSAGE = /^\[(?!dm\])[^\]]+\] <[^>]+> /;
+
 /**
- * The terminal client over tcp:// or tls:// (the line protocol). On reconnect it reclaims its
- * nickname and rooms; the server replays recent history on join.
+ * The terminal client over tcp:// or tls:// (the line protocol). It turns on message ids
+ * (`/ids on`), remembers the last id per room and, after a reconnect, rejoins each room with
+ * `/join ROOM LAST_ID`: the missed messages arrive exactly once (anything already shown is skipped).
  */
 export class LineLink implements Link {
   onLine: (line: string) => void = () => {};
@@ -13,8 +18,9 @@ export class LineLink implements Link {
   private conn: Connection<string, string> | undefined;
   private closed = false;
   private nick: string | undefined;
-  private readonly rooms = new Set<string>();
-  private everConnected = false;
+  private readonly lastIds = new Map<string, string>();
+  private readonly rooms = new Set<string>(['lobby']);
+  private idsOn = false;
 
   constructor(
     private readonly url: URL,
@@ -35,25 +41,49 @@ export class LineLink implements Link {
       ...(this.url.protocol === 'tls:' ? { tls: tlsOptions(host, this.trust) } : {}),
     });
     this.conn = conn;
-    const resume = this.everConnected;
-    this.everConnected = true;
-    conn.on('message', (line) => {
-      const mine = /^\* you are now (\S+)$/.exec(line);
-      if (mine) this.nick = mine[1];
-      const joined = /^\* you joined #(\S+)/.exec(line);
-      if (joined) this.rooms.add(joined[1]!);
-      const left = /^\* you left #(\S+)$/.exec(line);
-      if (left) this.rooms.delete(left[1]!);
-      this.onLine(line);
-    });
+    this.idsOn = false;
+    conn.on('message', (line) => this.onServerLine(line));
     conn.on('error', () => {});
     conn.on('close', () => {
       if (this.conn !== conn || this.closed) return;
       this.conn = undefined;
       this.onDrop('connection closed');
     });
+    conn.write('/ids on');
     if (this.nick) conn.write(`/nick ${this.nick}`);
-    if (resume) for (const room of this.rooms) if (room !== 'lobby') conn.write(`/join ${room}`);
+    for (const room of this.rooms) {
+      const after = this.lastIds.get(room);
+      conn.write(after ? `/join ${room} ${after}` : `/join ${room}`);
+    }
+  }
+
+  private onServerLine(line: string): void {
+    if (line === '* ids on') {
+      this.idsOn = true;
+      return;
+    }
+    const m = MESSAGE.exec(line);
+    if (m) {
+      const [, id, shown, room] = m as unknown as [string, string, string, string];
+      const last = this.lastIds.get(room);
+      if (last !== undefined && compareIds(id, last) <= 0) return; // already shown
+      this.lastIds.set(room, id);
+      this.onLine(shown);
+      return;
+    }
+    // The automatic lobby join replays history before `/ids on` is handled; the explicit rejoin
+    // sends it again with ids, so the untagged copy is skipped.
+    if (!this.idsOn && (UNTAGGED_MESSAGE.test(line) || /^\* you joined #/.test(line))) return;
+    const mine = /^\* you are now (\S+)$/.exec(line);
+    if (mine) this.nick = mine[1];
+    const joined = /^\* you joined #(\S+)/.exec(line);
+    if (joined) this.rooms.add(joined[1]!);
+    const left = /^\* you left #(\S+)$/.exec(line);
+    if (left) {
+      this.rooms.delete(left[1]!);
+      this.lastIds.delete(left[1]!);
+    }
+    this.onLine(line);
   }
 
   input(line: string): void {

@@ -20,11 +20,12 @@ const MAX_INFLIGHT_LINES = 1024;
 export const HELP_LINES = [
   '* commands:',
   '*   /nick NAME       change your nickname',
-  '*   /join ROOM       join a room (and make it current)',
+  '*   /join ROOM [ID]  join a room (and make it current); with ID, only messages after it',
   '*   /leave           leave the current room',
   '*   /rooms           list rooms with member counts',
   '*   /who             list members of the current room',
   '*   /msg NICK TEXT   direct message',
+  '*   /ids on|off      prefix messages with their id (@ID), for /join ROOM ID',
   '*   /token           a token for POST /api/rooms/ROOM/messages (15 min)',
   '*   /help            this help',
   '*   /quit            disconnect',
@@ -65,7 +66,9 @@ export class LineSession {
       case 'message':
         if (!e.replay && e.message.nick === this.session?.nick) return; // the sender saw it typed
         this.core.metrics?.messageOut(this.options.transport);
-        w(`[${e.message.room}] <${e.message.nick}> ${e.message.text}`);
+        w(
+          `${this.showIds ? `@${e.message.id} ` : ''}[${e.message.room}] <${e.message.nick}> ${e.message.text}`,
+        );
         return;
       case 'joined':
         w(
@@ -119,6 +122,8 @@ export class LineSession {
 
   private inflight = 0;
   private overrun = false;
+  /** `/ids on`: prefix room messages with `@<id> ` so a client can resume with `/join ROOM ID`. */
+  private showIds = false;
 
   /** A line the framing layer refused (too long, invalid UTF-8). */
   onBadLine(code: string, message: string): void {
@@ -158,9 +163,17 @@ export class LineSession {
         if (!rest) throw new ChatError('NICK_INVALID', 'usage: /nick NAME');
         await session.setNick(rest);
         return;
-      case '/join':
-        if (!rest) throw new ChatError('ROOM_INVALID', 'usage: /join ROOM');
-        this.current = await session.join(rest);
+      case '/join': {
+        // `/join ROOM AFTER_ID` resumes: exactly the messages after that id, then live ones.
+        const [room, after, extra] = rest.split(/\s+/);
+        if (!room || extra !== undefined) throw new ChatError('ROOM_INVALID', 'usage: /join ROOM [AFTER_ID]');
+        this.current = await session.join(room, after);
+        return;
+      }
+      case '/ids':
+        if (rest !== 'on' && rest !== 'off') throw new ChatError('TEXT_INVALID', 'usage: /ids on|off');
+        this.showIds = rest === 'on';
+        this.peer.writeLine(`* ids ${rest}`);
         return;
       case '/leave': {
         const room = rest || this.current;
