@@ -233,7 +233,9 @@ export async function browse(options: BrowseOptions = {}): Promise<Browser> {
     if (problem !== undefined) throw new InvalidArgumentError(problem);
   }
   const queryInterval = options.queryInterval ?? 0;
-  if (!(queryInterval >= 0)) throw new InvalidArgumentError('queryInterval must be >= 0');
+  if (!(queryInterval >= 0) || queryInterval > 2 ** 31 - 1) {
+    throw new InvalidArgumentError('queryInterval must be 0..2147483647 ms');
+  }
   const transport = resolveTransport(options);
   const listener = createSocket({ type: transport.type, reuseAddr: true });
   const querier = createSocket({ type: transport.type });

@@ -293,7 +293,8 @@ export async function announce(options: AnnounceOptions): Promise<Announcer> {
   if (!Number.isInteger(ttl) || ttl < 1 || ttl > 65535)
     throw new InvalidArgumentError('ttl must be 1..65535 s');
   const interval = options.interval ?? (ttl * 1000) / 2;
-  if (!(interval >= 0)) throw new InvalidArgumentError('interval must be >= 0');
+  if (!(interval >= 0) || interval > 2 ** 31 - 1)
+    throw new InvalidArgumentError('interval must be 0..2147483647 ms');
   const transport = resolveTransport(options);
   const socket = createSocket({ type: transport.type, reuseAddr: true });
   // Encoding once up front reports oversized meta before any socket work.
@@ -330,7 +331,8 @@ export async function discover(options: DiscoverOptions = {}): Promise<Discovere
     if (problem !== undefined) throw new InvalidArgumentError(problem);
   }
   const timeout = options.timeout ?? 2000;
-  if (!(timeout > 0) || !Number.isFinite(timeout)) throw new InvalidArgumentError('timeout must be > 0 ms');
+  if (!(timeout > 0) || timeout > 2 ** 31 - 1)
+    throw new InvalidArgumentError('timeout must be 1..2147483647 ms');
   const queries = options.queries ?? 2;
   if (!Number.isInteger(queries) || queries < 1 || queries > 10)
     throw new InvalidArgumentError('queries must be 1..10');

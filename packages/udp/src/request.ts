@@ -70,6 +70,7 @@ interface Pending {
 }
 
 const DEFAULT_TIMEOUT = 5000;
+const MAX_DELAY = 2 ** 31 - 1;
 const DEFAULT_RETRIES = 4;
 const DEFAULT_BACKOFF: Required<BackoffOptions> = { initial: 200, factor: 2, max: 2000, jitter: 0.2 };
 
@@ -166,7 +167,9 @@ export class Requester {
 
   #prepare(data: Payload, o: RequestOptions): Pending {
     const timeout = o.timeout ?? DEFAULT_TIMEOUT;
-    if (!(timeout > 0) || !Number.isFinite(timeout)) throw new InvalidArgumentError('timeout must be > 0 ms');
+    // setTimeout silently turns delays above 2^31-1 ms into 1 ms.
+    if (!(timeout > 0) || timeout > MAX_DELAY)
+      throw new InvalidArgumentError(`timeout must be 1..${MAX_DELAY} ms`);
     const retries = o.retries ?? DEFAULT_RETRIES;
     if (!Number.isInteger(retries) || retries < 0 || retries > 1000) {
       throw new InvalidArgumentError('retries must be an integer in 0..1000');

@@ -114,6 +114,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
   #connected = false;
   #warnedUnsafe = false;
   #closing: Promise<void> | undefined;
+  #signal: AbortSignal | undefined;
 
   #received = 0;
   #bytesReceived = 0;
@@ -158,9 +159,16 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
     const signal = options.signal;
     if (signal !== undefined) {
       if (signal.aborted) void this.close();
-      else signal.addEventListener('abort', () => void this.close(), { once: true });
+      else {
+        this.#signal = signal;
+        signal.addEventListener('abort', this.#onAbort, { once: true });
+      }
     }
   }
+
+  readonly #onAbort = (): void => {
+    void this.close();
+  };
 
   /** True once bound (explicitly, or implicitly by the first send). */
   get bound(): boolean {
@@ -536,7 +544,16 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
   };
 
   readonly #onListening = (): void => {
-    if (this.#state !== 'closed') this.#state = 'bound';
+    if (this.#state === 'unbound') {
+      // Implicit bind by a first send(): apply the bound-socket options before dgram flushes the
+      // queued datagrams (its flush listener was registered after this one).
+      this.#state = 'bound';
+      try {
+        this.#applyBoundOptions();
+      } catch (err) {
+        this.#report(err as Error);
+      }
+    } else if (this.#state !== 'closed') this.#state = 'bound';
     if (this.listenerCount('listening') > 0) this.emit('listening', this.#raw.address());
   };
 
@@ -544,6 +561,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#connected = false;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
     for (const cancel of this.#pendingOps) cancel(new SocketClosedError('complete bind/connect'));
     this.#pendingOps.clear();
     for (const queue of this.#queues) {

@@ -367,6 +367,22 @@ describe('multicast and broadcast on loopback', () => {
     expect(warnings).toHaveLength(1);
   });
 
+  it('applies socket options when the first send binds implicitly', async (ctx) => {
+    if (!broadcast.ok) {
+      console.warn(`[udp] BROADCAST UNAVAILABLE (${broadcast.why}): implicit-bind options not tested`);
+      ctx.skip(`broadcast unavailable: ${broadcast.why}`);
+      return;
+    }
+    const receiver = socket();
+    const { port } = await receiver.bind(0, '0.0.0.0');
+    const got = new Promise<Buffer>((resolve) => receiver.once('message', resolve));
+    // Never bound explicitly: SO_BROADCAST must still be set before the datagram leaves.
+    const sender = socket({ broadcast: true });
+    await sender.send('implicit', port, '127.255.255.255');
+    expect((await got).toString()).toBe('implicit');
+    expect(sender.bound).toBe(true);
+  });
+
   it('interoperates with a raw dgram peer', async () => {
     const raw = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => raw.bind(0, '127.0.0.1', () => resolve()));
