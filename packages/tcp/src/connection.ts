@@ -188,7 +188,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   get pendingBytes(): number {
     return this.#batchBytes + this.socket.writableLength;
   }
-  /** The codec's partial-frame buffer plus queued, unconsumed messages count. */
+  /** Bytes the codec holds for an incomplete incoming frame (bounded by the codec's limit). */
   get bufferedBytes(): number {
     return this.#codec.bufferedBytes;
   }

@@ -2,6 +2,7 @@ export type { Codec, CodecFactory, DecodedOf, EncodableOf } from './codec.js';
 export { BufferList } from './buffer-list.js';
 export { LengthPrefixedCodec, lengthPrefixed } from './length-prefixed.js';
 export { LineCodec, type LineBufferOptions, lines } from './line.js';
+export { JsonLinesCodec, json } from './json.js';
 export { RawCodec, raw } from './raw.js';
 export { Connection, type ConnectionEvents, type ConnectionState } from './connection.js';
 export { createServer, Server, type ConnectionHandler, type ServerEvents } from './server.js';

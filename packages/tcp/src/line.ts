@@ -21,7 +21,7 @@ function toBytes(name: string, value: string | Uint8Array): Buffer {
  * Limits fail fast: once more than `maxLineLength` bytes arrive without a delimiter the codec throws
  * a recoverable `LineTooLongError`, drops what it buffered and skips input up to the next delimiter.
  */
-export class LineCodec<T extends string | Buffer = string> implements Codec<T, string | Uint8Array> {
+export class LineCodec<T = string> implements Codec<T, string | Uint8Array> {
   readonly #delimiter: Buffer;
   /** The delimiter as a string when it is one, for a cheap `includes` check on string messages. */
   readonly #delimiterText: string | undefined;
@@ -31,6 +31,7 @@ export class LineCodec<T extends string | Buffer = string> implements Codec<T, s
   readonly #text: boolean;
   readonly #fatal: TextDecoder | undefined;
   readonly #emitTrailing: boolean;
+  readonly #parse: ((text: string) => T) | undefined;
 
   readonly #list = new BufferList();
   /** Bytes of `#list` already known not to start a delimiter. */
@@ -38,7 +39,11 @@ export class LineCodec<T extends string | Buffer = string> implements Codec<T, s
   /** Skipping the rest of an over-long line. */
   #discarding = false;
 
-  constructor(options: LineCodecOptions = {}) {
+  /**
+   * @param parse - optional: turn each decoded text line into a value (e.g. `JSON.parse`); a throw
+   *   becomes a recoverable `ERR_INVALID_FRAME`. Implies text output.
+   */
+  constructor(options: LineCodecOptions = {}, parse?: (text: string) => T) {
     this.#delimiter = toBytes('delimiter', options.delimiter ?? '\n');
     this.#delimiterText =
       typeof (options.delimiter ?? '\n') === 'string' ? this.#delimiter.toString() : undefined;
@@ -49,7 +54,8 @@ export class LineCodec<T extends string | Buffer = string> implements Codec<T, s
     const output = options.output ?? 'string';
     if (output !== 'string' && output !== 'buffer')
       throw new InvalidOptionError('output', "expected 'string' or 'buffer'");
-    this.#text = output === 'string';
+    this.#parse = parse;
+    this.#text = output === 'string' || parse !== undefined;
     this.#fatal = checkBool('fatalUtf8', options.fatalUtf8 ?? false)
       ? new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
       : undefined;
@@ -120,7 +126,15 @@ export class LineCodec<T extends string | Buffer = string> implements Codec<T, s
         if (at + 1 < end) this.#list.push(buf.subarray(at + 1));
         throw new LineTooLongError(this.#max, true);
       }
-      out.push(this.#convert(buf, pos, lineEnd));
+      let line: T;
+      try {
+        line = this.#convert(buf, pos, lineEnd);
+      } catch (error) {
+        // Same contract as above: the rest of the chunk waits for the caller to resume.
+        if (at + 1 < end) this.#list.push(buf.subarray(at + 1));
+        throw error;
+      }
+      out.push(line);
       pos = at + 1;
     }
     if (pos < end) {
@@ -166,11 +180,24 @@ export class LineCodec<T extends string | Buffer = string> implements Codec<T, s
 
   #convert(buf: Buffer, start: number, end: number): T {
     if (!this.#text) return buf.subarray(start, end) as T;
-    if (this.#fatal === undefined) return buf.toString('utf8', start, end) as T;
+    let text: string;
+    if (this.#fatal === undefined) {
+      text = buf.toString('utf8', start, end);
+    } else {
+      try {
+        text = this.#fatal.decode(buf.subarray(start, end));
+      } catch (cause) {
+        throw new InvalidFrameError('line is not valid UTF-8', { cause, recoverable: true });
+      }
+    }
+    if (this.#parse === undefined) return text as T;
     try {
-      return this.#fatal.decode(buf.subarray(start, end)) as T;
+      return this.#parse(text);
     } catch (cause) {
-      throw new InvalidFrameError('line is not valid UTF-8', { cause, recoverable: true });
+      throw new InvalidFrameError(`line could not be parsed: ${(cause as Error).message}`, {
+        cause,
+        recoverable: true,
+      });
     }
   }
 

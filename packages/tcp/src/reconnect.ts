@@ -28,7 +28,7 @@ export type ReconnectState = 'connecting' | 'open' | 'waiting' | 'closed';
 
 /** Details of a scheduled retry. */
 export interface RetryInfo {
-  /** Consecutive failures so far (1 for the first retry). */
+  /** Consecutive failures so far: 1 after the first failed attempt, 0 after a stable connection dropped. */
   attempt: number;
   /** Milliseconds until the next attempt, jitter included. */
   delay: number;

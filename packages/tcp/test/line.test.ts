@@ -145,9 +145,12 @@ describe('line codec', () => {
   it('replaces invalid UTF-8 by default and rejects it with fatalUtf8', () => {
     const bad = Buffer.from([0x61, 0xff, 0x62, 0x0a]);
     expect(drive(lines()(), [bad]).frames).toEqual(['a\uFFFDb']);
-    const strict = drive(lines({ fatalUtf8: true })(), [bad, Buffer.from('ok\n')]);
+    const strict = drive(lines({ fatalUtf8: true })(), [
+      Buffer.concat([Buffer.from('a\n'), bad, Buffer.from('b\n')]),
+      Buffer.from('ok\n'),
+    ]);
     expect(strict.errors[0]).toBeInstanceOf(InvalidFrameError);
-    expect(strict.frames).toEqual(['ok']);
+    expect(strict.frames).toEqual(['a', 'b', 'ok']);
   });
 
   it('decodes a multi-byte character split at every possible byte', () => {
