@@ -162,9 +162,10 @@ export class PerMessageDeflate implements FrameInflater {
         out = out.subarray(0, n - 4);
       }
       if (this.ownNoContextTakeover) this.deflate?.reset();
+      // A final fragment must not end up empty: the receiver appends 00 00 ff ff, which needs
+      // the 0x00 block header before it (RFC 7692 §7.2.3.6). Non-final fragments may be empty.
+      if (out.length === 0) out = Buffer.from([0x00]);
     }
-    // An empty final message still needs a body: a single empty stored block (RFC 7692 §7.2.3.6).
-    if (out.length === 0) out = Buffer.from([0x00]);
     cb(null, out);
   };
 

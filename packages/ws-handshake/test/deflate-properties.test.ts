@@ -1,0 +1,128 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  acceptDeflateOffer,
+  deflateOffer,
+  parseExtensions,
+  verifyDeflateResponse,
+} from '../src/extension.js';
+import type { PerMessageDeflateOptions } from '../src/options.js';
+import { PerMessageDeflate } from '../src/permessage-deflate.js';
+
+const bits = fc.option(fc.integer({ min: 8, max: 15 }), { nil: undefined });
+const deflateOptions = fc.record({
+  serverNoContextTakeover: fc.boolean(),
+  clientNoContextTakeover: fc.boolean(),
+  serverMaxWindowBits: bits,
+  clientMaxWindowBits: bits,
+});
+
+function clean(o: PerMessageDeflateOptions): PerMessageDeflateOptions {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+describe('permessage-deflate negotiation', () => {
+  it('a server always answers a client offer with a response the client accepts, within both limits', () => {
+    fc.assert(
+      fc.property(deflateOptions, deflateOptions, (c, s) => {
+        const client = clean(c);
+        const server = clean(s);
+        const offers = parseExtensions(deflateOffer(client))!;
+        const accepted = acceptDeflateOffer(offers, server);
+        expect(accepted).not.toBeNull();
+        const response = parseExtensions(accepted!.response)!;
+        expect(response).toHaveLength(1);
+        const agreed = verifyDeflateResponse(response[0]!, client);
+        expect(typeof agreed).toBe('object');
+        if (typeof agreed === 'string') return;
+        // Both sides compute the same parameters.
+        expect(agreed.serverNoContextTakeover).toBe(accepted!.params.serverNoContextTakeover);
+        expect(agreed.serverMaxWindowBits).toBe(accepted!.params.serverMaxWindowBits);
+        if (client.serverNoContextTakeover) expect(agreed.serverNoContextTakeover).toBe(true);
+        if (client.serverMaxWindowBits !== undefined) {
+          expect(agreed.serverMaxWindowBits).toBeLessThanOrEqual(client.serverMaxWindowBits);
+        }
+        if (server.serverMaxWindowBits !== undefined) {
+          expect(agreed.serverMaxWindowBits).toBeLessThanOrEqual(server.serverMaxWindowBits);
+        }
+        if (client.clientMaxWindowBits !== undefined) {
+          expect(agreed.clientMaxWindowBits).toBeLessThanOrEqual(client.clientMaxWindowBits);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+function compress(d: PerMessageDeflate, data: Buffer, fin: boolean): Promise<Buffer> {
+  return new Promise((resolve, reject) => d.compress(data, fin, (e, out) => (e ? reject(e) : resolve(out!))));
+}
+function decompress(d: PerMessageDeflate, data: Buffer, fin: boolean, limit = 1 << 24): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    d.decompress(data, fin, limit, (e, out) => (e ? reject(e) : resolve(out ?? Buffer.alloc(0)))),
+  );
+}
+
+describe('permessage-deflate codec', () => {
+  it('round-trips message sequences, fragmented or whole, under any negotiated params', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          serverNoContextTakeover: fc.boolean(),
+          clientNoContextTakeover: fc.boolean(),
+          serverMaxWindowBits: fc.integer({ min: 8, max: 15 }),
+          clientMaxWindowBits: fc.integer({ min: 8, max: 15 }),
+        }),
+        fc.array(
+          fc.tuple(
+            fc.oneof(
+              fc.uint8Array({ maxLength: 3000 }),
+              fc.string({ maxLength: 2000 }).map((s) => new TextEncoder().encode(s.repeat(3))),
+            ),
+            fc.integer({ min: 1, max: 3 }),
+          ),
+          { minLength: 1, maxLength: 6 },
+        ),
+        async (params, messages) => {
+          const server = new PerMessageDeflate(params, true, 1 << 24);
+          const client = new PerMessageDeflate(params, false, 1 << 24);
+          try {
+            for (const [bytes, parts] of messages) {
+              const data = Buffer.from(bytes);
+              const step = Math.ceil(data.length / parts) || 1;
+              const out: Buffer[] = [];
+              for (let off = 0, i = 0; i < parts; i++, off += step) {
+                const fin = i === parts - 1;
+                const wire = await compress(server, data.subarray(off, fin ? data.length : off + step), fin);
+                out.push(await decompress(client, wire, fin));
+              }
+              expect(Buffer.concat(out).equals(data)).toBe(true);
+            }
+          } finally {
+            server.close();
+            client.close();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('stops inflating at the limit with ERR_WS_MESSAGE_TOO_BIG', async () => {
+    const params = {
+      serverNoContextTakeover: false,
+      clientNoContextTakeover: false,
+      serverMaxWindowBits: 15,
+      clientMaxWindowBits: 15,
+    };
+    const server = new PerMessageDeflate(params, true, 1000);
+    const client = new PerMessageDeflate(params, false, 1000);
+    const wire = await compress(server, Buffer.alloc(100_000), true);
+    await expect(decompress(client, wire, true, 1000)).rejects.toMatchObject({
+      code: 'ERR_WS_MESSAGE_TOO_BIG',
+      closeCode: 1009,
+    });
+    server.close();
+    client.close();
+  });
+});
