@@ -325,3 +325,41 @@ describe('server and client over loopback', () => {
 });
 
 export type { Socket };
+
+describe('hostile input', () => {
+  it('survives many clients sending random garbage, keeping buffers bounded and serving others', async () => {
+    const maxFrameLength = 4096;
+    let peakBuffered = 0;
+    const server = createServer({ codec: lengthPrefixed({ maxFrameLength }) }, (conn) => {
+      conn.on('message', (m) => conn.write(m));
+      const timer = setInterval(() => {
+        peakBuffered = Math.max(peakBuffered, conn.bufferedBytes);
+      }, 5);
+      conn.on('close', () => clearInterval(timer));
+    });
+    servers.push(server as unknown as Server<unknown, never>);
+    const { port } = await server.listen({ host: '127.0.0.1' });
+
+    const garbage = Array.from({ length: 20 }, async (_, i) => {
+      const socket = netConnect({ port, host: '127.0.0.1' });
+      socket.on('error', () => {});
+      await new Promise((r) => socket.once('connect', r));
+      // Deterministic pseudo-random bytes, a different stream per client.
+      let seed = i * 7919 + 1;
+      const bytes = Buffer.alloc(64 * 1024);
+      for (let k = 0; k < bytes.length; k++) {
+        seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff;
+        bytes[k] = seed >> 16;
+      }
+      socket.end(bytes);
+      await within(new Promise((r) => socket.once('close', r)), 15_000, `garbage client ${i} closed`);
+    });
+    await Promise.all(garbage);
+    expect(peakBuffered).toBeLessThanOrEqual(maxFrameLength);
+
+    const good = await connect({ port, host: '127.0.0.1', codec: lengthPrefixed() });
+    await good.send('still serving');
+    expect(String((await good[Symbol.asyncIterator]().next()).value)).toBe('still serving');
+    good.destroy();
+  });
+});
