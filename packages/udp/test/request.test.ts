@@ -291,6 +291,22 @@ describe('request/response', () => {
     expect(oneShot.data.toString()).toBe('one shot');
   });
 
+  it('lets two peers each serve and request over the same socket', async () => {
+    const a = await bound();
+    const b = await bound();
+    serve(a, (data) => `a got ${data}`);
+    serve(b, (data) => `b got ${data}`);
+    const fromA = createRequester(a);
+    const fromB = createRequester(b);
+    const [toB, toA] = await Promise.all([
+      fromA.request('hi', { port: b.address().port, host: '127.0.0.1' }),
+      fromB.request('hey', { port: a.address().port, host: '127.0.0.1' }),
+    ]);
+    expect(toB.data.toString()).toBe('b got hi');
+    expect(toA.data.toString()).toBe('a got hey');
+    expect(fromA.stats.unknown + fromB.stats.unknown).toBe(0);
+  });
+
   it.skipIf(!hasIPv6)('answers requests over IPv6', async () => {
     const server = await bound('udp6');
     serve(server, (data) => data);
