@@ -78,6 +78,48 @@ describe('TLS', () => {
   });
 });
 
+describe('interop with openssl s_client', () => {
+  it('serves a line protocol over TLS to a real OpenSSL client that verifies our certificate', async () => {
+    const server = createServer({ codec: lines(), tls: { key, cert } }, (conn) => {
+      conn.on('message', (line) => void conn.end(`> ${line.toUpperCase()}`));
+    });
+    servers.push(server);
+    const { port } = await server.listen({ host: '127.0.0.1' });
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(
+        'openssl',
+        [
+          's_client',
+          '-connect',
+          `127.0.0.1:${port}`,
+          '-CAfile',
+          join(dir, 'cert.pem'),
+          '-verify_return_error',
+          '-quiet',
+        ],
+        { stdio: ['pipe', 'pipe', 'pipe'] },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.on('error', reject);
+      child.on('close', (code) => {
+        clearTimeout(killer);
+        if (code === 0) resolve(stdout);
+        else reject(new Error(`s_client exited with ${code}: ${stderr}`));
+      });
+      child.stdin.write('hello over tls\n');
+    });
+    expect(out).toBe('> HELLO OVER TLS\n');
+  });
+});
+
 /** Run `nc -N` with the given stdin; resolves with its stdout. Bounded by a kill timer. */
 function nc(port: number, input: string): Promise<string> {
   return new Promise((resolve, reject) => {
