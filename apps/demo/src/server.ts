@@ -56,7 +56,11 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
     rateLimiter: () => {
       // One bucket per connection, keyed in the shared (bounded) @net/security limiter.
       const key = String(++limiterKey);
-      return { tryTake: () => limiter.take(key), retryAfterMs: () => limiter.retryAfterMs(key) };
+      return {
+        tryTake: () => limiter.take(key),
+        retryAfterMs: () => limiter.retryAfterMs(key),
+        release: () => void limiter.delete(key),
+      };
     },
   });
   // Several nodes must accept each other's tokens: with Redis they share one signing secret.

@@ -56,6 +56,8 @@ export interface RateLimiter {
   tryTake(): boolean;
   /** Milliseconds until the next token, for the "slow down" notice. */
   retryAfterMs(): number;
+  /** The connection is gone: forget its bucket. */
+  release?(): void;
 }
 
 export interface ChatCoreOptions {
@@ -407,6 +409,7 @@ export class Session {
       await this.dropMembership(room, membership).catch(() => {});
     }
     await store.releaseNick(this.currentNick, this.id).catch(() => {});
+    this.limiter?.release?.();
     this.core.forget(this);
   }
 
