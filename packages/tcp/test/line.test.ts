@@ -43,6 +43,30 @@ describe('line codec', () => {
     );
   });
 
+  it('round-trips for random option combinations (stripCR, CRLF encoding, trailing-line policy)', () => {
+    const optionsArb = fc.oneof(
+      fc.record({ delimiter: delimiterArb, stripCR: fc.boolean(), emitTrailingLine: fc.boolean() }),
+      fc.record({
+        delimiter: fc.constant('\n'),
+        encodeDelimiter: fc.constant('\r\n'),
+        stripCR: fc.constant(true),
+        emitTrailingLine: fc.boolean(),
+      }),
+    );
+    fc.assert(
+      fc.property(optionsArb, fc.array(textArb, { maxLength: 10 }), cutsArb, (options, texts, cuts) => {
+        const valid = texts.filter(
+          (t) => !t.includes(options.delimiter) && !(options.stripCR && t.endsWith('\r')),
+        );
+        const wire = concatEncoded(valid.map((t) => lines(options)().encode(t)));
+        const { frames, errors } = drive(lines(options)(), chunked(wire, cuts));
+        expect(errors).toEqual([]);
+        expect(frames).toEqual(valid);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('round-trips arbitrary bytes in buffer mode', () => {
     fc.assert(
       fc.property(
