@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
-import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import {
   BodyAbortedError,
   BodyConsumedError,
@@ -164,13 +164,19 @@ export class Context<P extends Record<string, string> = Record<string, string>> 
     this.#streamed = true;
     const limit = this.bodyLimit;
     if (announcedLength(this.req) > limit) throw new BodyTooLargeError(limit);
+    const req = this.req;
     const limiter = new LimitStream(limit);
-    pipeline(this.req, limiter, ignore);
+    // Not pipeline(): destroying the request would destroy the socket before the 413 goes out.
+    req.on('error', (err) => limiter.destroy(new BodyAbortedError(err)));
+    req.on('aborted', () => limiter.destroy(new BodyAbortedError()));
+    limiter.on('error', () => {
+      req.unpipe(limiter);
+      req.resume(); // drop the rest; the error response closes the connection
+    });
+    req.pipe(limiter);
     return limiter;
   }
 }
-
-function ignore(): void {}
 
 /** Content-Length as a number, or -1 when absent. */
 export function announcedLength(req: IncomingMessage): number {

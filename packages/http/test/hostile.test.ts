@@ -23,6 +23,11 @@ beforeAll(async () => {
   app.on('clientError', (err) => clientErrors.push((err as Error & { code?: string }).code ?? 'unknown'));
   app.get('/', () => ({ ok: true }));
   app.post('/upload', async (ctx) => ({ size: (await ctx.buffer()).length }));
+  app.post('/upload-stream', async (ctx) => {
+    let size = 0;
+    for await (const chunk of ctx.stream()) size += (chunk as Buffer).length;
+    return { size };
+  });
   app.get('/static/*', serveStatic(root));
   ({ port } = await app.listen(0, '127.0.0.1'));
 });
@@ -146,6 +151,33 @@ describe('oversized requests', () => {
     ]);
     expect(statusOf(r.data)).toBe(413);
     expect(r.closed).toBe(true);
+    await stillServing();
+  });
+});
+
+describe('streamed bodies', () => {
+  it('answers 413 once a streamed chunked body crosses the limit', async () => {
+    const chunk = 'a'.repeat(800);
+    const r = await raw(port, [
+      'POST /upload-stream HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n',
+      `320\r\n${chunk}\r\n`,
+      50,
+      `320\r\n${chunk}\r\n`,
+      '0\r\n\r\n',
+    ]);
+    expect(statusOf(r.data)).toBe(413);
+    expect(r.data).toContain('ERR_HTTP_BODY_TOO_LARGE');
+    expect(r.closed).toBe(true);
+  });
+
+  it('survives a client that vanishes mid-body', async () => {
+    const r = await raw(
+      port,
+      ['POST /upload-stream HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n', 'abc'],
+      300,
+    );
+    expect(r.closed).toBe(false); // we hang up first
+    await new Promise((res) => setTimeout(res, 100));
     await stillServing();
   });
 });
