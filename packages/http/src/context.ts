@@ -168,7 +168,9 @@ export class Context<P extends Record<string, string> = Record<string, string>> 
     const limiter = new LimitStream(limit);
     // Not pipeline(): destroying the request would destroy the socket before the 413 goes out.
     req.on('error', (err) => limiter.destroy(new BodyAbortedError(err)));
-    req.on('aborted', () => limiter.destroy(new BodyAbortedError()));
+    req.on('close', () => {
+      if (!req.complete) limiter.destroy(new BodyAbortedError());
+    });
     limiter.on('error', () => {
       req.unpipe(limiter);
       req.resume(); // drop the rest; the error response closes the connection
