@@ -12,7 +12,7 @@ import {
   TcpError,
   TruncatedFrameError,
 } from './errors.js';
-import type { ResolvedConnectionOptions } from './options.js';
+import { checkInt, MAX_TIMER, type ResolvedConnectionOptions } from './options.js';
 
 /** Events of a `Connection`. */
 export type ConnectionEvents<TDecoded> = {
@@ -127,6 +127,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   #replayScheduled = false;
 
   #closeTimer: NodeJS.Timeout | undefined;
+  #idleTimeout: number;
   readonly #closed: Promise<Error | undefined>;
   #resolveClosed!: (error: Error | undefined) => void;
 
@@ -145,6 +146,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
 
     socket.setNoDelay(options.noDelay);
     socket.setKeepAlive(options.keepAlive, options.keepAliveInitialDelay);
+    this.#idleTimeout = options.idleTimeout;
     if (options.idleTimeout > 0) socket.setTimeout(options.idleTimeout);
 
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -199,6 +201,20 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   /** Resolves (never rejects) once the socket is closed, with the error that closed it, if any. */
   get closed(): Promise<Error | undefined> {
     return this.#closed;
+  }
+
+  /** Current idle timeout in ms (0 = none). */
+  get idleTimeout(): number {
+    return this.#idleTimeout;
+  }
+
+  /**
+   * Change this connection's idle timeout (e.g. longer once a client has logged in); 0 disables it.
+   * The countdown restarts now.
+   */
+  setIdleTimeout(ms: number): void {
+    this.#idleTimeout = checkInt('idleTimeout', ms, 0, MAX_TIMER);
+    this.socket.setTimeout(ms);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -593,7 +609,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
       return;
     }
     if (this.state === 'closed') return;
-    const error = new IdleTimeoutError(this.#options.idleTimeout);
+    const error = new IdleTimeoutError(this.#idleTimeout);
     this.#error ??= error;
     this.#emitError(error);
     if (this.#state === 'open') this.end();

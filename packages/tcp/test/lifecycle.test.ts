@@ -136,6 +136,26 @@ describe('timeouts and closing', () => {
     expect(closeError).toBeInstanceOf(IdleTimeoutError);
   });
 
+  it('lets a connection change its own idle timeout', async () => {
+    let serverConn: Connection<string, string | Uint8Array> | undefined;
+    const server = createServer({ codec: lines(), idleTimeout: 100 }, (conn) => {
+      serverConn = conn;
+      conn.setIdleTimeout(0); // e.g. after a login: no idle limit for this one
+    });
+    servers.push(server);
+    const { port } = await server.listen({ host: '127.0.0.1' });
+    const client = await connect({ port, host: '127.0.0.1', codec: lines() });
+    await sleep(400);
+    expect(serverConn?.state).toBe('open');
+    expect(serverConn?.idleTimeout).toBe(0);
+    serverConn!.setIdleTimeout(100);
+    await within(client.closed, 10_000, 'idle close after re-enabling');
+    expect(serverConn?.error).toMatchObject({ code: 'ERR_IDLE_TIMEOUT', timeout: 100 });
+    expect(() => serverConn!.setIdleTimeout(-1)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
+    );
+  });
+
   it('makes a for-await loop throw when the connection dies of an idle timeout', async () => {
     const server = createServer({ codec: lines() }, () => {});
     servers.push(server);
