@@ -12,6 +12,7 @@ import {
 import type { BackoffOptions, RequesterOptions, RequestOptions, ServeOptions } from './options.js';
 import { decodeFrame, encodeFrame, looksLikeFrame } from './request-header.js';
 import { createSocket, type Payload, type RemoteInfo, type UdpSocket } from './socket.js';
+import { TimerQueue } from './timer-queue.js';
 
 /** A reply to a request. */
 export interface Reply {
@@ -62,7 +63,8 @@ interface Pending {
   factor: number;
   maxWait: number;
   jitter: number;
-  timer: NodeJS.Timeout | undefined;
+  /** A deadline for this request sits in the timer queue. */
+  scheduled: boolean;
   resolve: (reply: Reply) => void;
   reject: (err: Error) => void;
   signal: AbortSignal | undefined;
@@ -89,6 +91,10 @@ export class Requester {
   #lastHost = '';
   #lastExpect: string | undefined;
   #nextId = (Math.random() * 0x100000000) >>> 0;
+  readonly #timers = new TimerQueue<Pending>(
+    (pending) => this.#onTimer(pending),
+    (pending) => this.#isLive(pending),
+  );
   #closed = false;
   readonly #stats: RequesterStats = {
     requests: 0,
@@ -218,7 +224,7 @@ export class Requester {
       factor: b.factor,
       maxWait: b.max,
       jitter: b.jitter,
-      timer: undefined,
+      scheduled: false,
       resolve: noop,
       reject: noop,
       signal: undefined,
@@ -250,14 +256,17 @@ export class Requester {
     // After the last attempt we still wait one backoff interval for its reply, then give up.
     const wait = Math.min(remaining, pending.wait * spread);
     pending.wait = Math.min(pending.wait * pending.factor, pending.maxWait);
-    pending.timer = setTimeout(this.#onTimer, Math.max(1, wait), pending);
+    this.#timers.schedule(pending, Math.max(1, wait));
+    pending.scheduled = true;
     this.socket.send(pending.frame, pending.port, pending.host).catch((err: Error) => {
       if (this.#pending.get(pending.id) === pending) this.#finish(pending, 'abandoned', err);
     });
   }
 
+  readonly #isLive = (pending: Pending): boolean => this.#pending.get(pending.id) === pending;
+
   readonly #onTimer = (pending: Pending): void => {
-    if (this.#pending.get(pending.id) !== pending) return;
+    pending.scheduled = false;
     if (pending.attempts < pending.maxAttempts && performance.now() < pending.deadline - 1) {
       this.#transmit(pending);
       return;
@@ -317,7 +326,9 @@ export class Requester {
   #finish(pending: Pending, fate: 'answered' | 'abandoned', outcome: Reply | Error): void {
     if (this.#pending.get(pending.id) !== pending) return;
     this.#pending.delete(pending.id);
-    clearTimeout(pending.timer);
+    // Its deadline stays in the queue and is skipped when due; with nothing pending, drop them all.
+    if (this.#pending.size === 0) this.#timers.clear();
+    else if (pending.scheduled) this.#timers.cancelled();
     if (pending.onAbort !== undefined) pending.signal?.removeEventListener('abort', pending.onAbort);
     this.#recent.set(pending.id, fate);
     if (this.#recent.size > this.#recentLimit) {
