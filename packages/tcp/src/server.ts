@@ -215,16 +215,29 @@ export class Server<TDecoded = unknown, TEncodable = unknown> extends EventEmitt
     if (this.#connections.size >= this.#maxConnections) {
       const error = new TooManyConnectionsError(this.#maxConnections);
       socket.on('error', () => {});
-      if (this.listenerCount('rejected') > 0) this.emit('rejected', error, socket);
+      try {
+        if (this.listenerCount('rejected') > 0) this.emit('rejected', error, socket);
+      } catch {
+        // A throwing listener must not take the accept loop (and the process) down.
+      }
       socket.end();
       setTimeout(() => socket.destroy(), REJECT_LINGER_MS).unref();
       return;
     }
-    const connection = new Connection<TDecoded, TEncodable>(
-      socket,
-      this.#options.codec(),
-      this.#connectionOptions,
-    );
+    let connection: Connection<TDecoded, TEncodable>;
+    try {
+      connection = new Connection<TDecoded, TEncodable>(
+        socket,
+        this.#options.codec(),
+        this.#connectionOptions,
+      );
+    } catch (error) {
+      // A codec factory that throws is a bug in the application, not a reason to crash the server.
+      socket.destroy();
+      if (this.listenerCount('error') > 0)
+        this.emit('error', error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
     this.#connections.add(connection);
     connection.on('close', () => {
       this.#connections.delete(connection);
@@ -233,10 +246,10 @@ export class Server<TDecoded = unknown, TEncodable = unknown> extends EventEmitt
     connection.on('error', (error) => {
       if (this.listenerCount('connectionError') > 0) this.emit('connectionError', error, connection);
     });
-    this.emit('connection', connection);
     const handler = this.#handler;
-    if (handler === undefined) return;
     try {
+      this.emit('connection', connection);
+      if (handler === undefined) return;
       const result = handler(connection);
       if (isThenable(result))
         result.then(undefined, (error: unknown) => this.#handlerFailed(connection, error));
