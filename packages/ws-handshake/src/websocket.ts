@@ -110,6 +110,49 @@ function capture(resolve: () => void, reject: (error: Error) => void): void {
 }
 
 const kConnection = Symbol('websocket');
+const F_CLOSE_SENT = 1;
+const F_CLOSE_RECEIVED = 2;
+const F_SLOW = 4;
+const F_END_PENDING = 8;
+const F_STARTED = 16;
+const F_ALIVE = 32;
+const F_HEARTBEAT = 64;
+const F_FRAGMENT_COMPRESSED = 128;
+const F_DEFLATING = 256;
+
+interface ConnectionConfig {
+  deflateThreshold: number;
+  maxBufferedAmount: number;
+  slowConsumer: SlowConsumerPolicy;
+  closeTimeout: number;
+  heartbeatInterval: number;
+  iteratorHighWaterMark: number;
+}
+
+// A server hands the same options object to every connection: resolve it once.
+const configs = new WeakMap<ConnectionOptions, ConnectionConfig[]>();
+function connectionConfig(options: ConnectionOptions, setup: ConnectionSetup): ConnectionConfig {
+  let list = configs.get(options);
+  if (list === undefined) {
+    list = [];
+    configs.set(options, list);
+  }
+  for (const c of list) {
+    if (c.deflateThreshold === setup.deflateThreshold && c.heartbeatInterval === setup.heartbeatInterval)
+      return c;
+  }
+  const config: ConnectionConfig = {
+    deflateThreshold: setup.deflateThreshold,
+    maxBufferedAmount: options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED,
+    slowConsumer: options.slowConsumer ?? 'close',
+    closeTimeout: options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
+    heartbeatInterval: setup.heartbeatInterval,
+    iteratorHighWaterMark: options.iteratorHighWaterMark ?? DEFAULT_ITERATOR_HWM,
+  };
+  if (list.length < 4) list.push(config);
+  return config;
+}
+
 const PAUSE_ITERATOR = 1;
 const PAUSE_INFLATE = 2;
 type OwnedSocket = Duplex & { [kConnection]?: WebSocket };
@@ -204,22 +247,13 @@ export class WebSocket
   private readonly socket: Duplex;
   private readonly receiver: Receiver;
   private readonly deflate: PerMessageDeflate | null;
-  private readonly deflateThreshold: number;
+  /** Settings shared by every connection created with the same options object. */
+  private readonly config: ConnectionConfig;
   private readonly masked: boolean;
-  private readonly maxBufferedAmount: number;
-  private readonly slowConsumer: SlowConsumerPolicy;
-  private readonly closeTimeout: number;
-  private readonly heartbeatInterval: number;
-  readonly iteratorHighWaterMark: number;
+  /** Boolean state packed into one field (see the F_* bits). */
+  private flags = F_ALIVE;
 
-  private closeSent = false;
-  private closeReceived = false;
-  private slowTriggered = false;
-  private endPending = false;
-  private started = false;
-  private alive = true;
   private closeTimer: NodeJS.Timeout | undefined;
-  private heartbeatActive = false;
   private pauseReasons = 0;
   private head: Buffer | null;
   /** @internal The server's client set this connection removes itself from on close. */
@@ -227,12 +261,10 @@ export class WebSocket
 
   /** Opcode of the outgoing fragmented message in progress, 0 when none. */
   private fragmentOpcode = 0;
-  private fragmentCompressed = false;
 
   // Frames waiting behind an in-flight compression (only used with permessage-deflate).
   private queue: QueuedFrame[] = NO_FRAMES;
   private queuedBytes = 0;
-  private deflating = false;
 
   // Write completions, in write order: [resolve, reject, resolve, reject, ...].
   private writeWaiters: Waiter[] = NO_WAITERS;
@@ -253,12 +285,7 @@ export class WebSocket
     this.protocol = setup.protocol;
     this.extensions = setup.extensions;
     this.deflate = setup.deflate;
-    this.deflateThreshold = setup.deflateThreshold;
-    this.maxBufferedAmount = options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED;
-    this.slowConsumer = options.slowConsumer ?? 'close';
-    this.closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
-    this.heartbeatInterval = setup.heartbeatInterval;
-    this.iteratorHighWaterMark = options.iteratorHighWaterMark ?? DEFAULT_ITERATOR_HWM;
+    this.config = connectionConfig(options, setup);
     this.receiver = new Receiver(this, {
       isServer: setup.isServer,
       maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
@@ -275,6 +302,80 @@ export class WebSocket
     // `await handleUpgrade()` / `await connect()` see the first message.
     socket.pause();
     setImmediate(startConnection, this);
+  }
+
+  private get deflateThreshold(): number {
+    return this.config.deflateThreshold;
+  }
+  private get maxBufferedAmount(): number {
+    return this.config.maxBufferedAmount;
+  }
+  private get slowConsumer(): SlowConsumerPolicy {
+    return this.config.slowConsumer;
+  }
+  private get closeTimeout(): number {
+    return this.config.closeTimeout;
+  }
+  private get heartbeatInterval(): number {
+    return this.config.heartbeatInterval;
+  }
+  /** @internal */
+  get iteratorHighWaterMark(): number {
+    return this.config.iteratorHighWaterMark;
+  }
+  private get closeSent(): boolean {
+    return (this.flags & F_CLOSE_SENT) !== 0;
+  }
+  private set closeSent(on: boolean) {
+    this.flags = on ? this.flags | F_CLOSE_SENT : this.flags & ~F_CLOSE_SENT;
+  }
+  private get closeReceived(): boolean {
+    return (this.flags & F_CLOSE_RECEIVED) !== 0;
+  }
+  private set closeReceived(on: boolean) {
+    this.flags = on ? this.flags | F_CLOSE_RECEIVED : this.flags & ~F_CLOSE_RECEIVED;
+  }
+  private get slowTriggered(): boolean {
+    return (this.flags & F_SLOW) !== 0;
+  }
+  private set slowTriggered(on: boolean) {
+    this.flags = on ? this.flags | F_SLOW : this.flags & ~F_SLOW;
+  }
+  private get endPending(): boolean {
+    return (this.flags & F_END_PENDING) !== 0;
+  }
+  private set endPending(on: boolean) {
+    this.flags = on ? this.flags | F_END_PENDING : this.flags & ~F_END_PENDING;
+  }
+  private get started(): boolean {
+    return (this.flags & F_STARTED) !== 0;
+  }
+  private set started(on: boolean) {
+    this.flags = on ? this.flags | F_STARTED : this.flags & ~F_STARTED;
+  }
+  private get alive(): boolean {
+    return (this.flags & F_ALIVE) !== 0;
+  }
+  private set alive(on: boolean) {
+    this.flags = on ? this.flags | F_ALIVE : this.flags & ~F_ALIVE;
+  }
+  private get heartbeatActive(): boolean {
+    return (this.flags & F_HEARTBEAT) !== 0;
+  }
+  private set heartbeatActive(on: boolean) {
+    this.flags = on ? this.flags | F_HEARTBEAT : this.flags & ~F_HEARTBEAT;
+  }
+  private get fragmentCompressed(): boolean {
+    return (this.flags & F_FRAGMENT_COMPRESSED) !== 0;
+  }
+  private set fragmentCompressed(on: boolean) {
+    this.flags = on ? this.flags | F_FRAGMENT_COMPRESSED : this.flags & ~F_FRAGMENT_COMPRESSED;
+  }
+  private get deflating(): boolean {
+    return (this.flags & F_DEFLATING) !== 0;
+  }
+  private set deflating(on: boolean) {
+    this.flags = on ? this.flags | F_DEFLATING : this.flags & ~F_DEFLATING;
   }
 
   /** Bytes accepted by `send()` but not yet written to the kernel. */
