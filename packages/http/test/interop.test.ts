@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server, serveStatic } from '../src/index.js';
+import { selfSignedCert } from './helpers.js';
 
 // curl runs as a child process (asynchronously, so this process keeps serving).
 const run = promisify(execFile);
@@ -117,6 +118,26 @@ describe('curl', () => {
     ]);
     expect(r.code).not.toBe(0);
     expect(r.stdout).toBe('403');
+  });
+});
+
+describe('curl over TLS', () => {
+  it('trusts the server with --cacert, and refuses it without', async () => {
+    const { key, cert } = selfSignedCert();
+    const caFile = join(dir, 'ca.pem');
+    writeFileSync(caFile, cert);
+    const secure = createServer({ tls: { key, cert } });
+    secure.get('/hello/:who', (ctx) => ({ hello: ctx.params.who }));
+    const { port } = await secure.listen(0, '127.0.0.1');
+    try {
+      const ok = await curl(['--cacert', caFile, `https://127.0.0.1:${port}/hello/curl`]);
+      expect(ok.code).toBe(0);
+      expect(JSON.parse(ok.stdout)).toEqual({ hello: 'curl' });
+      const untrusted = await curl([`https://127.0.0.1:${port}/hello/curl`]);
+      expect(untrusted.code).not.toBe(0);
+    } finally {
+      await secure.close({ deadline: 500 });
+    }
   });
 });
 
