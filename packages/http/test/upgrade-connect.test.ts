@@ -162,6 +162,35 @@ describe('CONNECT tunnel', () => {
     });
   });
 
+  it('serves over IPv6 and tunnels to an allowlisted [::1] target', async () => {
+    const echo6 = createNetServer((sock) => sock.pipe(sock));
+    await new Promise<void>((r) => echo6.listen(0, '::1', r));
+    const port6 = (echo6.address() as { port: number }).port;
+    const app = createServer({ connect: { allow: [`[::1]:${port6}`] } });
+    app.get('/', () => 'v6');
+    const { port, family } = await app.listen(0, '::1');
+    try {
+      expect(family).toBe('IPv6');
+      expect(await (await fetch(`http://[::1]:${port}/`)).text()).toBe('v6');
+      const r = await new Promise<string>((resolve) => {
+        const sock = connect(port, '::1');
+        let data = '';
+        sock.on('data', (d) => {
+          data += d;
+          if (data.endsWith('ping6')) sock.destroy();
+        });
+        sock.on('close', () => resolve(data));
+        sock.write(`CONNECT [::1]:${port6} HTTP/1.1\r\nHost: x\r\n\r\nping6`);
+        setTimeout(() => sock.destroy(), 3000);
+      });
+      expect(r.startsWith('HTTP/1.1 200 Connection Established')).toBe(true);
+      expect(r.endsWith('ping6')).toBe(true);
+    } finally {
+      await app.close({ deadline: 200 });
+      await new Promise<void>((r) => echo6.close(() => r()));
+    }
+  });
+
   it('destroys open tunnels at the close deadline', async () => {
     const app = createServer({ connect: { allow: [`127.0.0.1:${echoPort}`] } });
     const { port } = await app.listen(0, '127.0.0.1');
