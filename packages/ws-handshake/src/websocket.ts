@@ -788,9 +788,12 @@ export class WebSocket
 
   /** @internal */
   _onSocketError(error: Error): void {
-    const wrapped = new SocketError(error);
-    this.closeError ??= wrapped;
-    this.emitError(wrapped);
+    // After the peer's close frame, a reset or EPIPE is just the peer leaving early.
+    if (!this.closeReceived) {
+      const wrapped = new SocketError(error);
+      this.closeError ??= wrapped;
+      this.emitError(wrapped);
+    }
     this.socket.destroy();
   }
 
