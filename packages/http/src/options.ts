@@ -161,6 +161,13 @@ export interface StaticOptions {
   /** Extra or overriding content types by extension, e.g. `{ '.md': 'text/markdown; charset=utf-8' }`. */
   contentTypes?: Record<string, string>;
   /**
+   * Serve `file.br` / `file.gz` made at build time instead of `file` when the client accepts
+   * that encoding (with `Content-Encoding` and `Vary: Accept-Encoding`). Nothing is compressed at
+   * request time.
+   * @default false
+   */
+  precompressed?: boolean;
+  /**
    * Route parameter holding the file path relative to `root`.
    * @default '*' (the wildcard of a route like `/static/*`)
    */

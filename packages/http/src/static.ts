@@ -118,6 +118,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): (ctx: Co
   const cacheControl =
     maxAge === 0 ? 'no-cache' : `public, max-age=${maxAge}${options.immutable ? ', immutable' : ''}`;
   const types = options.contentTypes;
+  const precompressed = options.precompressed ?? false;
   const inside = (file: string): boolean => file === realBase || file.startsWith(realBase + sep);
 
   return async function serveStaticHandler(ctx: Context): Promise<unknown> {
@@ -158,11 +159,34 @@ export function serveStatic(root: string, options: StaticOptions = {}): (ctx: Co
         stat = await handle.stat();
       }
       if (!stat.isFile()) throw notFound();
+      const type = contentTypeFor(file, types);
+      let encoding: string | undefined;
+      if (precompressed) {
+        // A sibling `file.br` / `file.gz` made at build time, when the client accepts it.
+        const accepted = acceptedEncodings(ctx.req.headers['accept-encoding']);
+        for (const [name, ext] of ENCODINGS) {
+          if (!accepted.has(name)) continue;
+          const sibling = await openInside(file + ext, inside).catch(() => undefined);
+          if (sibling === undefined) continue;
+          const siblingStat = await sibling.stat();
+          if (!siblingStat.isFile()) {
+            await sibling.close();
+            continue;
+          }
+          await handle.close();
+          handle = sibling;
+          stat = siblingStat;
+          encoding = name;
+          break;
+        }
+        ctx.res.setHeader('vary', 'Accept-Encoding');
+      }
       return sendFile(ctx, handle, stat.size, stat.mtime, {
-        type: contentTypeFor(file, types),
+        type,
         cacheControl,
         useEtag,
         useLastModified,
+        encoding,
       });
     } catch (err) {
       await handle.close().catch(() => {});
@@ -194,8 +218,30 @@ async function openInside(file: string, inside: (f: string) => boolean): Promise
   }
 }
 
+const ENCODINGS: readonly [string, string][] = [
+  ['br', '.br'],
+  ['gzip', '.gz'],
+];
+
+/** Content codings the client accepts (q > 0), lower-cased. */
+export function acceptedEncodings(header: string | undefined): Set<string> {
+  const out = new Set<string>();
+  if (header === undefined) return out;
+  for (const part of header.split(',')) {
+    const [raw, ...params] = part.toLowerCase().split(';');
+    const name = raw?.trim();
+    if (!name) continue;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    if (q !== undefined && !(Number(q.slice(2)) > 0)) continue;
+    out.add(name);
+  }
+  return out;
+}
+
 interface SendOptions {
   type: string;
+  /** Content-Encoding of a precompressed sibling being sent instead of the file. */
+  encoding: string | undefined;
   cacheControl: string;
   useEtag: boolean;
   useLastModified: boolean;
@@ -204,7 +250,9 @@ interface SendOptions {
 /** Writes the file behind `handle` with conditional and range handling; takes ownership of it. */
 function sendFile(ctx: Context, handle: FileHandle, size: number, mtime: Date, opts: SendOptions): unknown {
   const { req, res } = ctx;
-  const etag = `W/"${size.toString(16)}-${Math.floor(mtime.getTime()).toString(16)}"`;
+  // Each encoding is its own representation, so it gets its own validator.
+  const tag = `${size.toString(16)}-${Math.floor(mtime.getTime()).toString(16)}${opts.encoding ? `-${opts.encoding}` : ''}`;
+  const etag = `W/"${tag}"`;
   const lastModified = mtime.toUTCString();
   res.setHeader('cache-control', opts.cacheControl);
   res.setHeader('accept-ranges', 'bytes');
@@ -248,6 +296,7 @@ function sendFile(ctx: Context, handle: FileHandle, size: number, mtime: Date, o
     }
   }
   res.setHeader('content-type', opts.type);
+  if (opts.encoding !== undefined) res.setHeader('content-encoding', opts.encoding);
   res.setHeader('content-length', size === 0 ? 0 : end - start + 1);
   if (req.method === 'HEAD' || size === 0) {
     void handle.close();

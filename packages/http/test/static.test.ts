@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, etagMatches, parseRange, type Server, serveStatic } from '../src/index.js';
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import { createServer, etagMatches, parseRange, request, type Server, serveStatic } from '../src/index.js';
+import { acceptedEncodings } from '../src/static.js';
 import { raw, statusOf } from './helpers.js';
 
 let app: Server;
@@ -123,6 +125,48 @@ describe('static files', () => {
     expect(() => serveStatic('/definitely/not/here')).toThrow(
       expect.objectContaining({ code: 'ERR_HTTP_INVALID_OPTION' }),
     );
+  });
+});
+
+describe('precompressed siblings', () => {
+  it('serves file.br / file.gz to clients that accept them, with Vary and distinct ETags', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'net-http-precompressed-'));
+    const source = 'export const answer = 42;\n'.repeat(50);
+    writeFileSync(join(root, 'app.js'), source);
+    writeFileSync(join(root, 'app.js.gz'), gzipSync(source));
+    writeFileSync(join(root, 'app.js.br'), brotliCompressSync(source));
+    writeFileSync(join(root, 'only-plain.css'), 'a{}');
+    const server = createServer();
+    server.get('/*', serveStatic(root, { precompressed: true }));
+    const { port: p } = await server.listen(0, '127.0.0.1');
+    const url = `http://127.0.0.1:${p}/app.js`;
+    try {
+      const gz = await request(url, { headers: { 'accept-encoding': 'gzip' } });
+      expect(gz.headers['content-encoding']).toBe('gzip');
+      expect(gz.headers['content-type']).toBe('text/javascript; charset=utf-8');
+      expect(gz.headers.vary).toBe('Accept-Encoding');
+      expect(gunzipSync(await gz.body()).toString()).toBe(source);
+      const br = await request(url, { headers: { 'accept-encoding': 'gzip, br' } });
+      expect(br.headers['content-encoding']).toBe('br');
+      expect(brotliDecompressSync(await br.body()).toString()).toBe(source);
+      const plain = await request(url, { headers: { 'accept-encoding': 'gzip;q=0, identity' } });
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      expect(await plain.text()).toBe(source);
+      expect(new Set([gz.headers.etag, br.headers.etag, plain.headers.etag]).size).toBe(3);
+      const css = await request(`http://127.0.0.1:${p}/only-plain.css`, {
+        headers: { 'accept-encoding': 'br' },
+      });
+      expect(css.headers['content-encoding']).toBeUndefined();
+      expect(await css.text()).toBe('a{}');
+    } finally {
+      await server.close({ deadline: 500 });
+    }
+  });
+
+  it('parses Accept-Encoding with q-values', () => {
+    expect([...acceptedEncodings('gzip, deflate;q=0.5, br;q=0')]).toEqual(['gzip', 'deflate']);
+    expect(acceptedEncodings(undefined).size).toBe(0);
+    expect([...acceptedEncodings(' BR ; q=1 ,')]).toEqual(['br']);
   });
 });
 
