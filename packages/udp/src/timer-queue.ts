@@ -61,7 +61,8 @@ export class TimerQueue<T> {
         this.#fire(item);
       }
     }
-    if (this.#dues.length > 0 && this.#timer === undefined) this.#arm(this.#dues[0]!);
+    // fire() may have scheduled (and armed for) a later deadline than what is now at the top.
+    if (this.#dues.length > 0 && this.#dues[0]! < this.#armedFor - 1) this.#arm(this.#dues[0]!);
   };
 
   #arm(due: number): void {

@@ -67,3 +67,22 @@ it('compacts stale entries so cancelled work cannot pile up', () => {
   expect(queue.size).toBeLessThan(200);
   queue.clear();
 });
+
+it('keeps earlier deadlines on time when a firing item schedules a later one', async () => {
+  const started = performance.now();
+  const firedAt = new Map<string, number>();
+  const queue = new TimerQueue<string>(
+    (name) => {
+      firedAt.set(name, performance.now() - started);
+      if (name === 'a') queue.schedule('c', 400);
+    },
+    () => true,
+  );
+  queue.schedule('a', 5);
+  queue.schedule('b', 60);
+  const deadline = Date.now() + 5000;
+  while (!firedAt.has('c') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  // 'b' must not wait for the timer armed for 'c' (about 400 ms later).
+  expect(firedAt.get('b')!).toBeLessThan(firedAt.get('c')! - 100);
+  queue.clear();
+});
