@@ -52,17 +52,20 @@ export class TimerQueue<T> {
   readonly #run = (): void => {
     this.#timer = undefined;
     this.#armedFor = Number.POSITIVE_INFINITY;
-    // Timers fire up to a millisecond early or late; treat anything due within 1 ms as due.
-    const now = performance.now() + 1;
-    while (this.#dues.length > 0 && this.#dues[0]! <= now) {
-      const item = this.#pop();
-      if (this.#isLive(item)) {
-        this.#live--;
-        this.#fire(item);
+    try {
+      // Timers fire up to a millisecond early or late; treat anything due within 1 ms as due.
+      const now = performance.now() + 1;
+      while (this.#dues.length > 0 && this.#dues[0]! <= now) {
+        const item = this.#pop();
+        if (this.#isLive(item)) {
+          this.#live--;
+          this.#fire(item);
+        }
       }
+    } finally {
+      // fire() may have armed for a later deadline than the one now at the top (or thrown).
+      if (this.#dues.length > 0 && this.#dues[0]! < this.#armedFor - 1) this.#arm(this.#dues[0]!);
     }
-    // fire() may have scheduled (and armed for) a later deadline than what is now at the top.
-    if (this.#dues.length > 0 && this.#dues[0]! < this.#armedFor - 1) this.#arm(this.#dues[0]!);
   };
 
   #arm(due: number): void {
