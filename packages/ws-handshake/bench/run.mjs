@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 const quick = process.argv.includes('--quick');
 const here = fileURLToPath(new URL('.', import.meta.url));
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
-const DURATION = quick ? 1000 : 2500;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 5));
+const IDLE_ROUNDS = Math.min(ROUNDS, 2);
+const DURATION = quick ? 1000 : 1500;
 const IDLE_N = Number(process.env.IDLE_CONNECTIONS ?? (quick ? 2000 : 10_000));
 
 function startServer(impl, mode) {
@@ -244,9 +245,9 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-async function interleave(name, fn, metrics) {
+async function interleave(name, fn, metrics, rounds = ROUNDS) {
   const res = { ws: [], net: [] };
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < rounds; r++) {
     for (const impl of ['ws', 'net']) res[impl].push(await fn(impl));
   }
   const rows = [];
@@ -290,7 +291,7 @@ const scenarios = [
   [
     'broadcast',
     'broadcast 1 -> 1,000',
-    (impl) => broadcastRun(impl, 1000, quick ? 20 : 60),
+    (impl) => broadcastRun(impl, 1000, quick ? 20 : 40),
     [
       ['p50', 'p50 ms', 'lower'],
       ['p99', 'p99 ms', '<= 0.8x'],
@@ -307,6 +308,7 @@ const scenarios = [
   ],
 ];
 for (const [key, name, fn, metrics] of scenarios) {
-  if (only === null || only.includes(key)) await interleave(name, fn, metrics);
+  if (only === null || only.includes(key))
+    await interleave(name, fn, metrics, key === 'idle' ? IDLE_ROUNDS : ROUNDS);
 }
 console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -269,10 +269,8 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     const message = new PreparedMessage(data, options?.binary);
     let n = 0;
     for (const ws of this.clients) {
-      if (ws.readyState !== WebSocket.OPEN) continue;
       if (options?.filter !== undefined && !options.filter(ws)) continue;
-      ws.sendPrepared(message);
-      n++;
+      if (ws._broadcast(message)) n++;
     }
     return n;
   }

@@ -482,6 +482,25 @@ export class WebSocket
     return promise;
   }
 
+  /**
+   * @internal Fire-and-forget variant for broadcast: no promise per recipient. Returns false
+   * when the connection is not open.
+   */
+  _broadcast(message: PreparedMessage): boolean {
+    if (this.readyState !== ReadyState.OPEN || this.closeSent) return false;
+    if (
+      !this.isServer ||
+      this.fragmentOpcode !== 0 ||
+      (this.deflate !== null && (message.payload.length >= this.deflateThreshold || this.deflating))
+    ) {
+      this.sendPrepared(message);
+      return true;
+    }
+    this.writeFrame(message.frame, undefined, undefined);
+    this.checkBuffered();
+    return true;
+  }
+
   /** Send a ping (payload up to 125 bytes). The peer's pong arrives as a `pong` event. */
   ping(data?: SendData): Promise<void> {
     return this.control(Opcode.Ping, data);
