@@ -245,7 +245,9 @@ export async function browse(options: BrowseOptions = {}): Promise<Browser> {
     // With `host`, answers come back to the querier: the discovery port stays free for a local
     // announcer (a shared port would deliver unicast queries to only one of the sockets).
     const listenPort = options.host === undefined ? transport.port : 0;
-    await listener.bind({ port: listenPort, address: options.bindAddress ?? any });
+    const bound = await listener.bind({ port: listenPort, address: options.bindAddress ?? any });
+    // discoveryPort 0 (tests): queries go to the port the listener got, where announcers join in.
+    if (options.host === undefined) transport.port = bound.port;
     await querier.bind(0, any);
     configure(querier, transport);
     await browser.start(queryInterval);

@@ -306,10 +306,12 @@ export async function announce(options: AnnounceOptions): Promise<Announcer> {
     throw err;
   }
   try {
-    await socket.bind({
+    const bound = await socket.bind({
       port: transport.port,
       address: options.bindAddress ?? (transport.type === 'udp4' ? '0.0.0.0' : '::'),
     });
+    // discoveryPort 0: announcements and the BYE go to the port we actually got.
+    transport.port = bound.port;
     configure(socket, transport);
     await announcer.start(interval);
   } catch (err) {
@@ -435,6 +437,18 @@ export function localIPv4Interfaces(): { address: string; netmask: string; inter
   return out;
 }
 
+/**
+ * `::%name` for every non-loopback interface with an IPv6 address: link-local groups (ff02::)
+ * need a scope, and the kernel's default route often has none. Falls back to the kernel's choice.
+ */
+function ipv6Scopes(): string[] {
+  const scopes: string[] = [];
+  for (const [name, list] of Object.entries(networkInterfaces())) {
+    if (list?.some((info) => info.family === 'IPv6' && !info.internal)) scopes.push(`::%${name}`);
+  }
+  return scopes.length > 0 ? scopes : [''];
+}
+
 /** @internal A nonzero random query id (0 marks unsolicited announcements). */
 export function randomQueryId(): number {
   return (randomBytes(4).readUInt32BE(0) || 1) >>> 0;
@@ -480,7 +494,8 @@ export function resolveTransport(options: DiscoveryTransportOptions): Transport 
     type,
     port,
     group: options.group ?? (type === 'udp4' ? DISCOVERY_GROUP_IPV4 : DISCOVERY_GROUP_IPV6),
-    interfaces: options.interfaces ?? (type === 'udp4' ? localIPv4Interfaces().map((i) => i.address) : ['']),
+    interfaces:
+      options.interfaces ?? (type === 'udp4' ? localIPv4Interfaces().map((i) => i.address) : ipv6Scopes()),
     multicast: options.multicast ?? true,
     broadcast: options.broadcast ?? true,
     multicastTTL,

@@ -154,7 +154,7 @@ export interface DiscoveryTransportOptions {
   group?: string;
   /**
    * Local IPv4 interface addresses to join the group on and to send from, e.g. `['127.0.0.1']`.
-   * @default every IPv4 address of the machine (udp4); the kernel's default interface (udp6)
+   * @default every IPv4 address of the machine (udp4); `::%name` for every non-loopback IPv6 interface (udp6)
    */
   interfaces?: string[];
   /** Use multicast. @default true */

@@ -68,6 +68,8 @@ it('tracks instances coming up, changing and saying goodbye', async (ctx) => {
   await browser.close();
   await collecting;
   expect(iterated.map((e) => e.type)).toEqual(['up', 'update', 'down']);
+  expect(browser.stats.sendErrors).toBe(0);
+  expect(server.stats.sendErrors).toBe(0);
   expect(other.stats.sent).toBeGreaterThan(0);
   console.info(`[udp] browse exercised over ${lanPath}`);
 });

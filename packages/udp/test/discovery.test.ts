@@ -304,6 +304,9 @@ describe('discovery over multicast and broadcast on loopback', () => {
       timeout: 1000,
     });
     expect(found.map((s) => s.port).sort()).toEqual([8080, 8081]);
+    // With discoveryPort 0 the start announcements went to the port actually bound.
+    expect(first.stats.sent).toBeGreaterThan(0);
+    expect(first.stats.sendErrors).toBe(0);
     expect(new Set(found.map((s) => s.instance))).toEqual(new Set([first.instance, second.instance]));
   });
 
