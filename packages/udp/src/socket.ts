@@ -434,6 +434,18 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
     );
   }
 
+  /** Sets the kernel receive buffer (`SO_RCVBUF`); Linux doubles the value and caps it at `rmem_max`. */
+  setRecvBufferSize(size: number): void {
+    checkInt('recvBufferSize', size, 1, 2 ** 31 - 1);
+    this.#option('setRecvBufferSize', () => this.#raw.setRecvBufferSize(size));
+  }
+
+  /** Sets the kernel send buffer (`SO_SNDBUF`). */
+  setSendBufferSize(size: number): void {
+    checkInt('sendBufferSize', size, 1, 2 ** 31 - 1);
+    this.#option('setSendBufferSize', () => this.#raw.setSendBufferSize(size));
+  }
+
   /** Kernel receive buffer size in bytes. */
   getRecvBufferSize(): number {
     return this.#option('getRecvBufferSize', () => this.#raw.getRecvBufferSize());
@@ -583,14 +595,8 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
 
   #applyBoundOptions(): void {
     const o = this.#options;
-    if (o.recvBufferSize !== undefined) {
-      const size = checkInt('recvBufferSize', o.recvBufferSize, 1, 2 ** 31 - 1);
-      this.#option('setRecvBufferSize', () => this.#raw.setRecvBufferSize(size));
-    }
-    if (o.sendBufferSize !== undefined) {
-      const size = checkInt('sendBufferSize', o.sendBufferSize, 1, 2 ** 31 - 1);
-      this.#option('setSendBufferSize', () => this.#raw.setSendBufferSize(size));
-    }
+    if (o.recvBufferSize !== undefined) this.setRecvBufferSize(o.recvBufferSize);
+    if (o.sendBufferSize !== undefined) this.setSendBufferSize(o.sendBufferSize);
     if (o.broadcast !== undefined) this.setBroadcast(o.broadcast);
     if (o.ttl !== undefined) this.setTTL(o.ttl);
     if (o.multicastTTL !== undefined) this.setMulticastTTL(o.multicastTTL);

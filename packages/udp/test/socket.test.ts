@@ -297,6 +297,17 @@ describe('argument and lifecycle errors', () => {
     await waitFor(() => s.closed, 'close on abort');
   });
 
+  it('applies kernel buffer sizes from options and setters', async () => {
+    const s = socket({ recvBufferSize: 65_536, sendBufferSize: 65_536 });
+    await s.bind(0, '127.0.0.1');
+    // Linux doubles the requested size for bookkeeping; other kernels store it as is.
+    expect(s.getRecvBufferSize()).toBeGreaterThanOrEqual(65_536);
+    expect(s.getSendBufferSize()).toBeGreaterThanOrEqual(65_536);
+    s.setRecvBufferSize(131_072);
+    expect(s.getRecvBufferSize()).toBeGreaterThanOrEqual(131_072);
+    expect(() => s.setRecvBufferSize(0)).toThrow(InvalidArgumentError);
+  });
+
   it('rejects non-multicast addresses for group membership', async () => {
     const s = socket();
     await s.bind(0);
