@@ -1,4 +1,6 @@
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatCore, type ChatEvent } from '../src/chat/index.js';
 import { RedisStore, type RedisStoreOptions } from '../src/store/redis-store.js';
 import { type RoomEvent, type StoredMessage, StoreUnavailableError } from '../src/store/types.js';
 import { waitFor } from './helpers/clients.js';
@@ -28,7 +30,7 @@ describe.skipIf(!HAVE_REDIS)('Redis store shared by several nodes', () => {
     const keyPrefix = `t${++prefixN}:`;
     const out: RedisStore[] = [];
     for (let i = 0; i < n; i++) {
-      const s = new RedisStore({ url: redis.url, keyPrefix, nodeId: `n${i}`, ...options });
+      const s = new RedisStore({ url: redis.url, keyPrefix, nodeId: `p${prefixN}n${i}`, ...options });
       await s.open();
       stores.push(s);
       out.push(s);
@@ -204,6 +206,91 @@ describe.skipIf(!HAVE_REDIS)('Redis store shared by several nodes', () => {
     feedB.unsubscribe();
   }, 60_000);
 
+  it('gives members joining and resuming through the chat core every message once while Redis restarts', async () => {
+    const [a, b] = await nodes(2, { unavailableTimeoutMs: 15_000 });
+    const core = new ChatCore(a!, { historyOnJoin: 1000, maxReplay: 1000 });
+    const received = (events: ChatEvent[]) =>
+      events.flatMap((e) => (e.type === 'message' ? [e.message.id] : []));
+    const early: ChatEvent[] = [];
+    const steady = await core.connect('test', (e) => early.push(e), 'steady');
+    await steady.join('busy');
+
+    const acked: string[] = [];
+    let stop = false;
+    const writer = (async () => {
+      for (let i = 0; !stop && i < 1000; i++) {
+        acked.push((await b!.append('busy', 'w', `w${i}`, { clientId: `w${i}` })).id);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    await waitFor('writing', () => acked.length >= 20);
+    // One member leaves; it will resume from its last id while Redis is down.
+    const resumerEvents: ChatEvent[] = [];
+    const resumer = await core.connect('test', (e) => resumerEvents.push(e), 'resumer');
+    await resumer.join('busy');
+    const lastSeen = received(resumerEvents).at(-1)!;
+    await resumer.leave('busy');
+
+    await redis.stop('SIGKILL');
+    // Joins started during the outage wait for Redis and then replay + go live without a seam.
+    const lateEvents: ChatEvent[] = [];
+    const joining = core.connect('test', (e) => lateEvents.push(e), 'late').then((s) => s.join('busy'));
+    const resuming = resumer.join('busy', lastSeen);
+    await new Promise((r) => setTimeout(r, 1000));
+    await redis.start();
+    await Promise.all([joining, resuming]);
+    await waitFor('more after restart', () => acked.length >= 120, 20_000);
+    stop = true;
+    await writer;
+
+    const stream = (await a!.read('busy', { limit: 10_000 })).messages.map((m) => m.id);
+    expect(stream).toEqual(acked);
+    for (const events of [early, lateEvents]) {
+      await waitFor('caught up', () => received(events).at(-1) === stream.at(-1), 15_000);
+      expect(received(events)).toEqual(stream.slice(stream.indexOf(received(events)[0]!)));
+    }
+    await waitFor('resumer caught up', () => received(resumerEvents).at(-1) === stream.at(-1), 15_000);
+    const afterResume = received(resumerEvents).slice(received(resumerEvents).indexOf(lastSeen) + 1);
+    expect(afterResume).toEqual(stream.slice(stream.indexOf(lastSeen) + 1));
+    expect(received(early)[0]).toBe(stream[0]);
+    await core.shutdown();
+  }, 60_000);
+
+  it('joins without duplicates while the live feed lags behind the history read', async () => {
+    const [a, b] = await nodes(2);
+    const core = new ChatCore(a!, { historyOnJoin: 100 });
+    const received = (events: ChatEvent[]) =>
+      events.flatMap((e) => (e.type === 'message' ? [e.message.id] : []));
+    const steadyEvents: ChatEvent[] = [];
+    const steady = await core.connect('test', (e) => steadyEvents.push(e), 'steady');
+    await steady.join('lag');
+    for (let i = 0; i < 3; i++) await b!.append('lag', 'w', `before ${i}`);
+    await waitFor('steady live', () => received(steadyEvents).length === 3);
+    // Cut node A's blocking reader and keep it out for a moment (Redis refuses new connections),
+    // so messages appended now reach A's live feed only after the next member's history read
+    // already returned them.
+    const letIn = await cutOff(redis.url, `chat-${a!.node}-read`);
+    let late: Awaited<ReturnType<typeof core.connect>>;
+    const lateEvents: ChatEvent[] = [];
+    try {
+      for (let i = 0; i < 5; i++) await b!.append('lag', 'w', `during ${i}`);
+      late = await core.connect('test', (e) => lateEvents.push(e), 'late');
+      const joined = late.join('lag');
+      await new Promise((r) => setTimeout(r, 200));
+      await letIn();
+      await joined;
+    } finally {
+      await letIn();
+    }
+    await b!.append('lag', 'w', 'after');
+    await waitFor('late live', () => received(lateEvents).length >= 9, 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const stream = (await a!.read('lag', { limit: 100 })).messages.map((m) => m.id);
+    expect(received(lateEvents)).toEqual(stream);
+    expect(received(steadyEvents)).toEqual(stream);
+    await core.shutdown();
+  });
+
   it('fails appends with a retryable error when Redis stays away, and works again once it is back', async () => {
     const [a] = await nodes(1, { unavailableTimeoutMs: 800 });
     await a!.append('lobby', 'ada', 'before');
@@ -228,6 +315,31 @@ describe.skipIf(!HAVE_REDIS)('Redis store shared by several nodes', () => {
     expect(texts.slice(-2)).toEqual(['before', 'during']);
   }, 30_000);
 });
+
+/**
+ * Drop one named client connection server-side and refuse new connections (maxclients = the
+ * clients left) until the returned function is called: a network blip that lasts.
+ */
+async function cutOff(url: string, name: string): Promise<() => Promise<void>> {
+  const c = createClient({ url, RESP: 2 });
+  c.on('error', () => {});
+  await c.connect();
+  const original = ((await c.sendCommand(['CONFIG', 'GET', 'maxclients'])) as string[])[1]!;
+  const list = String(await c.sendCommand(['CLIENT', 'LIST']));
+  const lines = list.split('\n').filter((l) => l.trim() !== '');
+  const line = lines.find((l) => l.includes(` name=${name} `));
+  const id = line ? /\bid=(\d+)/.exec(line)?.[1] : undefined;
+  if (!id) throw new Error(`no client named ${name}`);
+  await c.sendCommand(['CONFIG', 'SET', 'maxclients', String(lines.length - 1)]);
+  await c.sendCommand(['CLIENT', 'KILL', 'ID', id]);
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    await c.sendCommand(['CONFIG', 'SET', 'maxclients', original]);
+    await c.close();
+  };
+}
 
 /** Simulate kill -9 of a node: its sockets die, nothing is cleaned up, no heartbeat any more. */
 function crash(store: RedisStore): void {
