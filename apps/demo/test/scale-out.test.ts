@@ -268,4 +268,64 @@ describe.skipIf(!HAVE_REDIS)('several chat nodes on one Redis', () => {
     expect(errors.map((e) => e.code)).toEqual([]);
     expect(a!.stderr() + b!.stderr()).toMatch(/redis/i);
   }, 90_000);
+
+  it('fails sends with a retryable STORE_FAILED during a long Redis outage, never acks what is not stored', async () => {
+    const [a, b] = await Promise.all([node(), node()]);
+    const ada = await ws(a!, 'ada', 'long');
+    const bob = await ws(b!, 'bob', 'long');
+    const watcher = await ws(b!, 'watcher', 'long');
+    const acked: string[] = [];
+    const failedTexts = new Set<string>();
+    const failures: Frame[] = [];
+    let stop = false;
+    const flow = async (c: WsTestClient, name: string) => {
+      for (let i = 0; !stop && i < 2000; i++) {
+        const text = `${name} ${i}`;
+        for (let attempt = 0; attempt < 100; attempt++) {
+          const reply = await say(c, text, `${name}-${i}-${attempt}`, 'long');
+          if (reply.type === 'ack') {
+            acked.push(String(reply.id));
+            break;
+          }
+          failures.push(reply);
+          failedTexts.add(text);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const flows = [flow(ada, 'ada'), flow(bob, 'bob')];
+    await waitFor('flow going', () => acked.length >= 20, 20_000);
+    await redis.stop('SIGKILL');
+    const before = acked.length;
+    // Longer than the nodes' 5 s bounded wait.
+    await new Promise((r) => setTimeout(r, 6500));
+    expect(acked.length).toBeLessThanOrEqual(before + 2); // at most what was in flight at the kill
+    await redis.start();
+    await waitFor('flow after restart', () => acked.length >= before + 30, 30_000);
+    stop = true;
+    await Promise.all(flows);
+
+    expect(failures.length).toBeGreaterThan(0);
+    for (const f of failures) {
+      expect(f.code).toBe('STORE_FAILED');
+      expect(String(f.message)).toMatch(/retry/);
+    }
+    const stored = (await (await fetch(`${a!.urls.http}/api/rooms/long/messages?limit=1000`)).json()) as {
+      messages: { id: string; text: string }[];
+    };
+    const ids = stored.messages.map((m) => m.id);
+    for (const id of acked) expect(ids).toContain(id);
+    expect(new Set(ids).size).toBe(ids.length);
+    // A text stored twice can only be one whose send failed and was resent (see README).
+    const seen = new Set<string>();
+    for (const m of stored.messages) {
+      if (seen.has(m.text)) expect(failedTexts.has(m.text)).toBe(true);
+      seen.add(m.text);
+    }
+    for (const c of [ada, bob, watcher]) {
+      await waitFor('member caught up', () => c.messages().at(-1)?.id === ids.at(-1), 20_000);
+      expect(c.messages().map((m) => m.id)).toEqual(ids);
+    }
+  }, 90_000);
 });
