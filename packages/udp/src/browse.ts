@@ -66,6 +66,7 @@ export class Browser extends EventEmitter<BrowserEvents> implements AsyncIterabl
   readonly #queryIds = new Set<number>();
   readonly #stats: DiscoveryStats = newStats({});
   #joined: string[] = [];
+  #listenPort = 0;
   #sweep: NodeJS.Timeout | undefined;
   #requery: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
@@ -91,7 +92,7 @@ export class Browser extends EventEmitter<BrowserEvents> implements AsyncIterabl
 
   /** The port the passive listener is bound to (announcers must use the same `discoveryPort`; with `host` it is a free port). */
   get discoveryPort(): number {
-    return this.#listener.address().port;
+    return this.#listenPort;
   }
 
   get stats(): DiscoveryStats {
@@ -149,6 +150,7 @@ export class Browser extends EventEmitter<BrowserEvents> implements AsyncIterabl
 
   /** @internal */
   async start(queryInterval: number): Promise<void> {
+    this.#listenPort = this.#listener.address().port;
     this.#joined = joinGroups(this.#listener, this.#transport, this.#onWarning);
     this.#sweep = setInterval(this.#expire, 1000);
     this.#sweep.unref();

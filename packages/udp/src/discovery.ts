@@ -123,6 +123,9 @@ export class Announcer extends EventEmitter<AnnouncerEvents> {
     this.socket = socket;
     this.#transport = transport;
     this.#responseDelay = options.responseDelay ?? 20;
+    if (!(this.#responseDelay >= 0 && this.#responseDelay <= 10_000)) {
+      throw new InvalidArgumentError('responseDelay must be 0..10000 ms');
+    }
     this.#meta = { ...options.meta };
     this.#announcement = this.#encode('announce', 0);
     socket.on('message', this.#onMessage);
@@ -130,7 +133,7 @@ export class Announcer extends EventEmitter<AnnouncerEvents> {
 
   /** The UDP port the announcer listens on (useful with `discoveryPort: 0`). */
   get discoveryPort(): number {
-    return this.socket.address().port;
+    return this.#transport.port;
   }
 
   /** Interfaces whose multicast group was joined; empty means only broadcast/unicast work. */

@@ -181,7 +181,7 @@ export interface AnnounceOptions extends DiscoveryTransportOptions {
   interval?: number;
   /** Local address the announcer binds. @default '0.0.0.0' (udp4), '::' (udp6) */
   bindAddress?: string;
-  /** Random delay before answering a query, in ms, so many announcers do not answer at once. @default 20 */
+  /** Random delay before answering a query, 0–10000 ms, so many announcers do not answer at once. @default 20 */
   responseDelay?: number;
 }
 
