@@ -141,7 +141,12 @@ function connectRaw(port, path = '/') {
 
 function attach(conn, onFrame) {
   conn.counter = new FrameCounter(onFrame);
-  conn.socket.on('data', (d) => conn.counter.push(d));
+  // Replies to one read leave in one writev, so the generator stays lighter than the server.
+  conn.socket.on('data', (d) => {
+    conn.socket.cork();
+    conn.counter.push(d);
+    conn.socket.uncork();
+  });
   if (conn.rest.length > 0) conn.counter.push(conn.rest);
 }
 
