@@ -162,8 +162,7 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
     throw err;
   }
 
-  announceLine('ready');
-  log.info(`${SERVER_NAME} ready, data in ${resolve(config.dataDir)}`);
+  log.info(`${SERVER_NAME} listening, data in ${resolve(config.dataDir)}`);
 
   return {
     async close() {
@@ -227,6 +226,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Only now: whoever waits for "ready" may signal us and get a graceful shutdown.
+  announceLine('ready');
 }
 
 main().catch((err: Error) => {

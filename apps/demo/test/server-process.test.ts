@@ -160,6 +160,12 @@ describe('server process', () => {
     expect(server.proc.exitCode).toBeNull();
   });
 
+  it('exits 0 on SIGINT right after printing ready', async () => {
+    const other = await startServer();
+    expect(await other.stop('SIGINT')).toBe(0);
+    expect(other.stderr()).toMatch(/SIGINT: shutting down/);
+  });
+
   it('shuts down gracefully on SIGTERM: WebSocket close 1001, TCP goodbye, exit 0', async () => {
     const ws = await WsTestClient.open(http, { nick: 'leaver', room: 'lobby' });
     const tcp = await TcpTestClient.open(server.port('tcp'));
