@@ -242,6 +242,11 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       this.closing ? 'Server is shutting down' : null,
     );
     if (ws === null) return null;
+    if (this.closing) {
+      // The server started shutting down while this handshake (e.g. authorize) was running.
+      ws.close(1001, 'Server shutting down').catch(() => {});
+      return null;
+    }
     if (ws.readyState !== WebSocket.CLOSED) {
       this.clients.add(ws);
       ws._owner = this.clients;

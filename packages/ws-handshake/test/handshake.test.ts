@@ -215,3 +215,29 @@ describe('handleUpgrade on a bare node:http server', () => {
     refuse.close();
   });
 });
+
+describe('shutdown during a pending handshake', () => {
+  it('closes with 1001 a connection whose authorize finished after close() began', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const server = await createWebSocketServer({
+      heartbeatInterval: 0,
+      authorize: async () => {
+        await gate;
+        return true;
+      },
+    });
+    const pending = connect(`ws://127.0.0.1:${server.port}`);
+    await waitFor(() => server.httpServer !== null);
+    await new Promise((r) => setTimeout(r, 50));
+    const closing = server.close();
+    release();
+    const ws = await pending;
+    const code = await new Promise((r) => ws.once('close', (c) => r(c)));
+    expect(code).toBe(1001);
+    await closing;
+    expect(server.clients.size).toBe(0);
+  });
+});
