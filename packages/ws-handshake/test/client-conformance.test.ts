@@ -136,6 +136,51 @@ describe('client frame handling', () => {
       1007,
     );
   });
+  it('fails bad control frames, bad continuations and bad close frames like the server does', async () => {
+    await clientFailsWith([frame({ opcode: Op.ping, payload: Buffer.alloc(126), mask: false })], 1002);
+    await clientFailsWith([frame({ opcode: Op.ping, fin: false, mask: false })], 1002);
+    await clientFailsWith([frame({ opcode: Op.cont, payload: 'x', mask: false })], 1002);
+    await clientFailsWith(
+      [
+        frame({ opcode: Op.text, payload: 'a', fin: false, mask: false }),
+        frame({ opcode: Op.binary, mask: false }),
+      ],
+      1002,
+    );
+    await clientFailsWith([frame({ opcode: Op.close, payload: closePayload(1005), mask: false })], 1002);
+    await clientFailsWith([frame({ opcode: Op.close, payload: Buffer.from([3]), mask: false })], 1002);
+    await clientFailsWith(
+      [frame({ opcode: Op.close, payload: closePayload(1000, Buffer.from([0xff])), mask: false })],
+      1007,
+    );
+    await clientFailsWith(
+      [
+        frame({ opcode: Op.text, payload: Buffer.from([0xe2, 0x82]), fin: false, mask: false }),
+        frame({ opcode: Op.cont, payload: Buffer.from([0x41]), mask: false }),
+      ],
+      1007,
+    );
+  });
+
+  it('inflates compressed server frames after negotiation and rejects RSV1 without it', async () => {
+    const { deflateRawSync } = await import('node:zlib');
+    const body = deflateRawSync(Buffer.from('compressed hello '.repeat(10)), { finishFlush: 2 });
+    const { port, peer } = await rawServer(
+      (_h, accept) =>
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n`,
+    );
+    const ws = await connect(`ws://127.0.0.1:${port}`, { perMessageDeflate: true });
+    const got = new Promise((r) => ws.once('message', r));
+    const p = await peer;
+    p.socket.write(
+      frame({ opcode: Op.text, payload: body.subarray(0, body.length - 4), rsv: 4, mask: false }),
+    );
+    expect(await got).toBe('compressed hello '.repeat(10));
+    ws.terminate();
+    await clientFailsWith([frame({ opcode: Op.text, payload: body, rsv: 4, mask: false })], 1002);
+  });
+
   it('fails oversized messages with 1009', async () => {
     const { port, peer } = await rawServer();
     const ws = await connect(`ws://127.0.0.1:${port}`, { maxPayload: 100 });
