@@ -8,6 +8,30 @@ const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 type Callback = (error: WebSocketError | null, data: Buffer | null) => void;
 
+/*
+ * zlib work runs on libuv's small thread pool and each job holds native buffers; thousands of
+ * connections compressing at once fragment memory badly. A process-wide cap on concurrent jobs
+ * keeps that bounded; waiting jobs queue in order.
+ */
+const ZLIB_CONCURRENCY = 10;
+let zlibActive = 0;
+const zlibWaiting: Array<() => void> = [];
+
+function acquireSlot(start: () => void): void {
+  if (zlibActive < ZLIB_CONCURRENCY) {
+    zlibActive++;
+    start();
+  } else {
+    zlibWaiting.push(start);
+  }
+}
+
+function releaseSlot(): void {
+  const next = zlibWaiting.shift();
+  if (next !== undefined) next();
+  else zlibActive--;
+}
+
 function concat(chunks: Buffer[], length: number): Buffer {
   if (chunks.length === 1) return chunks[0]!;
   return Buffer.concat(chunks, length);
@@ -34,6 +58,9 @@ export class PerMessageDeflate implements FrameInflater {
   private inFin = false;
 
   private deflate: zlib.DeflateRaw | null = null;
+  private closed = false;
+  private inHeld = false;
+  private outHeld = false;
   private outCallback: Callback | null = null;
   private outChunks: Buffer[] = [];
   private outLength = 0;
@@ -57,6 +84,15 @@ export class PerMessageDeflate implements FrameInflater {
   }
 
   decompress(data: Buffer, fin: boolean, limit: number, callback: Callback): void {
+    acquireSlot(() => this.startDecompress(data, fin, limit, callback));
+  }
+
+  private startDecompress(data: Buffer, fin: boolean, limit: number, callback: Callback): void {
+    if (this.closed) {
+      releaseSlot();
+      return;
+    }
+    this.inHeld = true;
     if (this.inflate === null) {
       // A 15-bit window can inflate data from any smaller window, and zlib cannot deflate
       // with 8 bits anyway (it silently uses 9), so the inflater always takes the maximum.
@@ -80,8 +116,7 @@ export class PerMessageDeflate implements FrameInflater {
     this.inLength += chunk.length;
     if (this.inLength > this.inLimit) {
       // Zip bomb guard: stop inflating the moment the output passes the limit.
-      const cb = this.inCallback;
-      this.inCallback = null;
+      const cb = this.takeIn()!;
       this.inChunks = [];
       this.dropInflate();
       cb(new MessageTooBigError(this.maxPayload), null);
@@ -91,17 +126,15 @@ export class PerMessageDeflate implements FrameInflater {
   };
 
   private readonly onInflateError = (err: Error): void => {
-    const cb = this.inCallback;
-    this.inCallback = null;
+    const cb = this.takeIn();
     this.inChunks = [];
     this.dropInflate();
     if (cb !== null) cb(new DecompressionError(err), null);
   };
 
   private readonly onInflateFlush = (): void => {
-    const cb = this.inCallback;
+    const cb = this.takeIn();
     if (cb === null) return;
-    this.inCallback = null;
     const out = this.inLength === 0 ? null : concat(this.inChunks, this.inLength);
     this.inChunks = [];
     if (this.inFin && this.peerNoContextTakeover) this.inflate?.reset();
@@ -117,6 +150,15 @@ export class PerMessageDeflate implements FrameInflater {
   }
 
   compress(data: Buffer, fin: boolean, callback: Callback): void {
+    acquireSlot(() => this.startCompress(data, fin, callback));
+  }
+
+  private startCompress(data: Buffer, fin: boolean, callback: Callback): void {
+    if (this.closed) {
+      releaseSlot();
+      return;
+    }
+    this.outHeld = true;
     if (this.deflate === null) {
       const bits = this.isServer ? this.params.serverMaxWindowBits : this.params.clientMaxWindowBits;
       const deflate = zlib.createDeflateRaw({
@@ -142,8 +184,7 @@ export class PerMessageDeflate implements FrameInflater {
   };
 
   private readonly onDeflateError = (err: Error): void => {
-    const cb = this.outCallback;
-    this.outCallback = null;
+    const cb = this.takeOut();
     const deflate = this.deflate;
     this.deflate = null;
     deflate?.close();
@@ -151,9 +192,8 @@ export class PerMessageDeflate implements FrameInflater {
   };
 
   private readonly onDeflateFlush = (): void => {
-    const cb = this.outCallback;
+    const cb = this.takeOut();
     if (cb === null) return;
-    this.outCallback = null;
     let out = concat(this.outChunks, this.outLength);
     this.outChunks = [];
     if (this.outFin) {
@@ -169,10 +209,32 @@ export class PerMessageDeflate implements FrameInflater {
     cb(null, out);
   };
 
+  /** Take the pending inflate callback, giving back the concurrency slot. */
+  private takeIn(): Callback | null {
+    const cb = this.inCallback;
+    this.inCallback = null;
+    if (this.inHeld) {
+      this.inHeld = false;
+      releaseSlot();
+    }
+    return cb;
+  }
+
+  private takeOut(): Callback | null {
+    const cb = this.outCallback;
+    this.outCallback = null;
+    if (this.outHeld) {
+      this.outHeld = false;
+      releaseSlot();
+    }
+    return cb;
+  }
+
   /** Release zlib resources; pending callbacks are dropped. */
   close(): void {
-    this.inCallback = null;
-    this.outCallback = null;
+    this.closed = true;
+    this.takeIn();
+    this.takeOut();
     this.dropInflate();
     const deflate = this.deflate;
     this.deflate = null;

@@ -126,3 +126,42 @@ describe('permessage-deflate codec', () => {
     client.close();
   });
 });
+
+describe('zlib concurrency cap', () => {
+  it('queues beyond 10 concurrent jobs and completes every one in order per connection', async () => {
+    const params = {
+      serverNoContextTakeover: false,
+      clientNoContextTakeover: false,
+      serverMaxWindowBits: 15,
+      clientMaxWindowBits: 15,
+    };
+    const pairs = Array.from(
+      { length: 50 },
+      () =>
+        [
+          new PerMessageDeflate(params, true, 1 << 20),
+          new PerMessageDeflate(params, false, 1 << 20),
+        ] as const,
+    );
+    const results = await Promise.all(
+      pairs.map(async ([server, client], i) => {
+        const msgs = [`first ${i} `.repeat(100), `second ${i} `.repeat(100)];
+        // One operation per direction at a time per codec (as a connection does), all codecs at once.
+        const out: string[] = [];
+        for (const m of msgs)
+          out.push((await decompress(client, await compress(server, Buffer.from(m), true), true)).toString());
+        return out.join('|') === msgs.join('|');
+      }),
+    );
+    expect(results.every(Boolean)).toBe(true);
+    // A closed codec with a queued job gives its slot back: later jobs still run.
+    const [s0] = pairs[0]!;
+    const jobs = pairs.slice(1, 20).map(([s]) => compress(s, Buffer.from('x'), true));
+    s0.close();
+    await Promise.all(jobs);
+    for (const [s, c] of pairs) {
+      s.close();
+      c.close();
+    }
+  });
+});
