@@ -628,6 +628,14 @@ export class WebSocket
     this.queuedBytes -= job.payload.length;
     if (error !== null || data === null || this.readyState === ReadyState.CLOSED) {
       job.reject?.(error ?? new ConnectionClosedError());
+      if (this.readyState !== ReadyState.CLOSED) {
+        // The compressor is broken: nothing queued behind it can be sent in order.
+        if (error !== null) {
+          this.closeError ??= error;
+          this.emitError(error);
+        }
+        this.terminate();
+      }
       return;
     }
     const rsv1 = job.opcode !== Opcode.Continuation;
