@@ -236,13 +236,13 @@ describe('receiver memory under a byte-at-a-time drip', () => {
         Buffer.from([compressed ? 0xc2 : 0x82, 127, 0, 0, 0, 0, 0, 4, 0, 0]),
         payload,
       ]);
-      const before = process.memoryUsage();
       for (let i = 0; i < f.length - 1; i++) r.push(f.subarray(i, i + 1));
-      const after = process.memoryUsage();
+      // Structural check (deterministic, unlike heap numbers): one stored piece per byte would be
+      // 262,144 Buffer objects (~25 MB); staging keeps it to one piece per 16 KiB.
+      const internals = r as unknown as { fragments: Buffer[]; frameParts: Buffer[] };
+      const pieces = compressed ? internals.frameParts.length : internals.fragments.length;
+      expect(pieces).toBeLessThanOrEqual(size / (16 * 1024) + 2);
       r.push(f.subarray(f.length - 1));
-      const grown = after.heapUsed + after.external - before.heapUsed - before.external;
-      // One Buffer object per byte would be ~25 MB; staged copies stay near the payload size.
-      expect(grown).toBeLessThan(8 * 1024 * 1024);
       if (compressed) expect(held!.equals(payload)).toBe(true);
       else expect((events[0]![1] as Buffer).equals(payload)).toBe(true);
     });
