@@ -1,6 +1,6 @@
 /**
  * Counters for GET /metrics, rendered in the Prometheus text exposition format (version 0.0.4).
- * Hand-rolled: five metric families do not justify a client library.
+ * Hand-rolled: a handful of metric families do not justify a client library.
  */
 export class Metrics {
   private readonly connections = new Map<string, number>();
@@ -31,8 +31,14 @@ export class Metrics {
     return n;
   }
 
-  render(): string {
+  /** `store`: the store's health at scrape time, exposed as `chat_store_up{store}` (1 or 0). */
+  render(store?: { readonly store: string; readonly ok: boolean }): string {
     const out: string[] = [];
+    if (store) {
+      out.push('# HELP chat_store_up Whether the message store is reachable (1) or not (0).');
+      out.push('# TYPE chat_store_up gauge');
+      out.push(`chat_store_up{store="${esc(store.store)}"} ${store.ok ? 1 : 0}`);
+    }
     family(out, 'chat_connections', 'gauge', 'Open client connections by transport.', this.connections);
     family(out, 'chat_messages_in_total', 'counter', 'Chat messages received from clients.', this.messagesIn);
     family(

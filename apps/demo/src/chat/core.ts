@@ -11,7 +11,7 @@ import {
   type Unsubscribe,
 } from '../store/types.js';
 import { ChatError } from './errors.js';
-import { checkNick, checkRoom, checkText } from './validate.js';
+import { checkCid, checkNick, checkRoom, checkText } from './validate.js';
 
 /** What a session's transport receives. `replay` marks history sent on join/resume. */
 export type ChatEvent =
@@ -187,11 +187,18 @@ export class ChatCore {
    * Post without a live connection (HTTP API). The caller has authenticated `nick` (signed token).
    * Rate limited per nickname; the limiter table is bounded so a flood of names cannot grow it.
    */
-  async post(transport: string, nick: string, room: string, text: string): Promise<StoredMessage> {
+  async post(
+    transport: string,
+    nick: string,
+    room: string,
+    text: string,
+    cid?: string,
+  ): Promise<StoredMessage> {
     if (this.closing) throw new ChatError('SHUTTING_DOWN', 'server is shutting down');
     checkNick(nick);
     const name = checkRoom(room);
     checkText(text, this.maxMessageLength);
+    if (cid !== undefined) checkCid(cid);
     if (this.limiterFactory) {
       const key = nick.toLowerCase();
       let limiter = this.postLimiters.get(key);
@@ -206,17 +213,27 @@ export class ChatCore {
       }
     }
     this.metrics?.messageIn(transport);
-    try {
-      return await this.store.append(name, nick, text);
-    } catch (err) {
-      throw new ChatError('STORE_FAILED', `message not stored: ${(err as Error).message}`);
-    }
+    return storeAppend(this.store, name, nick, text, cid);
   }
 
   /** Stop accepting sessions and close every open one (leave notices, nick release). */
   async shutdown(): Promise<void> {
     this.closing = true;
     await Promise.allSettled([...this.sessions].map((s) => s.close()));
+  }
+}
+
+async function storeAppend(
+  store: ChatStore,
+  room: string,
+  nick: string,
+  text: string,
+  cid: string | undefined,
+): Promise<StoredMessage> {
+  try {
+    return await store.append(room, nick, text, cid === undefined ? undefined : { clientId: cid });
+  } catch (err) {
+    throw new ChatError('STORE_FAILED', `message not stored: ${(err as Error).message}`);
   }
 }
 
@@ -234,6 +251,8 @@ export class Session {
   private readonly memberships = new Map<string, Membership>();
   private unsubscribeDirect: Unsubscribe;
   private closed = false;
+  /** The one close in progress: every caller waits for the same leave/release work. */
+  private closing: Promise<void> | undefined;
 
   constructor(
     core: ChatCore,
@@ -356,19 +375,20 @@ export class Session {
     membership.unsubscribe();
   }
 
-  /** Post to a room; resolves with the stored message once it is durable (that is the ack). */
-  async say(room: string, text: string): Promise<StoredMessage> {
+  /**
+   * Post to a room; resolves with the stored message once it is durable (that is the ack).
+   * `cid` is the client's id for this message: a resend with the same cid (after a reconnect or
+   * a STORE_FAILED) resolves with the message stored first instead of storing it again.
+   */
+  async say(room: string, text: string, cid?: string): Promise<StoredMessage> {
     this.assertOpen();
     const name = checkRoom(room);
     if (!this.memberships.has(name)) throw new ChatError('NOT_IN_ROOM', `you are not in #${name}`);
     checkText(text, this.core.maxMessageLength);
+    if (cid !== undefined) checkCid(cid);
     this.takeToken();
     this.core.metrics?.messageIn(this.transport);
-    try {
-      return await this.core.store.append(name, this.currentNick, text);
-    } catch (err) {
-      throw new ChatError('STORE_FAILED', `message not stored: ${(err as Error).message}`);
-    }
+    return storeAppend(this.core.store, name, this.currentNick, text, cid);
   }
 
   async dm(to: string, text: string): Promise<void> {
@@ -399,9 +419,17 @@ export class Session {
     return this.core.store.members(checkRoom(room));
   }
 
-  /** Leave every room and release the nickname. Safe to call twice. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Leave every room and release the nickname. Idempotent: later calls get the first call's
+   * promise, so a shutdown that closes a session the transport is already closing still waits
+   * until the session has really left (and only then closes the store).
+   */
+  close(): Promise<void> {
+    this.closing ??= this.finish();
+    return this.closing;
+  }
+
+  private async finish(): Promise<void> {
     this.closed = true;
     this.unsubscribeDirect();
     const store = this.core.store;

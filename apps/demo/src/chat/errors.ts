@@ -11,6 +11,7 @@ export type ChatErrorCode =
   | 'RATE_LIMITED'
   | 'NO_SUCH_NICK'
   | 'BAD_ID'
+  | 'CID_INVALID'
   | 'STORE_FAILED'
   | 'SHUTTING_DOWN';
 

@@ -7,4 +7,4 @@ export {
   Session,
 } from './core.js';
 export { ChatError, type ChatErrorCode } from './errors.js';
-export { checkNick, checkRoom, checkText } from './validate.js';
+export { checkCid, checkNick, checkRoom, checkText, MAX_CID } from './validate.js';

@@ -35,3 +35,16 @@ export function checkText(text: string, maxLength: number): string {
   }
   return text;
 }
+
+/** Longest client message id (`cid`). */
+export const MAX_CID = 64;
+// Printable ASCII without spaces: it becomes part of a store key and is echoed verbatim.
+const CID_RE = /^[\x21-\x7e]{1,64}$/;
+
+/** A client message id: 1-64 printable ASCII characters, no spaces. */
+export function checkCid(cid: string): string {
+  if (!CID_RE.test(cid)) {
+    throw new ChatError('CID_INVALID', `cid must be 1-${MAX_CID} printable ASCII characters without spaces`);
+  }
+  return cid;
+}

@@ -1,4 +1,11 @@
-import type { ClientFrame, ServerFrame } from '../client/web/protocol.js';
+import { Outbox, type OutboxOptions } from './web/outbox.js';
+import type { ClientFrame, ServerFrame } from './web/protocol.js';
+
+/** A resend the caller schedules: after `delayMs`, send `outbox.resend(cid)` if still pending. */
+export interface Retry {
+  readonly cid: string;
+  readonly delayMs: number;
+}
 
 /**
  * Translates between the terminal's slash-command lines and the WebSocket JSON protocol, keeping
@@ -8,11 +15,13 @@ export class WsLineTranslator {
   nick: string | undefined;
   current: string | undefined;
   readonly lastIds = new Map<string, string>();
+  /** Messages typed but not acknowledged yet: resent after a reconnect or a STORE_FAILED. */
+  readonly outbox: Outbox;
   private readonly seen = new Set<string>();
-  private ref = 0;
 
-  constructor(wantedNick?: string) {
+  constructor(wantedNick?: string, outbox: OutboxOptions = {}) {
     this.nick = wantedNick;
+    this.outbox = new Outbox(outbox);
   }
 
   /** Frames to send right after `welcome`: reclaim the nickname and rejoin rooms from the last ids. */
@@ -28,6 +37,8 @@ export class WsLineTranslator {
       const after = this.lastIds.get(room);
       frames.push(after ? { type: 'join', room, after } : { type: 'join', room });
     }
+    // After the joins (the server handles frames in order): whatever was never acknowledged.
+    frames.push(...this.outbox.resendAll());
     return frames;
   }
 
@@ -36,7 +47,16 @@ export class WsLineTranslator {
     if (line.trim() === '') return { frames: [] };
     if (!line.startsWith('/')) {
       if (!this.current) return { frames: [], print: ['! NOT_IN_ROOM: join a room first: /join lobby'] };
-      return { frames: [{ type: 'send', room: this.current, text: line, ref: String(++this.ref) }] };
+      const frame = this.outbox.add(this.current, line);
+      if (!frame) {
+        return {
+          frames: [],
+          print: [
+            `! ${this.outbox.size} messages are still waiting for the server; not sent, try again later`,
+          ],
+        };
+      }
+      return { frames: [frame] };
     }
     const space = line.indexOf(' ');
     const cmd = (space === -1 ? line : line.slice(0, space)).toLowerCase();
@@ -83,7 +103,7 @@ export class WsLineTranslator {
   }
 
   /** A server frame → lines to print (same shapes as the TCP line protocol). */
-  output(f: ServerFrame): { lines: string[]; send?: ClientFrame[] } {
+  output(f: ServerFrame): { lines: string[]; send?: ClientFrame[]; retry?: Retry } {
     switch (f.type) {
       case 'welcome':
         return { lines: [`* connected to ${f.server} as ${f.nick}`], send: this.resumeFrames(f.nick) };
@@ -125,8 +145,29 @@ export class WsLineTranslator {
         return { lines: [`* in #${f.room}: ${f.members.join(', ') || '(nobody)'}`] };
       case 'rooms':
         return { lines: [`* rooms: ${f.rooms.map((r) => `#${r.room} (${r.members})`).join(', ')}`] };
-      case 'error':
-        return { lines: [`! ${f.code}: ${f.message}`] };
+      case 'ack':
+        this.outbox.acked(f.cid);
+        return { lines: [] };
+      case 'error': {
+        const d = this.outbox.failed(f.cid, f.code);
+        switch (d.action) {
+          case 'retry':
+            return {
+              lines: [`! ${f.code}: ${f.message} (resending in ${(d.delayMs / 1000).toFixed(1)}s)`],
+              retry: { cid: d.message.cid, delayMs: d.delayMs },
+            };
+          case 'wait':
+            return { lines: [`! ${f.code}: ${f.message} (will resend after reconnecting)`] };
+          case 'drop':
+            return {
+              lines: [
+                `! ${f.code}: ${f.message}${d.gaveUp ? ' (gave up)' : ''}: not sent: ${d.message.text.slice(0, 80)}`,
+              ],
+            };
+          default:
+            return { lines: [`! ${f.code}: ${f.message}`] };
+        }
+      }
       case 'bye':
         return { lines: [`* ${f.reason}`] };
       default:

@@ -37,9 +37,10 @@ export class WsLink implements Link {
         this.onLine('! unreadable frame from server');
         return;
       }
-      const { lines, send } = this.translator.output(frame);
+      const { lines, send, retry } = this.translator.output(frame);
       for (const l of lines) this.onLine(l);
       for (const f of send ?? []) this.send(f);
+      if (retry) this.scheduleRetry(retry.cid, retry.delayMs);
     });
     ws.on('error', () => {});
     ws.on('close', (code, reason) => {
@@ -49,8 +50,29 @@ export class WsLink implements Link {
     });
   }
 
+  /**
+   * Resend a message refused with STORE_FAILED after its backoff, unless it was acked meanwhile.
+   * While disconnected the frame goes nowhere, and the reconnect resends it anyway.
+   */
+  private scheduleRetry(cid: string, delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.retries.delete(timer);
+      if (this.closed) return;
+      const frame = this.translator.outbox.resend(cid);
+      if (frame) this.send(frame);
+    }, delayMs);
+    this.retries.add(timer);
+  }
+
+  private readonly retries = new Set<NodeJS.Timeout>();
+
   private send(frame: ClientFrame): void {
     this.ws?.send(JSON.stringify(frame)).catch(() => {});
+  }
+
+  /** Messages typed but not acknowledged by the server yet. */
+  get unacked(): number {
+    return this.translator.outbox.size;
   }
 
   input(line: string): void {
@@ -62,6 +84,8 @@ export class WsLink implements Link {
 
   close(): void {
     this.closed = true;
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
     void this.ws?.close(1000, 'bye').catch(() => {});
   }
 }

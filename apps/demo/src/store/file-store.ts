@@ -3,6 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalPresence } from './presence.js';
 import {
+  type AppendOptions,
   type ChatStore,
   compareIds,
   type DirectEvent,
@@ -11,6 +12,7 @@ import {
   type RoomCount,
   type RoomEvent,
   type StoredMessage,
+  type StoreHealth,
   type Unsubscribe,
 } from './types.js';
 
@@ -22,12 +24,20 @@ export interface FileStoreOptions {
    * @default 10000
    */
   readonly retainPerRoom?: number;
+  /**
+   * Client message ids remembered per nickname for deduplicating resends (the newest ones; the
+   * log keeps every cid, so recovery refills this). @default 256
+   */
+  readonly cidsPerNick?: number;
+  /** Nicknames whose recent cids are remembered; the least recently active is forgotten. @default 10000 */
+  readonly cidNicks?: number;
   /** Called with a human-readable note when recovery drops a torn or corrupt line. */
   readonly onWarning?: (message: string) => void;
 }
 
 interface Pending {
   readonly message: StoredMessage;
+  readonly cidKey: string | undefined;
   readonly line: string;
   readonly resolve: (message: StoredMessage) => void;
   readonly reject: (error: Error) => void;
@@ -55,6 +65,14 @@ export class FileStore implements ChatStore {
   private readonly dropped = new Set<string>();
   private readonly listeners = new Map<string, Set<(event: RoomEvent) => void>>();
   private readonly presence = new LocalPresence();
+  /**
+   * Recent client message ids: lower-case nick -> (room + cid -> the message, or its pending
+   * append). Both levels are Maps in insertion order, trimmed from the oldest, so memory is bounded
+   * by cidNicks x cidsPerNick whatever clients send.
+   */
+  private readonly cids = new Map<string, Map<string, StoredMessage | Promise<StoredMessage>>>();
+  private readonly cidsPerNick: number;
+  private readonly cidNicks: number;
   private fh: FileHandle | undefined;
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
@@ -66,6 +84,8 @@ export class FileStore implements ChatStore {
     mkdirSync(options.dataDir, { recursive: true });
     this.path = join(options.dataDir, 'messages.log');
     this.retain = options.retainPerRoom ?? 10_000;
+    this.cidsPerNick = options.cidsPerNick ?? 256;
+    this.cidNicks = options.cidNicks ?? 10_000;
     this.onWarning = options.onWarning ?? (() => {});
   }
 
@@ -86,12 +106,14 @@ export class FileStore implements ChatStore {
       pos = nl + 1;
       good = pos;
       if (line.length === 0) continue;
-      const message = parseRecord(line);
-      if (!message) {
+      const record = parseRecord(line);
+      if (!record) {
         this.onWarning(`${this.path}: skipped corrupt line ${lineNo}`);
         continue;
       }
+      const { message, cid } = record;
       this.remember(message);
+      if (cid !== undefined) this.rememberCid(message.nick, message.room, cid, message);
       this.advanceClock(message.id);
     }
     if (good < data.length) {
@@ -101,14 +123,54 @@ export class FileStore implements ChatStore {
     }
   }
 
-  append(room: string, nick: string, text: string): Promise<StoredMessage> {
+  /**
+   * With `clientId`, a message is stored once per (nick, room, clientId) among the nick's recent
+   * cids: a resend (the client never saw the ack: reconnect, crash after the fsync) resolves with
+   * the message stored first, or waits for it while it is still being written.
+   */
+  append(room: string, nick: string, text: string, options?: AppendOptions): Promise<StoredMessage> {
     if (this.closed || !this.fh) return Promise.reject(new StoreClosedError());
+    const cid = options?.clientId;
+    let cidKey: string | undefined;
+    if (cid !== undefined) {
+      cidKey = `${room}\u0000${cid}`;
+      const known = this.cids.get(nick.toLowerCase())?.get(cidKey);
+      if (known !== undefined) return Promise.resolve(known);
+    }
     const ts = Date.now();
     const message: StoredMessage = { id: this.nextId(ts), room, nick, text, ts };
-    return new Promise<StoredMessage>((resolve, reject) => {
-      this.queue.push({ message, line: `${JSON.stringify(message)}\n`, resolve, reject });
+    const record = cid === undefined ? message : { ...message, cid };
+    const stored = new Promise<StoredMessage>((resolve, reject) => {
+      this.queue.push({ message, cidKey, line: `${JSON.stringify(record)}\n`, resolve, reject });
       if (!this.flushing) this.flushing = this.flush();
     });
+    if (cid !== undefined) this.rememberCid(nick, room, cid, stored);
+    return stored;
+  }
+
+  private rememberCid(
+    nick: string,
+    room: string,
+    cid: string,
+    value: StoredMessage | Promise<StoredMessage>,
+  ): void {
+    const key = nick.toLowerCase();
+    let recent = this.cids.get(key);
+    if (recent)
+      this.cids.delete(key); // re-insert: most recently active nick last
+    else recent = new Map();
+    this.cids.set(key, recent);
+    if (this.cids.size > this.cidNicks) this.cids.delete(this.cids.keys().next().value!);
+    const cidKey = `${room}\u0000${cid}`;
+    recent.delete(cidKey);
+    recent.set(cidKey, value);
+    if (recent.size > this.cidsPerNick) recent.delete(recent.keys().next().value!);
+  }
+
+  /** The write failed: the message does not exist, so a resend must store it. */
+  private forgetCid(nick: string, cidKey: string): void {
+    const recent = this.cids.get(nick.toLowerCase());
+    if (recent?.get(cidKey) instanceof Promise) recent.delete(cidKey);
   }
 
   private async flush(): Promise<void> {
@@ -122,11 +184,18 @@ export class FileStore implements ChatStore {
         await this.fh!.datasync();
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
-        for (const p of batch) p.reject(error);
+        for (const p of batch) {
+          if (p.cidKey !== undefined) this.forgetCid(p.message.nick, p.cidKey);
+          p.reject(error);
+        }
         continue;
       }
       for (const p of batch) {
         this.remember(p.message);
+        if (p.cidKey !== undefined) {
+          const recent = this.cids.get(p.message.nick.toLowerCase());
+          if (recent?.has(p.cidKey)) recent.set(p.cidKey, p.message);
+        }
         this.emit(p.message.room, { kind: 'message', message: p.message });
         p.resolve(p.message);
       }
@@ -202,6 +271,13 @@ export class FileStore implements ChatStore {
     return Promise.resolve(this.presence.rooms(this.history.keys()));
   }
 
+  /** Healthy while open: its failures (disk full, I/O errors) show up as failed appends. */
+  async health(): Promise<StoreHealth> {
+    return this.closed || !this.fh
+      ? { store: 'file', ok: false, error: 'store closed' }
+      : { store: 'file', ok: true };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -248,7 +324,8 @@ export class FileStore implements ChatStore {
   }
 }
 
-function parseRecord(line: string): StoredMessage | undefined {
+/** One log line: the message, plus the client's message id when it sent one. */
+function parseRecord(line: string): { message: StoredMessage; cid: string | undefined } | undefined {
   try {
     const v = JSON.parse(line) as Record<string, unknown>;
     if (
@@ -258,7 +335,10 @@ function parseRecord(line: string): StoredMessage | undefined {
       typeof v.text === 'string' &&
       typeof v.ts === 'number'
     ) {
-      return { id: v.id, room: v.room, nick: v.nick, text: v.text, ts: v.ts };
+      return {
+        message: { id: v.id, room: v.room, nick: v.nick, text: v.text, ts: v.ts },
+        cid: typeof v.cid === 'string' ? v.cid : undefined,
+      };
     }
   } catch {
     // fall through: a corrupt line is reported by the caller

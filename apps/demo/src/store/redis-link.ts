@@ -41,7 +41,6 @@ export class RedisLink {
   private readyWaiters: (() => void)[] = [];
   private lastWarning = 0;
   private closed = false;
-  private inflight = 0;
   /** Bumped on every (re)connection; lets owners notice a new server session (e.g. CLIENT ID). */
   epoch = 0;
 
@@ -125,24 +124,7 @@ export class RedisLink {
 
   /** Send one command once; connection problems reject (see {@link isTransient}). */
   send(args: string[]): Promise<Reply> {
-    this.inflight++;
-    return (this.client.sendCommand(args) as Promise<Reply>).finally(() => {
-      this.inflight--;
-    });
-  }
-
-  /**
-   * Resolves once no command has been in flight for a couple of event-loop turns (bounded), so a
-   * caller's chain of awaited commands (leave a room, then announce it) gets to finish.
-   */
-  async quiesce(timeoutMs: number): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    let quiet = 0;
-    while (Date.now() < end && quiet < 3) {
-      await new Promise((r) => setImmediate(r));
-      quiet = this.inflight === 0 ? quiet + 1 : 0;
-      if (this.inflight > 0) await sleep(5);
-    }
+    return this.client.sendCommand(args) as Promise<Reply>;
   }
 
   /**

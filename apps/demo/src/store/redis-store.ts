@@ -17,6 +17,7 @@ import {
   type RoomCount,
   type RoomEvent,
   type StoredMessage,
+  type StoreHealth,
   StoreUnavailableError,
   type Unsubscribe,
 } from './types.js';
@@ -400,10 +401,9 @@ export class RedisStore implements ChatStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    // Sessions may still be leaving their rooms (removeMember, then the leave notice): let those
-    // chains finish before the connections go.
+    // The server closes the store only after every session's close() has finished (it is
+    // idempotent and shared), so no leave is still in flight here.
     if (this.opened) {
-      await this.cmd.quiesce(1000);
       // Members still here (their session did not get to leave) are announced as leaving.
       const ts = Date.now();
       await Promise.allSettled(
@@ -415,6 +415,23 @@ export class RedisStore implements ChatStore {
     if (this.opened) await this.presence.close();
     await Promise.allSettled([this.blocking.close(false), this.sub.close(false)]);
     await this.cmd.close();
+  }
+
+  /**
+   * Reachable right now: the command connection is up and answers PING within `timeoutMs`.
+   * Used by /healthz (503 when not) and /metrics (`chat_store_up`).
+   */
+  async health(timeoutMs = 1000): Promise<StoreHealth> {
+    if (this.closed || !this.opened) return { store: 'redis', ok: false, error: 'store closed' };
+    if (!this.cmd.ready) return { store: 'redis', ok: false, error: 'not connected to Redis' };
+    try {
+      const pong = await withDeadline(this.cmd.send(['PING']), Date.now() + timeoutMs - 250);
+      return pong === 'PONG'
+        ? { store: 'redis', ok: true }
+        : { store: 'redis', ok: false, error: `unexpected PING reply ${String(pong)}` };
+    } catch (err) {
+      return { store: 'redis', ok: false, error: (err as Error).message };
+    }
   }
 
   private emit(room: string, event: RoomEvent): void {

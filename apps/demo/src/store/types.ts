@@ -1,7 +1,7 @@
 /**
- * The one storage interface the chat core talks to. Two implementations are planned:
- * the default in-process fan-out + append-only file log (file-store.ts), and a Redis Streams
- * store for several nodes (issue 9). Everything is async so a networked store fits, and ids are
+ * The one storage interface the chat core talks to. Two implementations: the default in-process
+ * fan-out + append-only file log (file-store.ts), and a Redis Streams store shared by several
+ * nodes (redis-store.ts). Everything is async so a networked store fits, and ids are
  * strings shaped like Redis stream ids ("<ms>-<seq>") so they compare in order across both.
  */
 
@@ -44,6 +44,14 @@ export interface RoomCount {
 }
 
 export type Unsubscribe = () => void;
+
+export interface StoreHealth {
+  /** Which store: `file` or `redis`. */
+  readonly store: string;
+  readonly ok: boolean;
+  /** Why not, when `ok` is false. */
+  readonly error?: string;
+}
 
 export interface ReadOptions {
   /** Return messages with id strictly greater than this; without it, the newest `limit`. */
@@ -103,6 +111,9 @@ export interface ChatStore {
   memberCount?(room: string): Promise<number>;
   /** Rooms that have members or history, with member counts. */
   rooms(): Promise<RoomCount[]>;
+
+  /** Whether the store can serve requests right now (GET /healthz, `chat_store_up`). */
+  health?(): Promise<StoreHealth>;
 
   /** Flush and release resources; appends after close reject. */
   close(): Promise<void>;

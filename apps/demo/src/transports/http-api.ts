@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { type Context, HttpError, reply, type Server, serveStatic } from '@net/http';
 import { type ChatCore, ChatError } from '../chat/index.js';
 import type { Metrics } from '../metrics.js';
+import type { StoreHealth } from '../store/types.js';
 import type { TokenIssuer } from './auth.js';
 
 const STATUS: Record<string, number> = {
@@ -27,13 +28,23 @@ export function mountHttpApi(
   deps: { core: ChatCore; metrics: Metrics; tokens: TokenIssuer; publicDir: string; transport: string },
 ): void {
   const { core, metrics, tokens } = deps;
-  server.get('/healthz', () => ({
-    status: 'ok',
-    uptime: Math.round(process.uptime()),
-    connections: metrics.connectionCount(),
-  }));
-  server.get('/metrics', () =>
-    reply(200, metrics.render(), { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
+  const storeHealth = async (): Promise<StoreHealth> =>
+    core.store.health ? core.store.health() : { store: 'unknown', ok: true };
+  // 503 while the store is unreachable: a load balancer stops sending new clients to this node.
+  server.get('/healthz', async () => {
+    const store = await storeHealth();
+    const body = {
+      status: store.ok ? 'ok' : 'unavailable',
+      uptime: Math.round(process.uptime()),
+      connections: metrics.connectionCount(),
+      store,
+    };
+    return reply(store.ok ? 200 : 503, body, { 'cache-control': 'no-store' });
+  });
+  server.get('/metrics', async () =>
+    reply(200, metrics.render(await storeHealth()), {
+      'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+    }),
   );
   server.get('/api/rooms', async () => ({ rooms: await core.rooms() }));
   server.get('/api/rooms/:room/messages', async (ctx) => {
@@ -67,14 +78,19 @@ export function mountHttpApi(
           headers: { 'www-authenticate': 'Bearer' },
         });
       }
-      const body = await ctx.json<{ text?: unknown }>();
-      if (typeof body !== 'object' || body === null || typeof body.text !== 'string') {
+      const body = await ctx.json<{ text?: unknown; cid?: unknown }>();
+      if (
+        typeof body !== 'object' ||
+        body === null ||
+        typeof body.text !== 'string' ||
+        (body.cid !== undefined && typeof body.cid !== 'string')
+      ) {
         metrics.rejectedInput('http', 'bad_body');
-        throw new HttpError(400, 'body must be JSON {"text": "..."}', { code: 'BAD_BODY' });
+        throw new HttpError(400, 'body must be JSON {"text": "...", "cid"?: "..."}', { code: 'BAD_BODY' });
       }
       try {
-        const message = await core.post(deps.transport, nick, ctx.params.room, body.text);
-        return reply(201, message);
+        const message = await core.post(deps.transport, nick, ctx.params.room, body.text, body.cid);
+        return reply(201, body.cid === undefined ? message : { ...message, cid: body.cid });
       } catch (err) {
         chatError(err);
       }

@@ -130,8 +130,14 @@ export class JsonSession {
     this.peer.send(JSON.stringify(frame));
   }
 
-  private error(code: string, message: string, ref?: string): void {
-    this.out(ref === undefined ? { type: 'error', code, message } : { type: 'error', code, message, ref });
+  private error(code: string, message: string, ref?: string, cid?: string): void {
+    this.out({
+      type: 'error',
+      code,
+      message,
+      ...(ref === undefined ? {} : { ref }),
+      ...(cid === undefined ? {} : { cid }),
+    });
   }
 
   private rejectFrame(code: string, message: string, ref?: string): void {
@@ -204,6 +210,7 @@ export class JsonSession {
       return v;
     };
     const session = this.session!;
+    let cid: string | undefined;
     try {
       switch (f.type) {
         case 'nick':
@@ -230,8 +237,20 @@ export class JsonSession {
           // `left` event already went out through the sink; nothing more to say.
           return;
         case 'send': {
-          const m = await session.say(str('room'), str('text'));
-          this.out({ type: 'ack', id: m.id, room: m.room, ts: m.ts, ...refPart });
+          // The cid is echoed on the ack and on an error so a client can match either to its send.
+          if (f.cid !== undefined) {
+            if (typeof f.cid !== 'string') throw new FrameError('field "cid" must be a string');
+            cid = f.cid;
+          }
+          const m = await session.say(str('room'), str('text'), cid);
+          this.out({
+            type: 'ack',
+            id: m.id,
+            room: m.room,
+            ts: m.ts,
+            ...refPart,
+            ...(cid === undefined ? {} : { cid }),
+          });
           return;
         }
         case 'dm':
@@ -264,8 +283,8 @@ export class JsonSession {
       else if (err instanceof ChatError) {
         if (err.code !== 'RATE_LIMITED')
           this.core.metrics?.rejectedInput(this.options.transport, err.code.toLowerCase());
-        this.error(err.code, err.message, ref);
-      } else this.error('STORE_FAILED', (err as Error).message, ref);
+        this.error(err.code, err.message, ref, err.code === 'CID_INVALID' ? undefined : cid);
+      } else this.error('STORE_FAILED', (err as Error).message, ref, cid);
     }
   }
 

@@ -1,4 +1,5 @@
 // The browser client: plain DOM, no framework. All user-supplied text goes through textContent.
+import { Outbox, type PendingMessage } from './outbox.js';
 import { type ClientFrame, PROTOCOL_VERSION, type ServerFrame, type WireMessage } from './protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -18,6 +19,8 @@ interface Saved {
   room: string;
   /** Messages per room shown before the reload, and the last id seen (for resume). */
   rooms: Record<string, { lastId?: string; messages: WireMessage[] }>;
+  /** Messages sent but not acknowledged yet: resent (same cid) after the reload. */
+  outbox?: PendingMessage[];
 }
 
 function load(): Saved {
@@ -36,8 +39,16 @@ let current = saved.room || 'lobby';
 const seen = new Set<string>();
 let ws: WebSocket | undefined;
 let backoff = 500;
-let refSeq = 0;
 const typers = new Map<string, number>();
+// Un-acked messages survive reconnects (resent with the same cid, stored once) and reloads.
+const outbox = new Outbox();
+if (Array.isArray(saved.outbox)) outbox.restore(saved.outbox);
+
+function saveOutbox(): void {
+  saved.outbox = outbox.list();
+  persist();
+  input.placeholder = outbox.size > 0 ? `sending ${outbox.size}…` : 'message (/nick, /join, /msg NICK text)';
+}
 
 function persist(): void {
   try {
@@ -184,6 +195,11 @@ function onFrame(f: ServerFrame): void {
         send(last ? { type: 'join', room, after: last } : { type: 'join', room });
       }
       joinRoom(current);
+      // After the joins (handled in order by the server): everything never acknowledged.
+      for (const frame of outbox.resendAll()) send(frame);
+      break;
+    case 'ack':
+      if (outbox.acked(f.cid)) saveOutbox();
       break;
     case 'left':
       delete saved.rooms[f.room];
@@ -247,9 +263,21 @@ function onFrame(f: ServerFrame): void {
       for (const li of Array.from(roomsEl.children))
         li.classList.toggle('current', (li as HTMLElement).dataset.room === current);
       break;
-    case 'error':
-      notice(`${f.code}: ${f.message}`, 'error');
+    case 'error': {
+      const d = outbox.failed(f.cid, f.code);
+      if (d.action === 'retry') {
+        const cid = d.message.cid;
+        notice(`${f.code}: ${f.message} (resending in ${Math.round(d.delayMs / 100) / 10}s)`, 'error');
+        setTimeout(() => {
+          const frame = outbox.resend(cid);
+          if (frame) send(frame);
+        }, d.delayMs);
+      } else if (d.action === 'drop') {
+        saveOutbox();
+        notice(`${f.code}: ${f.message}: not sent: ${d.message.text.slice(0, 80)}`, 'error');
+      } else if (d.action !== 'wait') notice(`${f.code}: ${f.message}`, 'error');
       break;
+    }
     case 'bye':
       notice(`server: ${f.reason}`);
       break;
@@ -297,7 +325,16 @@ $<HTMLFormElement>('send-form').addEventListener('submit', (ev) => {
   else if (cmd === '/msg' && rest.length > 1) {
     send({ type: 'dm', to: rest[0]!, text: rest.slice(1).join(' ') });
     notice(`you → ${rest[0]}: ${rest.slice(1).join(' ')}`, 'dm');
-  } else send({ type: 'send', room: current, text, ref: String(++refSeq) });
+  } else {
+    const frame = outbox.add(current, text);
+    if (!frame) {
+      input.value = text;
+      notice(`${outbox.size} messages are still waiting for the server; try again later`, 'error');
+      return;
+    }
+    saveOutbox();
+    send(frame);
+  }
 });
 
 let lastTyping = 0;

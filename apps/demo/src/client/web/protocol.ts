@@ -25,7 +25,7 @@ export type ServerFrame =
   | { type: 'history-end'; room: string; count: number; truncated: boolean }
   | { type: 'left'; room: string; ref?: string }
   | WireMessage
-  | { type: 'ack'; ref?: string; id?: string; room?: string; ts: number }
+  | { type: 'ack'; ref?: string; cid?: string; id?: string; room?: string; ts: number }
   | { type: 'join' | 'leave'; room: string; nick: string; ts: number }
   | { type: 'rename'; room: string; from: string; to: string; ts: number }
   | { type: 'typing'; room: string; nick: string; ts: number }
@@ -33,14 +33,14 @@ export type ServerFrame =
   | { type: 'who'; room: string; members: string[]; ref?: string }
   | { type: 'rooms'; rooms: { room: string; members: number }[]; ref?: string }
   | { type: 'pong'; ref?: string }
-  | { type: 'error'; code: string; message: string; ref?: string }
+  | { type: 'error'; code: string; message: string; ref?: string; cid?: string }
   | { type: 'bye'; reason: string };
 
 export type ClientFrame =
   | { type: 'nick'; nick: string; ref?: string }
   | { type: 'join'; room: string; after?: string; ref?: string }
   | { type: 'leave'; room: string; ref?: string }
-  | { type: 'send'; room: string; text: string; ref?: string }
+  | { type: 'send'; room: string; text: string; cid?: string; ref?: string }
   | { type: 'dm'; to: string; text: string; ref?: string }
   | { type: 'typing'; room: string }
   | { type: 'who'; room: string; ref?: string }
