@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './helpers/browser.js';
 import { TcpTestClient, waitFor } from './helpers/clients.js';
-import { CLIENT_JS, DEMO_DIR, type RunningServer, startServer } from './helpers/server.js';
+import { CLIENT_JS, DEMO_DIR, type RunningServer, startServer, tempDir } from './helpers/server.js';
 
 let server: RunningServer;
 let browser: Browser;
@@ -151,4 +151,34 @@ describe('browser, TCP and terminal users in one room', () => {
       cli.kill('SIGKILL');
     }
   });
+});
+
+describe('browser outbox', () => {
+  it('sends a message typed while the server is down once it is back, exactly once', async () => {
+    const dataDir = tempDir('chat-browser-outbox-');
+    const first = await startServer({ dataDir });
+    const httpPort = first.port('http');
+    let second: RunningServer | undefined;
+    const page = await browser.newPage();
+    try {
+      await page.goto(first.urls.http!);
+      await page.waitForSelector('#status.online', { timeout: 15_000 });
+      expect(await first.stop('SIGTERM')).toBe(0);
+      await page.waitForSelector('#status.offline', { timeout: 15_000 });
+      await say(page, 'typed while offline');
+      // Same data directory and HTTP port: the page reconnects by itself.
+      second = await startServer({ dataDir, args: ['--http-port', String(httpPort)] });
+      await page.waitForSelector('#status.online', { timeout: 30_000 });
+      await waitText(page, 'typed while offline');
+      const res = await fetch(`${second.urls.http}/api/rooms/lobby/messages?limit=100`);
+      const { messages } = (await res.json()) as { messages: { text: string }[] };
+      expect(messages.filter((m) => m.text === 'typed while offline')).toHaveLength(1);
+      expect(await texts(page)).toEqual(['typed while offline']);
+      expect(await page.getAttribute('#input', 'placeholder')).not.toMatch(/sending/);
+    } finally {
+      await page.close();
+      await first.stop('SIGKILL');
+      await second?.stop('SIGKILL');
+    }
+  }, 90_000);
 });
