@@ -11,9 +11,11 @@ const HELP = `net-chat client
 
 Usage: net-chat-client [--url ws://HOST:PORT/ws | wss://… | tcp://HOST:PORT | tls://HOST:PORT]
                        [--nick NAME] [--ca FILE]
-                       [--discovery-port 41234] [--discovery-host HOST]
+                       [--discovery-port 41234] [--discovery-host HOST]... [--first]
 
-Without --url it looks for servers over UDP (multicast/broadcast, then 127.0.0.1) and connects to the first.
+Without --url it looks for servers over UDP (multicast/broadcast, then 127.0.0.1; or only the
+--discovery-host machines, repeatable). When several answer it lists them and asks which one to
+use; with --first, or when stdin is not a terminal, it takes the first that answered.
 TLS (wss://, tls://) is verified against --ca, or against the CA pin a discovered server announced;
 certificate checks are never turned off.`;
 
@@ -54,7 +56,8 @@ async function main(): Promise<void> {
         nick: { type: 'string' },
         ca: { type: 'string' },
         'discovery-port': { type: 'string' },
-        'discovery-host': { type: 'string' },
+        'discovery-host': { type: 'string', multiple: true },
+        first: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -79,19 +82,28 @@ async function main(): Promise<void> {
   let pin: string | undefined;
   if (!url) {
     const port = Number(v['discovery-port'] ?? process.env.CHAT_DISCOVERY_PORT ?? 41234);
-    const host = (v['discovery-host'] as string | undefined) ?? process.env.CHAT_DISCOVERY_HOST;
+    const hosts =
+      (v['discovery-host'] as string[] | undefined) ??
+      (process.env.CHAT_DISCOVERY_HOST ?? '').split(',').filter((h) => h.trim() !== '');
+    // Only a person at a terminal can choose; scripts and --first get the first answer, at once.
+    const interactive = process.stdin.isTTY === true && v.first !== true;
+    const limit = interactive ? MAX_LISTED : 1;
     process.stdout.write(`* looking for servers on UDP port ${port}…\n`);
-    let found = await findServers({
-      discoveryPort: port,
-      timeoutMs: 2500,
-      limit: 1,
-      ...(host ? { host } : {}),
-    });
-    // Multicast/broadcast may not reach a server bound to loopback only: ask this machine directly.
-    if (found.length === 0 && !host)
-      found = await findServers({ discoveryPort: port, host: '127.0.0.1', timeoutMs: 1500, limit: 1 });
-    const first = found[0];
-    if (!first) fail('no server answered; pass --url');
+    let found: FoundServer[];
+    if (hosts.length > 0) {
+      const answers = await Promise.all(
+        hosts.map((host) => findServers({ discoveryPort: port, host, timeoutMs: 2500, limit })),
+      );
+      found = answers.flat();
+    } else {
+      found = await findServers({ discoveryPort: port, timeoutMs: 2500, limit });
+      // Multicast/broadcast may not reach a server bound to loopback only: ask this machine directly.
+      if (found.length === 0)
+        found = await findServers({ discoveryPort: port, host: '127.0.0.1', timeoutMs: 1500, limit });
+    }
+    found = distinct(found).slice(0, MAX_LISTED);
+    if (found.length === 0) fail('no server answered; pass --url');
+    const first = interactive && found.length > 1 ? await choose(found, ca !== undefined) : found[0]!;
     url = pickUrl(first, ca !== undefined);
     pin = first.caPin;
     process.stdout.write(`* found ${first.name} at ${url}\n`);
@@ -176,6 +188,48 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => quit(0));
   await reconnect();
   if (process.stdin.isTTY) rl.prompt();
+}
+
+/** Servers listed by the picker at most (a LAN full of chat servers is not a menu). */
+const MAX_LISTED = 20;
+
+/** One entry per server: it may answer both the multicast and a unicast query. */
+function distinct(found: FoundServer[]): FoundServer[] {
+  const seen = new Set<string>();
+  return found.filter((s) => {
+    const key = `${s.host}|${s.http ?? ''}|${s.tcp ?? ''}|${s.https ?? ''}|${s.tls ?? ''}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** Numbered list on stdout, a number (or Enter for 1) on stdin; asks again on anything else. */
+async function choose(found: FoundServer[], haveCa: boolean): Promise<FoundServer> {
+  process.stdout.write(`* ${found.length} servers answered:\n`);
+  found.forEach((s, i) => {
+    process.stdout.write(`  ${i + 1}) ${s.name.replace(CONTROL, '?')} at ${pickUrl(s, haveCa)}\n`);
+  });
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
+  try {
+    for (;;) {
+      const answer = await new Promise<string | undefined>((resolve) => {
+        const closed = () => resolve(undefined);
+        rl.once('close', closed);
+        rl.question(`pick a server [1-${found.length}, Enter = 1]: `, (a) => {
+          rl.off('close', closed);
+          resolve(a);
+        });
+      });
+      if (answer === undefined) fail('no server picked');
+      const n = answer.trim() === '' ? 1 : Number(answer.trim());
+      const picked = Number.isInteger(n) ? found[n - 1] : undefined;
+      if (picked) return picked;
+      process.stdout.write(`* type a number from 1 to ${found.length}\n`);
+    }
+  } finally {
+    rl.close();
+  }
 }
 
 function pickUrl(a: FoundServer, haveCa: boolean): string {
