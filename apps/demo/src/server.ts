@@ -41,7 +41,7 @@ interface Running {
 
 async function start(config: ServerConfig, log: Logger): Promise<Running> {
   const metrics = new Metrics();
-  // --redis: shared store for several nodes (issue 9); otherwise the single-node file store.
+  // --redis: shared store for several nodes; otherwise the single-node file store.
   const store: ChatStore = config.redis
     ? new RedisStore({ url: config.redis, onWarning: (w) => log.warn(w) })
     : new FileStore({ dataDir: config.dataDir, onWarning: (w) => log.warn(w) });
