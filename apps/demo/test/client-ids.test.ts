@@ -250,6 +250,8 @@ describe('client outbox', () => {
     expect(box.size).toBe(0);
     const g = box.add('lobby', 'bad') as { cid: string };
     expect(box.failed(g.cid, 'SHUTTING_DOWN').action).toBe('wait');
+    // A burst of resends after a reconnect may hit the rate limit: paced, not dropped.
+    expect(box.failed(g.cid, 'RATE_LIMITED').action).toBe('retry');
     expect(box.failed(g.cid, 'TEXT_TOO_LONG')).toMatchObject({ action: 'drop', gaveUp: false });
     expect(box.failed('not-ours', 'STORE_FAILED').action).toBe('unknown');
   });

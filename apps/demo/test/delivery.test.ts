@@ -58,6 +58,9 @@ describe('terminal client delivery', () => {
     expect(await first.stop('SIGTERM')).toBe(0);
     await waitFor('cli noticed', () => /disconnected/.test(term.out()), 15_000);
     term.type('typed while the server was down');
+    // More than the server's burst (10): the resends beyond it are rate limited and paced, not lost.
+    const extra = Array.from({ length: 14 }, (_, i) => `offline ${i + 1}`);
+    for (const line of extra) term.type(line);
 
     const second = await startServer({ dataDir, args: ['--http-port', String(httpPort)] });
     servers.push(second);
@@ -67,10 +70,42 @@ describe('terminal client delivery', () => {
     // A second reconnect must not send it again: it was acknowledged.
     term.type('and one more');
     await watcher.next('message', (f) => f.text === 'and one more', 0, 15_000);
+    await eventually(
+      'every offline line stored',
+      async () => (await history(second)).filter((m) => m.nick === 'term').length >= 16,
+      45_000,
+    );
+    await new Promise((r) => setTimeout(r, 1000));
     const texts = (await history(second)).filter((m) => m.nick === 'term').map((m) => m.text);
-    expect(texts).toEqual(['typed while the server was down', 'and one more']);
+    expect(texts).toHaveLength(16);
+    expect(new Set(texts)).toEqual(new Set(['typed while the server was down', ...extra, 'and one more']));
     term.type('/quit');
   }, 90_000);
+
+  it('stores an HTTP POST repeated with the same cid once and echoes the cid', async () => {
+    const s = await startServer();
+    servers.push(s);
+    const ws = await WsTestClient.open(s.urls.http!, { nick: 'poster' });
+    clients.push(ws);
+    const token = String(ws.frames.find((f) => f.type === 'nick')!.token);
+    const post = (body: unknown) =>
+      fetch(`${s.urls.http}/api/rooms/lobby/messages`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const first = await post({ text: 'posted', cid: 'http-1' });
+    expect(first.status).toBe(201);
+    const m1 = (await first.json()) as Record<string, unknown>;
+    expect(m1).toMatchObject({ text: 'posted', cid: 'http-1' });
+    const again = (await (await post({ text: 'posted', cid: 'http-1' })).json()) as Record<string, unknown>;
+    expect(again.id).toBe(m1.id);
+    expect((await post({ text: 'posted', cid: 7 })).status).toBe(400);
+    const bad = await post({ text: 'posted', cid: 'with space' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('CID_INVALID');
+    expect((await history(s)).filter((m) => m.text === 'posted')).toHaveLength(1);
+  });
 
   it('reports the file store in /healthz and /metrics', async () => {
     const s = await startServer();

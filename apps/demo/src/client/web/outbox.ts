@@ -2,7 +2,7 @@
  * Un-acknowledged room messages of one client (browser page or terminal client), each with a
  * client message id (`cid`). A message leaves the outbox only when its `ack` arrives (or it is
  * refused for good): after a reconnect every pending message is sent again with the same cid, and
- * after a retryable `STORE_FAILED` it is sent again after a backoff. The server stores a cid once
+ * after a retryable `STORE_FAILED` (or `RATE_LIMITED`) it is sent again after a backoff. The server stores a cid once
  * per sender, so a resend of a message that was stored although its ack was lost is not doubled.
  * Pure (no sockets, no timers): the caller sends frames and schedules the retries it is told to.
  */
@@ -11,7 +11,7 @@ import type { ClientFrame } from './protocol.js';
 export interface OutboxOptions {
   /** Messages waiting for an ack at most; `add` refuses more. @default 100 */
   readonly maxPending?: number;
-  /** Sends of one message after STORE_FAILED before giving up (reconnect resends do not count). @default 8 */
+  /** Resends of one message after STORE_FAILED / RATE_LIMITED before giving up (reconnects do not count). @default 8 */
   readonly maxAttempts?: number;
   /** First retry delay after STORE_FAILED, doubled per attempt. @default 500 */
   readonly baseDelayMs?: number;
@@ -87,7 +87,9 @@ export class Outbox {
     const message = cid === undefined ? undefined : this.pending.get(cid);
     if (!message) return { action: 'unknown' };
     if (code === 'SHUTTING_DOWN') return { action: 'wait', message };
-    if (code === 'STORE_FAILED') {
+    // STORE_FAILED: not stored (the store was away); RATE_LIMITED: a burst of resends after a
+    // reconnect went over the server's token bucket. Both succeed later; both are bounded here.
+    if (code === 'STORE_FAILED' || code === 'RATE_LIMITED') {
       if (message.attempts < this.maxAttempts) {
         const delay = Math.min(this.baseDelayMs * 2 ** message.attempts, this.maxDelayMs);
         message.attempts++;
