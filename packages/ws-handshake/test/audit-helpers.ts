@@ -228,6 +228,31 @@ export function deflateMessage(data: Buffer): Buffer {
 }
 
 /**
+ * Compresses messages as one raw deflate stream (context takeover, as Autobahn's side does by
+ * default): later messages may reference earlier ones.
+ */
+export class ContextDeflater {
+  private readonly stream: zlib.DeflateRaw;
+  private readonly out: Buffer[] = [];
+  constructor(windowBits = 15) {
+    this.stream = zlib.createDeflateRaw({ windowBits });
+    this.stream.on('data', (c: Buffer) => this.out.push(c));
+  }
+  compress(data: Buffer): Promise<Buffer> {
+    return new Promise((resolve) => {
+      this.stream.write(data);
+      this.stream.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+        const all = Buffer.concat(this.out.splice(0));
+        resolve(all.subarray(0, all.length - 4));
+      });
+    });
+  }
+  close(): void {
+    this.stream.close();
+  }
+}
+
+/**
  * Inflates a peer's compressed messages, with context takeover: the stream so far is inflated
  * again each time and the new tail is the message (quadratic, fine for a handful of messages).
  */
@@ -288,6 +313,7 @@ export class Peer {
     path = '/',
     /** Bytes written in the same write as the request (frames sent before the 101 arrives). */
     early: Buffer | null = null,
+    upgrade = 'websocket',
   ): Promise<Peer> {
     const socket = net.connect(port, '127.0.0.1');
     socket.setNoDelay(true);
@@ -297,7 +323,7 @@ export class Peer {
     });
     const peer = new Peer(socket);
     const key = randomBytes(16).toString('base64');
-    let req = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`;
+    let req = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: ${upgrade}\r\nConnection: Upgrade\r\n`;
     req += `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n`;
     for (const [k, v] of Object.entries(headers)) req += `${k}: ${v}\r\n`;
     socket.write(early === null ? `${req}\r\n` : Buffer.concat([Buffer.from(`${req}\r\n`), early]));

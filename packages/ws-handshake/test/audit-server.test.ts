@@ -48,6 +48,8 @@ async function closesCleanly(p: Peer): Promise<void> {
   const { code, serverDropped } = await p.closeNormally();
   expect(code).toBe(1000);
   expect(serverDropped).toBe(true);
+  // A FIN, not a reset: a reset can destroy the close frame still in flight.
+  expect(p.reset).toBe(false);
 }
 
 /** A failing case: the server sends close `code` and then drops TCP itself. */
@@ -55,6 +57,7 @@ async function failsWith(p: Peer, code: number): Promise<void> {
   const r = await p.expectFailure();
   expect(r.code).toBe(code);
   expect(r.serverDropped).toBe(true);
+  expect(p.reset).toBe(false);
 }
 
 function dataMessages(p: Peer): Array<{ opcode: number; data: Buffer }> {
@@ -98,6 +101,41 @@ describe('handshake edge', () => {
       [Op.text, 'early'],
       [Op.pong, 'early ping'],
     ]);
+    await closesCleanly(p);
+  });
+});
+
+describe('handshake as Autobahn sends it', () => {
+  it('accepts "Upgrade: WebSocket", extra headers and three permessage-deflate offers in one header', async () => {
+    const p = await Peer.open(
+      deflate,
+      {
+        'User-Agent': 'AutobahnTestSuite/0.8.2-0.10.9',
+        Pragma: 'no-cache',
+        'Cache-Control': 'no-cache',
+        'Sec-WebSocket-Extensions':
+          'permessage-deflate; client_no_context_takeover; client_max_window_bits; server_no_context_takeover; server_max_window_bits=8, ' +
+          'permessage-deflate; client_no_context_takeover; client_max_window_bits; server_no_context_takeover, ' +
+          'permessage-deflate; client_no_context_takeover; client_max_window_bits',
+      },
+      '/',
+      null,
+      'WebSocket',
+    );
+    const params = extParams(p.extensions);
+    expect(params.server_max_window_bits).toBe('8');
+    expect(params.server_no_context_takeover).toBe(true);
+    await closesCleanly(p);
+  });
+
+  it('1.1.7 with the 64-bit length header dripped one byte per write', async () => {
+    const p = await Peer.open(plain);
+    const payload = Buffer.alloc(65536, '*');
+    const f = text(payload);
+    await p.sendChopped(f.subarray(0, 20), 1);
+    p.send(f.subarray(20));
+    await p.waitMessages(1);
+    expect(dataMessages(p)[0]!.data.equals(payload)).toBe(true);
     await closesCleanly(p);
   });
 });
@@ -445,6 +483,7 @@ describe('6 UTF-8', () => {
       expect(code).toBe(1007);
       p.send(encode(Op.cont, 'edited'));
       await p.expectFailure();
+      expect(p.reset).toBe(false);
     });
   }
 
@@ -464,6 +503,7 @@ describe('6 UTF-8', () => {
       expect(code).toBe(1007);
       p.send(f.subarray(headerAndValid + invalidPart.length / 2));
       await p.expectFailure();
+      expect(p.reset).toBe(false);
     });
   }
 });
