@@ -437,11 +437,15 @@ export class Peer {
    * Autobahn's closing for a passing case: we send close 1000, the server must echo 1000 and
    * then drop TCP itself (the client never ends first). Returns the server's close code.
    */
-  async closeNormally(timeoutMs = 10_000): Promise<{ code: number | undefined; serverDropped: boolean }> {
+  async closeNormally(
+    timeoutMs = 10_000,
+  ): Promise<{ code: number | undefined; serverDropped: boolean; dropMs: number }> {
     if (!this.socket.destroyed) this.socket.write(encode(Op.close, closeBody(1000)));
     await until(() => this.closeFrame() !== undefined || this.ended, timeoutMs, 'close reply');
+    const seen = Date.now();
     await until(() => this.ended, timeoutMs, 'server TCP close');
-    return { code: this.closeCode(), serverDropped: this.serverClosedFirst };
+    // How long the server kept TCP open after its close frame (Autobahn notes slow drops).
+    return { code: this.closeCode(), serverDropped: this.serverClosedFirst, dropMs: this.endedAt - seen };
   }
 
   /**

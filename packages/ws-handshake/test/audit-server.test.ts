@@ -36,8 +36,14 @@ beforeAll(async () => {
   deflate = b.port;
 }, 30_000);
 
+let maxDropMs = 0;
+let cleanCloses = 0;
+
 afterAll(() => {
   for (const p of procs) p.kill();
+  console.log(
+    `${cleanCloses} clean closes; slowest TCP drop after the server's close frame: ${maxDropMs} ms`,
+  );
 });
 
 const text = (s: string | Buffer, o?: Parameters<typeof encode>[2]) => encode(Op.text, s, o);
@@ -45,7 +51,9 @@ const binary = (b: Buffer, o?: Parameters<typeof encode>[2]) => encode(Op.binary
 
 /** A passing case ends with our close 1000 echoed and the server dropping TCP first. */
 async function closesCleanly(p: Peer): Promise<void> {
-  const { code, serverDropped } = await p.closeNormally();
+  const { code, serverDropped, dropMs } = await p.closeNormally();
+  maxDropMs = Math.max(maxDropMs, dropMs);
+  cleanCloses++;
   expect(code).toBe(1000);
   expect(serverDropped).toBe(true);
   // A FIN, not a reset: a reset can destroy the close frame still in flight.
