@@ -253,30 +253,28 @@ export class ContextDeflater {
 }
 
 /**
- * Inflates a peer's compressed messages, with context takeover: the stream so far is inflated
- * again each time and the new tail is the message (quadratic, fine for a handful of messages).
+ * Inflates a peer's compressed messages. With context takeover, the last 32 KiB of output is
+ * the next message's preset dictionary, which is exactly the sliding window the peer may
+ * reference.
  */
 export class StreamInflater {
-  private stream: Buffer[] = [];
-  private produced = 0;
+  private history: Buffer = Buffer.alloc(0);
   constructor(
     private readonly contextTakeover: boolean,
     private readonly windowBits = 15,
   ) {}
   inflate(payload: Buffer): Buffer {
     const msg = Buffer.concat([payload, Buffer.from([0, 0, 0xff, 0xff])]);
-    if (!this.contextTakeover)
-      return zlib.inflateRawSync(msg, {
-        windowBits: this.windowBits,
-        finishFlush: zlib.constants.Z_SYNC_FLUSH,
-      });
-    this.stream.push(msg);
-    const all = zlib.inflateRawSync(Buffer.concat(this.stream), {
+    const options: zlib.ZlibOptions = {
       windowBits: this.windowBits,
       finishFlush: zlib.constants.Z_SYNC_FLUSH,
-    });
-    const out = all.subarray(this.produced);
-    this.produced = all.length;
+    };
+    if (this.contextTakeover && this.history.length > 0) options.dictionary = this.history;
+    const out = zlib.inflateRawSync(msg, options);
+    if (this.contextTakeover) {
+      const all = Buffer.concat([this.history, out]);
+      this.history = all.subarray(Math.max(0, all.length - 32768));
+    }
     return out;
   }
 }
