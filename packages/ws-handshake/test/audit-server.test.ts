@@ -104,7 +104,7 @@ describe('1 framing', () => {
 describe('handshake edge', () => {
   it('frames sent in the same TCP write as the upgrade request are not lost', async () => {
     const p = await Peer.open(plain, {}, '/', Buffer.concat([text('early'), encode(Op.ping, 'early ping')]));
-    await p.waitMessages(1);
+    await until(() => p.frames.length >= 2, 5000, 'echo and pong');
     expect(p.frames.map((f) => [f.opcode, f.payload.toString()])).toEqual([
       [Op.text, 'early'],
       [Op.pong, 'early ping'],
@@ -532,6 +532,15 @@ describe('7 close handling', () => {
     expect(p.serverClosedFirst).toBe(true);
     expect(p.frames.map((f) => f.opcode)).toEqual([Op.close]);
     expect(p.closeCode()).toBe(1000);
+  });
+
+  it('a close sent together with the client FIN is still answered, then TCP closes', async () => {
+    const p = await Peer.open(plain);
+    p.weEnded = true;
+    p.socket.end(encode(Op.close, closeBody(1001)));
+    await until(() => p.ended && p.closeFrame() !== undefined, 5000, 'close reply and TCP close');
+    expect(p.closeCode()).toBe(1001);
+    expect(p.reset).toBe(false);
   });
 
   it('7.1.5: a close in the middle of a fragmented message ends it; the continuation is ignored', async () => {
