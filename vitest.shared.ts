@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -7,6 +8,7 @@ import { defineConfig } from 'vitest/config';
 export const sharedTestConfig = defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: [fileURLToPath(new URL('./scripts/ensure-built.ts', import.meta.url))],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Network tests on a 2-core machine: forks isolate sockets and keep timers honest.
