@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
+import { ByteLimit } from './byte-limit.js';
 import {
   ClientError,
   ConnectionError,
@@ -132,7 +133,7 @@ export class ClientResponse {
   /** The body as a stream, erroring with `ResponseTooLargeError` past `maxBodySize`. */
   stream(): Readable {
     const message = this.#take();
-    const limiter = new ResponseLimit(this.#limit);
+    const limiter = new ByteLimit(this.#limit, () => new ResponseTooLargeError(this.#limit));
     const settle = this.#settle;
     message.on('error', (err) => limiter.destroy(asClientError(err)));
     message.once('close', () => {
@@ -158,21 +159,6 @@ export class ClientResponse {
       message.resume();
     });
     this.#settle();
-  }
-}
-
-class ResponseLimit extends Transform {
-  #left: number;
-  readonly #limit: number;
-  constructor(limit: number) {
-    super();
-    this.#left = limit;
-    this.#limit = limit;
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.#left -= chunk.length;
-    if (this.#left < 0) callback(new ResponseTooLargeError(this.#limit));
-    else callback(null, chunk);
   }
 }
 

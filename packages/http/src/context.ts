@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { ByteLimit } from './byte-limit.js';
 import {
   BodyAbortedError,
   BodyConsumedError,
@@ -165,7 +166,7 @@ export class Context<P extends Record<string, string> = Record<string, string>> 
     const limit = this.bodyLimit;
     if (announcedLength(this.req) > limit) throw new BodyTooLargeError(limit);
     const req = this.req;
-    const limiter = new LimitStream(limit);
+    const limiter = new ByteLimit(limit, () => new BodyTooLargeError(limit));
     // Not pipeline(): destroying the request would destroy the socket before the 413 goes out.
     req.on('error', (err) => limiter.destroy(new BodyAbortedError(err)));
     req.on('close', () => {
@@ -184,21 +185,6 @@ export class Context<P extends Record<string, string> = Record<string, string>> 
 export function announcedLength(req: IncomingMessage): number {
   const value = req.headers['content-length'];
   return value === undefined ? -1 : Number(value);
-}
-
-class LimitStream extends Transform {
-  #left: number;
-  readonly #limit: number;
-  constructor(limit: number) {
-    super();
-    this.#left = limit;
-    this.#limit = limit;
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.#left -= chunk.length;
-    if (this.#left < 0) callback(new BodyTooLargeError(this.#limit));
-    else callback(null, chunk);
-  }
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
