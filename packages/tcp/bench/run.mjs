@@ -130,6 +130,84 @@ async function anchorLargeFramed() {
   return (LARGE_COUNT * 65_536) / seconds / 1e6;
 }
 
+/**
+ * Informational floor for contiguous frames: raw net + the cheapest decoder we could write by hand
+ * that still hands out each 64 KiB frame as one Buffer. It allocates the frame from its header and
+ * copies every chunk into it on arrival; no error handling, no limits, no events.
+ */
+function idealFrameServer(onFrame) {
+  return net.createServer((socket) => {
+    const header = Buffer.alloc(4);
+    let headerHave = 0;
+    let frame = null;
+    let filled = 0;
+    socket.on('data', (chunk) => {
+      let pos = 0;
+      const end = chunk.length;
+      while (pos < end) {
+        if (frame === null) {
+          let len;
+          if (headerHave === 0 && end - pos >= 4) {
+            len = chunk.readUInt32BE(pos);
+            pos += 4;
+          } else {
+            while (headerHave < 4 && pos < end) header[headerHave++] = chunk[pos++];
+            if (headerHave < 4) return;
+            headerHave = 0;
+            len = header.readUInt32BE(0);
+          }
+          if (end - pos >= len) {
+            onFrame(chunk.subarray(pos, pos + len));
+            pos += len;
+            continue;
+          }
+          frame = Buffer.allocUnsafe(len);
+          filled = 0;
+        }
+        const n = Math.min(frame.length - filled, end - pos);
+        frame.set(chunk.subarray(pos, pos + n), filled);
+        filled += n;
+        pos += n;
+        if (filled === frame.length) {
+          const done = frame;
+          frame = null;
+          onFrame(done);
+        }
+      }
+    });
+  });
+}
+
+async function anchorLargeIdeal() {
+  let received = 0;
+  let done;
+  const finished = new Promise((r) => (done = r));
+  const server = idealFrameServer(() => {
+    if (++received === LARGE_COUNT) done();
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const start = process.hrtime.bigint();
+  const socket = net.connect({ port: server.address().port, host: HOST });
+  socket.setNoDelay(true);
+  await once(socket, 'connect');
+  const payload = Buffer.alloc(65_536, 2);
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(payload.length);
+  for (let i = 0; i < LARGE_COUNT; i++) {
+    socket.cork();
+    socket.write(header);
+    const ok = socket.write(payload);
+    socket.uncork();
+    if (!ok) await once(socket, 'drain');
+  }
+  await finished;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  socket.destroy();
+  server.close();
+  return (LARGE_COUNT * 65_536) / seconds / 1e6;
+}
+
 /** Informational: small frames with the writes of each tick corked into one writev. */
 async function anchorSmallCorked() {
   let received = 0;
@@ -204,7 +282,7 @@ async function measure(fn, work) {
   return { rate, cpuRate: work / ((used.user + used.system) / 1e6) };
 }
 
-async function compare(name, unit, anchor, ours, target, work) {
+async function compare(name, unit, anchor, ours, target, work, labels = ['anchor', '@net']) {
   await anchor(); // warm-up, discarded
   await ours();
   const a = [];
@@ -222,8 +300,8 @@ async function compare(name, unit, anchor, ours, target, work) {
   const fmt = (v) => (unit === 'msgs/s' ? Math.round(v).toLocaleString('en-US') : v.toFixed(0));
   const ratio = median(ratios);
   console.log(`\n${name}`);
-  console.log(`  anchor  median ${fmt(median(a))} ${unit}   runs: ${a.map(fmt).join(', ')}`);
-  console.log(`  @net    median ${fmt(median(b))} ${unit}   runs: ${b.map(fmt).join(', ')}`);
+  console.log(`  ${labels[0].padEnd(7)} median ${fmt(median(a))} ${unit}   runs: ${a.map(fmt).join(', ')}`);
+  console.log(`  ${labels[1].padEnd(7)} median ${fmt(median(b))} ${unit}   runs: ${b.map(fmt).join(', ')}`);
   console.log(
     `  ratio   median ${ratio.toFixed(2)}x (target >= ${target}x) ${ratio >= target ? 'OK' : 'BELOW TARGET'}`,
   );
@@ -277,6 +355,24 @@ if (only === undefined || only === 'extra') {
     oursLarge,
     0,
     (LARGE_COUNT * 65_536) / 1e6,
+  );
+  await compare(
+    "(b'') floor: raw net pipe vs the cheapest hand-written decoder that yields contiguous 64 KiB frames",
+    'MB/s',
+    anchorLarge,
+    anchorLargeIdeal,
+    0,
+    (LARGE_COUNT * 65_536) / 1e6,
+    ['pipe', 'floor'],
+  );
+  await compare(
+    "(b''') 64 KiB frames vs that cheapest contiguous-frame decoder",
+    'MB/s',
+    anchorLargeIdeal,
+    oursLarge,
+    0,
+    (LARGE_COUNT * 65_536) / 1e6,
+    ['floor', '@net'],
   );
 }
 console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(1)} s`);

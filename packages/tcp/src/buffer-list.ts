@@ -187,7 +187,8 @@ const SLAB_MAX = SLAB_SIZE / 4;
 let slab: Buffer | undefined;
 let slabOffset = 0;
 
-function allocFrame(n: number): Buffer {
+/** A buffer of `n` bytes for one reassembled frame (contents uninitialised). */
+export function allocFrame(n: number): Buffer {
   if (n < SLAB_MIN || n > SLAB_MAX) return Buffer.allocUnsafe(n);
   if (slab === undefined || SLAB_SIZE - slabOffset < n) {
     slab = Buffer.allocUnsafeSlow(SLAB_SIZE);

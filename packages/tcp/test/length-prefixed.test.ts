@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { FrameTooLargeError, InvalidFrameError, TruncatedFrameError } from '../src/errors.js';
 import { LengthPrefixedCodec, lengthPrefixed } from '../src/length-prefixed.js';
 import type { LengthPrefixedOptions } from '../src/options.js';
-import { bytewise, chunked, concatEncoded, cutsArb, drive } from './helpers.js';
+import { bytewise, chunked, concatEncoded, cutsArb, drive, splitAt } from './helpers.js';
 
 const fieldArb = fc.constantFrom<1 | 2 | 4 | 8 | 'varint'>(1, 2, 4, 8, 'varint');
 
@@ -184,6 +184,59 @@ describe('length-prefixed codec', () => {
     codec.decode(wire, out);
     expect(out.map(String)).toEqual(['one', 'two']);
     for (const frame of out) expect(frame.buffer).toBe(wire.buffer);
+  });
+
+  it('reassembles large frames split anywhere, into buffers that do not alias the input chunks', () => {
+    // 70 000 and 65 536 bytes take the copy-on-arrival path; 300 000 exceeds its preallocation cap
+    // and is collected as a chunk list instead. Both must give identical, independent frames.
+    const sizes = [70_000, 5, 300_000, 65_536, 0, 262_140];
+    const payloads = sizes.map((n, i) => Buffer.alloc(n, i + 1).fill(0xab, 0, Math.min(n, 7)));
+    const encoder = new LengthPrefixedCodec({ maxFrameLength: 1 << 20 });
+    const wire = concatEncoded(payloads.map((p) => encoder.encode(p)));
+    fc.assert(
+      fc.property(fc.array(fc.nat(), { maxLength: 40 }), (cuts) => {
+        // Each chunk gets its own memory, so overwriting one cannot touch another.
+        const chunks = splitAt(wire, cuts).map((c) => new Uint8Array(c));
+        const decoder = new LengthPrefixedCodec({ maxFrameLength: 1 << 20 });
+        const frames: Buffer[] = [];
+        for (const chunk of chunks) {
+          decoder.decode(chunk, frames);
+          expect(decoder.bufferedBytes).toBeLessThan(wire.length);
+        }
+        expect(decoder.bufferedBytes).toBe(0);
+        // The transport may reuse a chunk's memory once no zero-copy view points into it.
+        for (const chunk of chunks) if (frames.every((f) => f.buffer !== chunk.buffer)) chunk.fill(0);
+        expect(frames.map((f) => f.length)).toEqual(sizes);
+        frames.forEach((frame, i) => expect(frame.equals(payloads[i]!)).toBe(true));
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('counts only received bytes while a large frame is arriving, and reports it truncated at end', () => {
+    const codec = new LengthPrefixedCodec();
+    const header = Buffer.from([0, 1, 0, 0]); // a 65 536-byte payload
+    const out: Buffer[] = [];
+    codec.decode(Buffer.concat([header, Buffer.alloc(10, 1)]), out);
+    expect(codec.bufferedBytes).toBe(14);
+    codec.decode(Buffer.alloc(1000, 2), out);
+    expect(codec.bufferedBytes).toBe(1014);
+    expect(out).toEqual([]);
+    expect(() => codec.end([])).toThrow(TruncatedFrameError);
+    expect(codec.bufferedBytes).toBe(0);
+    // The codec starts over cleanly after end().
+    codec.decode(Buffer.from([0, 0, 0, 2, 7, 8]), out);
+    expect(out.map((f) => [...f])).toEqual([[7, 8]]);
+  });
+
+  it('reset() drops a partly received large frame', () => {
+    const codec = new LengthPrefixedCodec();
+    const out: Buffer[] = [];
+    codec.decode(Buffer.concat([Buffer.from([0, 0, 0x10, 0]), Buffer.alloc(100)]), out);
+    codec.reset();
+    expect(codec.bufferedBytes).toBe(0);
+    codec.decode(Buffer.from([0, 0, 0, 1, 9]), out);
+    expect(out.map((f) => [...f])).toEqual([[9]]);
   });
 
   it('reports a stream that ends mid-frame', () => {
