@@ -187,8 +187,7 @@ const SLAB_MAX = SLAB_SIZE / 4;
 let slab: Buffer | undefined;
 let slabOffset = 0;
 
-/** A buffer of `n` bytes for one reassembled frame (contents uninitialised). */
-export function allocFrame(n: number): Buffer {
+function allocFrame(n: number): Buffer {
   if (n < SLAB_MIN || n > SLAB_MAX) return Buffer.allocUnsafe(n);
   if (slab === undefined || SLAB_SIZE - slabOffset < n) {
     slab = Buffer.allocUnsafeSlow(SLAB_SIZE);

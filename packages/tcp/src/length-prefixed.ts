@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { allocFrame, asBuffer, BufferList, readUIntFrom } from './buffer-list.js';
+import { asBuffer, BufferList, readUIntFrom } from './buffer-list.js';
 import type { Codec, CodecFactory } from './codec.js';
 import { FrameTooLargeError, InvalidFrameError, InvalidOptionError, TruncatedFrameError } from './errors.js';
 import { checkInt, type LengthPrefixedOptions } from './options.js';
@@ -9,13 +9,6 @@ const COPY_THRESHOLD = 2048;
 /** A 64-bit value needs at most 10 LEB128 bytes; more is garbage, not a length. */
 const MAX_VARINT_BYTES = 10;
 const NEED_MORE = -1;
-/**
- * A frame up to this size that does not fit in the current chunk gets its destination buffer as
- * soon as its header is known, and every later chunk is copied straight into it while still in
- * cache. Larger frames are collected as a chunk list and copied once complete, so a peer cannot make
- * us reserve more than this per connection by sending a header alone.
- */
-const PREALLOC_MAX = 256 * 1024;
 
 /**
  * Frames with a length field (Netty's LengthFieldBasedFrameDecoder + LengthFieldPrepender):
@@ -40,10 +33,6 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
   #frameLength = NEED_MORE;
   /** Header size of that frame (offset + length field), needed for the default strip. */
   #headerEnd = 0;
-  /** Destination of a partly received frame of at most PREALLOC_MAX bytes (then `#list` is empty). */
-  #dest: Buffer | undefined;
-  #destFilled = 0;
-  #destStrip = 0;
 
   constructor(options: LengthPrefixedOptions = {}) {
     const field = options.lengthFieldLength ?? 4;
@@ -71,36 +60,18 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
   }
 
   get bufferedBytes(): number {
-    return this.#dest === undefined ? this.#list.length : this.#destFilled;
+    return this.#list.length;
   }
 
   reset(): void {
     this.#list.clear();
     this.#frameLength = NEED_MORE;
-    this.#dest = undefined;
-    this.#destFilled = 0;
   }
 
   decode(chunk: Uint8Array, out: Buffer[]): void {
     const list = this.#list;
     let buf: Buffer;
-    let pos = 0;
-    const dest = this.#dest;
-    if (dest !== undefined) {
-      const filled = this.#destFilled;
-      const count = Math.min(dest.length - filled, chunk.byteLength);
-      dest.set(count === chunk.byteLength ? chunk : chunk.subarray(0, count), filled);
-      if (filled + count < dest.length) {
-        this.#destFilled = filled + count;
-        return;
-      }
-      out.push(dest.subarray(this.#destStrip));
-      this.#dest = undefined;
-      this.#destFilled = 0;
-      if (count === chunk.byteLength) return;
-      buf = asBuffer(chunk);
-      pos = count;
-    } else if (list.length === 0) {
+    if (list.length === 0) {
       buf = asBuffer(chunk);
     } else {
       // Finish the frame that spans chunks, then go back to the fast path for the rest.
@@ -123,20 +94,10 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
     }
     // Fast path: parse straight out of one chunk; whole frames become zero-copy views.
     const end = buf.length;
+    let pos = 0;
     while (pos < end) {
       const frameLength = this.#headerFromBuffer(buf, pos, end);
-      if (frameLength === NEED_MORE) break;
-      if (end - pos < frameLength) {
-        if (frameLength <= PREALLOC_MAX) {
-          const target = allocFrame(frameLength);
-          target.set(buf.subarray(pos, end), 0);
-          this.#dest = target;
-          this.#destFilled = end - pos;
-          this.#destStrip = this.#strip ?? this.#headerEnd;
-          return;
-        }
-        break;
-      }
+      if (frameLength === NEED_MORE || end - pos < frameLength) break;
       out.push(buf.subarray(pos + (this.#strip ?? this.#headerEnd), pos + frameLength));
       pos += frameLength;
     }
@@ -147,7 +108,7 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
   }
 
   end(_out: Buffer[]): void {
-    const left = this.bufferedBytes;
+    const left = this.#list.length;
     this.reset();
     if (left > 0) throw new TruncatedFrameError(left);
   }
