@@ -5,13 +5,23 @@ import {
   HandlerTimeoutError,
   InvalidArgumentError,
   RemoteError,
+  SendError,
   SocketClosedError,
   TimeoutError,
   TooManyPendingError,
 } from './errors.js';
 import type { BackoffOptions, RequesterOptions, RequestOptions, ServeOptions } from './options.js';
+import { ReplyCache, RUNNING } from './reply-cache.js';
 import { decodeFrame, encodeFrame, looksLikeFrame } from './request-header.js';
-import { createSocket, type Payload, type RemoteInfo, type UdpSocket } from './socket.js';
+import {
+  createSocket,
+  type Payload,
+  type RemoteInfo,
+  recordSend,
+  type SendCallback,
+  sendWithCallback,
+  type UdpSocket,
+} from './socket.js';
 import { TimerQueue } from './timer-queue.js';
 
 /** A reply to a request. */
@@ -69,6 +79,8 @@ interface Pending {
   reject: (err: Error) => void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** Send completion, shared by every attempt of this request. */
+  onSent: SendCallback;
 }
 
 const DEFAULT_TIMEOUT = 5000;
@@ -133,8 +145,14 @@ export class Requester {
    * exponential backoff until a reply arrives, `retries` are used up or `timeout` passes
    * (`ERR_UDP_TIMEOUT`). Duplicate and late replies are dropped and counted.
    */
-  request(data: Payload, options: RequestOptions = {}): Promise<Reply> {
-    const o = this.#hasDefaults ? { ...this.#defaults, ...options } : options;
+  request(data: Payload, options: RequestOptions = NO_OPTIONS): Promise<Reply> {
+    // Merging costs an object per request; skip it when there is nothing to merge.
+    const o =
+      options === NO_OPTIONS
+        ? this.#defaults
+        : this.#hasDefaults
+          ? { ...this.#defaults, ...options }
+          : options;
     if (this.#closed || this.socket.closed) return Promise.reject(new SocketClosedError('request'));
     if (o.signal?.aborted) return Promise.reject(new AbortError(o.signal.reason));
     if (this.#pending.size >= this.#maxPending)
@@ -148,6 +166,12 @@ export class Requester {
     return new Promise<Reply>((resolve, reject) => {
       pending.resolve = resolve;
       pending.reject = reject;
+      pending.onSent = (err) => {
+        recordSend(this.socket, err, pending.frame.byteLength);
+        if (err && this.#pending.get(pending.id) === pending) {
+          this.#finish(pending, 'abandoned', new SendError(pending.port, pending.host, err));
+        }
+      };
       this.#pending.set(pending.id, pending);
       this.#stats.requests++;
       const signal = o.signal;
@@ -169,6 +193,7 @@ export class Requester {
     for (const pending of [...this.#pending.values()]) {
       this.#finish(pending, 'abandoned', new SocketClosedError('wait for a reply'));
     }
+    this.#timers.clear();
   }
 
   #prepare(data: Payload, o: RequestOptions): Pending {
@@ -181,9 +206,11 @@ export class Requester {
       throw new InvalidArgumentError('retries must be an integer in 0..1000');
     }
     const b =
-      o.backoff === false
-        ? { ...DEFAULT_BACKOFF, factor: 1, jitter: 0 }
-        : { ...DEFAULT_BACKOFF, ...o.backoff };
+      o.backoff === undefined
+        ? DEFAULT_BACKOFF
+        : o.backoff === false
+          ? { ...DEFAULT_BACKOFF, factor: 1, jitter: 0 }
+          : { ...DEFAULT_BACKOFF, ...o.backoff };
     if (!(b.initial > 0) || !(b.factor >= 1) || !(b.max >= b.initial) || !(b.jitter >= 0 && b.jitter < 1)) {
       throw new InvalidArgumentError(
         'backoff needs initial > 0, factor >= 1, max >= initial, 0 <= jitter < 1',
@@ -229,6 +256,7 @@ export class Requester {
       reject: noop,
       signal: undefined,
       onAbort: undefined,
+      onSent: noop,
     };
   }
 
@@ -258,9 +286,12 @@ export class Requester {
     pending.wait = Math.min(pending.wait * pending.factor, pending.maxWait);
     this.#timers.schedule(pending, Math.max(1, wait));
     pending.scheduled = true;
-    this.socket.send(pending.frame, pending.port, pending.host).catch((err: Error) => {
-      if (this.#pending.get(pending.id) === pending) this.#finish(pending, 'abandoned', err);
-    });
+    try {
+      sendWithCallback(this.socket, pending.frame, pending.port, pending.host, pending.onSent);
+    } catch (err) {
+      // The socket's own checks (closed, size): fail now, as a rejected send() would have.
+      this.#finish(pending, 'abandoned', err as Error);
+    }
   }
 
   readonly #isLive = (pending: Pending): boolean => this.#pending.get(pending.id) === pending;
@@ -321,14 +352,18 @@ export class Requester {
     for (const pending of [...this.#pending.values()]) {
       this.#finish(pending, 'abandoned', new SocketClosedError('wait for a reply'));
     }
+    this.#timers.clear();
   };
 
   #finish(pending: Pending, fate: 'answered' | 'abandoned', outcome: Reply | Error): void {
     if (this.#pending.get(pending.id) !== pending) return;
     this.#pending.delete(pending.id);
-    // Its deadline stays in the queue and is skipped when due; with nothing pending, drop them all.
-    if (this.#pending.size === 0) this.#timers.clear();
-    else if (pending.scheduled) this.#timers.cancelled();
+    // Its deadline stays in the queue and is skipped when due; with nothing pending, drop them all
+    // (the armed timer is kept for the next request unless the requester is closing).
+    if (this.#pending.size === 0) {
+      if (this.#closed || this.socket.closed) this.#timers.clear();
+      else this.#timers.clear();
+    } else if (pending.scheduled) this.#timers.cancelled();
     if (pending.onAbort !== undefined) pending.signal?.removeEventListener('abort', pending.onAbort);
     this.#recent.set(pending.id, fate);
     if (this.#recent.size > this.#recentLimit) {
@@ -394,10 +429,12 @@ export interface ResponderEvents {
   handlerError: [error: unknown, rinfo: RemoteInfo];
 }
 
-interface CacheEntry {
-  /** The encoded reply; undefined while the handler runs; null when the handler chose not to reply. */
-  reply: Buffer | null | undefined;
-  expires: number;
+/** A handler that returned a promise: what its outcome needs, allocated only on that path. */
+interface AsyncHandler {
+  slot: number;
+  generation: number;
+  id: number;
+  rinfo: RemoteInfo;
   /** The handler finished (or timed out); later outcomes are ignored. */
   settled: boolean;
   timer: NodeJS.Timeout | undefined;
@@ -410,8 +447,7 @@ interface CacheEntry {
 export class Responder extends EventEmitter<ResponderEvents> {
   readonly socket: UdpSocket;
   readonly #handler: RequestHandler;
-  readonly #cache = new Map<string, CacheEntry>();
-  readonly #cacheSize: number;
+  readonly #cache: ReplyCache;
   readonly #cacheTtl: number;
   readonly #maxConcurrent: number;
   readonly #exposeErrors: boolean;
@@ -433,7 +469,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
     if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
     this.socket = socket;
     this.#handler = handler;
-    this.#cacheSize = positiveInt('cacheSize', options.cacheSize ?? 1024);
+    this.#cache = new ReplyCache(positiveInt('cacheSize', options.cacheSize ?? 1024));
     this.#cacheTtl = options.cacheTtl ?? 30_000;
     if (!(this.#cacheTtl >= 0)) throw new InvalidArgumentError('cacheTtl must be >= 0');
     this.#maxConcurrent = positiveInt('maxConcurrent', options.maxConcurrent ?? 256);
@@ -466,67 +502,76 @@ export class Responder extends EventEmitter<ResponderEvents> {
       return;
     }
     if (frame.kind !== 'request') return;
-    const key = `${rinfo.address} ${rinfo.port} ${frame.id}`;
-    const now = performance.now();
-    const entry = this.#cache.get(key);
-    if (entry !== undefined && (entry.reply === undefined || entry.expires > now)) {
-      if (entry.reply === undefined) this.#stats.inProgress++;
-      else if (entry.reply !== null) {
-        this.#stats.cached++;
-        this.#sendReply(entry.reply, rinfo);
+    const id = frame.id;
+    const cache = this.#cache;
+    const slot = cache.find(rinfo.address, rinfo.port, id);
+    if (slot !== -1) {
+      if (cache.state(slot) === RUNNING) {
+        this.#stats.inProgress++;
+        return;
       }
-      return;
+      if (cache.expires(slot) > performance.now()) {
+        const reply = cache.reply(slot);
+        if (reply !== null) {
+          this.#stats.cached++;
+          this.#sendReply(reply, rinfo);
+        }
+        return;
+      }
     }
     if (this.#running >= this.#maxConcurrent) {
       this.#stats.overloaded++;
       return;
     }
-    this.#cache.delete(key);
-    const fresh: CacheEntry = {
-      reply: undefined,
-      expires: Number.POSITIVE_INFINITY,
-      settled: false,
-      timer: undefined,
-    };
-    this.#cache.set(key, fresh);
-    this.#evict();
+    if (slot !== -1) cache.remove(slot);
+    const fresh = cache.insert(rinfo.address, rinfo.port, id);
+    const generation = cache.generation(fresh);
     this.#stats.handled++;
     this.#running++;
     let result: HandlerResult | Promise<HandlerResult>;
     try {
-      result = this.#handler(frame.payload, rinfo, { id: frame.id });
+      result = this.#handler(frame.payload, rinfo, { id });
     } catch (err) {
-      this.#complete(fresh, frame.id, rinfo, undefined, err, true);
+      this.#running--;
+      this.#complete(fresh, generation, id, rinfo, undefined, err, true);
       return;
     }
     if (isPromiseLike(result)) {
-      fresh.timer = setTimeout(this.#onHandlerTimeout, this.#handlerTimeout, fresh, frame.id, rinfo);
-      fresh.timer.unref();
+      const job: AsyncHandler = { slot: fresh, generation, id, rinfo, settled: false, timer: undefined };
+      job.timer = setTimeout(this.#onHandlerTimeout, this.#handlerTimeout, job);
+      job.timer.unref();
       result.then(
-        (value) => this.#complete(fresh, frame.id, rinfo, value, undefined, false),
-        (err: unknown) => this.#complete(fresh, frame.id, rinfo, undefined, err, true),
+        (value) => this.#completeAsync(job, value, undefined, false),
+        (err: unknown) => this.#completeAsync(job, undefined, err, true),
       );
-    } else this.#complete(fresh, frame.id, rinfo, result, undefined, false);
+    } else {
+      this.#running--;
+      this.#complete(fresh, generation, id, rinfo, result, undefined, false);
+    }
   };
 
-  readonly #onHandlerTimeout = (entry: CacheEntry, id: number, rinfo: RemoteInfo): void => {
-    this.#complete(entry, id, rinfo, undefined, new HandlerTimeoutError(this.#handlerTimeout), true);
+  readonly #onHandlerTimeout = (job: AsyncHandler): void => {
+    this.#completeAsync(job, undefined, new HandlerTimeoutError(this.#handlerTimeout), true);
   };
+
+  #completeAsync(job: AsyncHandler, value: HandlerResult, error: unknown, failed: boolean): void {
+    // A handler that outlived handlerTimeout was already answered with an error.
+    if (job.settled) return;
+    job.settled = true;
+    clearTimeout(job.timer);
+    this.#running--;
+    this.#complete(job.slot, job.generation, job.id, job.rinfo, value, error, failed);
+  }
 
   #complete(
-    entry: CacheEntry,
+    slot: number,
+    generation: number,
     id: number,
     rinfo: RemoteInfo,
     value: HandlerResult,
     error: unknown,
     failed: boolean,
   ): void {
-    // A handler that outlived handlerTimeout was already answered with an error.
-    if (entry.settled) return;
-    entry.settled = true;
-    clearTimeout(entry.timer);
-    this.#running--;
-    entry.expires = performance.now() + this.#cacheTtl;
     if (this.#closed) return;
     let reply: Buffer | null;
     if (failed) {
@@ -549,7 +594,8 @@ export class Responder extends EventEmitter<ResponderEvents> {
         reply = encodeFrame('error', id, this.#exposeErrors ? err.message : '');
       }
     }
-    entry.reply = reply;
+    // An entry evicted while its handler ran is not re-cached; the reply is still sent.
+    this.#cache.settle(slot, generation, reply, performance.now() + this.#cacheTtl);
     if (reply !== null) this.#sendReply(reply, rinfo);
   }
 
@@ -561,16 +607,6 @@ export class Responder extends EventEmitter<ResponderEvents> {
       this.emit('handlerError', err, rinfo);
     }
   }
-
-  #evict(): void {
-    // Map iteration is insertion order, so the oldest entry is first. Expired entries further in
-    // are replaced lazily when their key comes back; the size bound alone caps memory.
-    while (this.#cache.size > this.#cacheSize) {
-      const oldest = this.#cache.keys().next();
-      if (oldest.done === true) break;
-      this.#cache.delete(oldest.value);
-    }
-  }
 }
 
 /** Answers requests arriving on `socket` with `handler`. Returns the {@link Responder} (call `close()` to stop). */
@@ -579,6 +615,7 @@ export function serve(socket: UdpSocket, handler: RequestHandler, options?: Serv
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_OPTIONS: RequestOptions = Object.freeze({});
 
 function noop(): void {}
 

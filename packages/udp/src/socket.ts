@@ -92,6 +92,24 @@ type State = 'unbound' | 'binding' | 'bound' | 'closed';
 
 const MULTICAST_V4 = /^(22[4-9]|23\d)\./;
 
+/** A dgram send completion: the error, or null and the bytes sent. */
+export type SendCallback = (err: Error | null, bytes?: number) => void;
+
+/**
+ * Package-internal fast send for the request layer: the same checks as `send()` (they throw), but
+ * the kernel's verdict goes to `callback` instead of a promise, and the caller reports it back
+ * with {@link recordSend} so the counters stay exact. Not exported from the package.
+ */
+export let sendWithCallback: (
+  socket: UdpSocket,
+  data: Payload,
+  port: number | undefined,
+  host: string | undefined,
+  callback: SendCallback,
+) => void;
+/** Counts one completion of a {@link sendWithCallback} send. */
+export let recordSend: (socket: UdpSocket, err: Error | null, bytes: number | undefined) => void;
+
 /**
  * A UDP socket with promise-based bind/send/connect/close, typed events and async iteration.
  * It wraps one `dgram.Socket` and adds only checks and counters, so the per-datagram cost stays
@@ -123,6 +141,20 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
   #sendErrors = 0;
   #receiveErrors = 0;
   #droppedByClosedQueues = 0;
+
+  static {
+    sendWithCallback = (socket, data, port, host, callback) => {
+      socket.#checkSend(data, port, host);
+      socket.#rawSend(data, port, host, callback);
+    };
+    recordSend = (socket, err, bytes) => {
+      if (err) socket.#sendErrors++;
+      else {
+        socket.#sent++;
+        socket.#bytesSent += bytes ?? 0;
+      }
+    };
+  }
 
   constructor(options: SocketOptions = {}) {
     super();
