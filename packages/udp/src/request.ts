@@ -11,6 +11,7 @@ import {
   TooManyPendingError,
 } from './errors.js';
 import type { BackoffOptions, RequesterOptions, RequestOptions, ServeOptions } from './options.js';
+import { ABANDONED, ANSWERED, RecentIds } from './recent-ids.js';
 import { ReplyCache, RUNNING } from './reply-cache.js';
 import { decodeFrame, encodeFrame, looksLikeFrame } from './request-header.js';
 import {
@@ -95,9 +96,8 @@ const DEFAULT_BACKOFF: Required<BackoffOptions> = { initial: 200, factor: 2, max
 export class Requester {
   readonly socket: UdpSocket;
   readonly #pending = new Map<number, Pending>();
-  readonly #recent = new Map<number, 'answered' | 'abandoned'>();
+  readonly #recent: RecentIds;
   readonly #maxPending: number;
-  readonly #recentLimit: number;
   readonly #defaults: RequestOptions;
   readonly #hasDefaults: boolean;
   #lastHost = '';
@@ -123,7 +123,7 @@ export class Requester {
   constructor(socket: UdpSocket, options: RequesterOptions = {}) {
     this.socket = socket;
     this.#maxPending = positiveInt('maxPending', options.maxPending ?? 1024);
-    this.#recentLimit = positiveInt('recentIds', options.recentIds ?? 1024);
+    this.#recent = new RecentIds(positiveInt('recentIds', options.recentIds ?? 1024));
     this.#defaults = options.defaults ?? {};
     this.#hasDefaults = Object.keys(this.#defaults).length > 0;
     socket.on('message', this.#onMessage);
@@ -168,11 +168,11 @@ export class Requester {
       pending.reject = reject;
       pending.onSent = (err) => {
         recordSend(this.socket, err, pending.frame.byteLength);
-        if (err && this.#pending.get(pending.id) === pending) {
+        if (err && this.#pending.get(pending.id & KEY_MASK) === pending) {
           this.#finish(pending, 'abandoned', new SendError(pending.port, pending.host, err));
         }
       };
-      this.#pending.set(pending.id, pending);
+      this.#pending.set(pending.id & KEY_MASK, pending);
       this.#stats.requests++;
       const signal = o.signal;
       if (signal !== undefined) {
@@ -271,7 +271,7 @@ export class Requester {
 
   #allocateId(): number {
     let id = this.#nextId;
-    while (this.#pending.has(id) || this.#recent.has(id)) id = (id + 1) >>> 0;
+    while (this.#pending.has(id & KEY_MASK) || this.#recent.get(id) !== 0) id = (id + 1) >>> 0;
     this.#nextId = (id + 1) >>> 0;
     return id;
   }
@@ -294,7 +294,7 @@ export class Requester {
     }
   }
 
-  readonly #isLive = (pending: Pending): boolean => this.#pending.get(pending.id) === pending;
+  readonly #isLive = (pending: Pending): boolean => this.#pending.get(pending.id & KEY_MASK) === pending;
 
   readonly #onTimer = (pending: Pending): void => {
     pending.scheduled = false;
@@ -318,17 +318,21 @@ export class Requester {
       return;
     }
     if (frame.kind === 'request') return;
-    const pending = this.#pending.get(frame.id);
+    const found = this.#pending.get(frame.id & KEY_MASK);
+    // The map is keyed by the id's low 30 bits (small integers, no heap number per key).
+    const pending = found !== undefined && found.id === frame.id ? found : undefined;
     if (pending === undefined) {
       const fate = this.#recent.get(frame.id);
-      if (fate === 'answered') this.#stats.duplicates++;
-      else if (fate === 'abandoned') this.#stats.late++;
+      if (fate === ANSWERED) this.#stats.duplicates++;
+      else if (fate === ABANDONED) this.#stats.late++;
       else this.#stats.unknown++;
       return;
     }
     if (
       (pending.expectPort !== undefined && rinfo.port !== pending.expectPort) ||
-      (pending.expectAddress !== undefined && normalize(rinfo.address) !== pending.expectAddress)
+      (pending.expectAddress !== undefined &&
+        rinfo.address !== pending.expectAddress &&
+        normalize(rinfo.address) !== pending.expectAddress)
     ) {
       this.#stats.unknown++;
       return;
@@ -356,8 +360,8 @@ export class Requester {
   };
 
   #finish(pending: Pending, fate: 'answered' | 'abandoned', outcome: Reply | Error): void {
-    if (this.#pending.get(pending.id) !== pending) return;
-    this.#pending.delete(pending.id);
+    if (this.#pending.get(pending.id & KEY_MASK) !== pending) return;
+    this.#pending.delete(pending.id & KEY_MASK);
     // Its deadline stays in the queue and is skipped when due; with nothing pending, drop them all
     // (the armed timer is kept for the next request unless the requester is closing).
     if (this.#pending.size === 0) {
@@ -365,11 +369,7 @@ export class Requester {
       else this.#timers.clear();
     } else if (pending.scheduled) this.#timers.cancelled();
     if (pending.onAbort !== undefined) pending.signal?.removeEventListener('abort', pending.onAbort);
-    this.#recent.set(pending.id, fate);
-    if (this.#recent.size > this.#recentLimit) {
-      const oldest = this.#recent.keys().next();
-      if (oldest.done !== true) this.#recent.delete(oldest.value);
-    }
+    this.#recent.add(pending.id, fate === 'answered' ? ANSWERED : ABANDONED);
     if (outcome instanceof Error) pending.reject(outcome);
     else pending.resolve(outcome);
   }
@@ -616,6 +616,8 @@ export function serve(socket: UdpSocket, handler: RequestHandler, options?: Serv
 
 const EMPTY = new Uint8Array(0);
 const NO_OPTIONS: RequestOptions = Object.freeze({});
+/** Pending requests are keyed by the low 30 bits of their id: V8 small integers on every platform. */
+const KEY_MASK = 0x3fffffff;
 
 function noop(): void {}
 
