@@ -15,7 +15,10 @@ export class BoundedQueue<T> implements AsyncIterableIterator<T> {
   #head = 0;
   #length = 0;
   #done = false;
-  #waiters: ((result: IteratorResult<T>) => void)[] = [];
+  /** The consumer parked in next(): for-await never has more than one. */
+  #waiter: ((result: IteratorResult<T>) => void) | undefined;
+  /** Further concurrent next() calls, oldest first (rare). */
+  #moreWaiters: ((result: IteratorResult<T>) => void)[] = [];
   readonly #onReturn: (() => void) | undefined;
 
   constructor(limit: number, overflow: OverflowPolicy, onReturn?: () => void) {
@@ -33,8 +36,9 @@ export class BoundedQueue<T> implements AsyncIterableIterator<T> {
   /** Offers an item; returns false if it (or the oldest item) was dropped. */
   push(item: T): boolean {
     if (this.#done) return false;
-    const waiter = this.#waiters.shift();
+    const waiter = this.#waiter;
     if (waiter !== undefined) {
+      this.#waiter = this.#moreWaiters.length === 0 ? undefined : this.#moreWaiters.shift();
       waiter({ value: item, done: false });
       return true;
     }
@@ -55,8 +59,11 @@ export class BoundedQueue<T> implements AsyncIterableIterator<T> {
   end(): void {
     if (this.#done) return;
     this.#done = true;
-    for (const waiter of this.#waiters) waiter({ value: undefined, done: true });
-    this.#waiters = [];
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.({ value: undefined, done: true });
+    for (const more of this.#moreWaiters) more({ value: undefined, done: true });
+    this.#moreWaiters = [];
   }
 
   next(): Promise<IteratorResult<T>> {
@@ -68,8 +75,14 @@ export class BoundedQueue<T> implements AsyncIterableIterator<T> {
       return Promise.resolve({ value, done: false });
     }
     if (this.#done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise(this.#park);
   }
+
+  // One executor for every wait instead of a closure per next() call.
+  readonly #park = (resolve: (result: IteratorResult<T>) => void): void => {
+    if (this.#waiter === undefined) this.#waiter = resolve;
+    else this.#moreWaiters.push(resolve);
+  };
 
   return(): Promise<IteratorResult<T>> {
     this.#ring.fill(undefined);

@@ -125,7 +125,8 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
   readonly #unsafePolicy: UnsafePayloadPolicy;
   readonly #queueLimit: number;
   readonly #overflow: OverflowPolicy;
-  readonly #queues = new Set<BoundedQueue<Datagram>>();
+  /** Live iterator queues; an array, so the per-datagram loop allocates no Set iterator. */
+  #queues: BoundedQueue<Datagram>[] = [];
   /** Rejecters of bind()/connect() calls still in progress, settled by close. */
   readonly #pendingOps = new Set<(err: Error) => void>();
   #state: State = 'unbound';
@@ -403,7 +404,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
       () => this.#detach(queue),
     );
     if (this.#state === 'closed') queue.end();
-    else this.#queues.add(queue);
+    else this.#queues.push(queue);
     return queue;
   }
 
@@ -573,9 +574,10 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
   readonly #onMessage = (data: Buffer, rinfo: dgram.RemoteInfo): void => {
     this.#received++;
     this.#bytesReceived += data.length;
-    if (this.#queues.size !== 0) {
+    const queues = this.#queues;
+    if (queues.length !== 0) {
       const item: Datagram = { data, rinfo: rinfo as RemoteInfo };
-      for (const queue of this.#queues) queue.push(item);
+      for (let i = 0; i < queues.length; i++) queues[i]!.push(item);
     }
     this.emit('message', data, rinfo as RemoteInfo);
   };
@@ -608,11 +610,12 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
     this.#signal?.removeEventListener('abort', this.#onAbort);
     for (const cancel of this.#pendingOps) cancel(new SocketClosedError('complete bind/connect'));
     this.#pendingOps.clear();
-    for (const queue of this.#queues) {
+    const queues = this.#queues;
+    this.#queues = [];
+    for (const queue of queues) {
       this.#droppedByClosedQueues += queue.dropped;
       queue.end();
     }
-    this.#queues.clear();
     this.emit('close');
   };
 
@@ -622,7 +625,11 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
   }
 
   #detach(queue: BoundedQueue<Datagram>): void {
-    if (this.#queues.delete(queue)) this.#droppedByClosedQueues += queue.dropped;
+    const at = this.#queues.indexOf(queue);
+    if (at === -1) return;
+    // A new array: #onMessage may be iterating the old one (a consumer's return() runs inside push).
+    this.#queues = this.#queues.filter((q) => q !== queue);
+    this.#droppedByClosedQueues += queue.dropped;
   }
 
   #applyBoundOptions(): void {
