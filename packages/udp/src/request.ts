@@ -193,7 +193,6 @@ export class Requester {
     for (const pending of [...this.#pending.values()]) {
       this.#finish(pending, 'abandoned', new SocketClosedError('wait for a reply'));
     }
-    this.#timers.clear();
   }
 
   #prepare(data: Payload, o: RequestOptions): Pending {
@@ -356,18 +355,14 @@ export class Requester {
     for (const pending of [...this.#pending.values()]) {
       this.#finish(pending, 'abandoned', new SocketClosedError('wait for a reply'));
     }
-    this.#timers.clear();
   };
 
   #finish(pending: Pending, fate: 'answered' | 'abandoned', outcome: Reply | Error): void {
     if (this.#pending.get(pending.id & KEY_MASK) !== pending) return;
     this.#pending.delete(pending.id & KEY_MASK);
-    // Its deadline stays in the queue and is skipped when due; with nothing pending, drop them all
-    // (the armed timer is kept for the next request unless the requester is closing).
-    if (this.#pending.size === 0) {
-      if (this.#closed || this.socket.closed) this.#timers.clear();
-      else this.#timers.clear();
-    } else if (pending.scheduled) this.#timers.cancelled();
+    // Its deadline stays in the queue and is skipped when due; with nothing pending, drop them all.
+    if (this.#pending.size === 0) this.#timers.clear();
+    else if (pending.scheduled) this.#timers.cancelled();
     if (pending.onAbort !== undefined) pending.signal?.removeEventListener('abort', pending.onAbort);
     this.#recent.add(pending.id, fate === 'answered' ? ANSWERED : ABANDONED);
     if (outcome instanceof Error) pending.reject(outcome);

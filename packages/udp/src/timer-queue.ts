@@ -13,8 +13,6 @@ export class TimerQueue<T> {
   #timer: NodeJS.Timeout | undefined;
   #armedFor = Number.POSITIVE_INFINITY;
   #live = 0;
-  /** The armed timer keeps the event loop alive (false while the queue is idle). */
-  #refed = true;
 
   constructor(fire: (item: T) => void, isLive: (item: T) => boolean) {
     this.#fire = fire;
@@ -34,25 +32,6 @@ export class TimerQueue<T> {
     if (this.#dues.length > 64 && this.#dues.length > 2 * this.#live) this.#compact();
     // Re-arming costs as much as the per-item timer we avoid, so only do it when it matters.
     if (due < this.#armedFor - 1) this.#arm(due);
-    else if (!this.#refed) {
-      this.#refed = true;
-      this.#timer?.ref();
-    }
-  }
-
-  /**
-   * Drops every entry but leaves the timer armed, unreferenced, so the next `schedule()` usually
-   * reuses it: with one request in flight, clearing and re-arming a Node timer per request cost
-   * more than the request's own bookkeeping. The stale timer fires once into an empty heap.
-   */
-  idle(): void {
-    this.#dues.length = 0;
-    this.#items.length = 0;
-    this.#live = 0;
-    if (this.#timer !== undefined && this.#refed) {
-      this.#refed = false;
-      this.#timer.unref();
-    }
   }
 
   /** Tells the queue one scheduled item is no longer live (for compaction accounting). */
@@ -92,7 +71,6 @@ export class TimerQueue<T> {
   #arm(due: number): void {
     clearTimeout(this.#timer);
     this.#armedFor = due;
-    this.#refed = true;
     this.#timer = setTimeout(this.#run, Math.max(1, Math.ceil(due - performance.now())));
   }
 
