@@ -180,7 +180,7 @@ export class Requester {
         pending.onAbort = () => this.#finish(pending, 'abandoned', new AbortError(signal.reason));
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
-      this.#transmit(pending);
+      this.#transmit(pending, pending.started);
     });
   }
 
@@ -275,15 +275,16 @@ export class Requester {
     return id;
   }
 
-  #transmit(pending: Pending): void {
+  /** `now` is the caller's performance.now(): one clock read per attempt instead of three. */
+  #transmit(pending: Pending, now: number): void {
     pending.attempts++;
     if (pending.attempts > 1) this.#stats.retransmits++;
-    const remaining = pending.deadline - performance.now();
+    const remaining = pending.deadline - now;
     const spread = pending.jitter === 0 ? 1 : 1 - pending.jitter + 2 * pending.jitter * Math.random();
     // After the last attempt we still wait one backoff interval for its reply, then give up.
     const wait = Math.min(remaining, pending.wait * spread);
     pending.wait = Math.min(pending.wait * pending.factor, pending.maxWait);
-    this.#timers.schedule(pending, Math.max(1, wait));
+    this.#timers.schedule(pending, Math.max(1, wait), now);
     pending.scheduled = true;
     try {
       sendWithCallback(this.socket, pending.frame, pending.port, pending.host, pending.onSent);
@@ -297,16 +298,13 @@ export class Requester {
 
   readonly #onTimer = (pending: Pending): void => {
     pending.scheduled = false;
-    if (pending.attempts < pending.maxAttempts && performance.now() < pending.deadline - 1) {
-      this.#transmit(pending);
+    const now = performance.now();
+    if (pending.attempts < pending.maxAttempts && now < pending.deadline - 1) {
+      this.#transmit(pending, now);
       return;
     }
     this.#stats.timeouts++;
-    this.#finish(
-      pending,
-      'abandoned',
-      new TimeoutError(pending.attempts, performance.now() - pending.started),
-    );
+    this.#finish(pending, 'abandoned', new TimeoutError(pending.attempts, now - pending.started));
   };
 
   readonly #onMessage = (data: Buffer, rinfo: RemoteInfo): void => {

@@ -24,9 +24,9 @@ export class TimerQueue<T> {
     return this.#dues.length;
   }
 
-  /** Calls `fire(item)` after `delay` ms unless `isLive(item)` is false by then. */
-  schedule(item: T, delay: number): void {
-    const due = performance.now() + delay;
+  /** Calls `fire(item)` after `delay` ms (from `now`) unless `isLive(item)` is false by then. */
+  schedule(item: T, delay: number, now: number = performance.now()): void {
+    const due = now + delay;
     this.#push(due, item);
     this.#live++;
     if (this.#dues.length > 64 && this.#dues.length > 2 * this.#live) this.#compact();
