@@ -1,45 +1,37 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChatCore, type ChatEvent, ChatError } from '../src/chat/index.js';
 import { Outbox } from '../src/client/web/outbox.js';
 import type { ClientFrame, ServerFrame } from '../src/client/web/protocol.js';
 import { WsLineTranslator } from '../src/client/ws-lines.js';
 import { FileStore } from '../src/store/index.js';
 import type { ChatStore } from '../src/store/types.js';
+import { fakeTokens, useFileCore } from './helpers/core.js';
 import { JsonSession } from '../src/transports/json-session.js';
 
-let dir: string;
-let store: FileStore;
-let core: ChatCore;
-const tokens = { issue: (n: string) => `tok:${n}`, verify: (t: string) => t.slice(4) };
-
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'chat-cid-'));
-  store = new FileStore({ dataDir: dir });
-  await store.open();
-  core = new ChatCore(store, { historyOnJoin: 10 });
-});
-afterEach(async () => {
-  await core.shutdown();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const fx = useFileCore('chat-cid-');
 
 function logLines(): Record<string, unknown>[] {
-  return readFileSync(store.path, 'utf8')
+  return readFileSync(fx.store.path, 'utf8')
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-async function jsonClient(c: ChatCore = core) {
+async function jsonClient(c: ChatCore = fx.core) {
   const frames: Record<string, unknown>[] = [];
   const s = new JsonSession(
     c,
     { send: (t) => frames.push(JSON.parse(t)), close: () => {} },
-    { transport: 'ws', serverName: 'test', tokens, maxFrameBytes: 16384, ratePerSecond: 5, burst: 10 },
+    {
+      transport: 'ws',
+      serverName: 'test',
+      tokens: fakeTokens,
+      maxFrameBytes: 16384,
+      ratePerSecond: 5,
+      burst: 10,
+    },
   );
   await s.start();
   return {
@@ -55,7 +47,7 @@ async function jsonClient(c: ChatCore = core) {
 describe('client message ids (cid)', () => {
   it('stores a resent message once in the file store and answers the resend with the first id', async () => {
     const seen: ChatEvent[] = [];
-    const s = await core.connect('test', (e) => seen.push(e), 'ada');
+    const s = await fx.core.connect('test', (e) => seen.push(e), 'ada');
     await s.join('lobby');
     const first = await s.say('lobby', 'hello', 'c-1');
     const again = await s.say('lobby', 'hello', 'c-1');
@@ -71,9 +63,9 @@ describe('client message ids (cid)', () => {
   });
 
   it('keeps deduplicating after a restart: the cid is in the log', async () => {
-    const first = await store.append('lobby', 'ada', 'landed before the crash', { clientId: 'k1' });
-    await store.close();
-    const reopened = new FileStore({ dataDir: dir });
+    const first = await fx.store.append('lobby', 'ada', 'landed before the crash', { clientId: 'k1' });
+    await fx.store.close();
+    const reopened = new FileStore({ dataDir: fx.dir });
     await reopened.open();
     try {
       const retry = await reopened.append('lobby', 'ADA', 'landed before the crash', { clientId: 'k1' });
@@ -91,7 +83,7 @@ describe('client message ids (cid)', () => {
   });
 
   it('remembers a bounded number of cids per nickname and of nicknames', async () => {
-    const small = new FileStore({ dataDir: join(dir, 'small'), cidsPerNick: 2, cidNicks: 2 });
+    const small = new FileStore({ dataDir: join(fx.dir, 'small'), cidsPerNick: 2, cidNicks: 2 });
     await small.open();
     try {
       const a1 = await small.append('r', 'ada', 'one', { clientId: '1' });
@@ -111,12 +103,14 @@ describe('client message ids (cid)', () => {
   });
 
   it('refuses a malformed cid with CID_INVALID before anything is stored', async () => {
-    const s = await core.connect('test', () => {}, 'ada');
+    const s = await fx.core.connect('test', () => {}, 'ada');
     await s.join('lobby');
     for (const bad of ['', 'has space', 'x'.repeat(65), 'é', 'a\nb']) {
       await expect(s.say('lobby', 'hi', bad)).rejects.toMatchObject({ code: 'CID_INVALID' });
     }
-    await expect(core.post('http', 'ada', 'lobby', 'hi', 'x'.repeat(65))).rejects.toBeInstanceOf(ChatError);
+    await expect(fx.core.post('http', 'ada', 'lobby', 'hi', 'x'.repeat(65))).rejects.toBeInstanceOf(
+      ChatError,
+    );
     expect(await s.say('lobby', 'hi', 'x'.repeat(64))).toMatchObject({ text: 'hi' });
     expect(logLines()).toHaveLength(1);
   });
@@ -159,7 +153,7 @@ describe('client message ids (cid)', () => {
   });
 
   it('answers STORE_FAILED with the cid so the client can resend it', async () => {
-    const failing: ChatStore = Object.create(store) as ChatStore;
+    const failing: ChatStore = Object.create(fx.store) as ChatStore;
     failing.append = () => Promise.reject(new Error('disk on fire'));
     const c2 = new ChatCore(failing);
     const a = await jsonClient(c2);
@@ -177,10 +171,10 @@ describe('Session.close', () => {
       releaseGate = r;
     });
     // A store whose leave is slow (a networked store mid-round-trip).
-    const slow: ChatStore = Object.create(store) as ChatStore;
+    const slow: ChatStore = Object.create(fx.store) as ChatStore;
     slow.removeMember = async (room, nick) => {
       await gate;
-      return store.removeMember(room, nick);
+      return fx.store.removeMember(room, nick);
     };
     const c2 = new ChatCore(slow);
     const s = await c2.connect('test', () => {}, 'ada');
@@ -196,8 +190,8 @@ describe('Session.close', () => {
     expect(secondDone).toBe(false);
     releaseGate();
     await second;
-    expect(await store.members('lobby')).toEqual([]);
-    expect(await store.nickTaken('ada')).toBe(false);
+    expect(await fx.store.members('lobby')).toEqual([]);
+    expect(await fx.store.nickTaken('ada')).toBe(false);
     expect(c2.sessionCount).toBe(0);
     // Shutdown after the transport closed the session also waits for the same work.
     await c2.shutdown();

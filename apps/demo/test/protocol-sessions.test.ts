@@ -1,39 +1,20 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ChatCore } from '../src/chat/index.js';
-import { FileStore } from '../src/store/index.js';
+import { describe, expect, it } from 'vitest';
+import { fakeTokens, useFileCore } from './helpers/core.js';
 import { JsonSession } from '../src/transports/json-session.js';
 import { LineSession } from '../src/transports/line-session.js';
 
-let dir: string;
-let store: FileStore;
-let core: ChatCore;
-const tokens = { issue: (n: string) => `tok:${n}`, verify: (t: string) => t.slice(4) };
-
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'chat-proto-'));
-  store = new FileStore({ dataDir: dir });
-  await store.open();
-  core = new ChatCore(store, { historyOnJoin: 10 });
-});
-afterEach(async () => {
-  await core.shutdown();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const fx = useFileCore('chat-proto-');
 
 async function jsonClient() {
   const frames: Record<string, unknown>[] = [];
   const closes: number[] = [];
   const s = new JsonSession(
-    core,
+    fx.core,
     { send: (t) => frames.push(JSON.parse(t)), close: (code) => closes.push(code) },
     {
       transport: 'ws',
       serverName: 'test',
-      tokens,
+      tokens: fakeTokens,
       maxFrameBytes: 16384,
       ratePerSecond: 5,
       burst: 10,
@@ -56,14 +37,14 @@ async function lineClient() {
   const lines: string[] = [];
   let ended = false;
   const s = new LineSession(
-    core,
+    fx.core,
     {
       writeLine: (l) => lines.push(l),
       end: () => {
         ended = true;
       },
     },
-    { transport: 'tcp', serverName: 'test', tokens },
+    { transport: 'tcp', serverName: 'test', tokens: fakeTokens },
   );
   await s.start();
   return {
