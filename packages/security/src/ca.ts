@@ -1,5 +1,27 @@
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { CertificateExpiredError, InvalidOptionError, KeyMismatchError } from './errors.js';
+import {
+  authorityKeyIdentifier,
+  basicConstraints,
+  buildCertificate,
+  distinguishedName,
+  extendedKeyUsage,
+  type Extension,
+  type GeneralName,
+  KEY_USAGE,
+  keyIdentifier,
+  keyUsage,
+  type NameConstraint,
+  nameConstraints,
+  subjectAltName,
+  subjectKeyIdentifier,
+} from './cert-builder.js';
+import { readCertificate } from './cert-reader.js';
+import {
+  CertificateExpiredError,
+  CertificateParseError,
+  InvalidOptionError,
+  KeyMismatchError,
+} from './errors.js';
 import { fingerprint256 } from './fingerprint.js';
 import {
   checkKeyType,
@@ -7,13 +29,10 @@ import {
   generateKeys,
   type NodeKeyPair,
   parsePrivateKey,
-  signatureAlgorithm,
 } from './keys.js';
 import { checkAttribute, normalizeDnsName, normalizeEmail, normalizeIp, normalizeUri } from './names.js';
 import type { CAOptions, IssueOptions, KeyPair, KeyType } from './options.js';
 import { splitCertificates, toPem } from './pem.js';
-import { type NodeSigningKey, nodeCrypto, signingKey } from './node-signer.js';
-import { x509 } from './x509-setup.js';
 
 const DAY = 86_400_000;
 /** Backdating absorbs small clock differences between the issuing and the verifying machine. */
@@ -48,22 +67,31 @@ export interface IssuedCertificate extends KeyPair {
 }
 
 interface Signer {
-  cert: x509.X509Certificate;
+  /** DER of the CA's subject Name: the issuer of everything it signs. */
+  subject: Buffer;
+  /** Readable subject, for error messages. */
+  subjectText: string;
+  notAfter: Date;
   /** The CA certificate as PEM, as returned in `caCert`. */
   pem: string;
-  signingKey: NodeSigningKey;
+  keyObject: NodeKeyPair['privateKey'];
   keyType: KeyType;
-  keyId: string | undefined;
+  keyId: Buffer | undefined;
 }
 
-// The imported WebCrypto key of a CA object, so issuing many leaves does not re-import each time.
+// The parsed signer of a CA object, so issuing many leaves does not re-parse the CA each time.
 const signers = new WeakMap<object, Promise<Signer>>();
 
-function randomSerial(): string {
+function randomSerial(): Buffer {
   const bytes = randomBytes(16);
   // Positive INTEGER of exactly 16 bytes: clear the sign bit, avoid a leading zero byte.
   bytes[0] = (bytes[0]! & 0x7f) | 0x01;
-  return bytes.toString('hex');
+  return bytes;
+}
+
+/** Certificates carry whole seconds; report the dates as they are encoded. */
+function wholeSeconds(date: Date): Date {
+  return new Date(Math.floor(date.getTime() / 1000) * 1000);
 }
 
 function checkDays(what: string, days: number | undefined, fallback: number, max: number): number {
@@ -74,72 +102,120 @@ function checkDays(what: string, days: number | undefined, fallback: number, max
   return value;
 }
 
-function subjectName(cn: string, organization: string | undefined): x509.JsonName {
-  const name: x509.JsonName = [{ CN: [checkAttribute('common name', cn)] }];
-  if (organization !== undefined) name.push({ O: [checkAttribute('organization', organization)] });
-  return name;
+function subjectName(cn: string, organization: string | undefined): Buffer {
+  return distinguishedName(
+    checkAttribute('common name', cn),
+    organization === undefined ? undefined : checkAttribute('organization', organization),
+  );
 }
 
-/** Creates a new root CA (basicConstraints CA:TRUE pathlen 0, keyCertSign + cRLSign). */
+function parseRange(range: string): NameConstraint {
+  const slash = range.lastIndexOf('/');
+  const address = slash < 0 ? range : range.slice(0, slash);
+  const canonical = normalizeIp(address);
+  const max = canonical.includes(':') ? 128 : 32;
+  const prefix = slash < 0 ? max : Number(range.slice(slash + 1));
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || range.slice(slash + 1) === '') {
+    throw new InvalidOptionError(`invalid IP range ${JSON.stringify(range)}: use address/prefix`);
+  }
+  return { type: 'ip', value: canonical, prefix };
+}
+
+function constraintsOf(options: CAOptions): NameConstraint[] {
+  const c = options.nameConstraints;
+  if (c === undefined) return [];
+  const out: NameConstraint[] = [];
+  for (const n of c.dnsNames ?? []) out.push({ type: 'dns', value: normalizeDnsName(n) });
+  for (const r of c.ipRanges ?? []) out.push(parseRange(r));
+  if (out.length === 0)
+    throw new InvalidOptionError('nameConstraints needs at least one DNS name or IP range');
+  return out;
+}
+
+/**
+ * Creates a new root CA (basicConstraints CA:TRUE pathlen 0, keyCertSign + cRLSign), optionally
+ * limited by name constraints to the names it may vouch for.
+ */
 export async function createCA(options: CAOptions = {}): Promise<CertificateAuthority> {
   const keyType = checkKeyType(options.keyType);
   const days = checkDays('validityDays', options.validityDays, 3650, 36500);
+  const constraints = constraintsOf(options);
   const cn = options.name ?? '@net development CA';
   const keys = await generateKeys(keyType);
   const now = Date.now();
-  const notBefore = new Date(now - BACKDATE_MS);
-  const notAfter = new Date(now + days * DAY);
-  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.spki, false, nodeCrypto);
+  const notBefore = wholeSeconds(new Date(now - BACKDATE_MS));
+  const notAfter = wholeSeconds(new Date(now + days * DAY));
+  const keyId = keyIdentifier(keys.spki);
   const name = subjectName(cn, options.organization);
-  const key = signingKey(keys.privateKey, keyType);
-  const cert = await x509.X509CertificateGenerator.create(
-    {
-      serialNumber: randomSerial(),
-      subject: name,
-      issuer: name,
-      notBefore,
-      notAfter,
-      publicKey: keys.spki,
-      signingKey: key as never,
-      signingAlgorithm: signatureAlgorithm(keyType),
-      extensions: [
-        new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(
-          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
-          true,
-        ),
-        ski,
-        new x509.AuthorityKeyIdentifierExtension(ski.keyId),
-      ],
-    },
-    nodeCrypto,
-  );
-  const der = new Uint8Array(cert.rawData);
+  const extensions: Extension[] = [
+    basicConstraints(true, 0),
+    keyUsage([KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign, KEY_USAGE.digitalSignature]),
+    subjectKeyIdentifier(keyId),
+    authorityKeyIdentifier(keyId),
+  ];
+  if (constraints.length > 0) extensions.push(nameConstraints(constraints));
+  const der = buildCertificate({
+    serialNumber: randomSerial(),
+    issuer: name,
+    subject: name,
+    notBefore,
+    notAfter,
+    spki: keys.spki,
+    extensions,
+    signingKey: keys.privateKey,
+    signingKeyType: keyType,
+  });
   const pem = toPem('CERTIFICATE', der);
   const ca: CertificateAuthority = {
     cert: pem,
     key: exportPrivateKeyPem(keys.privateKey),
     keyType,
     name: cn,
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
+    notBefore,
+    notAfter,
     fingerprint256: fingerprint256(der),
   };
-  signers.set(ca, Promise.resolve({ cert, pem, signingKey: key, keyType, keyId: ski.keyId }));
+  signers.set(
+    ca,
+    Promise.resolve({
+      subject: name,
+      subjectText: `CN=${cn}`,
+      notAfter,
+      pem,
+      keyObject: keys.privateKey,
+      keyType,
+      keyId,
+    }),
+  );
   return ca;
 }
 
 async function loadSigner(ca: KeyPair): Promise<Signer> {
   const certPem = splitCertificates(ca.cert)[0]!;
-  const cert = new x509.X509Certificate(certPem);
+  let parsed: X509Certificate;
+  let parts: ReturnType<typeof readCertificate>;
+  try {
+    parsed = new X509Certificate(certPem);
+    parts = readCertificate(parsed.raw);
+  } catch (cause) {
+    throw new CertificateParseError('CA certificate could not be parsed', { cause });
+  }
   const { keyObject, keyType } = parsePrivateKey(ca.key);
-  if (!new X509Certificate(certPem).checkPrivateKey(keyObject)) {
+  if (!parsed.checkPrivateKey(keyObject)) {
     throw new KeyMismatchError('the CA private key does not match the CA certificate');
   }
-  const bc = cert.getExtension(x509.BasicConstraintsExtension);
-  if (!bc?.ca) throw new InvalidOptionError(`issuer ${cert.subject} is not a CA (basicConstraints CA:FALSE)`);
-  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
-  return { cert, pem: certPem, signingKey: signingKey(keyObject, keyType), keyType, keyId: ski?.keyId };
+  const subjectText = parsed.subject.replace(/\n/g, ', ');
+  if (!parts.isCA)
+    throw new InvalidOptionError(`issuer ${subjectText} is not a CA (basicConstraints CA:FALSE)`);
+  return {
+    subject: parts.subject,
+    subjectText,
+    notAfter: new Date(parsed.validTo),
+    pem: certPem,
+    keyObject,
+    keyType,
+    keyId: parts.subjectKeyId,
+  };
 }
 
 function signerFor(ca: KeyPair): Promise<Signer> {
@@ -155,7 +231,7 @@ function signerFor(ca: KeyPair): Promise<Signer> {
 
 interface Prepared {
   keyType: KeyType;
-  names: x509.JsonGeneralName[];
+  names: GeneralName[];
   cn: string;
   notBefore: Date;
   notAfter: Date;
@@ -167,11 +243,11 @@ function prepare(options: IssueOptions, requireName: boolean): Prepared {
   if (usage !== 'server' && usage !== 'client' && usage !== 'both') {
     throw new InvalidOptionError(`usage must be 'server', 'client' or 'both', got ${String(usage)}`);
   }
-  const names: x509.JsonGeneralName[] = [];
+  const names: GeneralName[] = [];
   for (const n of options.dnsNames ?? []) names.push({ type: 'dns', value: normalizeDnsName(n) });
   for (const n of options.ipAddresses ?? []) names.push({ type: 'ip', value: normalizeIp(n) });
   for (const n of options.emails ?? []) names.push({ type: 'email', value: normalizeEmail(n) });
-  for (const n of options.uris ?? []) names.push({ type: 'url', value: normalizeUri(n) });
+  for (const n of options.uris ?? []) names.push({ type: 'uri', value: normalizeUri(n) });
   if (names.length > 1000) throw new InvalidOptionError('more than 1000 subjectAltName entries');
   if (requireName && names.length === 0 && usage !== 'client') {
     throw new InvalidOptionError(
@@ -193,45 +269,49 @@ function prepare(options: IssueOptions, requireName: boolean): Prepared {
     const days = checkDays('validityDays', options.validityDays, 365, 3650);
     notAfter = new Date(notBefore.getTime() + BACKDATE_MS + days * DAY);
   }
-  return { keyType, names, cn: checkAttribute('common name', cn.slice(0, 64)), notBefore, notAfter };
+  return {
+    keyType,
+    names,
+    cn: checkAttribute('common name', cn.slice(0, 64)),
+    notBefore: wholeSeconds(notBefore),
+    notAfter: wholeSeconds(notAfter),
+  };
 }
 
-function leafExtensions(options: IssueOptions, prepared: Prepared, ski: x509.SubjectKeyIdentifierExtension) {
+function leafExtensions(options: IssueOptions, prepared: Prepared, keyId: Buffer): Extension[] {
   const usage = options.usage ?? 'server';
-  let flags = x509.KeyUsageFlags.digitalSignature;
+  const bits: number[] = [KEY_USAGE.digitalSignature];
   // RSA key exchange is gone from our cipher list, but other peers may still use it with RSA keys.
-  if (prepared.keyType.startsWith('RSA')) flags |= x509.KeyUsageFlags.keyEncipherment;
-  const eku: string[] = [];
-  if (usage !== 'client') eku.push(x509.ExtendedKeyUsage.serverAuth);
-  if (usage !== 'server') eku.push(x509.ExtendedKeyUsage.clientAuth);
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(flags, true),
-    new x509.ExtendedKeyUsageExtension(eku, false),
-    ski,
+  if (prepared.keyType.startsWith('RSA')) bits.push(KEY_USAGE.keyEncipherment);
+  const eku: ('serverAuth' | 'clientAuth')[] = [];
+  if (usage !== 'client') eku.push('serverAuth');
+  if (usage !== 'server') eku.push('clientAuth');
+  const extensions = [
+    basicConstraints(false),
+    keyUsage(bits),
+    extendedKeyUsage(eku),
+    subjectKeyIdentifier(keyId),
   ];
-  // RFC 5280: SAN is critical when the subject is empty; ours always has a CN, so non-critical.
-  if (prepared.names.length > 0)
-    extensions.push(new x509.SubjectAlternativeNameExtension(prepared.names, false));
+  if (prepared.names.length > 0) extensions.push(subjectAltName(prepared.names));
   return extensions;
 }
 
 function finish(
-  cert: x509.X509Certificate,
+  der: Buffer,
+  serial: Buffer,
+  prepared: Prepared,
   keys: NodeKeyPair,
-  keyType: KeyType,
   caPem: string | undefined,
 ): IssuedCertificate {
-  const der = new Uint8Array(cert.rawData);
   const pem = toPem('CERTIFICATE', der);
   return {
     cert: pem,
     key: exportPrivateKeyPem(keys.privateKey),
     caCert: caPem ?? pem,
-    keyType,
-    serialNumber: cert.serialNumber,
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
+    keyType: prepared.keyType,
+    serialNumber: serial.toString('hex'),
+    notBefore: prepared.notBefore,
+    notAfter: prepared.notAfter,
     fingerprint256: fingerprint256(der),
     spkiPin: createHash('sha256').update(keys.spki).digest('base64'),
   };
@@ -244,31 +324,26 @@ function finish(
 export async function issueCertificate(ca: KeyPair, options: IssueOptions = {}): Promise<IssuedCertificate> {
   const prepared = prepare(options, true);
   const signer = await signerFor(ca);
-  if (signer.cert.notAfter.getTime() <= Date.now()) {
-    throw new CertificateExpiredError(
-      `CA ${signer.cert.subject} expired on ${signer.cert.notAfter.toISOString()}`,
-    );
+  if (signer.notAfter.getTime() <= Date.now()) {
+    throw new CertificateExpiredError(`CA ${signer.subjectText} expired on ${signer.notAfter.toISOString()}`);
   }
-  if (prepared.notAfter > signer.cert.notAfter) prepared.notAfter = signer.cert.notAfter;
+  if (prepared.notAfter > signer.notAfter) prepared.notAfter = signer.notAfter;
   const keys = await generateKeys(prepared.keyType);
-  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.spki, false, nodeCrypto);
-  const extensions = leafExtensions(options, prepared, ski);
-  if (signer.keyId) extensions.push(new x509.AuthorityKeyIdentifierExtension(signer.keyId));
-  const cert = await x509.X509CertificateGenerator.create(
-    {
-      serialNumber: randomSerial(),
-      subject: subjectName(prepared.cn, options.organization),
-      issuer: signer.cert.subjectName,
-      notBefore: prepared.notBefore,
-      notAfter: prepared.notAfter,
-      publicKey: keys.spki,
-      signingKey: signer.signingKey as never,
-      signingAlgorithm: signatureAlgorithm(signer.keyType),
-      extensions,
-    },
-    nodeCrypto,
-  );
-  return finish(cert, keys, prepared.keyType, signer.pem);
+  const extensions = leafExtensions(options, prepared, keyIdentifier(keys.spki));
+  if (signer.keyId) extensions.push(authorityKeyIdentifier(signer.keyId));
+  const serial = randomSerial();
+  const der = buildCertificate({
+    serialNumber: serial,
+    issuer: signer.subject,
+    subject: subjectName(prepared.cn, options.organization),
+    notBefore: prepared.notBefore,
+    notAfter: prepared.notAfter,
+    spki: keys.spki,
+    extensions,
+    signingKey: signer.keyObject,
+    signingKeyType: signer.keyType,
+  });
+  return finish(der, serial, prepared, keys, signer.pem);
 }
 
 /**
@@ -278,22 +353,19 @@ export async function issueCertificate(ca: KeyPair, options: IssueOptions = {}):
 export async function selfSigned(options: IssueOptions = {}): Promise<IssuedCertificate> {
   const prepared = prepare({ dnsNames: ['localhost'], ...options }, true);
   const keys = await generateKeys(prepared.keyType);
-  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.spki, false, nodeCrypto);
-  const extensions = leafExtensions(options, prepared, ski);
+  const extensions = leafExtensions(options, prepared, keyIdentifier(keys.spki));
   const name = subjectName(prepared.cn, options.organization);
-  const cert = await x509.X509CertificateGenerator.create(
-    {
-      serialNumber: randomSerial(),
-      subject: name,
-      issuer: name,
-      notBefore: prepared.notBefore,
-      notAfter: prepared.notAfter,
-      publicKey: keys.spki,
-      signingKey: signingKey(keys.privateKey, prepared.keyType) as never,
-      signingAlgorithm: signatureAlgorithm(prepared.keyType),
-      extensions,
-    },
-    nodeCrypto,
-  );
-  return finish(cert, keys, prepared.keyType, undefined);
+  const serial = randomSerial();
+  const der = buildCertificate({
+    serialNumber: serial,
+    issuer: name,
+    subject: name,
+    notBefore: prepared.notBefore,
+    notAfter: prepared.notAfter,
+    spki: keys.spki,
+    extensions,
+    signingKey: keys.privateKey,
+    signingKeyType: prepared.keyType,
+  });
+  return finish(der, serial, prepared, keys, undefined);
 }

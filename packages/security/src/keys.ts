@@ -11,21 +11,6 @@ import type { KeyType } from './options.js';
 
 const KEY_TYPES: readonly KeyType[] = ['P-256', 'P-384', 'RSA-2048', 'RSA-3072'];
 
-/** Signature algorithm of a key type for x509 (SHA-256 or stronger). */
-export function signatureAlgorithm(keyType: KeyType): { name: string; hash: string } {
-  switch (keyType) {
-    case 'P-256':
-      return { name: 'ECDSA', hash: 'SHA-256' };
-    case 'P-384':
-      return { name: 'ECDSA', hash: 'SHA-384' };
-    case 'RSA-2048':
-    case 'RSA-3072':
-      return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-    default:
-      throw new InvalidOptionError(`keyType must be one of ${KEY_TYPES.join(', ')}, got ${String(keyType)}`);
-  }
-}
-
 export function checkKeyType(keyType: KeyType | undefined): KeyType {
   if (keyType === undefined) return 'P-256';
   if (!KEY_TYPES.includes(keyType)) {

@@ -30,6 +30,13 @@ export interface CAOptions {
    * @default 'P-256'
    */
   keyType?: KeyType;
+  /**
+   * Limits the CA to these names (RFC 5280 name constraints, marked critical): a DNS name permits
+   * itself and every name below it (`localhost` permits `a.localhost`), an IP range is
+   * `address/prefix` (`127.0.0.0/8`, `::1/128`). Verifiers refuse leaves outside them, so a leaked
+   * development CA key cannot vouch for real sites. Unconstrained when omitted.
+   */
+  nameConstraints?: { dnsNames?: readonly string[]; ipRanges?: readonly string[] };
 }
 
 /** What the certificate is for: drives keyUsage and extKeyUsage. */

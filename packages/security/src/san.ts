@@ -1,7 +1,7 @@
+import { readCertificate, ipText } from './cert-reader.js';
 import { CertificateParseError } from './errors.js';
 import { type CertificateInput, certificateDer } from './fingerprint.js';
 import { canonicalIp } from './names.js';
-import { x509 } from './x509-setup.js';
 
 /** The names a certificate is valid for, from its subjectAltName extension. */
 export interface SubjectAltNames {
@@ -15,28 +15,28 @@ export interface SubjectAltNames {
 /** Decoded subjectAltName entries (DNS, IP, email, URI) of a certificate; other types are skipped. */
 export function subjectAltNames(cert: CertificateInput): SubjectAltNames {
   const out: SubjectAltNames = { dnsNames: [], ipAddresses: [], emails: [], uris: [] };
-  let parsed: x509.X509Certificate;
+  const der = certificateDer(cert);
+  let parts: ReturnType<typeof readCertificate>;
   try {
-    parsed = new x509.X509Certificate(certificateDer(cert));
+    parts = readCertificate(der);
   } catch (cause) {
-    if (cause instanceof CertificateParseError) throw cause;
     throw new CertificateParseError('certificate could not be parsed', { cause });
   }
-  const san = parsed.getExtension(x509.SubjectAlternativeNameExtension);
-  if (!san) return out;
-  for (const name of san.names.items) {
+  for (const name of parts.altNames) {
     switch (name.type) {
       case 'dns':
-        out.dnsNames.push(name.value.toLowerCase());
+        out.dnsNames.push(name.value.toString('latin1').toLowerCase());
         break;
-      case 'ip':
-        out.ipAddresses.push(canonicalIp(name.value) ?? name.value);
+      case 'ip': {
+        const text = ipText(name.value);
+        if (text !== undefined) out.ipAddresses.push(canonicalIp(text) ?? text);
         break;
+      }
       case 'email':
-        out.emails.push(name.value);
+        out.emails.push(name.value.toString('latin1'));
         break;
-      case 'url':
-        out.uris.push(name.value);
+      case 'uri':
+        out.uris.push(name.value.toString('latin1'));
         break;
     }
   }

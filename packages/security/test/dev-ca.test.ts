@@ -1,4 +1,3 @@
-import { KeyObject } from 'node:crypto';
 import { chmod, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -135,28 +134,30 @@ describe('a dev CA in a directory', () => {
   });
 
   it('refuses an expired CA with instructions', async () => {
-    // createCA() cannot mint an expired CA, so build one directly with the x509 library.
-    const { x509, crypto } = await import('../src/x509-setup.js');
-    const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
-      'sign',
-      'verify',
-    ]);
-    const cert = await x509.X509CertificateGenerator.createSelfSigned(
-      {
-        name: 'CN=Old CA',
-        notBefore: new Date(Date.now() - 10 * 86_400_000),
-        notAfter: new Date(Date.now() - 86_400_000),
-        keys,
-        signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as never,
-        extensions: [new x509.BasicConstraintsExtension(true, 0, true)],
-      },
-      crypto,
-    );
+    // createCA() cannot mint an expired CA, so build one directly with the certificate builder.
+    const { buildCertificate, basicConstraints, distinguishedName } = await import('../src/cert-builder.js');
+    const { generateKeys } = await import('../src/keys.js');
+    const { toPem } = await import('../src/pem.js');
+    const pair = await generateKeys('P-256');
+    const name = distinguishedName('Old CA');
+    const der = buildCertificate({
+      serialNumber: Buffer.from([1]),
+      issuer: name,
+      subject: name,
+      notBefore: new Date(Date.now() - 10 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+      spki: pair.spki,
+      extensions: [basicConstraints(true, 0)],
+      signingKey: pair.privateKey,
+      signingKeyType: 'P-256',
+    });
+    const cert = { toString: () => toPem('CERTIFICATE', der) };
+    const keys = { privateKey: pair.privateKey };
     const { exportPrivateKeyPem } = await import('../src/keys.js');
     const { mkdir } = await import('node:fs/promises');
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFile(join(dir, 'ca.pem'), cert.toString('pem'));
-    await writeFile(join(dir, 'ca-key.pem'), exportPrivateKeyPem(KeyObject.from(keys.privateKey)), {
+    await writeFile(join(dir, 'ca.pem'), cert.toString());
+    await writeFile(join(dir, 'ca-key.pem'), exportPrivateKeyPem(keys.privateKey), {
       mode: 0o600,
     });
     const err = await openDevCA({ dir }).catch((e: unknown) => e);

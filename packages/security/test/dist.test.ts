@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // The published artefact, not the sources: build with the package's own tsup config into a scratch
 // directory (dist/ may be rebuilt concurrently by turbo), then load it from a fresh node process in
-// both module formats. This catches a tree-shaken polyfill import or a missing crypto provider,
-// which would surface as "tsyringe requires a reflect polyfill" for users.
+// both module formats. This catches a module that needs a global installed before it (the package
+// once depended on a Reflect metadata polyfill) and any global it would leave behind.
 
 const exec = promisify(execFile);
 const pkg = join(import.meta.dirname, '..');
@@ -22,6 +22,8 @@ beforeAll(async () => {
 afterAll(() => rm(out, { recursive: true, force: true }));
 
 const program = (load: string) => `
+const reflectBefore = Object.getOwnPropertyNames(Reflect);
+const globalsBefore = Object.getOwnPropertyNames(globalThis);
 ${load}
 (async () => {
   const ca = await sec.createCA();
@@ -29,7 +31,13 @@ ${load}
   const o = sec.serverOptions(leaf);
   const tls = require('node:tls');
   tls.createSecureContext(o);
-  console.log(JSON.stringify({ ok: leaf.cert.startsWith('-----BEGIN CERTIFICATE-----'), min: o.minVersion }));
+  const globalsAfter = Object.getOwnPropertyNames(globalThis).filter((n) => !globalsBefore.includes(n));
+  console.log(JSON.stringify({
+    ok: leaf.cert.startsWith('-----BEGIN CERTIFICATE-----'),
+    min: o.minVersion,
+    reflectKeys: Object.getOwnPropertyNames(Reflect).filter((n) => !reflectBefore.includes(n)),
+    newGlobals: globalsAfter,
+  }));
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
@@ -39,10 +47,11 @@ describe('the built package', () => {
       `const { createRequire } = await import('node:module'); const require = createRequire(import.meta.url); const sec = await import(${JSON.stringify(join(out, 'index.js'))});`,
     );
     const { stdout } = await exec(process.execPath, ['--input-type=module', '-e', code], { timeout: 30_000 });
-    expect(JSON.parse(stdout)).toEqual({ ok: true, min: 'TLSv1.2' });
+    // No global side effect: Reflect.getMetadata (and anything else) stays uninstalled.
+    expect(JSON.parse(stdout)).toEqual({ ok: true, min: 'TLSv1.2', reflectKeys: [], newGlobals: [] });
   });
 
-  it('keeps the polyfill when an application bundler tree-shakes it (sideEffects: false)', async () => {
+  it('works when an application bundler tree-shakes it (sideEffects: false)', async () => {
     const { createRequire } = await import('node:module');
     const { writeFile } = await import('node:fs/promises');
     // esbuild is what tsup runs; resolve it through tsup rather than adding a dependency.
@@ -110,6 +119,6 @@ console.log(leaf.cert.startsWith('-----BEGIN CERTIFICATE-----'));`,
     const { stdout } = await exec(process.execPath, ['--input-type=commonjs', '-e', code], {
       timeout: 30_000,
     });
-    expect(JSON.parse(stdout)).toEqual({ ok: true, min: 'TLSv1.2' });
+    expect(JSON.parse(stdout)).toEqual({ ok: true, min: 'TLSv1.2', reflectKeys: [], newGlobals: [] });
   });
 });
