@@ -1,3 +1,5 @@
+import { brandBaseClass } from './error-brand.js';
+
 /**
  * Every error this package throws or rejects with. Each carries a stable `code` (like Node's
  * `ERR_*`) so callers can branch without matching on messages, and server-side errors carry the
@@ -29,6 +31,7 @@ export class HttpError extends Error {
     this.expose = options?.expose ?? (status >= 400 && status < 500);
   }
 }
+brandBaseClass(HttpError);
 
 function defaultMessage(status: number): string {
   return STATUS_TEXT[status] ?? `HTTP ${status}`;

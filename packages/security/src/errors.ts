@@ -1,3 +1,5 @@
+import { brandBaseClass } from './error-brand.js';
+
 /**
  * Every error this package throws or emits. Each has a stable `code` (like Node's `ERR_*`) so
  * callers can branch on `err.code` without matching message text.
@@ -12,6 +14,7 @@ export class SecurityError extends Error {
     this.code = code;
   }
 }
+brandBaseClass(SecurityError);
 
 /** An option is missing, out of range or of the wrong type (names, IPs, validity, limits, secrets). */
 export class InvalidOptionError extends SecurityError {

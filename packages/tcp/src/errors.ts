@@ -1,3 +1,5 @@
+import { brandBaseClass } from './error-brand.js';
+
 /**
  * Every error this package creates is a `TcpError` with a stable `code`, so callers can branch on
  * `err.code` instead of parsing messages. Errors coming from the OS (ECONNREFUSED, ECONNRESET, …) are
@@ -18,6 +20,7 @@ export class TcpError extends Error {
     this.recoverable = options?.recoverable ?? false;
   }
 }
+brandBaseClass(TcpError);
 
 /** A length-prefixed frame (or an encoded one) is larger than `maxFrameLength`. */
 export class FrameTooLargeError extends TcpError {

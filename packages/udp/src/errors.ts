@@ -1,3 +1,5 @@
+import { brandBaseClass } from './error-brand.js';
+
 /**
  * Every error this package throws or rejects with. Each class carries a stable `code`
  * (like Node's `ERR_*` codes) so callers can branch on `err.code` without string matching
@@ -14,6 +16,7 @@ export class UdpError extends Error {
     this.name = new.target.name;
   }
 }
+brandBaseClass(UdpError);
 
 /** An argument or option has the wrong type or is out of range. */
 export class InvalidArgumentError extends UdpError {

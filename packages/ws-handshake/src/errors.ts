@@ -1,3 +1,5 @@
+import { brandBaseClass } from './error-brand.js';
+
 /**
  * Every error this package produces is an instance of {@link WebSocketError} with a stable
  * `code` string. Errors that fail a connection also carry the close code sent to the peer.
@@ -14,6 +16,7 @@ export class WebSocketError extends Error {
     this.closeCode = closeCode;
   }
 }
+brandBaseClass(WebSocketError);
 
 /** A frame broke RFC 6455 framing rules (reserved bits/opcodes, bad control frames, masking...). */
 export class ProtocolError extends WebSocketError {
