@@ -128,3 +128,10 @@ export class TokenNotYetValidError extends TokenError {
     super('ERR_SECURITY_TOKEN_NOT_YET_VALID', `token not valid before ${new Date(nbf * 1000).toISOString()}`);
   }
 }
+
+/** `net-dev-ca install`/`uninstall` could not change a trust store (missing tool, no rights, tool failed). */
+export class TrustStoreError extends SecurityError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SECURITY_TRUST_STORE', message, options);
+  }
+}
