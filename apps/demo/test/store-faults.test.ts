@@ -136,7 +136,9 @@ describe('file store with a faulty disk', () => {
     fs.failTimes = 1;
     const m = await store.append('r', 'n', 'retried');
     expect(m.text).toBe('retried');
-    const failedHandle = fs.handles.find((h) => h.calls.includes('datasync') && h.calls.at(-1) === 'datasync');
+    const failedHandle = fs.handles.find(
+      (h) => h.calls.includes('datasync') && h.calls.at(-1) === 'datasync',
+    );
     expect(failedHandle).toBeDefined();
     const last = fs.handles.at(-1)!;
     expect(last).not.toBe(failedHandle);

@@ -206,7 +206,9 @@ export class FileStore implements ChatStore {
           batch.map((p) => p.message),
         );
       } catch (err) {
-        const error = new StoreUnavailableError(`message not stored: ${(err as Error).message}`, { cause: err });
+        const error = new StoreUnavailableError(`message not stored: ${(err as Error).message}`, {
+          cause: err,
+        });
         for (const p of batch) {
           if (p.cidKey !== undefined) this.forgetCid(p.message.nick, p.cidKey);
           p.reject(error);

@@ -26,8 +26,7 @@ export type OpenLogFile = (path: string) => Promise<LogHandle>;
  * No O_APPEND: writes go to the offset the store tracks as its last durable byte, so bytes a
  * failed write left behind are overwritten, never appended after.
  */
-export const openLogFile: OpenLogFile = (path) =>
-  open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+export const openLogFile: OpenLogFile = (path) => open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
 
 /**
  * Writes every byte or throws: a short write (a full disk often gives one before ENOSPC) is

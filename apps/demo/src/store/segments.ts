@@ -107,7 +107,15 @@ export class SegmentStats {
   }
 
   toIndex(seq: number, bytes: number): SegmentIndex {
-    return { v: 1, seq, bytes, count: this.count, last: this.last, maxTs: this.maxTs, rooms: [...this.rooms] };
+    return {
+      v: 1,
+      seq,
+      bytes,
+      count: this.count,
+      last: this.last,
+      maxTs: this.maxTs,
+      rooms: [...this.rooms],
+    };
   }
 }
 
