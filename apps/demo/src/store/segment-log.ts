@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rename, unlink } from 'node:fs/promises';
+import { chmod, mkdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LogHandle, type OpenLogFile, openLogFile, writeAll } from './log-handle.js';
 import { cutoffMs, planSegments, type RetentionPolicy } from './retention.js';
@@ -104,11 +104,15 @@ export class SegmentLog {
   async open(onRecord: (record: LogRecord) => void): Promise<LoadResult> {
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    // An existing directory keeps its mode (it may be the operator's); say so if others can read it.
+    if (((await stat(this.dataDir)).mode & 0o077) !== 0)
+      this.warn(`${this.dataDir} is accessible to other users; chmod 700 it to keep messages private`);
     let seqs = await listSegments(this.dir);
     const legacy = join(this.dataDir, LEGACY_LOG);
     if (existsSync(legacy)) {
       if (seqs.length === 0) {
         // One-time conversion: the old log becomes segment 1 (sealed below if it is large).
+        await chmod(legacy, 0o600);
         await rename(legacy, segmentPath(this.dir, 1));
         await syncDir(this.dir);
         await syncDir(this.dataDir);
@@ -188,9 +192,10 @@ export class SegmentLog {
         await this.repair();
         await this.writeAndSync(data);
       } catch (err) {
-        this.fail(err as Error);
-        // Leave no half batch behind if the disk allows it; the probe retries otherwise.
+        // Leave no half batch behind if the disk allows it; the probe retries otherwise. The
+        // probe starts only after this repair, so two repairs never race for the handle.
         await this.repair().catch(() => {});
+        this.fail(err as Error);
         throw this.failure!;
       }
     } finally {
@@ -228,6 +233,10 @@ export class SegmentLog {
     this.fh = undefined;
     await old?.close().catch(() => {});
     const fh = await this.openFile(this.activePath);
+    if (this.closed) {
+      await fh.close();
+      throw new Error('store closed');
+    }
     this.fh = fh;
     await fh.truncate(this.size);
     await fh.datasync();
