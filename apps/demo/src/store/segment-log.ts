@@ -3,6 +3,7 @@ import { chmod, mkdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LogHandle, type OpenLogFile, openLogFile, writeAll } from './log-handle.js';
 import { cutoffMs, planSegments, type RetentionPolicy } from './retention.js';
+import { compactSegment, readSealed, rebuildIndex, type SegmentReader } from './segment-reader.js';
 import {
   indexPath,
   LEGACY_LOG,
@@ -80,6 +81,18 @@ export class SegmentLog {
     this.warn = options.onWarning;
   }
 
+  /** What the sealed-segment readers need: where, how to open, whom to tell, what to count. */
+  private get reader(): SegmentReader {
+    return {
+      dir: this.dir,
+      openFile: this.openFile,
+      warn: this.warn,
+      countBytes: (n) => {
+        this.bytesRead += n;
+      },
+    };
+  }
+
   get activePath(): string {
     return segmentPath(this.dir, this.seq);
   }
@@ -130,7 +143,7 @@ export class SegmentLog {
 
     for (const seq of seqs.slice(0, -1)) {
       let index = await readIndex(this.dir, seq);
-      if (!index) index = await this.rebuildIndex(seq);
+      if (!index) index = await rebuildIndex(this.reader, seq);
       this.sealed.push(index);
       newer(index.last);
     }
@@ -169,8 +182,16 @@ export class SegmentLog {
     this.sealed = plan.keep;
     for (const index of plan.keep) {
       const keepPerRoom = plan.compact.get(index.seq);
-      if (keepPerRoom) await this.compact(index, keepPerRoom, onRecord);
-      else await this.readSealed(index.seq, onRecord);
+      if (keepPerRoom) {
+        const compacted = await compactSegment(
+          this.reader,
+          index,
+          keepPerRoom,
+          cutoffMs(this.policy, Date.now()),
+          onRecord,
+        );
+        this.sealed[this.sealed.indexOf(index)] = compacted;
+      } else await readSealed(this.reader, index.seq, onRecord);
     }
     for (const r of activeRecords) onRecord(r);
     return { truncatedRooms: plan.truncatedRooms, lastId };
@@ -275,10 +296,16 @@ export class SegmentLog {
   private async seal(): Promise<void> {
     const index = this.stats.toIndex(this.seq, this.size);
     await writeIndex(this.dir, index);
-    this.sealed.push(index);
     const next = this.seq + 1;
     const fh = await this.openFile(segmentPath(this.dir, next));
-    await syncDir(this.dir);
+    try {
+      await syncDir(this.dir);
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
+    }
+    // Only now is the segment sealed: a failure above leaves it active (its index is rewritten).
+    this.sealed.push(index);
     const old = this.fh;
     this.fh = fh;
     this.seq = next;
@@ -301,90 +328,5 @@ export class SegmentLog {
       await unlink(segmentPath(this.dir, index.seq));
     }
     await syncDir(this.dir);
-  }
-
-  private async rebuildIndex(seq: number): Promise<SegmentIndex> {
-    const path = segmentPath(this.dir, seq);
-    this.warn(`${path}: no index, rebuilding it`);
-    const stats = new SegmentStats();
-    const fh = await this.openFile(path);
-    try {
-      const scan = await scanSegment(fh, {
-        onRecord: (r) => stats.add(r.message),
-        onCorrupt: () => {},
-        onBytes: (n) => (this.bytesRead += n),
-      });
-      const index = stats.toIndex(seq, scan.size);
-      await writeIndex(this.dir, index);
-      return index;
-    } finally {
-      await fh.close();
-    }
-  }
-
-  private async readSealed(seq: number, onRecord: (record: LogRecord) => void): Promise<void> {
-    const path = segmentPath(this.dir, seq);
-    const fh = await this.openFile(path);
-    try {
-      await scanSegment(fh, {
-        onRecord: (r) => onRecord(r),
-        onCorrupt: (line, bytes) => this.warn(`${path}: skipped corrupt line ${line} (${bytes} bytes)`),
-        onBytes: (n) => (this.bytesRead += n),
-      });
-    } finally {
-      await fh.close();
-    }
-  }
-
-  /**
-   * Rewrites a sealed segment that is mostly past retention with only each room's newest
-   * `keepPerRoom` messages (and none past the age limit): written aside, synced, renamed over.
-   */
-  private async compact(
-    index: SegmentIndex,
-    keepPerRoom: Map<string, number>,
-    onRecord: (record: LogRecord) => void,
-  ): Promise<void> {
-    const path = segmentPath(this.dir, index.seq);
-    const total = new Map(index.rooms);
-    const seen = new Map<string, number>();
-    const cutoff = cutoffMs(this.policy, Date.now());
-    const kept: Buffer[] = [];
-    const stats = new SegmentStats();
-    const fh = await this.openFile(path);
-    try {
-      await scanSegment(fh, {
-        onRecord: (r, line) => {
-          const room = r.message.room;
-          const n = (seen.get(room) ?? 0) + 1;
-          seen.set(room, n);
-          const skip = (total.get(room) ?? 0) - (keepPerRoom.get(room) ?? 0);
-          if (n <= skip || r.message.ts < cutoff) return;
-          kept.push(Buffer.from(line), Buffer.from('\n'));
-          stats.add(r.message);
-          onRecord(r);
-        },
-        onCorrupt: () => {},
-        onBytes: (n) => (this.bytesRead += n),
-      });
-    } finally {
-      await fh.close();
-    }
-    const data = Buffer.concat(kept);
-    const tmp = `${path}.compact`;
-    const out = await this.openFile(tmp);
-    try {
-      await out.truncate(0);
-      await writeAll(out, data, 0);
-      await out.datasync();
-    } finally {
-      await out.close();
-    }
-    await rename(tmp, path);
-    const compacted = stats.toIndex(index.seq, data.length);
-    await writeIndex(this.dir, compacted);
-    await syncDir(this.dir);
-    this.sealed[this.sealed.indexOf(index)] = compacted;
-    this.warn(`${path}: compacted from ${index.bytes} to ${data.length} bytes (retention)`);
   }
 }
