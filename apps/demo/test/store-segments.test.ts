@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -91,6 +100,42 @@ describe('segmented log', () => {
     expect(await texts(r, 'a')).toEqual(sent.filter((_, i) => i % 2));
     expect(await texts(r, 'b')).toEqual(sent.filter((_, i) => i % 2 === 0));
     await r.close();
+  });
+
+  it('rebuilds a missing, corrupt or stale index from its segment instead of trusting it', async () => {
+    const s = new FileStore({ dataDir: dir, segmentBytes: 1024 });
+    await s.open();
+    const sent: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      sent.push(`m${i}`);
+      await s.append('r', 'n', `m${i}`);
+    }
+    await s.close();
+    const logDir = join(dir, 'log');
+    writeFileSync(join(logDir, '0000000001.idx'), '{"v":1,"seq":1,');
+    // Claims far fewer messages than the file holds: a rewrite that crashed before its index.
+    writeFileSync(
+      join(logDir, '0000000002.idx'),
+      JSON.stringify({ v: 1, seq: 2, bytes: 10, count: 1, last: '1-0', maxTs: 1, rooms: [['r', 1]] }),
+    );
+    rmSync(join(logDir, '0000000003.idx'));
+    const warnings: string[] = [];
+    const r = new FileStore({
+      dataDir: dir,
+      segmentBytes: 1024,
+      retention: { messages: 55 },
+      onWarning: (w) => warnings.push(w),
+    });
+    await r.open();
+    expect((await texts(r, 'r')).slice(-55)).toEqual(sent.slice(-55));
+    await r.close();
+    expect(warnings.filter((w) => /rebuilding/.test(w)).length).toBe(3);
+    for (const seq of [1, 2, 3]) {
+      const name = String(seq).padStart(10, '0');
+      if (!existsSync(join(logDir, `${name}.log`))) continue;
+      const idx = JSON.parse(readFileSync(join(logDir, `${name}.idx`), 'utf8')) as { bytes: number };
+      expect(idx.bytes).toBe(statSync(join(logDir, `${name}.log`)).size);
+    }
   });
 
   it('drops segments past retention while running, keeping every room its newest messages', async () => {

@@ -20,7 +20,7 @@ export interface SegmentReader {
 
 export async function rebuildIndex(r: SegmentReader, seq: number): Promise<SegmentIndex> {
   const path = segmentPath(r.dir, seq);
-  r.warn(`${path}: no index, rebuilding it`);
+  r.warn(`${path}: index missing or stale, rebuilding it`);
   const stats = new SegmentStats();
   const fh = await r.openFile(path);
   try {
