@@ -143,7 +143,10 @@ export class SegmentLog {
 
     for (const seq of seqs.slice(0, -1)) {
       let index = await readIndex(this.dir, seq);
-      if (!index) index = await rebuildIndex(this.reader, seq);
+      // A size that does not match means the index is stale (a crash between a rewrite and its
+      // index): the segment itself is the truth.
+      if (!index || index.bytes !== (await stat(segmentPath(this.dir, seq))).size)
+        index = await rebuildIndex(this.reader, seq);
       this.sealed.push(index);
       newer(index.last);
     }
