@@ -77,7 +77,7 @@ describeMount(title, () => {
 
   it('loses no acknowledged message: ENOSPC, 503 while full, recovery without a restart, restart', async () => {
     const dataDir = join(mnt, 'data');
-    const args = ['--rate', '100000', '--burst', '100000'];
+    const args = ['--rate', '100000', '--burst', '100000', '--retention', '1000,30d'];
     // Something to delete later: "free space" in the reviewer's words.
     writeFileSync(join(mnt, 'filler'), Buffer.alloc(24 * 1024, 120));
     const first = await startServer({ dataDir, args });

@@ -177,6 +177,31 @@ describe('file store with a faulty disk', () => {
     expect(warnings.join('\n')).not.toMatch(/corrupt/);
   });
 
+  it('refuses appends beyond the queue bound while the disk is stuck, and acknowledges the rest later', async () => {
+    await store.close();
+    store = new FileStore({ dataDir: dir, openFile: fs.open, maxQueuedBytes: 2000, stallMs: 100 });
+    await store.open();
+    fs.sync = 'stall';
+    const first = track(store.append('r', 'n', 'first'));
+    await until(() => fs.stalled === 1, 'the stalled datasync');
+    const queued = Array.from({ length: 40 }, (_, i) =>
+      track(store.append('r', 'n', `q${i} ${'z'.repeat(80)}`)),
+    );
+    await sleep(50);
+    const refused = queued.filter((q) => q.done && !q.ok);
+    expect(refused.length).toBeGreaterThan(10);
+    for (const q of refused) expect(q.error?.code).toBe('ERR_STORE_UNAVAILABLE');
+    expect(first.done).toBe(false);
+    fs.sync = undefined;
+    fs.release();
+    await until(() => first.done && queued.every((q) => q.done), 'every answer');
+    const accepted = queued.filter((q) => q.ok).map((q) => q.value!.text);
+    expect(accepted.length).toBeGreaterThan(10);
+    expect(accepted.length + refused.length).toBe(40);
+    await store.close();
+    expect(await reopenTexts()).toEqual(['first', ...accepted]);
+  });
+
   it('an I/O error on write is reported with its code and nothing is acknowledged', async () => {
     fs.errorCode = 'EIO';
     fs.write = 'fail';

@@ -165,6 +165,9 @@ export class SegmentLog {
         this.warn(`${this.activePath}: skipped corrupt line ${line} (${bytes} bytes)`),
       onBytes: (n) => (this.bytesRead += n),
     });
+    // The segment (and log/ itself) may have just been created: make the names durable too.
+    await syncDir(this.dir);
+    await syncDir(this.dataDir);
     this.size = scan.good;
     if (scan.good < scan.size) {
       this.warn(`${this.activePath}: dropped torn last line (${scan.size - scan.good} bytes)`);
