@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from './store/retention.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
@@ -19,6 +20,8 @@ export interface ServerConfig {
   rate: number;
   burst: number;
   maxMessageLength: number;
+  /** File store: messages kept per room and/or days (older segments are deleted). */
+  retention: RetentionPolicy;
   shutdownDeadlineMs: number;
 }
 
@@ -41,6 +44,12 @@ export const OPTION_DOCS: [flag: string, env: string, def: string, what: string]
   ['--data-dir', 'CHAT_DATA_DIR', './.chat-data', 'message log and dev CA'],
   ['--tls', 'CHAT_TLS', 'off', 'also listen with TLS, certificates from a dev CA in the data dir'],
   ['--history', 'CHAT_HISTORY', '50', 'messages replayed on join'],
+  [
+    '--retention',
+    'CHAT_RETENTION',
+    '10000',
+    'file store keeps N messages per room and/or Nd days, e.g. 10000,30d',
+  ],
   [
     '--origin',
     'CHAT_ORIGIN',
@@ -105,6 +114,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
         'data-dir': { type: 'string' },
         tls: { type: 'boolean' },
         history: { type: 'string' },
+        retention: { type: 'string' },
         origin: { type: 'string', multiple: true },
         redis: { type: 'string' },
         'log-level': { type: 'string' },
@@ -130,6 +140,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     if (!/^https?:\/\/[^/\s]+$/.test(o))
       throw new ConfigError(`--origin: "${o}" must look like https://host[:port]`);
   }
+  const retentionSpec = s('retention', 'CHAT_RETENTION');
+  const retention = retentionSpec === undefined ? DEFAULT_RETENTION : parseRetention(retentionSpec);
+  if (typeof retention === 'string') throw new ConfigError(`--retention: ${retention}`);
   return {
     host: s('host', 'CHAT_HOST') ?? '0.0.0.0',
     tcpPort: port('--tcp-port', s('tcp-port', 'CHAT_TCP_PORT'), 8124),
@@ -151,6 +164,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
       2000,
       1,
     ),
+    retention,
     shutdownDeadlineMs: 5000,
   };
 }

@@ -44,7 +44,7 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
   // --redis: shared store for several nodes; otherwise the single-node file store.
   const store: ChatStore = config.redis
     ? new RedisStore({ url: config.redis, onWarning: (w) => log.warn(w) })
-    : new FileStore({ dataDir: config.dataDir, onWarning: (w) => log.warn(w) });
+    : new FileStore({ dataDir: config.dataDir, retention: config.retention, onWarning: (w) => log.warn(w) });
   await store.open();
   if (store instanceof RedisStore) announceLine(`store redis ${store.url} node ${store.node}`);
   const limiter = new RateLimiter({ capacity: config.burst, refillPerSecond: config.rate, maxKeys: 100_000 });

@@ -33,7 +33,7 @@ describe('file store', () => {
     await s1.append('lobby', 'a', 'one');
     await s1.append('lobby', 'a', 'two');
     await s1.close();
-    appendFileSync(join(dir, 'messages.log'), '{"id":"9-0","room":"lobby","ni');
+    appendFileSync(s1.path, '{"id":"9-0","room":"lobby","ni');
     const warnings: string[] = [];
     const s2 = new FileStore({ dataDir: dir, onWarning: (w) => warnings.push(w) });
     await s2.open();
@@ -44,7 +44,7 @@ describe('file store', () => {
     const { messages } = await s3.read('lobby', { limit: 10 });
     expect(messages.map((m) => m.text)).toEqual(['one', 'two', 'three']);
     expect(warnings.join()).toMatch(/torn/);
-    expect(readFileSync(join(dir, 'messages.log'), 'utf8').endsWith('\n')).toBe(true);
+    expect(readFileSync(s3.path, 'utf8').endsWith('\n')).toBe(true);
     await s3.close();
   });
 

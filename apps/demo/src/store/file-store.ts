@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { OpenLogFile } from './log-handle.js';
 import { LocalPresence } from './presence.js';
+import { cutoffMs, DEFAULT_RETENTION, type RetentionPolicy } from './retention.js';
+import { SegmentLog } from './segment-log.js';
 import {
   type AppendOptions,
   type ChatStore,
@@ -13,17 +13,31 @@ import {
   type RoomEvent,
   type StoredMessage,
   type StoreHealth,
+  StoreUnavailableError,
   type Unsubscribe,
 } from './types.js';
 
 export interface FileStoreOptions {
-  /** Directory holding `messages.log`; created if missing. */
+  /** Directory holding `log/` (segments, created 0700, files 0600); created if missing. */
   readonly dataDir: string;
   /**
-   * Messages per room kept in memory for history and resume; older ones stay in the log file only.
-   * @default 10000
+   * What is kept, in memory (history, resume) and on disk: the newest `messages` per room and/or
+   * nothing older than `days`. Segments holding only older messages are deleted.
+   * @default { messages: retainPerRoom }
    */
+  readonly retention?: RetentionPolicy;
+  /** Shorthand for `retention.messages` (older option name). @default 10000 */
   readonly retainPerRoom?: number;
+  /** Rotate the active log segment at this size. @default 16 MiB */
+  readonly segmentBytes?: number;
+  /** While the log is failed (disk full, I/O error), try to repair and resume this often. @default 1000 */
+  readonly probeIntervalMs?: number;
+  /** A write + sync taking longer than this turns `health()` (and /healthz) unhealthy. @default 5000 */
+  readonly stallMs?: number;
+  /** Appends waiting for the disk beyond this many bytes are refused (retryable). @default 8 MiB */
+  readonly maxQueuedBytes?: number;
+  /** Opens a segment file; tests inject failing or stalling handles. @default Node's fs, mode 0600 */
+  readonly openFile?: OpenLogFile;
   /**
    * Client message ids remembered per nickname for deduplicating resends (the newest ones; the
    * log keeps every cid, so recovery refills this). @default 256
@@ -31,7 +45,7 @@ export interface FileStoreOptions {
   readonly cidsPerNick?: number;
   /** Nicknames whose recent cids are remembered; the least recently active is forgotten. @default 10000 */
   readonly cidNicks?: number;
-  /** Called with a human-readable note when recovery drops a torn or corrupt line. */
+  /** Called with a human-readable note when recovery drops a torn or corrupt line, or the log fails. */
   readonly onWarning?: (message: string) => void;
 }
 
@@ -52,15 +66,17 @@ export class StoreClosedError extends Error {
 }
 
 /**
- * Single-node store: room messages go to an append-only JSON-lines log with group commit (all
- * appends waiting while one fsync runs share the next write + fsync), and are fanned out in-process
- * only once durable. Recovery replays the log and cuts a torn last line, the only damage a crash
- * (kill -9, power loss mid-write) can cause to an append-only file.
+ * Single-node store: room messages go to a segmented append-only JSON-lines log (segment-log.ts)
+ * with group commit (all appends waiting while one write + fdatasync runs share the next one),
+ * and are acknowledged and fanned out in-process only once durable. A failed write or sync
+ * acknowledges nothing of its batch; the store then refuses appends (retryable
+ * `StoreUnavailableError`, /healthz 503) until a probe shows the disk takes writes again.
  */
 export class FileStore implements ChatStore {
-  readonly path: string;
-  private readonly retain: number;
+  private readonly retention: RetentionPolicy;
   private readonly onWarning: (message: string) => void;
+  private readonly log: SegmentLog;
+  private readonly maxQueuedBytes: number;
   private readonly history = new Map<string, StoredMessage[]>();
   private readonly dropped = new Set<string>();
   private readonly listeners = new Map<string, Set<(event: RoomEvent) => void>>();
@@ -73,54 +89,50 @@ export class FileStore implements ChatStore {
   private readonly cids = new Map<string, Map<string, StoredMessage | Promise<StoredMessage>>>();
   private readonly cidsPerNick: number;
   private readonly cidNicks: number;
-  private fh: FileHandle | undefined;
   private queue: Pending[] = [];
+  private queuedBytes = 0;
   private flushing: Promise<void> | undefined;
+  private opened = false;
   private closed = false;
   private lastMs = 0;
   private lastSeq = 0;
 
   constructor(options: FileStoreOptions) {
-    mkdirSync(options.dataDir, { recursive: true });
-    this.path = join(options.dataDir, 'messages.log');
-    this.retain = options.retainPerRoom ?? 10_000;
+    this.retention = options.retention ?? { messages: options.retainPerRoom ?? DEFAULT_RETENTION.messages };
     this.cidsPerNick = options.cidsPerNick ?? 256;
     this.cidNicks = options.cidNicks ?? 10_000;
+    this.maxQueuedBytes = options.maxQueuedBytes ?? 8 * 1024 * 1024;
     this.onWarning = options.onWarning ?? (() => {});
+    this.log = new SegmentLog({
+      dataDir: options.dataDir,
+      retention: this.retention,
+      onWarning: this.onWarning,
+      ...(options.segmentBytes !== undefined ? { segmentBytes: options.segmentBytes } : {}),
+      ...(options.probeIntervalMs !== undefined ? { probeIntervalMs: options.probeIntervalMs } : {}),
+      ...(options.stallMs !== undefined ? { stallMs: options.stallMs } : {}),
+      ...(options.openFile ? { openFile: options.openFile } : {}),
+    });
+  }
+
+  /** The active log segment (where the next append goes). */
+  get path(): string {
+    return this.log.activePath;
+  }
+
+  /** Bytes of log read since open: start-up reads only what retention keeps. */
+  get bytesRead(): number {
+    return this.log.bytesRead;
   }
 
   async open(): Promise<void> {
-    this.fh = await open(this.path, 'a+');
-    const data = await this.fh.readFile();
-    let good = 0;
-    let pos = 0;
-    let lineNo = 0;
-    while (pos < data.length) {
-      const nl = data.indexOf(10, pos);
-      lineNo++;
-      if (nl === -1) {
-        this.onWarning(`${this.path}: dropped torn last line (${data.length - pos} bytes, line ${lineNo})`);
-        break;
-      }
-      const line = data.subarray(pos, nl).toString('utf8');
-      pos = nl + 1;
-      good = pos;
-      if (line.length === 0) continue;
-      const record = parseRecord(line);
-      if (!record) {
-        this.onWarning(`${this.path}: skipped corrupt line ${lineNo}`);
-        continue;
-      }
-      const { message, cid } = record;
+    const { truncatedRooms, lastId } = await this.log.open(({ message, cid }) => {
       this.remember(message);
       if (cid !== undefined) this.rememberCid(message.nick, message.room, cid, message);
       this.advanceClock(message.id);
-    }
-    if (good < data.length) {
-      // Cut the torn tail so the next append starts on a fresh line.
-      await this.fh.truncate(good);
-      await this.fh.datasync();
-    }
+    });
+    for (const room of truncatedRooms) this.dropped.add(room);
+    this.advanceClock(lastId);
+    this.opened = true;
   }
 
   /**
@@ -129,7 +141,7 @@ export class FileStore implements ChatStore {
    * the message stored first, or waits for it while it is still being written.
    */
   append(room: string, nick: string, text: string, options?: AppendOptions): Promise<StoredMessage> {
-    if (this.closed || !this.fh) return Promise.reject(new StoreClosedError());
+    if (this.closed || !this.opened) return Promise.reject(new StoreClosedError());
     const cid = options?.clientId;
     let cidKey: string | undefined;
     if (cid !== undefined) {
@@ -137,11 +149,19 @@ export class FileStore implements ChatStore {
       const known = this.cids.get(nick.toLowerCase())?.get(cidKey);
       if (known !== undefined) return Promise.resolve(known);
     }
+    // Refuse at once while failed or backed up: nothing is acknowledged, the client retries.
+    const problem = this.log.failed ? this.log.problem() : undefined;
+    if (problem) return Promise.reject(new StoreUnavailableError(`message not stored: ${problem}`));
+    if (this.queuedBytes > this.maxQueuedBytes) {
+      return Promise.reject(new StoreUnavailableError('message not stored: the disk is not keeping up'));
+    }
     const ts = Date.now();
     const message: StoredMessage = { id: this.nextId(ts), room, nick, text, ts };
     const record = cid === undefined ? message : { ...message, cid };
     const stored = new Promise<StoredMessage>((resolve, reject) => {
-      this.queue.push({ message, cidKey, line: `${JSON.stringify(record)}\n`, resolve, reject });
+      const line = `${JSON.stringify(record)}\n`;
+      this.queuedBytes += line.length;
+      this.queue.push({ message, cidKey, line, resolve, reject });
       if (!this.flushing) this.flushing = this.flush();
     });
     if (cid !== undefined) this.rememberCid(nick, room, cid, stored);
@@ -177,13 +197,18 @@ export class FileStore implements ChatStore {
     while (this.queue.length > 0) {
       const batch = this.queue;
       this.queue = [];
+      let text = '';
+      for (const p of batch) text += p.line;
+      this.queuedBytes -= text.length;
       try {
-        let text = '';
-        for (const p of batch) text += p.line;
-        await this.fh!.write(text);
-        await this.fh!.datasync();
+        await this.log.commit(
+          Buffer.from(text),
+          batch.map((p) => p.message),
+        );
       } catch (err) {
-        const error = err instanceof Error ? err : new Error(String(err));
+        const error = new StoreUnavailableError(`message not stored: ${(err as Error).message}`, {
+          cause: err,
+        });
         for (const p of batch) {
           if (p.cidKey !== undefined) this.forgetCid(p.message.nick, p.cidKey);
           p.reject(error);
@@ -205,6 +230,7 @@ export class FileStore implements ChatStore {
 
   async read(room: string, options: ReadOptions): Promise<ReadResult> {
     const list = this.history.get(room) ?? [];
+    if (this.retention.days !== undefined) this.expire(room, list);
     const limit = Math.max(0, options.limit);
     if (options.after === undefined) {
       return { messages: list.slice(Math.max(0, list.length - limit)), truncated: false };
@@ -271,19 +297,17 @@ export class FileStore implements ChatStore {
     return Promise.resolve(this.presence.rooms(this.history.keys()));
   }
 
-  /** Healthy while open: its failures (disk full, I/O errors) show up as failed appends. */
+  /** Unhealthy while closed, failed (until the probe recovers) or stuck in a write or sync. */
   async health(): Promise<StoreHealth> {
-    return this.closed || !this.fh
-      ? { store: 'file', ok: false, error: 'store closed' }
-      : { store: 'file', ok: true };
+    const problem = this.opened ? this.log.problem() : 'store not open';
+    return problem === undefined ? { store: 'file', ok: true } : { store: 'file', ok: false, error: problem };
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     while (this.flushing) await this.flushing;
-    await this.fh?.close();
-    this.fh = undefined;
+    await this.log.close();
   }
 
   private emit(room: string, event: RoomEvent): void {
@@ -292,13 +316,24 @@ export class FileStore implements ChatStore {
     for (const listener of set) listener(event);
   }
 
+  /** Age retention in memory: drop the messages past the limit from the front of the list. */
+  private expire(room: string, list: StoredMessage[]): void {
+    const cutoff = cutoffMs(this.retention, Date.now());
+    let n = 0;
+    while (n < list.length && list[n]!.ts < cutoff) n++;
+    if (n === 0) return;
+    list.splice(0, n);
+    this.dropped.add(room);
+  }
+
   private remember(message: StoredMessage): void {
     let list = this.history.get(message.room);
     if (!list) this.history.set(message.room, (list = []));
     list.push(message);
     // Trim in chunks so the array copy is amortised, not paid per message.
-    if (list.length > this.retain + 1024) {
-      list.splice(0, list.length - this.retain);
+    const keep = this.retention.messages;
+    if (list.length > keep + 1024) {
+      list.splice(0, list.length - keep);
       this.dropped.add(message.room);
     }
   }
@@ -322,26 +357,4 @@ export class FileStore implements ChatStore {
       this.lastSeq = seq;
     }
   }
-}
-
-/** One log line: the message, plus the client's message id when it sent one. */
-function parseRecord(line: string): { message: StoredMessage; cid: string | undefined } | undefined {
-  try {
-    const v = JSON.parse(line) as Record<string, unknown>;
-    if (
-      typeof v.id === 'string' &&
-      typeof v.room === 'string' &&
-      typeof v.nick === 'string' &&
-      typeof v.text === 'string' &&
-      typeof v.ts === 'number'
-    ) {
-      return {
-        message: { id: v.id, room: v.room, nick: v.nick, text: v.text, ts: v.ts },
-        cid: typeof v.cid === 'string' ? v.cid : undefined,
-      };
-    }
-  } catch {
-    // fall through: a corrupt line is reported by the caller
-  }
-  return undefined;
 }
