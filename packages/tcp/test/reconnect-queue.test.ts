@@ -45,16 +45,16 @@ describe('reconnecting client: offline queue flush', () => {
     cleanup.push(() => client.close());
     const sent = Array.from({ length: 6 }, (_, i) => message(i));
     const settled: (string | undefined)[] = new Array(6).fill(undefined);
-    sent.forEach((m, i) =>
-      client.send(m).then(
+    sent.forEach((m, i) => {
+      void client.send(m).then(
         () => {
           settled[i] = 'resolved';
         },
         (error: Error) => {
           settled[i] = `rejected ${error.message}`;
         },
-      ),
-    );
+      );
+    });
     expect(client.queuedMessages).toBe(6);
     await sleep(50);
     // Nothing was handed to a socket yet, so no send may have resolved.
