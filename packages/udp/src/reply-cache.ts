@@ -6,7 +6,8 @@
  * an entry object per request that live for `cacheSize` requests survive scavenges and get
  * promoted, and the old-generation GC they cause cost more than the rest of the server's
  * per-request work. Here the entries are slots in typed arrays, filled in ring order (the oldest
- * slot is overwritten first, so memory is bounded by `size`), and found through a chained hash
+ * settled slot is overwritten first, so memory is bounded by `size`; a slot whose handler still
+ * runs is never evicted, or a retransmission would run the handler again), and found through a chained hash
  * index over (id, port); the address is compared on lookup. Only the reply buffer and the peer's
  * address string are kept per entry, and consecutive requests from one address share one string.
  */
@@ -31,6 +32,8 @@ export class ReplyCache {
   #states = new Uint8Array(0);
   #generations = new Uint32Array(0);
   #expires = new Float64Array(0);
+  /** Times the slot's reply was sent again (saturates at 255). */
+  #replays = new Uint8Array(0);
   #next = new Int32Array(0);
   #buckets = new Int32Array(0);
   #mask = 0;
@@ -72,16 +75,33 @@ export class ReplyCache {
     return this.#generations[slot]!;
   }
 
-  /** Starts an entry in RUNNING state, evicting the oldest one if the cache is full. */
+  /** Counts one more replay of the slot's reply and returns how many there have been. */
+  replay(slot: number): number {
+    const count = this.#replays[slot]!;
+    if (count < 255) this.#replays[slot] = count + 1;
+    return count + 1;
+  }
+
+  /**
+   * Starts an entry in RUNNING state, evicting the oldest settled one if the cache is full.
+   * Returns -1 when every slot holds a running handler (the caller drops the request).
+   */
   insert(address: string, port: number, id: number): number {
     let slot: number;
     if (this.#used < this.#limit) {
       if (this.#used === this.#capacity) this.#grow(Math.min(this.#limit, this.#capacity * 2));
       slot = this.#used++;
     } else {
+      const limit = this.#limit;
+      const states = this.#states;
       slot = this.#cursor;
-      this.#cursor = slot + 1 === this.#limit ? 0 : slot + 1;
-      if (this.#states[slot] !== EMPTY_SLOT) this.remove(slot);
+      let tried = 0;
+      while (states[slot] === RUNNING) {
+        if (++tried === limit) return NONE;
+        slot = slot + 1 === limit ? 0 : slot + 1;
+      }
+      this.#cursor = slot + 1 === limit ? 0 : slot + 1;
+      if (states[slot] !== EMPTY_SLOT) this.remove(slot);
     }
     // Keep one string per peer address alive instead of one per datagram.
     if (address === this.#lastAddress) address = this.#lastAddress;
@@ -91,6 +111,7 @@ export class ReplyCache {
     this.#addresses[slot] = address;
     this.#states[slot] = RUNNING;
     this.#expires[slot] = Number.POSITIVE_INFINITY;
+    this.#replays[slot] = 0;
     const bucket = hash(id, port) & this.#mask;
     this.#next[slot] = this.#buckets[bucket]!;
     this.#buckets[bucket] = slot;
@@ -150,6 +171,8 @@ export class ReplyCache {
     const states = new Uint8Array(capacity);
     const generations = new Uint32Array(capacity);
     const expires = new Float64Array(capacity);
+    const replays = new Uint8Array(capacity);
+    replays.set(this.#replays.subarray(0, old));
     ids.set(this.#ids.subarray(0, old));
     ports.set(this.#ports.subarray(0, old));
     states.set(this.#states.subarray(0, old));
@@ -160,6 +183,7 @@ export class ReplyCache {
     this.#states = states;
     this.#generations = generations;
     this.#expires = expires;
+    this.#replays = replays;
     this.#next = new Int32Array(capacity);
     let buckets = 16;
     while (buckets < capacity * 2) buckets *= 2;

@@ -202,12 +202,17 @@ describe('request/response', () => {
     expect((shown as Error).message).toContain('database on fire');
   });
 
-  it('answers with an error and frees the slot when a handler never settles', async () => {
+  it('answers with an error on handlerTimeout and frees the slot once the aborted handler settles', async () => {
     const server = await bound();
     const responder = serve(
       server,
-      (data) => (data.toString() === 'hang' ? new Promise<undefined>(() => {}) : data),
-      { handlerTimeout: 100, maxConcurrent: 1 },
+      (data, _rinfo, request) =>
+        data.toString() === 'hang'
+          ? new Promise<undefined>((resolve) =>
+              request.signal.addEventListener('abort', () => resolve(undefined)),
+            )
+          : data,
+      { handlerTimeout: 100, maxConcurrent: 1, cacheSize: 16 },
     );
     const errors: unknown[] = [];
     responder.on('handlerError', (err) => errors.push(err));
