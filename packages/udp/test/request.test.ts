@@ -9,7 +9,6 @@ import {
   HandlerTimeoutError,
   InvalidArgumentError,
   RemoteError,
-  type Reply,
   request,
   SocketClosedError,
   serve,
