@@ -246,6 +246,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
     } catch (err) {
       this.#running--;
       this.#complete(fresh, generation, id, rinfo, data.byteLength, undefined, err, true);
+      cache.release(fresh, generation);
       return;
     }
     if (isPromiseLike(result)) {
@@ -268,6 +269,7 @@ export class Responder extends EventEmitter<ResponderEvents> {
     } else {
       this.#running--;
       this.#complete(fresh, generation, id, rinfo, data.byteLength, result, undefined, false);
+      cache.release(fresh, generation);
     }
   };
 
@@ -275,18 +277,21 @@ export class Responder extends EventEmitter<ResponderEvents> {
     job.answered = true;
     job.timer = undefined;
     const error = new HandlerTimeoutError(this.#handlerTimeout);
-    // The slot stays taken (#running) until the handler's promise settles: a handler that ignores
-    // the signal cannot make room for an unbounded number of others.
+    // The handler keeps its place in #running and its cache entry stays unevictable until its
+    // promise settles: a handler that ignores the signal cannot make room for others, and a late
+    // retransmission is answered from the cache instead of running it a second time.
     job.info[CONTROLLER]?.abort(error);
     this.#complete(job.slot, job.generation, job.id, job.rinfo, job.size, undefined, error, true);
   };
 
   #settleAsync(job: AsyncHandler, value: HandlerResult, error: unknown, failed: boolean): void {
     this.#running--;
-    if (job.answered) return; // answered with ERR_UDP_HANDLER_TIMEOUT already
-    job.answered = true;
-    clearTimeout(job.timer);
-    this.#complete(job.slot, job.generation, job.id, job.rinfo, job.size, value, error, failed);
+    if (!job.answered) {
+      job.answered = true;
+      clearTimeout(job.timer);
+      this.#complete(job.slot, job.generation, job.id, job.rinfo, job.size, value, error, failed);
+    } // else: answered with ERR_UDP_HANDLER_TIMEOUT already; the outcome is discarded
+    this.#cache.release(job.slot, job.generation);
   }
 
   #complete(

@@ -127,6 +127,43 @@ describe('responder: one handler run per request', () => {
     expect(responder.stats.inProgress).toBe(1);
   });
 
+  it('keeps the entry of a timed-out handler that still runs: a late retransmission gets the cached error', async () => {
+    const server = await bound();
+    let slowRuns = 0;
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const responder = serve(
+      server,
+      async (data) => {
+        if (data.toString() !== 'slow') return 'ok';
+        slowRuns++;
+        await released; // ignores its aborted signal
+        return 'late';
+      },
+      { cacheSize: 16, maxConcurrent: 8, handlerTimeout: 50 },
+    );
+    const port = server.address().port;
+    const slowClient = await raw();
+    const slowRequest = encodeFrame('request', 7, 'slow');
+    slowClient.send(slowRequest, port, '127.0.0.1');
+    await waitFor(() => slowClient.received.length === 1, 'error reply after handlerTimeout');
+    expect(decodeFrame(slowClient.received[0]!).kind).toBe('error');
+    const other = await raw();
+    for (let i = 0; i < 100; i++) {
+      other.send(encodeFrame('request', 1000 + i, 'fast'), port, '127.0.0.1');
+      await waitFor(() => other.received.length === i + 1, `fast reply ${i}`);
+    }
+    slowClient.send(slowRequest, port, '127.0.0.1'); // the error reply was "lost": retransmission
+    await waitFor(() => slowClient.received.length === 2, 'replayed error reply');
+    expect(decodeFrame(slowClient.received[1]!).kind).toBe('error');
+    expect(slowRuns).toBe(1);
+    expect(responder.running).toBe(1);
+    release();
+    await waitFor(() => responder.running === 0, 'slow handler settled');
+  });
+
   it('reply cache: running slots are never evicted; a full cache refuses the insert', () => {
     const cache = new ReplyCache(4);
     for (let id = 0; id < 4; id++) expect(cache.insert('10.0.0.1', 1, id)).not.toBe(-1);
@@ -134,6 +171,9 @@ describe('responder: one handler run per request', () => {
     for (let id = 0; id < 4; id++) expect(cache.find('10.0.0.1', 1, id)).not.toBe(-1);
     const slot = cache.find('10.0.0.1', 1, 2);
     cache.settle(slot, cache.generation(slot), null, 1);
+    // Settled (answered after a timeout) but its handler is still running: still not evictable.
+    expect(cache.insert('10.0.0.1', 1, 99)).toBe(-1);
+    cache.release(slot, cache.generation(slot));
     expect(cache.insert('10.0.0.1', 1, 99)).toBe(slot);
     expect(cache.find('10.0.0.1', 1, 2)).toBe(-1);
   });
