@@ -24,7 +24,10 @@ export class Context<P extends Record<string, string> = Record<string, string>> 
   readonly res: ServerResponse;
   /** Decoded path parameters. */
   readonly params: Readonly<P>;
-  /** The path part of the request target, still percent-encoded, without the query string. */
+  /**
+   * The path part of the request target in canonical form (see `normalizePath`: the same string the
+   * router matched), still percent-encoded, without the query string.
+   */
   readonly path: string;
   /** Maximum body size in bytes for this route. */
   readonly bodyLimit: number;
@@ -56,7 +59,7 @@ export class Context<P extends Record<string, string> = Record<string, string>> 
     return this.req.method!;
   }
 
-  /** The request target as received (path and query). */
+  /** The request target (canonical path and the query as received). */
   get url(): string {
     return this.req.url!;
   }

@@ -110,6 +110,28 @@ export class InvalidPathError extends HttpError {
   }
 }
 
+/** The request carries more than one `Host` header (RFC 9112 §3.2 requires 400). */
+export class DuplicateHostError extends HttpError {
+  constructor() {
+    super(400, 'More than one Host header', { code: 'ERR_HTTP_DUPLICATE_HOST' });
+    this.name = 'DuplicateHostError';
+  }
+}
+
+/** A CONNECT was refused because `maxTunnels` (503) or `maxTunnelsPerClient` (429) tunnels are open. */
+export class TooManyTunnelsError extends HttpError {
+  constructor(status: 429 | 503, limit: number) {
+    super(
+      status,
+      status === 429
+        ? `This client already has ${limit} tunnels open`
+        : `The server already has ${limit} tunnels open`,
+      { code: 'ERR_HTTP_TOO_MANY_TUNNELS' },
+    );
+    this.name = 'TooManyTunnelsError';
+  }
+}
+
 /** A route pattern is invalid or conflicts with one already registered (thrown at registration). */
 export class RouteError extends Error {
   readonly code: 'ERR_HTTP_INVALID_ROUTE' | 'ERR_HTTP_ROUTE_CONFLICT';

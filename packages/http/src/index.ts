@@ -7,6 +7,7 @@ export {
   ClientError,
   ConnectionError,
   HttpError,
+  DuplicateHostError,
   InvalidJsonError,
   InvalidOptionError,
   InvalidPathError,
@@ -18,6 +19,7 @@ export {
   RouteError,
   ServerStateError,
   TooManyRedirectsError,
+  TooManyTunnelsError,
   UnsupportedMediaTypeError,
 } from './errors.js';
 export type {
@@ -40,3 +42,4 @@ export {
   type UpgradeHandler,
 } from './server.js';
 export { contentTypeFor, etagMatches, parseRange, type RangeResult, serveStatic } from './static.js';
+export { normalizePath } from './path.js';

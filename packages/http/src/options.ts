@@ -122,6 +122,17 @@ export interface ConnectOptions {
    * @default 300_000
    */
   idleTimeout?: number;
+  /**
+   * CONNECT requests handled at once (being checked, connecting or tunnelling; each open tunnel
+   * holds two sockets). Beyond it: 503 `ERR_HTTP_TOO_MANY_TUNNELS`.
+   * @default 1024
+   */
+  maxTunnels?: number;
+  /**
+   * The same, per client IP address. Beyond it: 429 `ERR_HTTP_TOO_MANY_TUNNELS`.
+   * @default 32
+   */
+  maxTunnelsPerClient?: number;
 }
 
 /** Options for `server.close()`. */
@@ -224,7 +235,12 @@ export const SERVER_DEFAULTS = {
   handshakeTimeout: 10_000,
 } as const;
 
-export const CONNECT_DEFAULTS = { connectTimeout: 10_000, idleTimeout: 300_000 } as const;
+export const CONNECT_DEFAULTS = {
+  connectTimeout: 10_000,
+  idleTimeout: 300_000,
+  maxTunnels: 1024,
+  maxTunnelsPerClient: 32,
+} as const;
 
 export const CLIENT_DEFAULTS = {
   timeout: 30_000,

@@ -4,7 +4,14 @@ import * as https from 'node:https';
 import { type AddressInfo, connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { announcedLength, Context } from './context.js';
-import { BodyTooLargeError, HttpError, InvalidPathError, ServerStateError } from './errors.js';
+import {
+  BodyTooLargeError,
+  DuplicateHostError,
+  HttpError,
+  InvalidPathError,
+  ServerStateError,
+  TooManyTunnelsError,
+} from './errors.js';
 import {
   type CloseOptions,
   CONNECT_DEFAULTS,
@@ -15,6 +22,7 @@ import {
   type ServerOptions,
   type TunnelTarget,
 } from './options.js';
+import { normalizePath } from './path.js';
 import { rawResponse, send, sendError, writeStatus } from './respond.js';
 import { Router } from './router.js';
 
@@ -106,6 +114,9 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #bodyLimit: number;
   readonly #options: ServerOptions;
   readonly #connect: ConnectOptions | undefined;
+  /** CONNECT requests being handled or tunnelled, in total and per client address. */
+  #tunnels = 0;
+  readonly #tunnelsByClient = new Map<string, number>();
   /** Upgraded and tunnelled sockets: Node no longer tracks them as HTTP connections. */
   readonly #detached = new Set<Duplex>();
   #closing: Promise<void> | null = null;
@@ -124,6 +135,8 @@ export class Server extends EventEmitter<ServerEvents> {
     checkInt('handshakeTimeout', options.handshakeTimeout, 1);
     checkInt('connect.connectTimeout', options.connect?.connectTimeout, 1);
     checkInt('connect.idleTimeout', options.connect?.idleTimeout, 0);
+    checkInt('connect.maxTunnels', options.connect?.maxTunnels, 1);
+    checkInt('connect.maxTunnelsPerClient', options.connect?.maxTunnelsPerClient, 1);
     this.#options = options;
     this.#connect = options.connect;
     this.#bodyLimit = options.bodyLimit ?? SERVER_DEFAULTS.bodyLimit;
@@ -326,10 +339,22 @@ export class Server extends EventEmitter<ServerEvents> {
       this.#nonOriginForm(req, res, url, expectContinue);
       return;
     }
-    const queryStart = url.indexOf('?');
-    const path = queryStart === -1 ? url : url.slice(0, queryStart);
+    if (hasDuplicateHost(req.rawHeaders)) {
+      res.setHeader('connection', 'close');
+      sendError(res, new DuplicateHostError());
+      return;
+    }
+    let queryStart = url.indexOf('?');
+    let path = queryStart === -1 ? url : url.slice(0, queryStart);
     let match: ReturnType<Router<RouteRecord>['find']>;
     try {
+      // Every later stage (router, hooks, ctx.path/url, serveStatic) sees this one canonical path.
+      const canonical = normalizePath(path);
+      if (canonical !== path) {
+        req.url = queryStart === -1 ? canonical : canonical + url.slice(queryStart);
+        if (queryStart !== -1) queryStart = canonical.length;
+        path = canonical;
+      }
       match = this.#router.find(method, path);
     } catch (err) {
       if (expectContinue) res.setHeader('connection', 'close');
@@ -538,13 +563,23 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     const url = req.url!;
     const queryStart = url.indexOf('?');
-    const path = queryStart === -1 ? url : url.slice(0, queryStart);
-    if (req.method !== 'GET' || typeof req.headers.upgrade !== 'string' || url.charCodeAt(0) !== 47) {
+    let path = queryStart === -1 ? url : url.slice(0, queryStart);
+    if (
+      req.method !== 'GET' ||
+      typeof req.headers.upgrade !== 'string' ||
+      url.charCodeAt(0) !== 47 ||
+      hasDuplicateHost(req.rawHeaders)
+    ) {
       endRaw(socket, 400);
       return;
     }
     let match: ReturnType<Router<UpgradeHandler>['find']>;
     try {
+      const canonical = normalizePath(path);
+      if (canonical !== path) {
+        req.url = queryStart === -1 ? canonical : canonical + url.slice(queryStart);
+        path = canonical;
+      }
       match = this.#upgrades.find('GET', path);
     } catch {
       endRaw(socket, 400);
@@ -578,12 +613,35 @@ export class Server extends EventEmitter<ServerEvents> {
       endRaw(socket, 503);
       return;
     }
-    const target = parseAuthority(req.url ?? '');
+    const target = hasDuplicateHost(req.rawHeaders) ? null : parseAuthority(req.url ?? '');
     if (target === null) {
       this.emit('tunnelError', new HttpError(400, 'Malformed CONNECT target'), null, req);
       endRaw(socket, 400);
       return;
     }
+    // Counted from here until the client's socket closes: pending checks, connecting and open
+    // tunnels alike, so a client cannot hold more sockets by keeping upstreams silent.
+    const client = (socket as Socket).remoteAddress ?? '';
+    const perClient = this.#tunnelsByClient.get(client) ?? 0;
+    const maxTunnels = policy.maxTunnels ?? CONNECT_DEFAULTS.maxTunnels;
+    const maxPerClient = policy.maxTunnelsPerClient ?? CONNECT_DEFAULTS.maxTunnelsPerClient;
+    if (this.#tunnels >= maxTunnels || perClient >= maxPerClient) {
+      const error =
+        this.#tunnels >= maxTunnels
+          ? new TooManyTunnelsError(503, maxTunnels)
+          : new TooManyTunnelsError(429, maxPerClient);
+      this.emit('tunnelError', error, target, req);
+      endRaw(socket, error.status);
+      return;
+    }
+    this.#tunnels++;
+    this.#tunnelsByClient.set(client, perClient + 1);
+    socket.once('close', () => {
+      this.#tunnels--;
+      const left = (this.#tunnelsByClient.get(client) ?? 1) - 1;
+      if (left === 0) this.#tunnelsByClient.delete(client);
+      else this.#tunnelsByClient.set(client, left);
+    });
     const refuse = (): void => {
       this.emit(
         'tunnelError',
@@ -666,6 +724,19 @@ export class Server extends EventEmitter<ServerEvents> {
     });
     socket.once('close', () => upstream.destroy());
   }
+}
+
+/** RFC 9112 §3.2: a request with more than one Host field must be answered with 400. */
+function hasDuplicateHost(raw: string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
 }
 
 /** Parses a CONNECT authority-form target (`host:port`, `[v6]:port`); null when malformed. */

@@ -93,7 +93,8 @@ export function etagMatches(header: string, etag: string): boolean {
  * `app.get('/static/*', serveStatic('./public'))` or `app.get('/*', serveStatic(dir))`.
  *
  * Safety: the path parameter is decoded exactly once (by the router; malformed encoding → 400);
- * NUL bytes → 400; `..` segments, backslashes, absolute and drive-letter paths → 403; the resolved
+ * NUL bytes → 400; `..`, `.` and empty segments (anything the server's path normaliser would not
+ * produce), backslashes, absolute and drive-letter paths → 403; the resolved
  * real path (symlinks followed) must stay inside the real `root` → otherwise 404.
  */
 export function serveStatic(root: string, options: StaticOptions = {}): (ctx: Context) => Promise<unknown> {
@@ -133,8 +134,13 @@ export function serveStatic(root: string, options: StaticOptions = {}): (ctx: Co
     if (rel.includes('\0')) throw new HttpError(400, 'NUL byte in path', { code: 'ERR_HTTP_INVALID_PATH' });
     if (rel.includes('\\') || isAbsolute(rel) || /^[A-Za-z]:/.test(rel)) throw forbidden();
     const segments = rel.split('/');
-    for (const seg of segments) {
-      if (seg === '..') throw forbidden();
+    for (let i = 0; i < segments.length; i++) {
+      const seg = segments[i]!;
+      // Only canonical paths (as the server's normaliser makes them) are served: a `.` or empty
+      // segment would name the same file as a path a hook or the router saw differently.
+      if (seg === '..' || seg === '.' || (seg === '' && i !== segments.length - 1 && rel !== '')) {
+        throw forbidden();
+      }
       if (seg.length > 1 && seg[0] === '.' && seg !== '..') {
         if (dotfiles === 'deny') throw forbidden();
         if (dotfiles === 'ignore') throw notFound();

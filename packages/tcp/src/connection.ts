@@ -277,7 +277,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
    * Queue bytes exactly as given, bypassing the codec: a greeting, a banner, a pre-encoded frame.
    * Strings are UTF-8 encoded. Same backpressure and limits as `send`.
    */
-  sendRaw(data: string | Uint8Array): Promise<void> {
+  sendRaw(data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
     let belowHighWaterMark: boolean;
     try {
       belowHighWaterMark = this.writeRaw(data);
@@ -287,8 +287,11 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     return belowHighWaterMark ? RESOLVED : this.#drainPromise();
   }
 
-  /** `write` without the codec; see `sendRaw`. */
-  writeRaw(data: string | Uint8Array): boolean {
+  /**
+   * `write` without the codec; see `sendRaw`. An array of parts (an encoded message) is accepted
+   * or refused as a whole, so a limit can never cut a message in two.
+   */
+  writeRaw(data: string | Uint8Array | readonly Uint8Array[]): boolean {
     if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
     return this.#push(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
   }

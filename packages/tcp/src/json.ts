@@ -2,10 +2,31 @@ import type { Buffer } from 'node:buffer';
 import type { Codec, CodecFactory } from './codec.js';
 import { InvalidFrameError } from './errors.js';
 import { LineCodec } from './line.js';
-import type { LineCodecOptions } from './options.js';
+import { checkInt, type JsonCodecOptions } from './options.js';
 
 function parseJson(text: string): unknown {
   return JSON.parse(text);
+}
+
+/**
+ * Deepest nesting of arrays and objects in JSON `text` (brackets inside strings do not count).
+ * Stops early once `limit` is passed, so a hostile line costs one scan at most.
+ */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 function stringify(value: unknown): string {
@@ -28,8 +49,17 @@ function stringify(value: unknown): string {
 export class JsonLinesCodec implements Codec<unknown, unknown> {
   readonly #lines: LineCodec<unknown>;
 
-  constructor(options: Omit<LineCodecOptions, 'output'> = {}) {
-    this.#lines = new LineCodec<unknown>({ ...options, output: 'string' }, parseJson);
+  constructor(options: JsonCodecOptions = {}) {
+    const { maxDepth, ...lineOptions } = options;
+    let parse = parseJson;
+    if (maxDepth !== undefined) {
+      const limit = checkInt('maxDepth', maxDepth, 1);
+      parse = (text) => {
+        if (jsonDepthExceeds(text, limit)) throw new Error(`nested deeper than maxDepth (${limit})`);
+        return JSON.parse(text);
+      };
+    }
+    this.#lines = new LineCodec<unknown>({ ...lineOptions, output: 'string' }, parse);
   }
 
   get bufferedBytes(): number {
@@ -66,7 +96,7 @@ export class JsonLinesCodec implements Codec<unknown, unknown> {
  *   conn.on('message', (msg) => conn.send({ ok: true, echo: msg }));
  * });
  */
-export function json(options: Omit<LineCodecOptions, 'output'> = {}): CodecFactory<unknown, unknown> {
+export function json(options: JsonCodecOptions = {}): CodecFactory<unknown, unknown> {
   new JsonLinesCodec(options);
   const frozen = { ...options };
   return () => new JsonLinesCodec(frozen);

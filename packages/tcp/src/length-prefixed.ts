@@ -45,17 +45,19 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
     this.#fieldLength = field === 'varint' ? 0 : field;
     this.#littleEndian = order === 'little';
     this.#fieldOffset = checkInt('lengthFieldOffset', options.lengthFieldOffset ?? 0, 0, 1 << 20);
+    this.#maxFrameLength = checkInt('maxFrameLength', options.maxFrameLength ?? 16 * 1024 * 1024, 1);
+    // Beyond ±maxFrameLength no frame could be valid, and a bounded adjustment keeps every sum of
+    // header, length and adjustment an exact integer.
     this.#adjustment = checkInt(
       'lengthAdjustment',
       options.lengthAdjustment ?? 0,
-      -Number.MAX_SAFE_INTEGER,
-      Number.MAX_SAFE_INTEGER,
+      -this.#maxFrameLength,
+      this.#maxFrameLength,
     );
     this.#strip =
       options.initialBytesToStrip === undefined
         ? undefined
         : checkInt('initialBytesToStrip', options.initialBytesToStrip, 0);
-    this.#maxFrameLength = checkInt('maxFrameLength', options.maxFrameLength ?? 16 * 1024 * 1024, 1);
     this.#maxFieldValue = field === 'varint' || field === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * field) - 1;
   }
 
@@ -267,6 +269,9 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
   }
 
   #frameLengthOf(value: number, fieldLength: number): number {
+    // An 8-byte or varint length above 2^53 - 1 was rounded when read: refuse it rather than frame
+    // by an inexact number.
+    if (value > Number.MAX_SAFE_INTEGER) throw new FrameTooLargeError(value, this.#maxFrameLength);
     const headerEnd = this.#fieldOffset + fieldLength;
     const frameLength = headerEnd + value + this.#adjustment;
     if (frameLength > this.#maxFrameLength) throw new FrameTooLargeError(frameLength, this.#maxFrameLength);

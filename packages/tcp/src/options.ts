@@ -40,6 +40,17 @@ export interface LengthPrefixedOptions {
   maxFrameLength?: number;
 }
 
+/** Options of `json()`: those of `lines()` except `output`, plus a nesting limit. */
+export interface JsonCodecOptions extends Omit<LineCodecOptions, 'output'> {
+  /**
+   * Deepest nesting of arrays and objects accepted in one line; a deeper line is a recoverable
+   * `ERR_INVALID_FRAME`, refused before `JSON.parse`. Set it when code walks messages recursively
+   * (a 32,000-deep array fits in 64 KiB). Unset: no limit beyond `maxLineLength`.
+   * @default undefined
+   */
+  maxDepth?: number;
+}
+
 /** Options of `lines()` / `LineCodec`. */
 export interface LineCodecOptions {
   /**

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { connect } from './client.js';
 import type { Codec } from './codec.js';
@@ -8,6 +9,7 @@ import {
   InvalidOptionError,
   IteratorActiveError,
   NotConnectedError,
+  PendingBytesExceededError,
   QueueFullError,
   ReconnectFailedError,
 } from './errors.js';
@@ -40,7 +42,7 @@ export interface RetryInfo {
 export type ReconnectEvents<TDecoded, TEncodable> = {
   /** Every state transition. */
   state: [state: ReconnectState, previous: ReconnectState];
-  /** Connected (again). The offline queue has already been written. */
+  /** Connected (again). The offline queue is being written first (see `send`). */
   open: [connection: Connection<TDecoded, TEncodable>];
   /** A message from the current connection. */
   message: [message: TDecoded];
@@ -57,9 +59,12 @@ export type ReconnectEvents<TDecoded, TEncodable> = {
 interface Queued {
   bytes: readonly Uint8Array[];
   size: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
 }
 
 const noop = (): void => {};
+const EMPTY = Buffer.alloc(0);
 
 /**
  * A client that stays connected: it reconnects with exponential backoff and jitter, reports every
@@ -84,6 +89,7 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
   readonly #stableAfter: number;
   readonly #maxQueuedMessages: number;
   readonly #maxQueuedBytes: number;
+  readonly #maxPendingBytes: number;
   readonly #queueEnabled: boolean;
   /** Encodes messages for the offline queue (encoding is stateless in the bundled codecs). */
   readonly #encoder: Codec<TDecoded, TEncodable>;
@@ -96,6 +102,8 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
   #abort: AbortController | undefined;
   #queue: Queued[] = [];
   #queuedBytes = 0;
+  /** The queue is waiting for the live connection's outbound bytes to be flushed. */
+  #waitingForRoom = false;
   #closing: Promise<void> | undefined;
 
   // Messages for `for await`, across connections.
@@ -105,7 +113,7 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
 
   constructor(options: ReconnectOptions<TDecoded, TEncodable>) {
     super();
-    resolveConnectionOptions(options, 0);
+    this.#maxPendingBytes = resolveConnectionOptions(options, 0).maxPendingBytes;
     // Fail now rather than retrying forever with options connect() would always reject.
     if (options.path === undefined) checkInt('port', options.port, 0, 65_535);
     else if (typeof options.path !== 'string') throw new InvalidOptionError('path', 'expected a string');
@@ -149,21 +157,25 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
   }
 
   /**
-   * Send now if connected (same semantics as `Connection.send`); otherwise queue it, resolving once
-   * queued. Rejects with `ERR_QUEUE_FULL`, `ERR_NOT_CONNECTED` (queue disabled), `ERR_CONNECTION_CLOSED`
-   * (after `close()`) or the codec's encode error. Queued messages are dropped by `close()`.
+   * Send now if connected and nothing is queued (same semantics as `Connection.send`); otherwise
+   * queue it, resolving once the message was handed whole to a connection. Rejects with
+   * `ERR_QUEUE_FULL`, `ERR_PENDING_BYTES_EXCEEDED` (the message alone exceeds `maxPendingBytes`),
+   * `ERR_NOT_CONNECTED` (queue disabled), the codec's encode error, or `ERR_CONNECTION_CLOSED` /
+   * `ERR_RECONNECT_FAILED` for queued messages dropped by `close()` or by giving up.
    */
   send(message: TEncodable): Promise<void> {
     const connection = this.#connection;
-    if (connection !== undefined && connection.state === 'open') return connection.send(message);
-    try {
-      this.#enqueue(message);
-    } catch (error) {
-      const promise = Promise.reject(error);
-      promise.catch(noop);
-      return promise;
+    if (connection !== undefined && connection.state === 'open' && this.#queue.length === 0) {
+      return connection.send(message);
     }
-    return Promise.resolve();
+    let promise: Promise<void>;
+    try {
+      promise = this.#enqueue(message);
+    } catch (error) {
+      promise = Promise.reject(error);
+      promise.catch(noop);
+    }
+    return promise;
   }
 
   /** Resolves with the connection once open (at once if open); rejects after `timeout` ms or on close. */
@@ -205,7 +217,7 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
     return this.#closing;
   }
 
-  #enqueue(message: TEncodable): void {
+  #enqueue(message: TEncodable): Promise<void> {
     if (this.#state === 'closed') throw new ConnectionClosedError('client is closed');
     if (!this.#queueEnabled) throw new NotConnectedError();
     if (this.#queue.length >= this.#maxQueuedMessages) {
@@ -215,11 +227,67 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
     const bytes = encoded instanceof Uint8Array ? [encoded] : encoded;
     let size = 0;
     for (const part of bytes) size += part.byteLength;
+    // Such a message could only ever be written to an idle connection, and would hold the whole
+    // queue behind it until then.
+    if (size > this.#maxPendingBytes) throw new PendingBytesExceededError(0, this.#maxPendingBytes);
     if (this.#queuedBytes + size > this.#maxQueuedBytes) {
       throw new QueueFullError(`offline queue would exceed maxBytes (${this.#maxQueuedBytes})`);
     }
-    this.#queue.push({ bytes, size });
+    const promise = new Promise<void>((resolve, reject) => {
+      this.#queue.push({ bytes, size, resolve, reject });
+    });
+    promise.catch(noop); // a dropped message the caller did not await is not an unhandled rejection
     this.#queuedBytes += size;
+    return promise;
+  }
+
+  /**
+   * Hand queued messages to the live connection, each whole and in order. At the first one that
+   * does not fit (`maxPendingBytes`), stop and retry once the connection's outbound bytes reached
+   * the kernel; if the connection is gone, the rest waits for the next one.
+   */
+  #flushQueue(): void {
+    const connection = this.#connection;
+    const queue = this.#queue;
+    while (queue.length > 0) {
+      if (connection === undefined || connection.state !== 'open') return;
+      const item = queue[0]!;
+      try {
+        connection.writeRaw(item.bytes);
+      } catch (error) {
+        if (error instanceof PendingBytesExceededError) this.#waitForRoom(connection);
+        return;
+      }
+      queue.shift();
+      this.#queuedBytes -= item.size;
+      item.resolve();
+    }
+  }
+
+  #waitForRoom(connection: Connection<TDecoded, TEncodable>): void {
+    if (this.#waitingForRoom) return;
+    this.#waitingForRoom = true;
+    // The connection hands its batch to the socket on this tick's flush (queued before us); an
+    // empty write after that calls back once everything before it has left the socket's buffer.
+    process.nextTick(() => {
+      const socket = connection.socket;
+      if (this.#connection !== connection || connection.state !== 'open' || !socket.writable) {
+        this.#waitingForRoom = false;
+        return;
+      }
+      socket.write(EMPTY, () => {
+        this.#waitingForRoom = false;
+        if (this.#connection === connection) this.#flushQueue();
+      });
+    });
+  }
+
+  /** Reject and forget every queued message. */
+  #dropQueue(error: Error): void {
+    const queue = this.#queue;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    for (const item of queue) item.reject(error);
   }
 
   #setState(state: ReconnectState): void {
@@ -269,19 +337,9 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
     connection.on('message', (message) => this.#onMessage(message));
     connection.on('error', (error) => this.#emitError(error));
     connection.on('close', (error) => this.#onDisconnect(connection, error));
-    // The queue goes out first and in order, before anyone else can send on the new connection.
-    const queue = this.#queue;
-    this.#queue = [];
-    this.#queuedBytes = 0;
-    for (const item of queue) {
-      for (const part of item.bytes) {
-        try {
-          connection.writeRaw(part);
-        } catch {
-          break;
-        }
-      }
-    }
+    // The queue goes out first and in order; sends made while it is not empty join its tail.
+    this.#waitingForRoom = false;
+    this.#flushQueue();
     this.#setState('open');
     this.emit('open', connection);
   }
@@ -317,8 +375,7 @@ export class ReconnectingClient<TDecoded = unknown, TEncodable = unknown>
     this.#timer = undefined;
     this.#abort?.abort();
     this.#abort = undefined;
-    this.#queue = [];
-    this.#queuedBytes = 0;
+    this.#dropQueue(error ?? new ConnectionClosedError('client closed before the message was sent'));
     this.#setState('closed');
     const waiter = this.#waiter;
     this.#waiter = undefined;

@@ -103,7 +103,7 @@ describe('length-prefixed codec', () => {
     fc.assert(
       fc.property(
         optionsArb,
-        fc.integer({ min: 1, max: 400 }),
+        fc.integer({ min: 6, max: 400 }), // |lengthAdjustment| <= maxFrameLength
         fc.uint8Array({ maxLength: 2000 }),
         cutsArb,
         (options, maxFrameLength, bytes, cuts) => {

@@ -54,14 +54,15 @@ describe('reconnecting client', () => {
       10_000,
       'disconnect noticed',
     );
-    await client.send('queued 1');
-    await client.send('queued 2');
+    // Queued sends resolve only once written to the next connection.
+    const queued = [client.send('queued 1'), client.send('queued 2')];
     expect(client.queuedMessages).toBe(2);
 
     const second: string[] = [];
     const server2 = echoServer(second);
     await server2.listen({ host: '127.0.0.1', port });
     await within(client.opened(), 15_000, 'reopen');
+    await within(Promise.all(queued), 10_000, 'queued sends resolve');
     await client.send('after restart');
     await waitFor(() => second.length === 3, 10_000, 'queued + new messages');
     expect(second).toEqual(['queued 1', 'queued 2', 'after restart']);
@@ -119,8 +120,8 @@ describe('reconnecting client', () => {
       offlineQueue: { maxMessages: 2, maxBytes: 1024 },
     });
     cleanup.push(() => queued.close());
-    await queued.send('one');
-    await queued.send('two');
+    void queued.send('one');
+    void queued.send('two');
     await expect(queued.send('three')).rejects.toMatchObject({ code: 'ERR_QUEUE_FULL' });
 
     const bytes = new ReconnectingClient({

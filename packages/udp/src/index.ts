@@ -62,19 +62,16 @@ export {
   type SocketOptions,
   type UnsafePayloadPolicy,
 } from './options.js';
+export { createRequester, type Reply, Requester, type RequesterStats, request } from './request.js';
 export {
-  createRequester,
   type HandlerResult,
-  type Reply,
   type RequestHandler,
-  Requester,
-  type RequesterStats,
+  type RequestInfo,
   Responder,
   type ResponderEvents,
   type ResponderStats,
-  request,
   serve,
-} from './request.js';
+} from './responder.js';
 export {
   decodeFrame,
   encodeFrame,

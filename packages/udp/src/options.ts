@@ -116,11 +116,19 @@ export interface RequesterOptions {
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
-  /** Replies remembered per (peer, id) so retransmitted requests are answered without re-running the handler. @default 1024 */
+  /**
+   * Replies remembered per (peer, id) so retransmitted requests are answered without re-running the
+   * handler. Must be greater than `maxConcurrent`: a running handler's entry is never evicted.
+   * @default 1024
+   */
   cacheSize?: number;
   /** How long a cached reply is kept, in ms; should exceed the clients' request timeout. @default 30000 */
   cacheTtl?: number;
-  /** Handlers running at once; requests beyond this are dropped (the client retries). @default 256 */
+  /**
+   * Handlers running at once, counting timed-out handlers until their promise settles; requests
+   * beyond this are dropped (the client retries).
+   * @default 256
+   */
   maxConcurrent?: number;
   /**
    * Send the handler's error message back to the client in the error reply. Off by default so
@@ -129,12 +137,32 @@ export interface ServeOptions {
    */
   exposeErrors?: boolean;
   /**
-   * Longest a handler's promise may take. After that the client gets an error reply, the slot is
-   * freed for other requests and the eventual result is discarded (`ERR_UDP_HANDLER_TIMEOUT` is
-   * emitted as `handlerError`).
+   * Longest a handler's promise may take. After that the client gets an error reply, the handler's
+   * `request.signal` is aborted and its eventual result is discarded (`ERR_UDP_HANDLER_TIMEOUT` is
+   * emitted as `handlerError`); it keeps counting toward `maxConcurrent` until it settles.
    * @default 10000
    */
   handlerTimeout?: number;
+  /**
+   * Per-source-address token bucket on incoming requests (fresh and retransmitted): beyond it
+   * requests are dropped silently and counted (`stats.rateLimited`). Bounds how many replies a
+   * spoofed source can draw. Loopback sources (127/8, ::1) cannot come from another host and are
+   * exempt unless `loopback: true`. `false` disables the limit.
+   * @default { rate: 500, burst: max(1000, rate), loopback: false }
+   */
+  rateLimit?: false | { rate?: number; burst?: number; loopback?: boolean };
+  /**
+   * How many times one cached reply is sent again for retransmissions of the same (peer, id); later
+   * copies are dropped (`stats.replaysRefused`). Keep it at or above the clients' `retries`.
+   * @default 8
+   */
+  maxReplays?: number;
+  /**
+   * Largest reply, as a multiple of the request datagram's size. A larger reply is replaced by an
+   * empty error reply (`ERR_UDP_REMOTE` at the client); clients pad requests to allow more.
+   * @default Infinity (off)
+   */
+  maxAmplification?: number;
 }
 
 /** Default multicast group for discovery over IPv4 (administratively scoped, 239.255/16). */

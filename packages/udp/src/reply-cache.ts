@@ -6,7 +6,9 @@
  * an entry object per request that live for `cacheSize` requests survive scavenges and get
  * promoted, and the old-generation GC they cause cost more than the rest of the server's
  * per-request work. Here the entries are slots in typed arrays, filled in ring order (the oldest
- * slot is overwritten first, so memory is bounded by `size`), and found through a chained hash
+ * slot is overwritten first, so memory is bounded by `size`; a slot whose handler has not settled
+ * (running, or timed out and answered but still running) is never evicted, or a retransmission
+ * would run the handler a second time), and found through a chained hash
  * index over (id, port); the address is compared on lookup. Only the reply buffer and the peer's
  * address string are kept per entry, and consecutive requests from one address share one string.
  */
@@ -31,6 +33,10 @@ export class ReplyCache {
   #states = new Uint8Array(0);
   #generations = new Uint32Array(0);
   #expires = new Float64Array(0);
+  /** Times the slot's reply was sent again (saturates at 255). */
+  #replays = new Uint8Array(0);
+  /** 1 while the slot's handler has not settled (from insert() to release()): not evictable. */
+  #busy = new Uint8Array(0);
   #next = new Int32Array(0);
   #buckets = new Int32Array(0);
   #mask = 0;
@@ -72,15 +78,32 @@ export class ReplyCache {
     return this.#generations[slot]!;
   }
 
-  /** Starts an entry in RUNNING state, evicting the oldest one if the cache is full. */
+  /** Counts one more replay of the slot's reply and returns how many there have been. */
+  replay(slot: number): number {
+    const count = this.#replays[slot]!;
+    if (count < 255) this.#replays[slot] = count + 1;
+    return count + 1;
+  }
+
+  /**
+   * Starts an entry in RUNNING state (and busy until `release`), evicting the oldest entry that is
+   * not busy if the cache is full. Returns -1 when every slot is busy (the caller drops the request).
+   */
   insert(address: string, port: number, id: number): number {
     let slot: number;
     if (this.#used < this.#limit) {
       if (this.#used === this.#capacity) this.#grow(Math.min(this.#limit, this.#capacity * 2));
       slot = this.#used++;
     } else {
+      const limit = this.#limit;
       slot = this.#cursor;
-      this.#cursor = slot + 1 === this.#limit ? 0 : slot + 1;
+      let tried = 0;
+      const busy = this.#busy;
+      while (busy[slot] === 1) {
+        if (++tried === limit) return NONE;
+        slot = slot + 1 === limit ? 0 : slot + 1;
+      }
+      this.#cursor = slot + 1 === limit ? 0 : slot + 1;
       if (this.#states[slot] !== EMPTY_SLOT) this.remove(slot);
     }
     // Keep one string per peer address alive instead of one per datagram.
@@ -91,6 +114,8 @@ export class ReplyCache {
     this.#addresses[slot] = address;
     this.#states[slot] = RUNNING;
     this.#expires[slot] = Number.POSITIVE_INFINITY;
+    this.#replays[slot] = 0;
+    this.#busy[slot] = 1;
     const bucket = hash(id, port) & this.#mask;
     this.#next[slot] = this.#buckets[bucket]!;
     this.#buckets[bucket] = slot;
@@ -103,6 +128,11 @@ export class ReplyCache {
     this.#states[slot] = SETTLED;
     this.#replies[slot] = reply;
     this.#expires[slot] = expires;
+  }
+
+  /** The slot's handler settled: the entry may be evicted from now on. */
+  release(slot: number, generation: number): void {
+    if (this.#generations[slot] === generation) this.#busy[slot] = 0;
   }
 
   /** Frees a slot (its place in the ring is reused in turn). */
@@ -122,6 +152,7 @@ export class ReplyCache {
       }
     }
     this.#states[slot] = EMPTY_SLOT;
+    this.#busy[slot] = 0;
     this.#generations[slot] = (this.#generations[slot]! + 1) >>> 0;
     this.#replies[slot] = null;
     this.#addresses[slot] = '';
@@ -150,6 +181,11 @@ export class ReplyCache {
     const states = new Uint8Array(capacity);
     const generations = new Uint32Array(capacity);
     const expires = new Float64Array(capacity);
+    const replays = new Uint8Array(capacity);
+    replays.set(this.#replays.subarray(0, old));
+    const busy = new Uint8Array(capacity);
+    busy.set(this.#busy.subarray(0, old));
+    this.#busy = busy;
     ids.set(this.#ids.subarray(0, old));
     ports.set(this.#ports.subarray(0, old));
     states.set(this.#states.subarray(0, old));
@@ -160,6 +196,7 @@ export class ReplyCache {
     this.#states = states;
     this.#generations = generations;
     this.#expires = expires;
+    this.#replays = replays;
     this.#next = new Int32Array(capacity);
     let buckets = 16;
     while (buckets < capacity * 2) buckets *= 2;

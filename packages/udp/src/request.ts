@@ -1,8 +1,8 @@
-import { EventEmitter } from 'node:events';
+import { getRandomValues } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import {
   AbortError,
-  HandlerTimeoutError,
   InvalidArgumentError,
   RemoteError,
   SendError,
@@ -10,9 +10,8 @@ import {
   TimeoutError,
   TooManyPendingError,
 } from './errors.js';
-import type { BackoffOptions, RequesterOptions, RequestOptions, ServeOptions } from './options.js';
+import type { BackoffOptions, RequesterOptions, RequestOptions } from './options.js';
 import { ABANDONED, ANSWERED, RecentIds } from './recent-ids.js';
-import { ReplyCache, RUNNING } from './reply-cache.js';
 import { decodeFrame, encodeFrame, looksLikeFrame } from './request-header.js';
 import {
   createSocket,
@@ -102,7 +101,9 @@ export class Requester {
   readonly #hasDefaults: boolean;
   #lastHost = '';
   #lastExpect: string | undefined;
-  #nextId = (Math.random() * 0x100000000) >>> 0;
+  /** Ids come from the CSPRNG in batches, so guessing the next one is as hard as guessing 32 bits. */
+  readonly #idPool = new Uint32Array(ID_BATCH);
+  #idNext = ID_BATCH;
   readonly #timers = new TimerQueue<Pending>(
     (pending) => this.#onTimer(pending),
     (pending) => this.#isLive(pending),
@@ -155,6 +156,9 @@ export class Requester {
           : options;
     if (this.#closed || this.socket.closed) return Promise.reject(new SocketClosedError('request'));
     if (o.signal?.aborted) return Promise.reject(new AbortError(o.signal.reason));
+    // A name is resolved once and the request pinned to that address: replies must come from it.
+    if (o.host !== undefined && isIP(o.host) === 0 && !this.socket.connected)
+      return this.#requestByName(data, o);
     if (this.#pending.size >= this.#maxPending)
       return Promise.reject(new TooManyPendingError(this.#maxPending));
     let pending: Pending;
@@ -182,6 +186,23 @@ export class Requester {
       }
       this.#transmit(pending, pending.started);
     });
+  }
+
+  async #requestByName(data: Payload, o: RequestOptions): Promise<Reply> {
+    const host = o.host!;
+    const timeout = o.timeout ?? DEFAULT_TIMEOUT;
+    if (!(timeout > 0) || timeout > MAX_DELAY)
+      throw new InvalidArgumentError(`timeout must be 1..${MAX_DELAY} ms`);
+    const started = performance.now();
+    let address: string;
+    try {
+      ({ address } = await lookup(host, { family: this.socket.type === 'udp4' ? 4 : 6 }));
+    } catch (err) {
+      throw new SendError(o.port, host, err as Error);
+    }
+    const elapsed = performance.now() - started;
+    if (elapsed >= timeout) throw new TimeoutError(0, elapsed);
+    return this.request(data, { ...o, host: address, timeout: Math.max(1, Math.floor(timeout - elapsed)) });
   }
 
   /** Detaches from the socket and rejects every pending request with `ERR_UDP_SOCKET_CLOSED`. */
@@ -269,10 +290,14 @@ export class Requester {
   }
 
   #allocateId(): number {
-    let id = this.#nextId;
-    while (this.#pending.has(id & KEY_MASK) || this.#recent.get(id) !== 0) id = (id + 1) >>> 0;
-    this.#nextId = (id + 1) >>> 0;
-    return id;
+    for (;;) {
+      if (this.#idNext === ID_BATCH) {
+        getRandomValues(this.#idPool);
+        this.#idNext = 0;
+      }
+      const id = this.#idPool[this.#idNext++]!;
+      if (!this.#pending.has(id & KEY_MASK) && this.#recent.get(id) === 0) return id;
+    }
   }
 
   /** `now` is the caller's performance.now(): one clock read per attempt instead of three. */
@@ -388,227 +413,9 @@ export async function request(data: Payload, options: RequestOptions & { port: n
   }
 }
 
-/** What a handler may return: a reply payload, `undefined` (empty reply) or `null` (no reply at all). */
-export type HandlerResult = Uint8Array | string | null | undefined;
-
-/** Answers one request. Throwing (or rejecting) sends an error reply. */
-export type RequestHandler = (
-  data: Buffer,
-  rinfo: RemoteInfo,
-  request: { id: number },
-) => HandlerResult | Promise<HandlerResult>;
-
-/** Counters of a {@link Responder}. */
-export interface ResponderStats {
-  /** Requests handed to the handler. */
-  handled: number;
-  /** Retransmitted requests answered from the reply cache (handler not re-run). */
-  cached: number;
-  /** Retransmissions that arrived while the handler was still running (dropped; the reply follows). */
-  inProgress: number;
-  /** Requests dropped because `maxConcurrent` handlers were busy. */
-  overloaded: number;
-  /** Handlers that threw, rejected or exceeded `handlerTimeout` (answered with an error reply). */
-  handlerErrors: number;
-  /** Datagrams with our magic but an unreadable header. */
-  malformed: number;
-  /** Replies that could not be sent (too large, socket closed, kernel error). */
-  sendErrors: number;
-}
-
-/** Events of {@link Responder}. */
-export interface ResponderEvents {
-  /** The handler threw or rejected, or its reply could not be sent. */
-  handlerError: [error: unknown, rinfo: RemoteInfo];
-}
-
-/** A handler that returned a promise: what its outcome needs, allocated only on that path. */
-interface AsyncHandler {
-  slot: number;
-  generation: number;
-  id: number;
-  rinfo: RemoteInfo;
-  /** The handler finished (or timed out); later outcomes are ignored. */
-  settled: boolean;
-  timer: NodeJS.Timeout | undefined;
-}
-
-/**
- * The server side of request/response. Caches recent replies per (peer, id) so a retransmitted
- * request is answered again without re-running the handler: handlers run at most once per request.
- */
-export class Responder extends EventEmitter<ResponderEvents> {
-  readonly socket: UdpSocket;
-  readonly #handler: RequestHandler;
-  readonly #cache: ReplyCache;
-  readonly #cacheTtl: number;
-  readonly #maxConcurrent: number;
-  readonly #exposeErrors: boolean;
-  readonly #handlerTimeout: number;
-  #running = 0;
-  #closed = false;
-  readonly #stats: ResponderStats = {
-    handled: 0,
-    cached: 0,
-    inProgress: 0,
-    overloaded: 0,
-    handlerErrors: 0,
-    malformed: 0,
-    sendErrors: 0,
-  };
-
-  constructor(socket: UdpSocket, handler: RequestHandler, options: ServeOptions = {}) {
-    super();
-    if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
-    this.socket = socket;
-    this.#handler = handler;
-    this.#cache = new ReplyCache(positiveInt('cacheSize', options.cacheSize ?? 1024));
-    this.#cacheTtl = options.cacheTtl ?? 30_000;
-    if (!(this.#cacheTtl >= 0)) throw new InvalidArgumentError('cacheTtl must be >= 0');
-    this.#maxConcurrent = positiveInt('maxConcurrent', options.maxConcurrent ?? 256);
-    this.#exposeErrors = options.exposeErrors ?? false;
-    this.#handlerTimeout = options.handlerTimeout ?? 10_000;
-    if (!(this.#handlerTimeout > 0) || this.#handlerTimeout > 2 ** 31 - 1) {
-      throw new InvalidArgumentError('handlerTimeout must be 1..2147483647 ms');
-    }
-    socket.on('message', this.#onMessage);
-  }
-
-  /** A snapshot of the counters. */
-  get stats(): ResponderStats {
-    return { ...this.#stats };
-  }
-
-  /** Stops answering (the socket stays open). */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.socket.off('message', this.#onMessage);
-    this.#cache.clear();
-  }
-
-  readonly #onMessage = (data: Buffer, rinfo: RemoteInfo): void => {
-    if (!looksLikeFrame(data)) return;
-    const frame = decodeFrame(data);
-    if (frame.kind === 'invalid') {
-      this.#stats.malformed++;
-      return;
-    }
-    if (frame.kind !== 'request') return;
-    const id = frame.id;
-    const cache = this.#cache;
-    const slot = cache.find(rinfo.address, rinfo.port, id);
-    if (slot !== -1) {
-      if (cache.state(slot) === RUNNING) {
-        this.#stats.inProgress++;
-        return;
-      }
-      if (cache.expires(slot) > performance.now()) {
-        const reply = cache.reply(slot);
-        if (reply !== null) {
-          this.#stats.cached++;
-          this.#sendReply(reply, rinfo);
-        }
-        return;
-      }
-    }
-    if (this.#running >= this.#maxConcurrent) {
-      this.#stats.overloaded++;
-      return;
-    }
-    if (slot !== -1) cache.remove(slot);
-    const fresh = cache.insert(rinfo.address, rinfo.port, id);
-    const generation = cache.generation(fresh);
-    this.#stats.handled++;
-    this.#running++;
-    let result: HandlerResult | Promise<HandlerResult>;
-    try {
-      result = this.#handler(frame.payload, rinfo, { id });
-    } catch (err) {
-      this.#running--;
-      this.#complete(fresh, generation, id, rinfo, undefined, err, true);
-      return;
-    }
-    if (isPromiseLike(result)) {
-      const job: AsyncHandler = { slot: fresh, generation, id, rinfo, settled: false, timer: undefined };
-      job.timer = setTimeout(this.#onHandlerTimeout, this.#handlerTimeout, job);
-      job.timer.unref();
-      result.then(
-        (value) => this.#completeAsync(job, value, undefined, false),
-        (err: unknown) => this.#completeAsync(job, undefined, err, true),
-      );
-    } else {
-      this.#running--;
-      this.#complete(fresh, generation, id, rinfo, result, undefined, false);
-    }
-  };
-
-  readonly #onHandlerTimeout = (job: AsyncHandler): void => {
-    this.#completeAsync(job, undefined, new HandlerTimeoutError(this.#handlerTimeout), true);
-  };
-
-  #completeAsync(job: AsyncHandler, value: HandlerResult, error: unknown, failed: boolean): void {
-    // A handler that outlived handlerTimeout was already answered with an error.
-    if (job.settled) return;
-    job.settled = true;
-    clearTimeout(job.timer);
-    this.#running--;
-    this.#complete(job.slot, job.generation, job.id, job.rinfo, value, error, failed);
-  }
-
-  #complete(
-    slot: number,
-    generation: number,
-    id: number,
-    rinfo: RemoteInfo,
-    value: HandlerResult,
-    error: unknown,
-    failed: boolean,
-  ): void {
-    if (this.#closed) return;
-    let reply: Buffer | null;
-    if (failed) {
-      this.#stats.handlerErrors++;
-      this.emit('handlerError', error, rinfo);
-      reply = encodeFrame('error', id, this.#exposeErrors ? errorText(error) : '');
-    } else if (value === null) reply = null;
-    else {
-      try {
-        reply = encodeFrame('reply', id, value ?? EMPTY);
-      } catch (err) {
-        this.#stats.handlerErrors++;
-        this.emit('handlerError', err, rinfo);
-        reply = encodeFrame('error', id, this.#exposeErrors ? errorText(err) : '');
-      }
-      if (reply.byteLength > this.socket.maxPayload) {
-        const err = new InvalidArgumentError(`reply of ${reply.byteLength} bytes exceeds maxPayload`);
-        this.#stats.handlerErrors++;
-        this.emit('handlerError', err, rinfo);
-        reply = encodeFrame('error', id, this.#exposeErrors ? err.message : '');
-      }
-    }
-    // An entry evicted while its handler ran is not re-cached; the reply is still sent.
-    this.#cache.settle(slot, generation, reply, performance.now() + this.#cacheTtl);
-    if (reply !== null) this.#sendReply(reply, rinfo);
-  }
-
-  #sendReply(reply: Buffer, rinfo: RemoteInfo): void {
-    try {
-      this.socket.post(reply, rinfo.port, rinfo.address);
-    } catch (err) {
-      this.#stats.sendErrors++;
-      this.emit('handlerError', err, rinfo);
-    }
-  }
-}
-
-/** Answers requests arriving on `socket` with `handler`. Returns the {@link Responder} (call `close()` to stop). */
-export function serve(socket: UdpSocket, handler: RequestHandler, options?: ServeOptions): Responder {
-  return new Responder(socket, handler, options);
-}
-
-const EMPTY = new Uint8Array(0);
 const NO_OPTIONS: RequestOptions = Object.freeze({});
+/** Random ids drawn per `crypto.getRandomValues` call (one call per 256 requests). */
+const ID_BATCH = 256;
 /** Pending requests are keyed by the low 30 bits of their id: V8 small integers on every platform. */
 const KEY_MASK = 0x3fffffff;
 
@@ -618,17 +425,6 @@ function positiveInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1)
     throw new InvalidArgumentError(`${name} must be a positive integer`);
   return value;
-}
-
-function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {
-  return (
-    typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
-  );
-}
-
-function errorText(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.length > 512 ? text.slice(0, 512) : text;
 }
 
 function normalize(address: string): string {

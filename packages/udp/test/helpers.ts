@@ -117,24 +117,60 @@ export interface LossyRelay {
   port: number;
   forwarded: number;
   dropped: number;
+  /** Datagrams sent twice. */
+  duplicated: number;
+  /** Datagrams held back so that later ones overtook them. */
+  delayed: number;
+  /** Datagrams that were forwarded while an earlier one was still held back. */
+  overtook: number;
   close(): Promise<void>;
 }
 
+export interface RelayFaults {
+  /** Fraction of datagrams dropped, in each direction. */
+  loss: number;
+  /** Fraction of the forwarded datagrams sent a second time a little later. @default 0 */
+  duplicate?: number;
+  /** Fraction of the forwarded datagrams held back 5–60 ms so later ones overtake them. @default 0 */
+  reorder?: number;
+}
+
 /**
- * A real UDP relay between one client and one server that drops `loss` of the datagrams in each
- * direction. The decision for a datagram depends only on the seed, its direction, its bytes and
- * how many identical datagrams came before, never on timing or random ids, so a run is reproducible
- * even when the machine is busy and retransmissions interleave differently.
+ * A real UDP relay between one client and one server that drops, duplicates and reorders datagrams
+ * in each direction. The fate of a datagram depends only on the seed, its direction, its bytes and
+ * how many identical datagrams came before, never on timing or random ids, so a seed replays the
+ * same faults even when the machine is busy and retransmissions interleave differently.
  */
-export async function createLossyRelay(serverPort: number, loss: number, seed: number): Promise<LossyRelay> {
+export async function createLossyRelay(
+  serverPort: number,
+  faults: number | RelayFaults,
+  seed: number,
+): Promise<LossyRelay> {
+  const { loss, duplicate = 0, reorder = 0 } = typeof faults === 'number' ? { loss: faults } : faults;
   const socket = dgram.createSocket('udp4');
   const seen = new Map<string, number>();
   let client: { port: number; address: string } | undefined;
+  let held = 0;
+  const timers = new Set<NodeJS.Timeout>();
   const relay: LossyRelay = {
     port: 0,
     forwarded: 0,
     dropped: 0,
-    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+    duplicated: 0,
+    delayed: 0,
+    overtook: 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const timer of timers) clearTimeout(timer);
+        socket.close(() => resolve());
+      }),
+  };
+  const later = (ms: number, fn: () => void): void => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      fn();
+    }, ms);
+    timers.add(timer);
   };
   socket.on('message', (data, rinfo) => {
     const fromServer = rinfo.port === serverPort;
@@ -151,10 +187,29 @@ export async function createLossyRelay(serverPort: number, loss: number, seed: n
       relay.dropped++;
       return;
     }
-    relay.forwarded++;
-    if (fromServer) {
-      if (client) socket.send(data, client.port, client.address);
-    } else socket.send(data, serverPort, '127.0.0.1');
+    const twice = random() < duplicate;
+    const delay = random() < reorder ? 5 + Math.floor(random() * 55) : 0;
+    const forward = (): void => {
+      relay.forwarded++;
+      if (fromServer) {
+        if (client) socket.send(data, client.port, client.address);
+      } else socket.send(data, serverPort, '127.0.0.1');
+    };
+    if (delay > 0) {
+      relay.delayed++;
+      held++;
+      later(delay, () => {
+        held--;
+        forward();
+      });
+    } else {
+      if (held > 0) relay.overtook++;
+      forward();
+    }
+    if (twice) {
+      relay.duplicated++;
+      later(delay + 1 + Math.floor(random() * 20), forward);
+    }
   });
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
   relay.port = socket.address().port;

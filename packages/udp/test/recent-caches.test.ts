@@ -76,6 +76,7 @@ describe('reply cache', () => {
             expect(cache.state(fresh)).toBe(RUNNING);
             const reply = Buffer.from(String(n++));
             cache.settle(fresh, cache.generation(fresh), reply, 1);
+            cache.release(fresh, cache.generation(fresh)); // the handler settled
             model.set(key, reply);
             // Removed slots still take their turn in the ring, so the cache may hold fewer than
             // `limit` entries, never more; drop from the model whatever the cache forgot.
@@ -97,6 +98,7 @@ describe('reply cache', () => {
     for (let id = 0; id < 1000; id++) {
       const slot = cache.insert('127.0.0.1', 5000, id);
       cache.settle(slot, cache.generation(slot), null, 1);
+      cache.release(slot, cache.generation(slot));
     }
     for (let id = 0; id < 1000; id++) {
       expect(cache.find('127.0.0.1', 5000, id) !== -1).toBe(id >= 900);
@@ -105,10 +107,12 @@ describe('reply cache', () => {
     expect(cache.find('127.0.0.1', 5001, 999)).toBe(-1);
   });
 
-  it('ignores the outcome of a handler whose entry was evicted while it ran', () => {
+  it('ignores the outcome of a handler whose entry was removed while it ran', () => {
     const cache = new ReplyCache(1);
     const first = cache.insert('127.0.0.1', 1, 1);
     const generation = cache.generation(first);
+    expect(cache.insert('127.0.0.1', 1, 2)).toBe(-1); // a running entry is never evicted
+    cache.remove(first);
     const second = cache.insert('127.0.0.1', 1, 2);
     expect(second).toBe(first);
     cache.settle(first, generation, Buffer.from('stale'), 1);
