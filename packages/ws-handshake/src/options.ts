@@ -63,6 +63,13 @@ export interface ConnectionOptions {
    * @default 1024
    */
   iteratorHighWaterMark?: number;
+  /**
+   * Deliver text messages as a UTF-8 `Buffer` (with `isBinary === false`) instead of a `string`,
+   * as the `ws` package does, for code that checks `Buffer.isBuffer(data)`. The text is still
+   * validated as UTF-8.
+   * @default false
+   */
+  textAsBuffer?: boolean;
 }
 
 /** Result of an `authorize` hook: accept, or reject with an HTTP response before the 101. */
@@ -103,21 +110,34 @@ export interface ServerOptions extends ConnectionOptions {
   headers?: Record<string, string>;
 }
 
-/** Options for `new WebSocketServer()`. */
+/**
+ * Options for `new WebSocketServer()`. As in `ws` 8, at most one of `port` (create and own an
+ * HTTP server listening there), `server` (handle the `upgrade` events of an existing server) and
+ * `noServer` (call `handleUpgrade()` yourself) may be given; with none of them the server is in
+ * `noServer` mode.
+ */
 export interface WebSocketServerOptions extends ServerOptions {
   /** Only accept upgrades for this exact pathname (others get 404). @default undefined (any path) */
   path?: string;
+  /** Create an HTTP(S) server and listen on this port (0 picks a free one). */
+  port?: number;
+  /**
+   * Interface to bind with `port`. `new WebSocketServer()` follows `ws` and `node:http` (all
+   * interfaces when absent); `createWebSocketServer()` defaults to `'127.0.0.1'`.
+   */
+  host?: string;
+  /** `listen()` backlog with `port`. @default Node's default (511) */
+  backlog?: number;
+  /** With `port`: serve `wss:` with these TLS options (key/cert/...); plain `ws:` when absent. */
+  tls?: import('node:tls').TlsOptions;
+  /** Handle every `upgrade` event of this existing HTTP(S) server (it is not closed by `close()`). */
+  server?: import('node:http').Server | import('node:https').Server;
+  /** Do not listen anywhere: upgrades come only through `handleUpgrade()`. @default true when neither `port` nor `server` is set */
+  noServer?: boolean;
 }
 
-/** Options for `createWebSocketServer()`. */
-export interface CreateServerOptions extends WebSocketServerOptions {
-  /** Port to listen on; 0 picks a free one. @default 0 */
-  port?: number;
-  /** Interface to bind. @default '127.0.0.1' */
-  host?: string;
-  /** Serve `wss:` with these TLS options (key/cert/...); plain `ws:` when absent. */
-  tls?: import('node:tls').TlsOptions;
-}
+/** Options for `createWebSocketServer()`: as `WebSocketServerOptions`, `port` 0 and host `'127.0.0.1'` by default. */
+export interface CreateServerOptions extends WebSocketServerOptions {}
 
 /** Options for `connect()`. */
 export interface ClientOptions extends ConnectionOptions {
