@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import {
+  AbortedError,
   HandshakeError,
   HandshakeTimeoutError,
   InvalidArgumentError,
@@ -26,6 +27,7 @@ import {
   type PerMessageDeflateOptions,
 } from './options.js';
 import { PerMessageDeflate } from './permessage-deflate.js';
+import { deliverTextAsBuffer } from './text-as-buffer.js';
 import { WebSocket } from './websocket.js';
 
 const DEFAULT_TIMEOUT = 10_000;
@@ -126,14 +128,24 @@ function attempt(
   if (deflate !== null) headers['Sec-WebSocket-Extensions'] = deflateOffer(deflate);
   if (options.origin !== undefined) headers.Origin = options.origin;
 
-  const timeout = options.timeout ?? DEFAULT_TIMEOUT;
+  const timeout = options.timeout ?? options.handshakeTimeout ?? DEFAULT_TIMEOUT;
+  const signal = options.signal;
+  if (signal?.aborted === true) {
+    fail(new AbortedError(signal.reason));
+    return;
+  }
   let settled = false;
   const settle = (error: WebSocketError | null, ws?: WebSocket): void => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
     if (error !== null) fail(error);
     else resolve(ws!);
+  };
+  const onAbort = (): void => {
+    settle(new AbortedError(signal?.reason));
+    req.destroy();
   };
 
   const createConnection = (): Duplex => {
@@ -167,6 +179,8 @@ function attempt(
     req.destroy();
   }, timeout);
 
+  signal?.addEventListener('abort', onAbort, { once: true });
+
   req.on('error', (error) => {
     settle(error instanceof HandshakeTimeoutError ? error : new SocketError(error));
   });
@@ -199,6 +213,7 @@ function attempt(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       attempt(next, options, protocols, deflate, redirectsLeft - 1, nextHeaders, resolve, fail);
       return;
     }
@@ -252,6 +267,7 @@ function attempt(
       },
       options,
     );
+    if (options.textAsBuffer === true) deliverTextAsBuffer(ws);
     settle(null, ws);
   });
 

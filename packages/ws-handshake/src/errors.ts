@@ -123,3 +123,10 @@ export class InvalidArgumentError extends WebSocketError {
     super('ERR_WS_INVALID_ARGUMENT', message);
   }
 }
+
+/** The `signal` passed to `connect()` / `new WebSocket()` was aborted before the connection opened. */
+export class AbortedError extends WebSocketError {
+  constructor(reason: unknown) {
+    super('ERR_WS_ABORTED', 'The opening handshake was aborted', undefined, { cause: reason });
+  }
+}

@@ -1,6 +1,7 @@
 export { connect } from './client.js';
 export { CloseCode, isValidWireCloseCode, Opcode, ReadyState, WS_GUID } from './constants.js';
 export {
+  AbortedError,
   CloseTimeoutError,
   ConnectionClosedError,
   DecompressionError,

@@ -149,8 +149,15 @@ export interface ClientOptions extends ConnectionOptions {
   origin?: string;
   /** TLS options for `wss:` (ca, cert, key, servername, ...). Certificates are verified. */
   tls?: TlsConnectionOptions;
-  /** Opening handshake timeout in ms (TCP + TLS + HTTP). @default 10000 */
+  /** Opening handshake timeout in ms (TCP + TLS + HTTP); `HandshakeTimeoutError` when it elapses. @default 10000 */
   timeout?: number;
+  /** The `ws` name for `timeout`; `timeout` wins when both are set. @default 10000 */
+  handshakeTimeout?: number;
+  /**
+   * Abort the opening handshake: `connect()` rejects with `AbortedError` (`ERR_WS_ABORTED`, the
+   * signal's reason as `cause`). Has no effect once the connection is open.
+   */
+  signal?: AbortSignal;
   /** Offer permessage-deflate. `true` uses the defaults. @default false */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** Redirects (3xx with Location) to follow; 0 fails the handshake on a redirect. @default 0 */

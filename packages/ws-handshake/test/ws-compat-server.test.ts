@@ -43,7 +43,9 @@ function openWs(url: string, protocols?: string[]): Promise<WS> {
 
 function nextMessage(ws: WS): Promise<[Buffer, boolean]> {
   return withTimeout(
-    new Promise((resolve) => ws.once('message', (data: Buffer, isBinary: boolean) => resolve([data, isBinary]))),
+    new Promise((resolve) =>
+      ws.once('message', (data: Buffer, isBinary: boolean) => resolve([data, isBinary])),
+    ),
     10_000,
     'message',
   );
@@ -69,10 +71,12 @@ describe('Moving from ws: server construction', () => {
     expect(port).toBeGreaterThan(0);
     expect(wss.url).toBe(`ws://127.0.0.1:${port}`);
     const status = await new Promise<number>((resolve, fail) => {
-      http.get(`http://127.0.0.1:${port}/`, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      }).on('error', fail);
+      http
+        .get(`http://127.0.0.1:${port}/`, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .on('error', fail);
     });
     expect(status).toBe(426);
     wss.on('connection', echo);
@@ -105,7 +109,9 @@ describe('Moving from ws: server construction', () => {
     await ready;
     const port = portOf(wss);
     expect(port).toBe((httpServer.address() as AddressInfo).port);
-    const connected = new Promise<string>((resolve) => wss.on('connection', (_ws, req) => resolve(req.url ?? '')));
+    const connected = new Promise<string>((resolve) =>
+      wss.on('connection', (_ws, req) => resolve(req.url ?? '')),
+    );
     await openWs(`ws://127.0.0.1:${port}/room?x=1`);
     expect(await withTimeout(connected, 10_000, 'connection')).toBe('/room?x=1');
     // close() stops handling upgrades but leaves the given server running.
@@ -194,7 +200,9 @@ describe('Moving from ws: connections', () => {
   it('without textAsBuffer text arrives as a string', async () => {
     const wss = track(new WebSocketServer({ port: 0, host: '127.0.0.1' }));
     await listening(wss);
-    const first = new Promise<unknown>((resolve) => wss.on('connection', (ws) => ws.once('message', resolve)));
+    const first = new Promise<unknown>((resolve) =>
+      wss.on('connection', (ws) => ws.once('message', resolve)),
+    );
     const client = await openWs(`ws://127.0.0.1:${portOf(wss)}`);
     client.send('plain');
     expect(await withTimeout(first, 10_000, 'message')).toBe('plain');
