@@ -1,3 +1,5 @@
+export type { BinaryType, BrowserSendData, CloseEventInit, ErrorEventInit } from './browser-websocket.js';
+export { BrowserWebSocket, CloseEvent, ErrorEvent } from './browser-websocket.js';
 export { connect } from './client.js';
 export { CloseCode, isValidWireCloseCode, Opcode, ReadyState, WS_GUID } from './constants.js';
 export {
@@ -31,6 +33,7 @@ export {
 } from './handshake.js';
 export type {
   AuthorizeResult,
+  BrowserWebSocketOptions,
   ClientOptions,
   ConnectionOptions,
   CreateServerOptions,

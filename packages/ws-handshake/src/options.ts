@@ -175,3 +175,9 @@ export const DEFAULT_SERVER_HEARTBEAT = 30_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 export const DEFAULT_DEFLATE_THRESHOLD = 1024;
 export const DEFAULT_ITERATOR_HWM = 1024;
+
+/**
+ * Options for `new BrowserWebSocket(url, protocols?, options?)`: the `connect()` options, with the
+ * subprotocols given as the second argument.
+ */
+export interface BrowserWebSocketOptions extends Omit<ClientOptions, 'protocols'> {}
