@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { createClient } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import * as RwsModule from 'reconnecting-websocket';
+import RwsModule from 'reconnecting-websocket';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer as WSServer } from 'ws';
 import { BrowserWebSocket, WebSocketServer } from '../src/index.js';
@@ -15,9 +15,9 @@ import { withTimeout } from './helpers.js';
 const { buildSchema } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
 
 // reconnecting-websocket ships CJS with `exports.default`; unwrap whichever shape the loader gave.
-type RwsClass = typeof RwsModule.default;
-const ReconnectingWebSocket: RwsClass = ((RwsModule.default as unknown as { default?: RwsClass }).default ??
-  RwsModule.default) as RwsClass;
+type RwsClass = (typeof RwsModule)['default'];
+const ReconnectingWebSocket: RwsClass =
+  (RwsModule as unknown as { default?: RwsClass }).default ?? (RwsModule as unknown as RwsClass);
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -44,7 +44,7 @@ describe('graphql-ws client with webSocketImpl: BrowserWebSocket', () => {
     cleanups.push(
       () =>
         new Promise<void>((resolve) => {
-          void server.dispose().then(() => wss.close(() => resolve()));
+          void Promise.resolve(server.dispose()).then(() => wss.close(() => resolve()));
         }),
     );
     const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/graphql`;
@@ -115,7 +115,9 @@ describe('reconnecting-websocket with WebSocket: BrowserWebSocket', () => {
     cleanups.push(() => rws.close());
     const opens: number[] = [];
     const closes: number[] = [];
-    rws.addEventListener('close', (e) => closes.push(e.code));
+    rws.addEventListener('close', (e) => {
+      closes.push(e.code);
+    });
     const reply = withTimeout(
       new Promise<string>((resolve) => {
         rws.addEventListener('open', () => {
