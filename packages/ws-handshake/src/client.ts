@@ -10,7 +10,7 @@ import {
   InvalidArgumentError,
   SocketError,
   TooManyRedirectsError,
-  type WebSocketError,
+  WebSocketError,
 } from './errors.js';
 import {
   type DeflateParams,
@@ -27,6 +27,7 @@ import {
   type PerMessageDeflateOptions,
 } from './options.js';
 import { PerMessageDeflate } from './permessage-deflate.js';
+import { openTunnel, resolveProxy } from './proxy.js';
 import { deliverTextAsBuffer } from './text-as-buffer.js';
 import { WebSocket } from './websocket.js';
 
@@ -134,12 +135,22 @@ function attempt(
     fail(new AbortedError(signal.reason));
     return;
   }
+  let proxy: URL | null;
+  try {
+    proxy = resolveProxy(options.proxy, url);
+  } catch (error) {
+    fail(error as WebSocketError);
+    return;
+  }
+  // The proxy connection while CONNECT is in flight: not yet owned by the request.
+  let tunnel: Duplex | undefined;
   let settled = false;
   const settle = (error: WebSocketError | null, ws?: WebSocket): void => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
+    if (error !== null) tunnel?.destroy();
     if (error !== null) fail(error);
     else resolve(ws!);
   };
@@ -148,15 +159,25 @@ function attempt(
     req.destroy();
   };
 
-  const createConnection = (): Duplex => {
-    if (secure) {
-      return tls.connect({
-        ...options.tls,
-        host,
-        port,
-        servername: options.tls?.servername ?? (net.isIP(host) === 0 ? host : undefined),
+  const tlsOptions = {
+    ...options.tls,
+    host,
+    port,
+    servername: options.tls?.servername ?? (net.isIP(host) === 0 ? host : undefined),
+  };
+  const createConnection = (
+    _: unknown,
+    callback: (error: Error | null, socket?: Duplex) => void,
+  ): Duplex | undefined => {
+    if (proxy !== null) {
+      // TLS to the origin runs inside the tunnel, with the usual certificate checks.
+      tunnel = openTunnel(proxy, host, port, (error, socket) => {
+        if (error !== null || socket === undefined) callback(error);
+        else callback(null, secure ? tls.connect({ ...tlsOptions, socket }) : socket);
       });
+      return undefined;
     }
+    if (secure) return tls.connect(tlsOptions);
     return net.connect({
       host,
       port,
@@ -182,7 +203,7 @@ function attempt(
   signal?.addEventListener('abort', onAbort, { once: true });
 
   req.on('error', (error) => {
-    settle(error instanceof HandshakeTimeoutError ? error : new SocketError(error));
+    settle(error instanceof WebSocketError ? error : new SocketError(error));
   });
 
   req.on('response', (res: IncomingMessage) => {

@@ -130,3 +130,16 @@ export class AbortedError extends WebSocketError {
     super('ERR_WS_ABORTED', 'The opening handshake was aborted', undefined, { cause: reason });
   }
 }
+
+/**
+ * The HTTP proxy could not open a tunnel: it refused the CONNECT (`status` holds its answer, e.g.
+ * 403 or 407), answered something that is not HTTP, or could not be reached (`cause`).
+ */
+export class ProxyError extends WebSocketError {
+  /** The proxy's HTTP status, when it answered. */
+  readonly status: number | undefined;
+  constructor(message: string, status?: number, cause?: unknown) {
+    super('ERR_WS_PROXY', message, undefined, cause === undefined ? undefined : { cause });
+    this.status = status;
+  }
+}

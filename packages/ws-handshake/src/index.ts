@@ -15,6 +15,7 @@ export {
   InvalidUtf8Error,
   MessageTooBigError,
   ProtocolError,
+  ProxyError,
   SlowConsumerError,
   SocketError,
   TooManyRedirectsError,
@@ -42,6 +43,10 @@ export type {
   SlowConsumerPolicy,
   WebSocketServerOptions,
 } from './options.js';
+export type { ConnectResponse } from './proxy-response.js';
+export { ConnectResponseParser } from './proxy-response.js';
+export type { ProxyOption } from './proxy.js';
+export { bypassesProxy, resolveProxy } from './proxy.js';
 export type { FrameInflater, ReceiverOptions, ReceiverSink } from './receiver.js';
 export { Receiver } from './receiver.js';
 export { encodeFrame } from './sender.js';

@@ -166,6 +166,14 @@ export interface ClientOptions extends ConnectionOptions {
   localAddress?: string;
   /** IP family for DNS resolution (4 or 6). @default undefined (any) */
   family?: number;
+  /**
+   * Connect through an HTTP proxy with CONNECT (`ws:` and `wss:`; for `wss:` TLS to the origin runs
+   * inside the tunnel with the usual certificate checks). A URL such as `'http://user:pass@proxy:3128'`
+   * (userinfo becomes Basic `Proxy-Authorization`), or `'env'` for `HTTPS_PROXY` (`wss:`) /
+   * `HTTP_PROXY` (`ws:`) and `NO_PROXY`, lower-case names first. Refusals fail with `ProxyError`.
+   * @default undefined (direct connection; the environment is not read)
+   */
+  proxy?: string | URL | false;
 }
 
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;

@@ -392,7 +392,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     for (const ws of this.clients) waits.push(ws.close(code, reason).catch(() => {}));
     await Promise.all(waits);
     const server = this.httpServer;
-    if (server !== null && server.listening) {
+    if (server?.listening) {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -237,7 +237,14 @@ describe('Moving from ws: connections', () => {
     expect(await refused(`${url}/other`, { 'x-token': 'ok' })).toBe(404);
     const ws = new WS(`${url}/ws`, ['a', 'b'], { headers: { 'x-token': 'ok' } });
     cleanups.push(() => ws.terminate());
-    await withTimeout(new Promise((r, j) => (ws.once('open', r), ws.once('error', j))), 10_000, 'open');
+    await withTimeout(
+      new Promise((r, j) => {
+        ws.once('open', r);
+        ws.once('error', j);
+      }),
+      10_000,
+      'open',
+    );
     expect(ws.protocol).toBe('b');
   });
 
