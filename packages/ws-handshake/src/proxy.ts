@@ -60,6 +60,8 @@ export function resolveProxy(option: ProxyOption, target: URL): URL | null {
   return url;
 }
 
+function ignoreError(): void {}
+
 function authorityOf(host: string, port: number): string {
   return `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
 }
@@ -90,6 +92,9 @@ export function openTunnel(
       socket.destroy();
       callback(error);
     } else {
+      // The HTTP client attaches its own error listener a tick later; until then an error must
+      // not go unhandled (the close that follows reaches the client as a hang-up).
+      socket.on('error', ignoreError);
       callback(null, socket);
     }
   };
