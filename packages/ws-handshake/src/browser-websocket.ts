@@ -302,14 +302,19 @@ export class BrowserWebSocket extends EventTarget {
     const size = byteLength(data);
     this.#blobBytes += size;
     const previous = this.#blobChain ?? Promise.resolve();
-    const chain = previous.then(async () => {
-      const payload = data instanceof Blob ? await data.arrayBuffer() : data;
-      this.#blobBytes -= size;
-      if (socket.readyState === OPEN) socket.send(payload).catch(() => {});
-    });
-    this.#blobChain = chain.catch(() => {});
-    void chain.finally(() => {
-      if (this.#blobChain !== null && this.#blobBytes === 0) this.#blobChain = null;
+    const chain = previous
+      .then(async () => {
+        try {
+          const payload = data instanceof Blob ? await data.arrayBuffer() : data;
+          if (socket.readyState === OPEN) socket.send(payload).catch(() => {});
+        } finally {
+          this.#blobBytes -= size;
+        }
+      })
+      .catch(() => {});
+    this.#blobChain = chain;
+    void chain.then(() => {
+      if (this.#blobChain === chain) this.#blobChain = null;
     });
   }
 
