@@ -4,12 +4,13 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import {
+  AbortedError,
   HandshakeError,
   HandshakeTimeoutError,
   InvalidArgumentError,
   SocketError,
   TooManyRedirectsError,
-  type WebSocketError,
+  WebSocketError,
 } from './errors.js';
 import {
   type DeflateParams,
@@ -26,6 +27,8 @@ import {
   type PerMessageDeflateOptions,
 } from './options.js';
 import { PerMessageDeflate } from './permessage-deflate.js';
+import { openTunnel, resolveProxy } from './proxy.js';
+import { deliverTextAsBuffer } from './text-as-buffer.js';
 import { WebSocket } from './websocket.js';
 
 const DEFAULT_TIMEOUT = 10_000;
@@ -126,25 +129,55 @@ function attempt(
   if (deflate !== null) headers['Sec-WebSocket-Extensions'] = deflateOffer(deflate);
   if (options.origin !== undefined) headers.Origin = options.origin;
 
-  const timeout = options.timeout ?? DEFAULT_TIMEOUT;
+  const timeout = options.timeout ?? options.handshakeTimeout ?? DEFAULT_TIMEOUT;
+  const signal = options.signal;
+  if (signal?.aborted === true) {
+    fail(new AbortedError(signal.reason));
+    return;
+  }
+  let proxy: URL | null;
+  try {
+    proxy = resolveProxy(options.proxy, url);
+  } catch (error) {
+    fail(error as WebSocketError);
+    return;
+  }
+  // The proxy connection while CONNECT is in flight: not yet owned by the request.
+  let tunnel: Duplex | undefined;
   let settled = false;
   const settle = (error: WebSocketError | null, ws?: WebSocket): void => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    if (error !== null) tunnel?.destroy();
     if (error !== null) fail(error);
     else resolve(ws!);
   };
+  const onAbort = (): void => {
+    settle(new AbortedError(signal?.reason));
+    req.destroy();
+  };
 
-  const createConnection = (): Duplex => {
-    if (secure) {
-      return tls.connect({
-        ...options.tls,
-        host,
-        port,
-        servername: options.tls?.servername ?? (net.isIP(host) === 0 ? host : undefined),
+  const tlsOptions = {
+    ...options.tls,
+    host,
+    port,
+    servername: options.tls?.servername ?? (net.isIP(host) === 0 ? host : undefined),
+  };
+  const createConnection = (
+    _: unknown,
+    callback: (error: Error | null, socket?: Duplex) => void,
+  ): Duplex | undefined => {
+    if (proxy !== null) {
+      // TLS to the origin runs inside the tunnel, with the usual certificate checks.
+      tunnel = openTunnel(proxy, host, port, (error, socket) => {
+        if (error !== null || socket === undefined) callback(error);
+        else callback(null, secure ? tls.connect({ ...tlsOptions, socket }) : socket);
       });
+      return undefined;
     }
+    if (secure) return tls.connect(tlsOptions);
     return net.connect({
       host,
       port,
@@ -167,8 +200,10 @@ function attempt(
     req.destroy();
   }, timeout);
 
+  signal?.addEventListener('abort', onAbort, { once: true });
+
   req.on('error', (error) => {
-    settle(error instanceof HandshakeTimeoutError ? error : new SocketError(error));
+    settle(error instanceof WebSocketError ? error : new SocketError(error));
   });
 
   req.on('response', (res: IncomingMessage) => {
@@ -199,6 +234,7 @@ function attempt(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       attempt(next, options, protocols, deflate, redirectsLeft - 1, nextHeaders, resolve, fail);
       return;
     }
@@ -252,6 +288,7 @@ function attempt(
       },
       options,
     );
+    if (options.textAsBuffer === true) deliverTextAsBuffer(ws);
     settle(null, ws);
   });
 

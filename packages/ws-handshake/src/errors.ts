@@ -126,3 +126,23 @@ export class InvalidArgumentError extends WebSocketError {
     super('ERR_WS_INVALID_ARGUMENT', message);
   }
 }
+
+/** The `signal` passed to `connect()` / `new WebSocket()` was aborted before the connection opened. */
+export class AbortedError extends WebSocketError {
+  constructor(reason: unknown) {
+    super('ERR_WS_ABORTED', 'The opening handshake was aborted', undefined, { cause: reason });
+  }
+}
+
+/**
+ * The HTTP proxy could not open a tunnel: it refused the CONNECT (`status` holds its answer, e.g.
+ * 403 or 407), answered something that is not HTTP, or could not be reached (`cause`).
+ */
+export class ProxyError extends WebSocketError {
+  /** The proxy's HTTP status, when it answered. */
+  readonly status: number | undefined;
+  constructor(message: string, status?: number, cause?: unknown) {
+    super('ERR_WS_PROXY', message, undefined, cause === undefined ? undefined : { cause });
+    this.status = status;
+  }
+}

@@ -1,6 +1,9 @@
+export type { BinaryType, BrowserSendData, CloseEventInit, ErrorEventInit } from './browser-websocket.js';
+export { BrowserWebSocket, CloseEvent, ErrorEvent } from './browser-websocket.js';
 export { connect } from './client.js';
 export { CloseCode, isValidWireCloseCode, Opcode, ReadyState, WS_GUID } from './constants.js';
 export {
+  AbortedError,
   CloseTimeoutError,
   ConnectionClosedError,
   DecompressionError,
@@ -12,6 +15,7 @@ export {
   InvalidUtf8Error,
   MessageTooBigError,
   ProtocolError,
+  ProxyError,
   SlowConsumerError,
   SocketError,
   TooManyRedirectsError,
@@ -30,6 +34,7 @@ export {
 } from './handshake.js';
 export type {
   AuthorizeResult,
+  BrowserWebSocketOptions,
   ClientOptions,
   ConnectionOptions,
   CreateServerOptions,
@@ -38,6 +43,10 @@ export type {
   SlowConsumerPolicy,
   WebSocketServerOptions,
 } from './options.js';
+export type { ConnectResponse } from './proxy-response.js';
+export { ConnectResponseParser } from './proxy-response.js';
+export type { ProxyOption } from './proxy.js';
+export { bypassesProxy, resolveProxy } from './proxy.js';
 export type { FrameInflater, ReceiverOptions, ReceiverSink } from './receiver.js';
 export { Receiver } from './receiver.js';
 export { encodeFrame } from './sender.js';

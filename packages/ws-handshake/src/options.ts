@@ -63,6 +63,13 @@ export interface ConnectionOptions {
    * @default 1024
    */
   iteratorHighWaterMark?: number;
+  /**
+   * Deliver text messages as a UTF-8 `Buffer` (with `isBinary === false`) instead of a `string`,
+   * as the `ws` package does, for code that checks `Buffer.isBuffer(data)`. The text is still
+   * validated as UTF-8.
+   * @default false
+   */
+  textAsBuffer?: boolean;
 }
 
 /** Result of an `authorize` hook: accept, or reject with an HTTP response before the 101. */
@@ -103,21 +110,34 @@ export interface ServerOptions extends ConnectionOptions {
   headers?: Record<string, string>;
 }
 
-/** Options for `new WebSocketServer()`. */
+/**
+ * Options for `new WebSocketServer()`. As in `ws` 8, at most one of `port` (create and own an
+ * HTTP server listening there), `server` (handle the `upgrade` events of an existing server) and
+ * `noServer` (call `handleUpgrade()` yourself) may be given; with none of them the server is in
+ * `noServer` mode.
+ */
 export interface WebSocketServerOptions extends ServerOptions {
   /** Only accept upgrades for this exact pathname (others get 404). @default undefined (any path) */
   path?: string;
+  /** Create an HTTP(S) server and listen on this port (0 picks a free one). */
+  port?: number;
+  /**
+   * Interface to bind with `port`. `new WebSocketServer()` follows `ws` and `node:http` (all
+   * interfaces when absent); `createWebSocketServer()` defaults to `'127.0.0.1'`.
+   */
+  host?: string;
+  /** `listen()` backlog with `port`. @default Node's default (511) */
+  backlog?: number;
+  /** With `port`: serve `wss:` with these TLS options (key/cert/...); plain `ws:` when absent. */
+  tls?: import('node:tls').TlsOptions;
+  /** Handle every `upgrade` event of this existing HTTP(S) server (it is not closed by `close()`). */
+  server?: import('node:http').Server | import('node:https').Server;
+  /** Do not listen anywhere: upgrades come only through `handleUpgrade()`. @default true when neither `port` nor `server` is set */
+  noServer?: boolean;
 }
 
-/** Options for `createWebSocketServer()`. */
-export interface CreateServerOptions extends WebSocketServerOptions {
-  /** Port to listen on; 0 picks a free one. @default 0 */
-  port?: number;
-  /** Interface to bind. @default '127.0.0.1' */
-  host?: string;
-  /** Serve `wss:` with these TLS options (key/cert/...); plain `ws:` when absent. */
-  tls?: import('node:tls').TlsOptions;
-}
+/** Options for `createWebSocketServer()`: as `WebSocketServerOptions`, `port` 0 and host `'127.0.0.1'` by default. */
+export interface CreateServerOptions extends WebSocketServerOptions {}
 
 /** Options for `connect()`. */
 export interface ClientOptions extends ConnectionOptions {
@@ -129,8 +149,15 @@ export interface ClientOptions extends ConnectionOptions {
   origin?: string;
   /** TLS options for `wss:` (ca, cert, key, servername, ...). Certificates are verified. */
   tls?: TlsConnectionOptions;
-  /** Opening handshake timeout in ms (TCP + TLS + HTTP). @default 10000 */
+  /** Opening handshake timeout in ms (TCP + TLS + HTTP); `HandshakeTimeoutError` when it elapses. @default 10000 */
   timeout?: number;
+  /** The `ws` name for `timeout`; `timeout` wins when both are set. @default 10000 */
+  handshakeTimeout?: number;
+  /**
+   * Abort the opening handshake: `connect()` rejects with `AbortedError` (`ERR_WS_ABORTED`, the
+   * signal's reason as `cause`). Has no effect once the connection is open.
+   */
+  signal?: AbortSignal;
   /** Offer permessage-deflate. `true` uses the defaults. @default false */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** Redirects (3xx with Location) to follow; 0 fails the handshake on a redirect. @default 0 */
@@ -139,6 +166,14 @@ export interface ClientOptions extends ConnectionOptions {
   localAddress?: string;
   /** IP family for DNS resolution (4 or 6). @default undefined (any) */
   family?: number;
+  /**
+   * Connect through an HTTP proxy with CONNECT (`ws:` and `wss:`; for `wss:` TLS to the origin runs
+   * inside the tunnel with the usual certificate checks). A URL such as `'http://user:pass@proxy:3128'`
+   * (userinfo becomes Basic `Proxy-Authorization`), or `'env'` for `HTTPS_PROXY` (`wss:`) /
+   * `HTTP_PROXY` (`ws:`) and `NO_PROXY`, lower-case names first. Refusals fail with `ProxyError`.
+   * @default undefined (direct connection; the environment is not read)
+   */
+  proxy?: string | URL | false;
 }
 
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -148,3 +183,9 @@ export const DEFAULT_SERVER_HEARTBEAT = 30_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 export const DEFAULT_DEFLATE_THRESHOLD = 1024;
 export const DEFAULT_ITERATOR_HWM = 1024;
+
+/**
+ * Options for `new BrowserWebSocket(url, protocols?, options?)`: the `connect()` options, with the
+ * subprotocols given as the second argument.
+ */
+export interface BrowserWebSocketOptions extends Omit<ClientOptions, 'protocols'> {}

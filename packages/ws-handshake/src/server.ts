@@ -3,7 +3,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { HandshakeTimeoutError } from './errors.js';
+import { HandshakeTimeoutError, InvalidArgumentError } from './errors.js';
 import { acceptDeflateOffer, validateDeflateOptions } from './extension.js';
 import { buildAcceptResponse, buildRejectResponse, validateUpgradeRequest } from './handshake.js';
 import {
@@ -16,7 +16,9 @@ import {
   type ServerOptions,
   type WebSocketServerOptions,
 } from './options.js';
+import { createOwnedServer } from './owned-server.js';
 import { PerMessageDeflate } from './permessage-deflate.js';
+import { deliverTextAsBuffer } from './text-as-buffer.js';
 import { PreparedMessage, type SendData, WebSocket } from './websocket.js';
 
 interface ResolvedServerOptions {
@@ -206,34 +208,95 @@ export function handleUpgrade(
   head: Buffer,
   options: ServerOptions = {},
 ): Promise<WebSocket | null> {
-  return performUpgrade(req, socket, head, resolveOptions(options), null);
+  return performUpgrade(req, socket, head, resolveOptions(options), null).then((ws) => {
+    if (ws !== null && options.textAsBuffer === true) deliverTextAsBuffer(ws);
+    return ws;
+  });
 }
 
 export interface WebSocketServerEvents {
   connection: [ws: WebSocket, req: IncomingMessage];
+  /** The HTTP server (owned with `port`, or given with `server`) is listening. */
+  listening: [];
+  /** The owned HTTP server failed (e.g. `EADDRINUSE` with `port`). */
+  error: [error: Error];
   close: [];
 }
 
+/** Called by `handleUpgrade(req, socket, head, callback)` instead of emitting `connection`, as in `ws`. */
+export type UpgradeCallback = (ws: WebSocket, req: IncomingMessage) => void;
+
 /**
- * Tracks connections accepted through it, offers broadcast and orderly shutdown. Attach it to
- * an existing HTTP server with `attach()` or call `handleUpgrade()` yourself; or let
- * `createWebSocketServer()` create and own the HTTP server.
+ * Tracks connections accepted through it, offers broadcast and orderly shutdown. As in `ws` 8:
+ * `{ port }` creates and owns an HTTP server, `{ server }` handles an existing server's upgrades,
+ * `{ noServer: true }` (the default) leaves `handleUpgrade()` to you. `attach()` adds servers later;
+ * `createWebSocketServer()` is the promise-returning way to get a listening one.
  */
 export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   /** Open connections. */
   readonly clients = new Set<WebSocket>();
-  /** The HTTP(S) server, when created by `createWebSocketServer()`. */
+  /** The HTTP(S) server this instance created and owns (`port` option or `createWebSocketServer()`). */
   httpServer: http.Server | https.Server | null = null;
   private readonly resolved: ResolvedServerOptions;
   private closing = false;
+  /** Servers whose `upgrade` events we listen to (the owned one, `server`, `attach()`). */
+  private readonly attached = new Set<http.Server | https.Server>();
 
-  constructor(options: WebSocketServerOptions = {}) {
+  /**
+   * `callback` runs once the owned server listens (`port`), like a `listening` listener.
+   * Throws `InvalidArgumentError` when more than one of `port`, `server`, `noServer` is set.
+   */
+  constructor(options: WebSocketServerOptions = {}, callback?: () => void) {
     super();
+    const modes =
+      Number(options.port !== undefined && options.port !== null) +
+      Number(options.server !== undefined && options.server !== null) +
+      Number(options.noServer === true);
+    if (modes > 1) {
+      throw new InvalidArgumentError('At most one of the "port", "server" and "noServer" options may be set');
+    }
     this.resolved = resolveOptions(options);
+    if (callback !== undefined) this.once('listening', callback);
+    if (options.port !== undefined && options.port !== null) {
+      const server = createOwnedServer(options.tls);
+      this.httpServer = server;
+      this.attach(server);
+      server.on('error', this.onServerError);
+      server.listen(options.port, options.host, options.backlog);
+    } else if (options.server !== undefined && options.server !== null) {
+      this.attach(options.server);
+    }
   }
 
-  /** Complete an upgrade; on success the connection is tracked and `connection` is emitted. */
-  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<WebSocket | null> {
+  private readonly onListening = (): void => {
+    this.emit('listening');
+  };
+
+  private readonly onServerError = (error: Error): void => {
+    this.emit('error', error);
+  };
+
+  /**
+   * The address the HTTP server listens on (`server.address()`), or `null` before it listens.
+   * Throws `InvalidArgumentError` in `noServer` mode, as `ws` does.
+   */
+  address(): AddressInfo | string | null {
+    const server = this.httpServer ?? this.attached.values().next().value;
+    if (server === undefined) throw new InvalidArgumentError('The server is operating in "noServer" mode');
+    return server.address();
+  }
+
+  /**
+   * Complete an upgrade; on success the connection is tracked. Without `callback` the
+   * `connection` event is emitted; with one (the `ws` signature) `callback(ws, req)` is called
+   * instead and emitting `connection` is left to it, as in `ws`.
+   */
+  async handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    callback?: UpgradeCallback,
+  ): Promise<WebSocket | null> {
     const ws = await performUpgrade(
       req,
       socket,
@@ -247,11 +310,13 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       ws.close(1001, 'Server shutting down').catch(() => {});
       return null;
     }
+    if (this.resolved.options.textAsBuffer === true) deliverTextAsBuffer(ws);
     if (ws.readyState !== WebSocket.CLOSED) {
       this.clients.add(ws);
       ws._owner = this.clients;
     }
-    this.emit('connection', ws, req);
+    if (callback !== undefined) callback(ws, req);
+    else this.emit('connection', ws, req);
     return ws;
   }
 
@@ -259,9 +324,12 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     this.handleUpgrade(req, socket, head).catch(() => socket.destroy());
   };
 
-  /** Handle every `upgrade` event of `server`. */
+  /** Handle every `upgrade` event of `server` (and forward its `listening` event). */
   attach(server: http.Server | https.Server): this {
+    if (this.attached.has(server)) return this;
+    this.attached.add(server);
     server.on('upgrade', this.onUpgrade);
+    server.on('listening', this.onListening);
     return this;
   }
 
@@ -280,31 +348,51 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     return n;
   }
 
-  /** `ws://host:port` of the owned HTTP server. */
-  get url(): string | undefined {
-    const addr = this.httpServer?.address() as AddressInfo | null | undefined;
-    if (addr === null || addr === undefined) return undefined;
-    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    return `${this.httpServer instanceof https.Server ? 'wss' : 'ws'}://${host}:${addr.port}`;
+  private get listeningServer(): http.Server | https.Server | undefined {
+    return this.httpServer ?? this.attached.values().next().value;
   }
 
-  /** Port of the owned HTTP server. */
+  /** `ws://host:port` (or `wss:`) of the owned or given HTTP server, once it listens on TCP. */
+  get url(): string | undefined {
+    const server = this.listeningServer;
+    const addr = server?.address();
+    if (addr === null || addr === undefined || typeof addr === 'string') return undefined;
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    return `${server instanceof https.Server ? 'wss' : 'ws'}://${host}:${addr.port}`;
+  }
+
+  /** Port of the owned or given HTTP server. */
   get port(): number | undefined {
-    const addr = this.httpServer?.address() as AddressInfo | null | undefined;
-    return addr?.port;
+    const addr = this.listeningServer?.address();
+    return addr === null || addr === undefined || typeof addr === 'string' ? undefined : addr.port;
   }
 
   /**
    * Refuse new upgrades (503), close every client with `code` (default 1001 Going Away), wait
-   * for them (each bounded by its `closeTimeout`), then close the owned HTTP server.
+   * for them (each bounded by its `closeTimeout`), stop listening to the `upgrade` events of
+   * servers given with `server`/`attach()`, and close the owned HTTP server. `close(callback)`
+   * (the `ws` form) uses the defaults and calls `callback` when done.
    */
-  async close(code = 1001, reason = 'Server shutting down'): Promise<void> {
+  async close(code?: number | ((error?: Error) => void), reason = 'Server shutting down'): Promise<void> {
+    if (typeof code === 'function') {
+      const callback = code;
+      return this.close().then(
+        () => callback(),
+        (error: Error) => callback(error),
+      );
+    }
+    code ??= 1001;
     this.closing = true;
+    for (const server of this.attached) {
+      server.removeListener('upgrade', this.onUpgrade);
+      server.removeListener('listening', this.onListening);
+    }
+    this.attached.clear();
     const waits: Promise<void>[] = [];
     for (const ws of this.clients) waits.push(ws.close(code, reason).catch(() => {}));
     await Promise.all(waits);
     const server = this.httpServer;
-    if (server !== null) {
+    if (server?.listening) {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
@@ -316,31 +404,21 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
 
 /**
  * Start an HTTP(S) server that only speaks WebSocket (plain requests get 426). Resolves once
- * listening; `server.url` then tells where.
+ * listening; `server.url` then tells where. Rejects with the listen error (e.g. `EADDRINUSE`).
  */
 export async function createWebSocketServer(options: CreateServerOptions = {}): Promise<WebSocketServer> {
-  const wss = new WebSocketServer(options);
-  const onRequest = (_req: IncomingMessage, res: http.ServerResponse): void => {
-    const body = 'This endpoint speaks WebSocket only.\n';
-    res.writeHead(426, {
-      'Content-Type': 'text/plain; charset=utf-8',
-      'Content-Length': Buffer.byteLength(body),
-      Upgrade: 'websocket',
-      Connection: 'Upgrade, close',
-      'Sec-WebSocket-Version': '13',
-    });
-    res.end(body);
-  };
-  const server =
-    options.tls !== undefined ? https.createServer(options.tls, onRequest) : http.createServer(onRequest);
-  wss.httpServer = server;
-  wss.attach(server);
+  const wss = new WebSocketServer({ ...options, port: options.port ?? 0, host: options.host ?? '127.0.0.1' });
   await new Promise<void>((resolve, fail) => {
-    server.once('error', fail);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.removeListener('error', fail);
+    const onError = (error: Error): void => {
+      wss.removeListener('listening', onListening);
+      fail(error);
+    };
+    const onListening = (): void => {
+      wss.removeListener('error', onError);
       resolve();
-    });
+    };
+    wss.once('error', onError);
+    wss.once('listening', onListening);
   });
   return wss;
 }
