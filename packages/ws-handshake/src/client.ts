@@ -3,6 +3,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { traceClientHandshake } from './diagnostics.js';
 import {
   HandshakeError,
   HandshakeTimeoutError,
@@ -127,10 +128,12 @@ function attempt(
   if (options.origin !== undefined) headers.Origin = options.origin;
 
   const timeout = options.timeout ?? DEFAULT_TIMEOUT;
+  const started = performance.now();
   let settled = false;
   const settle = (error: WebSocketError | null, ws?: WebSocket): void => {
     if (settled) return;
     settled = true;
+    traceClientHandshake(url.href, started, error, ws);
     clearTimeout(timer);
     if (error !== null) fail(error);
     else resolve(ws!);

@@ -70,3 +70,25 @@ export interface SlowConsumerMessage {
   overLimitMs: number;
   action: 'close' | 'terminate';
 }
+
+/** Publish the outcome of a client handshake (after redirects: of the last request, timed from it). */
+export function traceClientHandshake(
+  url: string,
+  started: number,
+  error: WebSocketError | null,
+  ws: WebSocket | undefined,
+): void {
+  if (!handshakeChannel.hasSubscribers) return;
+  const status = error === null ? 101 : (error as { status?: number }).status;
+  handshakeChannel.publish({
+    side: 'client',
+    outcome: error === null ? 'accepted' : status !== undefined ? 'rejected' : 'failed',
+    status,
+    durationMs: performance.now() - started,
+    url,
+    remoteAddress: ws?.remoteAddress,
+    reason: error?.message,
+    ws,
+    transport: 'http/1.1',
+  } satisfies HandshakeMessage);
+}
