@@ -37,7 +37,11 @@ function record(): Recorded {
     diagnostics.subscribe(name, handler);
     return handler;
   });
-  unsubscribe = () => NAMES.forEach((name, i) => diagnostics.unsubscribe(name, handlers[i]!));
+  unsubscribe = () => {
+    NAMES.forEach((name, i) => {
+      diagnostics.unsubscribe(name, handlers[i]!);
+    });
+  };
   return rec;
 }
 
