@@ -93,7 +93,7 @@ async function performUpgrade(
   head: Buffer,
   resolved: ResolvedServerOptions,
   refuse: string | null,
-  topics: TopicRegistry | null,
+  topics: TopicRegistry | null = null,
 ): Promise<WebSocket | null> {
   if (!handshakeChannel.hasSubscribers) return upgrade(req, socket, head, resolved, refuse, topics);
   const start = performance.now();

@@ -22,16 +22,9 @@ import {
 } from './errors.js';
 import { type HeartbeatMember, heartbeatAdd, heartbeatRemove, isHeartbeatPong } from './heartbeat.js';
 import { MessageIterator } from './message-iterator.js';
-import {
-  type ConnectionOptions,
-  DEFAULT_CLOSE_TIMEOUT,
-  DEFAULT_ITERATOR_HWM,
-  DEFAULT_MAX_BUFFERED,
-  DEFAULT_MAX_PAYLOAD,
-  DEFAULT_SLOW_CONSUMER_TIMEOUT,
-  type SlowConsumerPolicy,
-} from './options.js';
-import { Outbound, type OutboundConfig, type OutboundOwner, type SendData, toBuffer } from './outbound.js';
+import { type ConnectionConfig, connectionConfig } from './connection-config.js';
+import { type ConnectionOptions, DEFAULT_MAX_PAYLOAD } from './options.js';
+import { Outbound, type OutboundOwner, type SendData, toBuffer } from './outbound.js';
 import type { PerMessageDeflate } from './permessage-deflate.js';
 import type { PreparedMessage } from './prepared.js';
 import { Receiver, type ReceiverSink } from './receiver.js';
@@ -40,6 +33,8 @@ import type { TopicRegistry } from './topics.js';
 import { prepareStream, remoteAddressOf, type TransportName } from './transport.js';
 
 export type { SendData } from './outbound.js';
+// Kept importable from here for code written before it moved.
+export { PreparedMessage } from './prepared.js';
 
 /** A received message: `string` for text, `Buffer` for binary. */
 export type MessageData = string | Buffer;
@@ -112,46 +107,6 @@ const F_LOCAL_CLOSE = 64;
 const PAUSE_ITERATOR = 1;
 const PAUSE_INFLATE = 2;
 const PAUSE_BACKPRESSURE = 4;
-
-interface ConnectionConfig extends OutboundConfig {
-  slowConsumer: SlowConsumerPolicy;
-  slowConsumerTimeout: number;
-  closeTimeout: number;
-  heartbeatInterval: number;
-  iteratorHighWaterMark: number;
-  transport: TransportName;
-}
-
-// A server hands the same options object to every connection: resolve it once.
-const configs = new WeakMap<ConnectionOptions, ConnectionConfig[]>();
-function connectionConfig(options: ConnectionOptions, setup: ConnectionSetup): ConnectionConfig {
-  let list = configs.get(options);
-  if (list === undefined) {
-    list = [];
-    configs.set(options, list);
-  }
-  const transport = setup.transport ?? 'http/1.1';
-  for (const c of list) {
-    if (
-      c.deflateThreshold === setup.deflateThreshold &&
-      c.heartbeatInterval === setup.heartbeatInterval &&
-      c.transport === transport
-    )
-      return c;
-  }
-  const config: ConnectionConfig = {
-    deflateThreshold: setup.deflateThreshold,
-    maxBufferedAmount: options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED,
-    slowConsumer: options.slowConsumer ?? 'close',
-    slowConsumerTimeout: options.slowConsumerTimeout ?? DEFAULT_SLOW_CONSUMER_TIMEOUT,
-    closeTimeout: options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
-    heartbeatInterval: setup.heartbeatInterval,
-    iteratorHighWaterMark: options.iteratorHighWaterMark ?? DEFAULT_ITERATOR_HWM,
-    transport,
-  };
-  if (list.length < 4) list.push(config);
-  return config;
-}
 
 type OwnedSocket = Duplex & { [kConnection]?: WebSocket };
 
