@@ -73,6 +73,9 @@ export class Outbound {
   /** Opcode of the outgoing fragmented message in progress, 0 when none. */
   private fragmentOpcode = 0;
 
+  /** Broadcasts and publishes waiting for the fragmented message in progress to end. */
+  private held: PreparedMessage[] | null = null;
+
   // Frames waiting behind an in-flight compression (only used with permessage-deflate).
   private queue: QueuedFrame[] = NO_FRAMES;
   private queuedBytes = 0;
@@ -166,7 +169,34 @@ export class Outbound {
     } else {
       this.writeFrame(encodeFrame(opcode, toBuffer(data), fin, false, this.masked), resolve, reject);
     }
+    if (fin && this.held !== null) this.releaseHeld();
     this.check();
+  }
+
+  /**
+   * Queue a whole message for many connections (broadcast, publish). Frames of two messages
+   * cannot interleave, so during a fragmented `send()` it waits for the final fragment.
+   */
+  broadcast(message: PreparedMessage): void {
+    if (this.fragmentOpcode !== 0) {
+      if (this.held === null) this.held = [];
+      this.held.push(message);
+      this.queuedBytes += message.payload.length;
+      this.check();
+      return;
+    }
+    const frame = this.frameOf(message);
+    if (frame === null) this.message(message.data, message.binary, true, true, undefined, undefined);
+    else this.prepared(frame, undefined, undefined);
+  }
+
+  private releaseHeld(): void {
+    const held = this.held!;
+    this.held = null;
+    for (const message of held) {
+      this.queuedBytes -= message.payload.length;
+      this.broadcast(message);
+    }
   }
 
   /** Write a frame built once for many connections (check `canWritePrepared` first). */
@@ -185,9 +215,13 @@ export class Outbound {
     this.check();
   }
 
-  /** A close frame ends any fragmented message in progress. */
+  /** A close frame ends any fragmented message in progress; held broadcasts are dropped. */
   endFragments(): void {
     this.fragmentOpcode = 0;
+    if (this.held !== null) {
+      for (const message of this.held) this.queuedBytes -= message.payload.length;
+      this.held = null;
+    }
   }
 
   /** Half-close the socket once everything queued has been written. */
@@ -199,6 +233,7 @@ export class Outbound {
   /** The socket is gone: fail whatever still waits. */
   closed(): void {
     this.flags |= O_CLOSED;
+    this.held = null;
     const error = new ConnectionClosedError('Connection closed before the data was written');
     for (const job of this.queue) job.reject?.(error);
     this.queue = NO_FRAMES;

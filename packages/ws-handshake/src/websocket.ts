@@ -346,12 +346,7 @@ export class WebSocket
       this._slowConsumer();
       return false;
     }
-    const frame = this.outbound.frameOf(message);
-    if (frame === null) {
-      this.outbound.message(message.data, message.binary, true, true, undefined, undefined);
-    } else {
-      this.outbound.prepared(frame, undefined, undefined);
-    }
+    this.outbound.broadcast(message);
     return true;
   }
 

@@ -197,6 +197,27 @@ describe('topics', () => {
     await srv.close();
   });
 
+  it('a publish during a fragmented send waits for the final fragment (frames never interleave)', async () => {
+    for (const perMessageDeflate of [false, { threshold: 0 }] as const) {
+      const { srv, conns } = await topicServer({ perMessageDeflate });
+      const client = await connect(`ws://127.0.0.1:${srv.port}`, {
+        perMessageDeflate: perMessageDeflate !== false,
+      });
+      const got = collect(client);
+      await client.send('sub t');
+      await waitFor(() => srv.subscriberCount('t') === 1);
+      const ws = conns[0]!;
+      ws.send('ab', { fin: false });
+      expect(srv.publish('t', 'X')).toBe(1);
+      expect(srv.broadcast('Y')).toBe(1);
+      await ws.send('cd');
+      await waitFor(() => got.length === 3);
+      expect(got).toEqual(['abcd', 'X', 'Y']);
+      await client.close();
+      await srv.close();
+    }
+  });
+
   it('refuses topics on a connection without a server, and non-string topics', async () => {
     const { srv } = await topicServer();
     const client = await connect(`ws://127.0.0.1:${srv.port}`);
