@@ -7,6 +7,7 @@ import {
   type SlowConsumerPolicy,
 } from './options.js';
 import type { OutboundConfig } from './outbound.js';
+import type { TopicRegistry } from './topics.js';
 import type { TransportName } from './transport.js';
 import type { ConnectionSetup } from './websocket.js';
 
@@ -18,6 +19,8 @@ export interface ConnectionConfig extends OutboundConfig {
   heartbeatInterval: number;
   iteratorHighWaterMark: number;
   transport: TransportName;
+  /** The server's topic registry; null outside a `WebSocketServer`. */
+  topics: TopicRegistry | null;
 }
 
 // A server hands the same options object to every connection: resolve it once.
@@ -29,11 +32,13 @@ export function connectionConfig(options: ConnectionOptions, setup: ConnectionSe
     configs.set(options, list);
   }
   const transport = setup.transport ?? 'http/1.1';
+  const topics = setup.topics ?? null;
   for (const c of list) {
     if (
       c.deflateThreshold === setup.deflateThreshold &&
       c.heartbeatInterval === setup.heartbeatInterval &&
-      c.transport === transport
+      c.transport === transport &&
+      c.topics === topics
     )
       return c;
   }
@@ -46,6 +51,7 @@ export function connectionConfig(options: ConnectionOptions, setup: ConnectionSe
     heartbeatInterval: setup.heartbeatInterval,
     iteratorHighWaterMark: options.iteratorHighWaterMark ?? DEFAULT_ITERATOR_HWM,
     transport,
+    topics,
   };
   if (list.length < 4) list.push(config);
   return config;

@@ -55,6 +55,7 @@ const O_END_PENDING = 4;
 const O_OVER_LIMIT = 8;
 const O_PROBING = 16;
 const O_CLOSED = 32;
+const O_MASKED = 64;
 
 /**
  * Everything one connection writes: framing, message order behind an in-flight compression,
@@ -68,8 +69,7 @@ export class Outbound {
   private readonly owner: OutboundOwner;
   private readonly config: OutboundConfig;
   private readonly deflate: PerMessageDeflate | null;
-  private readonly masked: boolean;
-  private flags = 0;
+  private flags: number;
   /** Opcode of the outgoing fragmented message in progress, 0 when none. */
   private fragmentOpcode = 0;
 
@@ -85,7 +85,6 @@ export class Outbound {
   private writeWaitersHead = 0;
   private writeDone: ((error?: Error | null) => void) | null = null;
   private compressed: ((error: WebSocketError | null, data: Buffer | null) => void) | null = null;
-  private probeDone: ((error?: Error | null) => void) | null = null;
 
   constructor(
     socket: Duplex,
@@ -98,7 +97,12 @@ export class Outbound {
     this.owner = owner;
     this.config = config;
     this.deflate = deflate;
-    this.masked = masked;
+    this.flags = masked ? O_MASKED : 0;
+  }
+
+  /** Client side: frames are masked. */
+  private get masked(): boolean {
+    return (this.flags & O_MASKED) !== 0;
   }
 
   /** Bytes accepted and not yet handed to the kernel (socket buffer + compression queue). */
@@ -230,10 +234,11 @@ export class Outbound {
     else this.socket.end();
   }
 
-  /** The socket is gone: fail whatever still waits. */
+  /** The socket is gone: fail whatever still waits, release the compressor. */
   closed(): void {
     this.flags |= O_CLOSED;
     this.held = null;
+    this.deflate?.close();
     const error = new ConnectionClosedError('Connection closed before the data was written');
     for (const job of this.queue) job.reject?.(error);
     this.queue = NO_FRAMES;
@@ -271,8 +276,8 @@ export class Outbound {
     if ((this.flags & O_PROBING) !== 0 || socket.writableLength === 0 || !socket.writable) return;
     // Otherwise only the compression queue is full: onCompressed() looks again.
     this.flags |= O_PROBING;
-    if (this.probeDone === null) this.probeDone = () => this.onProbe();
-    socket.write(EMPTY_BUFFER, this.probeDone);
+    // A closure per probe (rare: only while over the limit) rather than a field on every connection.
+    socket.write(EMPTY_BUFFER, () => this.onProbe());
   }
 
   private onProbe(): void {

@@ -170,7 +170,6 @@ export class WebSocket
   private readonly socket: Duplex;
   private readonly receiver: Receiver;
   private readonly outbound: Outbound;
-  private readonly deflate: PerMessageDeflate | null;
   /** Settings shared by every connection created with the same options object. */
   private readonly config: ConnectionConfig;
   /** Boolean state packed into one field (see the F_* bits). */
@@ -183,9 +182,7 @@ export class WebSocket
   private head: Buffer | null;
   /** @internal The server's client set this connection removes itself from on close. */
   _owner: Set<WebSocket> | null = null;
-  /** @internal Topic registry (server side), and this connection's topics (created on first subscribe). */
-  _registry: TopicRegistry | null;
-  /** @internal */
+  /** @internal This connection's topics (created on first subscribe). */
   _topics: Set<string> | null = null;
   private closedPromise: Promise<void> | undefined;
   private resolveClosed: (() => void) | undefined;
@@ -199,8 +196,6 @@ export class WebSocket
     this.url = setup.url;
     this.protocol = setup.protocol;
     this.extensions = setup.extensions;
-    this.deflate = setup.deflate;
-    this._registry = setup.topics ?? null;
     this.config = connectionConfig(options, setup);
     this.outbound = new Outbound(socket, this, this.config, setup.deflate, !setup.isServer);
     this.receiver = new Receiver(this, {
@@ -623,11 +618,10 @@ export class WebSocket
     }
     this.clearSlowTimer();
     this.receiver.destroy();
-    this.deflate?.close();
     this.socket.removeListener('data', socketOnData);
     this._owner?.delete(this);
     this._owner = null;
-    if (this._topics !== null) this._registry?.leaveAll(this);
+    if (this._topics !== null) this.config.topics?.leaveAll(this);
     this.outbound.closed();
     if (!this.has(F_CLOSE_RECEIVED) && this.closeCode === undefined) this.closeCode = 1006;
     const code = this.closeCode ?? 1006;
@@ -707,7 +701,7 @@ export class WebSocket
 
   /** Leave `topic`. Returns false if not subscribed. */
   unsubscribe(topic: string): boolean {
-    return this._registry?.unsubscribe(this, topic) ?? false;
+    return this.config.topics?.unsubscribe(this, topic) ?? false;
   }
 
   /** Whether this connection is subscribed to `topic`. */
@@ -729,10 +723,11 @@ export class WebSocket
   }
 
   private requireRegistry(): TopicRegistry {
-    if (this._registry === null) {
+    const registry = this.config.topics;
+    if (registry === null) {
       throw new InvalidArgumentError('Topics need a connection accepted by a WebSocketServer');
     }
-    return this._registry;
+    return registry;
   }
 
   // ---------------------------------------------------------------- async iteration
