@@ -373,7 +373,8 @@ export class WebSocket
   _onOverLimit(): void {
     this.overSince = Date.now();
     this.pauseReading(PAUSE_BACKPRESSURE);
-    if (this.state === ReadyState.CLOSED || this.has(F_SLOW)) return;
+    // Once closing, closeTimeout bounds the rest.
+    if (this.state === ReadyState.CLOSED || this.has(F_SLOW) || this.has(F_CLOSE_SENT)) return;
     const timeout = this.config.slowConsumerTimeout;
     if (timeout <= 0) this._slowConsumer();
     else if (this.slowTimer === undefined) this.slowTimer = setTimeout(slowConsumerTimedOut, timeout, this);
@@ -400,7 +401,7 @@ export class WebSocket
   _slowConsumer(): SlowConsumerError {
     const limit = this.config.maxBufferedAmount;
     const error = new SlowConsumerError(limit);
-    this.slowTimer = undefined;
+    this.clearSlowTimer();
     // Drained meanwhile (the timer raced the drain notice): nothing to do.
     if (this.has(F_SLOW) || this.state === ReadyState.CLOSED || !this.outbound.full) return error;
     this.set(F_SLOW);
