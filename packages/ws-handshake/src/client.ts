@@ -3,6 +3,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { traceClientHandshake } from './diagnostics.js';
 import {
   AbortedError,
   HandshakeError,
@@ -144,10 +145,12 @@ function attempt(
   }
   // The proxy connection while CONNECT is in flight: not yet owned by the request.
   let tunnel: Duplex | undefined;
+  const started = performance.now();
   let settled = false;
   const settle = (error: WebSocketError | null, ws?: WebSocket): void => {
     if (settled) return;
     settled = true;
+    traceClientHandshake(url.href, started, error, ws);
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
     if (error !== null) tunnel?.destroy();

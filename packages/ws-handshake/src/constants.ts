@@ -51,6 +51,3 @@ export const ReadyState = {
 export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
 
 export const EMPTY_BUFFER: Buffer = Buffer.alloc(0);
-
-/** Largest payload length JavaScript can count exactly (2^53 - 1). */
-export const MAX_SAFE_LENGTH = Number.MAX_SAFE_INTEGER;

@@ -52,5 +52,15 @@ export { Receiver } from './receiver.js';
 export { encodeFrame } from './sender.js';
 export type { WebSocketServerEvents } from './server.js';
 export { createWebSocketServer, handleUpgrade, WebSocketServer } from './server.js';
-export type { MessageData, SendData, SendOptions, WebSocketEvents } from './websocket.js';
-export { PreparedMessage, WebSocket } from './websocket.js';
+export type {
+  CloseMessage,
+  ErrorMessage,
+  HandshakeMessage,
+  OpenMessage,
+  SlowConsumerMessage,
+} from './diagnostics.js';
+export type { SendData } from './outbound.js';
+export { PreparedMessage } from './prepared.js';
+export type { TransportName } from './transport.js';
+export type { MessageData, SendOptions, WebSocketEvents } from './websocket.js';
+export { WebSocket } from './websocket.js';

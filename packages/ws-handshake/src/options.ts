@@ -35,20 +35,34 @@ export interface ConnectionOptions {
    */
   maxPayload?: number;
   /**
-   * Outbound bytes (socket buffer + compression queue) above which the peer is treated as a
-   * slow consumer. 0 disables the limit.
+   * Outbound bytes (socket buffer + compression queue) the connection may hold for a peer,
+   * counting everything written: `send()`, broadcasts, publishes, and the library's own pongs,
+   * heartbeat pings and close frames. When a frame takes the queue over it, reading from the
+   * peer stops (so a peer that does not read cannot make us queue replies) until the queue
+   * drains. A `send()` made while the queue is over it is refused and the peer is treated as a
+   * slow consumer at once, so the queue never holds more than this plus one frame. 0 disables
+   * the limit (and read-side backpressure).
    * @default 16777216 (16 MiB)
    */
   maxBufferedAmount?: number;
   /**
-   * `'close'` sends a 1008 close frame (the connection is destroyed if it is not acknowledged
-   * within `closeTimeout`); `'terminate'` destroys the socket at once.
+   * What the slow-consumer rule does: `'close'` sends a 1008 close frame (the connection is
+   * destroyed if it is not acknowledged within `closeTimeout`); `'terminate'` destroys the socket
+   * at once. Either way `closeCode` is 1008 and `closeError` a `SlowConsumerError`.
    * @default 'close'
    */
   slowConsumer?: SlowConsumerPolicy;
   /**
-   * Send a ping every this many milliseconds; if nothing (no pong, no frame) came back since the
-   * previous ping, the connection is terminated (close code 1006, `HeartbeatTimeoutError`). 0 disables.
+   * How long the outbound queue may stay over `maxBufferedAmount` (reading paused) before the
+   * slow-consumer rule fires. 0 fires it the moment the limit is crossed.
+   * @default 10000
+   */
+  slowConsumerTimeout?: number;
+  /**
+   * Send a ping every this many milliseconds carrying a fresh 4-byte payload; a peer that has not
+   * answered the previous one with a matching pong is terminated (close code 1006,
+   * `HeartbeatTimeoutError`). Other traffic does not count: a peer that floods without reading
+   * is not alive. No verdict is taken while this side has stopped reading (backpressure). 0 disables.
    * @default 30000 on the server, 0 on the client
    */
   heartbeatInterval?: number;
@@ -179,6 +193,7 @@ export interface ClientOptions extends ConnectionOptions {
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 export const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024;
 export const DEFAULT_CLOSE_TIMEOUT = 10_000;
+export const DEFAULT_SLOW_CONSUMER_TIMEOUT = 10_000;
 export const DEFAULT_SERVER_HEARTBEAT = 30_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 export const DEFAULT_DEFLATE_THRESHOLD = 1024;

@@ -32,6 +32,44 @@ function releaseSlot(): void {
   else zlibActive--;
 }
 
+/** Compressor settings of a connection that resets its context after every message. */
+export interface DeflateSettings {
+  /** `windowBits:level:memLevel`, the identity of the output. */
+  readonly key: string;
+  readonly windowBits: number;
+  readonly level: number;
+  readonly memLevel: number;
+}
+
+const settingsCache = new Map<string, DeflateSettings>();
+function sharedSettingsFor(windowBits: number, level: number, memLevel: number): DeflateSettings {
+  const key = `${windowBits}:${level}:${memLevel}`;
+  let settings = settingsCache.get(key);
+  if (settings === undefined) {
+    settings = { key, windowBits, level, memLevel };
+    settingsCache.set(key, settings);
+  }
+  return settings;
+}
+
+/**
+ * Compress one whole message the way a no-context-takeover connection with these settings
+ * would (same bytes), synchronously, so one result can be written to many connections.
+ */
+export function deflateMessageSync(data: Buffer, settings: DeflateSettings): Buffer {
+  let out = zlib.deflateRawSync(data, {
+    windowBits: settings.windowBits,
+    level: settings.level,
+    memLevel: settings.memLevel,
+    finishFlush: zlib.constants.Z_SYNC_FLUSH,
+  });
+  const n = out.length;
+  if (n >= 4 && out[n - 4] === 0 && out[n - 3] === 0 && out[n - 2] === 0xff && out[n - 1] === 0xff) {
+    out = out.subarray(0, n - 4);
+  }
+  return out.length === 0 ? Buffer.from([0x00]) : out;
+}
+
 function concat(chunks: Buffer[], length: number): Buffer {
   if (chunks.length === 1) return chunks[0]!;
   return Buffer.concat(chunks, length);
@@ -66,12 +104,22 @@ export class PerMessageDeflate implements FrameInflater {
   private outLength = 0;
   private outFin = false;
 
+  /**
+   * Set when this side resets its compressor after every message: its output for a message
+   * then depends only on these settings, so a message published to many connections is
+   * compressed once for all that share them.
+   */
+  readonly sharedSettings: DeflateSettings | null;
+
   constructor(params: DeflateParams, isServer: boolean, maxPayload: number, level = 6, memLevel = 8) {
     this.params = params;
     this.isServer = isServer;
     this.maxPayload = maxPayload;
     this.level = level;
     this.memLevel = memLevel;
+    const own = isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover;
+    const bits = isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
+    this.sharedSettings = own ? sharedSettingsFor(Math.max(bits, 9), level, memLevel) : null;
   }
 
   /** Whether the peer resets its compressor after every message. */
@@ -160,6 +208,7 @@ export class PerMessageDeflate implements FrameInflater {
     }
     this.outHeld = true;
     if (this.deflate === null) {
+      // zlib cannot deflate with an 8-bit window (it silently uses 9).
       const bits = this.isServer ? this.params.serverMaxWindowBits : this.params.clientMaxWindowBits;
       const deflate = zlib.createDeflateRaw({
         windowBits: Math.max(bits, 9),

@@ -103,6 +103,9 @@ export class Receiver {
   private stagingEnd = 0;
   private stagingOwner: Buffer[] | null = null;
   private utf8State = UTF8_ACCEPT;
+  /** Held by the transport (`pause()`): input is kept, nothing is decoded. */
+  private held = false;
+  private running = false;
 
   private readonly onInflatedBound: ((error: WebSocketError | null, data: Buffer | null) => void) | null;
 
@@ -112,11 +115,6 @@ export class Receiver {
     this.maxPayload = options.maxPayload;
     this.inflater = options.inflater ?? null;
     this.onInflatedBound = this.inflater === null ? null : this.onInflated.bind(this);
-  }
-
-  /** True once a close frame was decoded or an error was reported; further input is ignored. */
-  get finished(): boolean {
-    return this.state === DEAD;
   }
 
   /** Bytes received but not yet decoded. */
@@ -131,6 +129,22 @@ export class Receiver {
     if (this.state !== INFLATING) this.run();
   }
 
+  /**
+   * Stop decoding at the next frame boundary (or inside the frame being read) and keep what
+   * arrives. A transport holds the parser when the frame it just handled made it stop reading,
+   * so the rest of the chunk already read cannot produce more replies.
+   */
+  pause(): void {
+    this.held = true;
+  }
+
+  /** Decode what was kept while held. */
+  resume(): void {
+    if (!this.held) return;
+    this.held = false;
+    if (!this.running && this.state !== INFLATING && this.state !== DEAD) this.run();
+  }
+
   /** Stop parsing and drop everything buffered. */
   destroy(): void {
     this.state = DEAD;
@@ -143,7 +157,17 @@ export class Receiver {
   }
 
   private run(): void {
-    for (;;) {
+    if (this.held || this.running) return;
+    this.running = true;
+    try {
+      this.decode();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private decode(): void {
+    while (!this.held) {
       switch (this.state) {
         case GET_INFO:
           if (!this.getInfo()) return;

@@ -3,6 +3,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { type HandshakeMessage, handshakeChannel } from './diagnostics.js';
 import { HandshakeTimeoutError, InvalidArgumentError } from './errors.js';
 import { acceptDeflateOffer, validateDeflateOptions } from './extension.js';
 import { buildAcceptResponse, buildRejectResponse, validateUpgradeRequest } from './handshake.js';
@@ -11,6 +12,7 @@ import {
   type CreateServerOptions,
   DEFAULT_DEFLATE_THRESHOLD,
   DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_MAX_PAYLOAD,
   DEFAULT_SERVER_HEARTBEAT,
   type PerMessageDeflateOptions,
   type ServerOptions,
@@ -18,8 +20,12 @@ import {
 } from './options.js';
 import { createOwnedServer } from './owned-server.js';
 import { PerMessageDeflate } from './permessage-deflate.js';
+import type { SendData } from './outbound.js';
+import { PreparedMessage } from './prepared.js';
 import { deliverTextAsBuffer } from './text-as-buffer.js';
-import { PreparedMessage, type SendData, WebSocket } from './websocket.js';
+import { TopicRegistry } from './topics.js';
+import { remoteAddressOf } from './transport.js';
+import { WebSocket } from './websocket.js';
 
 interface ResolvedServerOptions {
   options: ServerOptions;
@@ -45,7 +51,11 @@ function resolveOptions(options: WebSocketServerOptions): ResolvedServerOptions 
   return { options, deflate, path: options.path, origins };
 }
 
+/** Refusal of the request being handled, for `net:ws:handshake` (one upgrade runs to completion per socket). */
+const refusals = new WeakMap<Duplex, { status: number; reason: string }>();
+
 function reject(socket: Duplex, status: number, message: string, headers?: Record<string, string>): null {
+  if (handshakeChannel.hasSubscribers) refusals.set(socket, { status, reason: message });
   if (socket.writable && !socket.destroyed) {
     socket.once('finish', () => socket.destroy());
     socket.end(buildRejectResponse(status, message, headers));
@@ -85,6 +95,46 @@ async function performUpgrade(
   head: Buffer,
   resolved: ResolvedServerOptions,
   refuse: string | null,
+  topics: TopicRegistry | null = null,
+): Promise<WebSocket | null> {
+  if (!handshakeChannel.hasSubscribers) return upgrade(req, socket, head, resolved, refuse, topics);
+  const start = performance.now();
+  let ws: WebSocket | null = null;
+  let failure: unknown;
+  try {
+    ws = await upgrade(req, socket, head, resolved, refuse, topics);
+    return ws;
+  } catch (error) {
+    failure = error;
+    throw error;
+  } finally {
+    const refusal = refusals.get(socket);
+    refusals.delete(socket);
+    handshakeChannel.publish({
+      side: 'server',
+      outcome: ws !== null ? 'accepted' : refusal !== undefined ? 'rejected' : 'failed',
+      status: ws !== null ? 101 : refusal?.status,
+      durationMs: performance.now() - start,
+      url: req.url ?? '/',
+      remoteAddress: remoteAddressOf(socket),
+      reason:
+        ws !== null
+          ? undefined
+          : (refusal?.reason ??
+            (failure instanceof Error ? failure.message : 'Socket closed during the handshake')),
+      ws: ws ?? undefined,
+      transport: 'http/1.1',
+    } satisfies HandshakeMessage);
+  }
+}
+
+async function upgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  resolved: ResolvedServerOptions,
+  refuse: string | null,
+  topics: TopicRegistry | null,
 ): Promise<WebSocket | null> {
   const { options } = resolved;
   // Hold incoming bytes while the handshake (maybe an async authorize) runs.
@@ -157,7 +207,7 @@ async function performUpgrade(
         deflate = new PerMessageDeflate(
           accepted.params,
           true,
-          options.maxPayload ?? 1024 * 1024,
+          options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
           resolved.deflate.level,
           resolved.deflate.memLevel,
         );
@@ -182,6 +232,8 @@ async function performUpgrade(
         deflate,
         deflateThreshold: resolved.deflate?.threshold ?? DEFAULT_DEFLATE_THRESHOLD,
         heartbeatInterval: options.heartbeatInterval ?? DEFAULT_SERVER_HEARTBEAT,
+        transport: 'http/1.1',
+        topics,
       },
       options,
     );
@@ -208,7 +260,7 @@ export function handleUpgrade(
   head: Buffer,
   options: ServerOptions = {},
 ): Promise<WebSocket | null> {
-  return performUpgrade(req, socket, head, resolveOptions(options), null).then((ws) => {
+  return performUpgrade(req, socket, head, resolveOptions(options), null, null).then((ws) => {
     if (ws !== null && options.textAsBuffer === true) deliverTextAsBuffer(ws);
     return ws;
   });
@@ -238,6 +290,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   /** The HTTP(S) server this instance created and owns (`port` option or `createWebSocketServer()`). */
   httpServer: http.Server | https.Server | null = null;
   private readonly resolved: ResolvedServerOptions;
+  private readonly registry = new TopicRegistry();
   private closing = false;
   /** Servers whose `upgrade` events we listen to (the owned one, `server`, `attach()`). */
   private readonly attached = new Set<http.Server | https.Server>();
@@ -303,6 +356,7 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       head,
       this.resolved,
       this.closing ? 'Server is shutting down' : null,
+      this.registry,
     );
     if (ws === null) return null;
     if (this.closing) {
@@ -346,6 +400,20 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       if (ws._broadcast(message)) n++;
     }
     return n;
+  }
+
+  /**
+   * Send `data` to every subscriber of `topic` (see `ws.subscribe()`). The frame is built once
+   * (and compressed once for subscribers whose permessage-deflate has no context takeover);
+   * each subscriber's `maxBufferedAmount` still applies. Returns how many it was queued for.
+   */
+  publish(topic: string, data: SendData, options?: { binary?: boolean }): number {
+    return this.registry.publish(topic, data, options?.binary, null);
+  }
+
+  /** Number of connections subscribed to `topic`. */
+  subscriberCount(topic: string): number {
+    return this.registry.subscriberCount(topic);
   }
 
   private get listeningServer(): http.Server | https.Server | undefined {
