@@ -25,6 +25,8 @@ export const HELP_LINES = [
   '*   /rooms           list rooms with member counts',
   '*   /who             list members of the current room',
   '*   /msg NICK TEXT   direct message',
+  '*   /cid ID TEXT     send with your id for it: answered "* ack ID MSGID"; resend with the same ID',
+  '*                    after an error (OUTCOME_UNKNOWN, STORE_FAILED) and it is stored once',
   '*   /ids on|off      prefix messages with their id (@ID), for /join ROOM ID',
   '*   /token           a token for POST /api/rooms/ROOM/messages (15 min)',
   '*   /help            this help',
@@ -236,6 +238,21 @@ export class LineSession {
         const to = rest.slice(0, sp);
         await session.dm(to, rest.slice(sp + 1));
         this.peer.writeLine(`* sent to ${to}`);
+        return;
+      }
+      case '/cid': {
+        // The line protocol's client message id: an explicit ack, and retries that dedupe.
+        const sp = rest.indexOf(' ');
+        if (sp === -1) throw new ChatError('TEXT_EMPTY', 'usage: /cid ID TEXT');
+        const cid = rest.slice(0, sp);
+        if (!this.current) throw new ChatError('NOT_IN_ROOM', 'join a room first: /join lobby');
+        try {
+          const m = await session.say(this.current, rest.slice(sp + 1), cid);
+          this.peer.writeLine(`* ack ${cid} ${m.id}`);
+        } catch (err) {
+          const e = this.core.clientError(err, 'append');
+          throw e.code === 'CID_INVALID' ? e : new ChatError(e.code, `${e.message} (cid ${cid})`);
+        }
         return;
       }
       case '/help':
