@@ -165,8 +165,8 @@ export class ChatCore {
     return new ChatError(
       'STORE_FAILED',
       what === 'append'
-        ? 'message not stored: the chat store is unavailable, try again'
-        : 'the chat store is unavailable, try again',
+        ? 'message not stored: the chat store is unavailable, retry (with the same cid)'
+        : 'the chat store is unavailable, retry later',
     );
   }
 
