@@ -110,16 +110,16 @@ describeWithPeers(['redis-server'], 'Redis mode fault paths (real redis-server, 
     const port = s.port('http');
     const pid = s.proc.pid!;
     const before = rssBytes(pid);
-    const stalled = await stall(4000);
+    const stalled = await stall(6000);
+    let wokeAt = Number.POSITIVE_INFINITY;
+    void stalled.woken
+      .then(() => {
+        wokeAt = Date.now();
+      })
+      .catch(() => {});
     const c = await rawTcp(port, wsUpgrade(port));
-    const frame = wsTextFrame(JSON.stringify({ type: 'ping', pad: 'x'.repeat(16 * 1024 - 40) }));
-    let sent = 0;
-    // 4,000 frames of 16 KiB (64 MiB) while the session cannot start; stop early once closed.
-    while (sent < 4000 && !c.socket.destroyed && c.socket.writable) {
-      if (!c.socket.write(frame)) await new Promise((r) => c.socket.once('drain', r).once('close', r));
-      sent++;
-    }
-    // A close frame (0x88, length, code 1008 = 0x03f0, reason) arrives while Redis still sleeps.
+    // A close frame (0x88, length, code 1008 = 0x03f0, reason), noted when it first arrives.
+    let closedAt: number | undefined;
     const closed1008 = () => {
       const b = c.bytes();
       for (let i = b.indexOf(0x88); i !== -1; i = b.indexOf(0x88, i + 1)) {
@@ -127,7 +127,20 @@ describeWithPeers(['redis-server'], 'Redis mode fault paths (real redis-server, 
       }
       return false;
     };
-    await waitFor('close 1008', closed1008, 3000);
+    c.socket.on('data', () => {
+      if (closedAt === undefined && closed1008()) closedAt = Date.now();
+    });
+    const frame = wsTextFrame(JSON.stringify({ type: 'ping', pad: 'x'.repeat(16 * 1024 - 40) }));
+    let sent = 0;
+    // 4,000 frames of 16 KiB (64 MiB) while the session cannot start; stop early once closed.
+    while (sent < 4000 && closedAt === undefined && !c.socket.destroyed && c.socket.writable) {
+      if (!c.socket.write(frame)) await new Promise((r) => c.socket.once('drain', r).once('close', r));
+      sent++;
+    }
+    await waitFor('close 1008', () => closedAt, 5000);
+    // Closed while Redis still slept: the frames waiting for `welcome` were counted.
+    expect(closedAt!).toBeLessThan(wokeAt);
+    expect(sent).toBeLessThan(4000);
     const peak = rssBytes(pid);
     c.socket.destroy();
     await stalled.woken;
