@@ -13,6 +13,7 @@ import {
   type Unsubscribe,
 } from '../store/types.js';
 import { ChatError } from './errors.js';
+import { JoinBucket } from './join-bucket.js';
 import { checkCid, checkNick, checkRoom, checkText } from './validate.js';
 
 /** What a session's transport receives. `replay` marks history sent on join/resume. */
@@ -527,24 +528,15 @@ export class Session {
     this.core.forget(this);
   }
 
-  private joinTokens = Number.NaN;
-  private joinRefilled = 0;
+  private joinBucket: JoinBucket | undefined;
 
-  /** A token bucket for joins of new rooms (see ChatCoreOptions.joinBurst). */
   private takeJoinToken(): void {
     const now = Date.now();
-    const burst = this.core.joinBurst;
-    this.joinTokens = Number.isNaN(this.joinTokens)
-      ? burst
-      : Math.min(burst, this.joinTokens + ((now - this.joinRefilled) / 1000) * this.core.joinsPerSecond);
-    this.joinRefilled = now;
-    if (this.joinTokens >= 1) {
-      this.joinTokens -= 1;
-      return;
-    }
+    this.joinBucket ??= new JoinBucket(this.core.joinBurst, this.core.joinsPerSecond, now);
+    const taken = this.joinBucket.take(now);
+    if (taken === true) return;
     this.core.metrics?.rejectedInput(this.transport, 'join_rate_limited');
-    const wait = Math.max(0.1, Math.ceil(((1 - this.joinTokens) / this.core.joinsPerSecond) * 10) / 10);
-    throw new ChatError('RATE_LIMITED', `slow down: too many joins, try again in ${wait}s`);
+    throw new ChatError('RATE_LIMITED', `slow down: too many joins, try again in ${taken}s`);
   }
 
   private takeToken(): void {
