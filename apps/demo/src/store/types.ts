@@ -109,7 +109,10 @@ export interface ChatStore {
   members(room: string): Promise<string[]>;
   /** Number of members without listing them (large rooms); falls back to members().length. */
   memberCount?(room: string): Promise<number>;
-  /** Rooms that have members or history, with member counts. */
+  /**
+   * Rooms with member counts. File store: rooms that have members or history. Redis: rooms with
+   * live members (bounded, see RedisStoreOptions.maxRoomsListed), plus the lobby.
+   */
   rooms(): Promise<RoomCount[]>;
 
   /** Whether the store can serve requests right now (GET /healthz, `chat_store_up`). */
