@@ -154,12 +154,13 @@ describeWithPeers(['redis-server'], 'Redis mode fault paths (real redis-server, 
     const s = await node();
     const ada = await ws(s, 'ada');
     const bob = await tcp(s, 'bob');
-    const stalled = await stall(7000);
+    // Longer than the 5 s bounded wait plus generous room for a slow machine to send both.
+    const stalled = await stall(10_000);
     ada.send({ type: 'send', room: 'lobby', text: 'slow one', cid: 'c-1', ref: 's1' });
     bob.send('/cid k-1 slow line');
-    const first = await reply(ada, 's1', 15_000);
+    const first = await reply(ada, 's1', 20_000);
     expect(first).toMatchObject({ type: 'error', code: 'OUTCOME_UNKNOWN', cid: 'c-1' });
-    await bob.waitLine(/^! OUTCOME_UNKNOWN: .*\(cid k-1\)$/, 15_000);
+    await bob.waitLine(/^! OUTCOME_UNKNOWN: .*\(cid k-1\)$/, 20_000);
     await stalled.woken;
     // Both writes did land once Redis woke up: the resends return the first ids.
     const live = await waitFor('both stored', () => {
