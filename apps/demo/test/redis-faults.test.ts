@@ -103,7 +103,7 @@ describeWithPeers(['redis-server'], 'Redis mode fault paths (real redis-server, 
     await bob.next('history-end');
     ada.send({ type: 'send', room: 'oom', text: 'after oom', ref: 's2' });
     await waitFor('live message', () => bob.messages().some((m) => m.text === 'after oom' && !m.replay));
-  });
+  }, 60_000);
 
   it('closes a WebSocket flooding frames before welcome (1008) while Redis stalls; memory stays bounded', async () => {
     const s = await node();
@@ -148,7 +148,7 @@ describeWithPeers(['redis-server'], 'Redis mode fault paths (real redis-server, 
     // The node is fine afterwards.
     const ok = await ws(s, 'after');
     expect(ok.frames[0]!.type).toBe('welcome');
-  });
+  }, 60_000);
 
   it('answers OUTCOME_UNKNOWN (not STORE_FAILED) when Redis does not confirm in time; a resend with the cid dedupes, also on TCP', async () => {
     const s = await node();
@@ -177,7 +177,7 @@ describeWithPeers(['redis-server'], 'Redis mode fault paths (real redis-server, 
       messages: { text: string }[];
     };
     expect(history.messages.filter((m) => m.text === 'slow one' || m.text === 'slow line')).toHaveLength(2);
-  });
+  }, 60_000);
 
   it("removes a crashed node's presence in rooms no surviving node follows", async () => {
     const a = await node();
@@ -198,7 +198,7 @@ describeWithPeers(['redis-server'], 'Redis mode fault paths (real redis-server, 
     expect(((await admin.cmd('KEYS', '*lonely*')) as string[]).filter((k) => !k.endsWith(':log'))).toEqual(
       [],
     );
-  });
+  }, 60_000);
 
   it('bounds rooms: joins are rate limited, the room list is bounded, /healthz stays fast with 50,000 rooms', async () => {
     const s = await node();
@@ -236,7 +236,7 @@ describeWithPeers(['redis-server'], 'Redis mode fault paths (real redis-server, 
       async () => Number(await admin.cmd('ZCARD', 'chat:live')) <= 1,
       20_000,
     );
-  });
+  }, 60_000);
 
   it('refuses to create rooms beyond the live-room limit across connections, and idle streams expire', async () => {
     const { ChatCore } = await import('../src/chat/index.js');
@@ -280,7 +280,7 @@ describeWithPeers(['redis-server'], 'Redis mode fault paths (real redis-server, 
     } finally {
       await store.close();
     }
-  });
+  }, 60_000);
 });
 
 describeWithPeers(['redis-server'], 'test Redis durability check', () => {
@@ -288,5 +288,5 @@ describeWithPeers(['redis-server'], 'test Redis durability check', () => {
     await expect(startRedis({ extraArgs: ['--appendfsync', 'everysec'] })).rejects.toThrow(
       /appendfsync always/,
     );
-  });
+  }, 60_000);
 });

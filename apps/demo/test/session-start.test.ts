@@ -103,7 +103,7 @@ function tests(store: 'file' | 'redis', fixture: () => Fixture): void {
     await Promise.all(drops);
     await expectNoGhosts(obs, 'obst');
     await obs.close();
-  });
+  }, 60_000);
 
   it(`${store}: WebSocket connections dropped during start-up leave no ghost`, async () => {
     const obs = await observer('obsw');
@@ -131,7 +131,7 @@ function tests(store: 'file' | 'redis', fixture: () => Fixture): void {
     await Promise.all(drops);
     await expectNoGhosts(obs, 'obsw');
     await obs.close();
-  });
+  }, 60_000);
 
   it(`${store}: TCP lines sent before the session is up are handled in order`, async () => {
     const obs = await observer('obsp');
@@ -142,7 +142,7 @@ function tests(store: 'file' | 'redis', fixture: () => Fixture): void {
     expect(c.text()).not.toMatch(/^! /m);
     c.socket.destroy();
     await obs.close();
-  });
+  }, 60_000);
 
   it(`${store}: TLS lines sent before the session is up are handled in order`, async () => {
     const obs = await observer('obsl');
@@ -152,7 +152,7 @@ function tests(store: 'file' | 'redis', fixture: () => Fixture): void {
     expect(c.text()).not.toMatch(/^! /m);
     c.socket.destroy();
     await obs.close();
-  });
+  }, 60_000);
 
   it(`${store}: WebSocket frames sent before welcome are handled in order`, async () => {
     const obs = await observer('obsj');
@@ -180,7 +180,7 @@ function tests(store: 'file' | 'redis', fixture: () => Fixture): void {
     expect(replies[0]!.type).toBe('welcome');
     c.socket.destroy();
     await obs.close();
-  });
+  }, 60_000);
 
   it(`${store}: pipelined HTTP requests are each answered`, async () => {
     const obs = await observer('obsh');
@@ -211,7 +211,7 @@ function tests(store: 'file' | 'redis', fixture: () => Fixture): void {
     expect(history).toContain('posted by obsh');
     expect(text).toContain('"rooms":');
     await obs.close();
-  });
+  }, 60_000);
 }
 
 describe('session start-up on the file store', () => {
