@@ -32,9 +32,10 @@ const MAX_REF = 64;
 /** Frames received but not yet handled before the connection is closed with 1008. */
 const MAX_INFLIGHT = 1024;
 /**
- * Bytes of frames received but not yet handled (also those waiting for `welcome` while the
- * session starts) before the connection is closed with 1008: without it 1,024 frames of 16 KiB
- * would be 16 MiB per connection.
+ * Size of the frames received but not yet handled (also those waiting for `welcome` while the
+ * session starts) before the connection is closed with 1008, in UTF-16 code units (`length`, free
+ * to read, at least one per byte of ASCII JSON): without it 1,024 frames of 16 KiB would hold
+ * 16 MiB per connection.
  */
 export const MAX_INFLIGHT_BYTES = 1024 * 1024;
 const serialised = new WeakMap<StoredMessage, SharedFrame>();
