@@ -144,6 +144,18 @@ function tests(store: 'file' | 'redis', fixture: () => Fixture): void {
     await obs.close();
   }, 60_000);
 
+  it(`${store}: lines sent with a half-close right away (printf … | nc -N) are answered, then closed`, async () => {
+    const obs = await observer('obsn');
+    await f().stall(400);
+    const c = await rawTcp(f().server.port('tcp'), '/nick yan4\r\nhello from yan4\r\n');
+    c.socket.end(); // FIN: nothing more from this client, but it still reads
+    await obs.waitLine(/^\[lobby\] <yan4> hello from yan4$/);
+    await c.closed;
+    expect(c.text()).toMatch(/\* welcome to [\s\S]*\* you are now yan4/);
+    expect(c.text()).not.toMatch(/^! /m);
+    await obs.close();
+  }, 60_000);
+
   it(`${store}: TLS lines sent before the session is up are handled in order`, async () => {
     const obs = await observer('obsl');
     await f().stall(400);

@@ -163,6 +163,7 @@ export class LineSession {
     void this.enqueue(async () => this.peer.writeLine(`! ${code}: ${message}`));
   }
 
+  /** Resolves once start-up and every line received so far have been handled. */
   drain(): Promise<void> {
     return this.chain;
   }
