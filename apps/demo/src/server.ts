@@ -49,7 +49,23 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
   if (store instanceof RedisStore) announceLine(`store redis ${store.url} node ${store.node}`);
   const limiter = new RateLimiter({ capacity: config.burst, refillPerSecond: config.rate, maxKeys: 100_000 });
   let limiterKey = 0;
+  // Store failures reach clients as a generic STORE_FAILED; the detail is logged here, at most one
+  // line a second so an outage does not flood the log.
+  let storeErrorsLogged = 0;
+  let storeErrorsSuppressed = 0;
+  const onStoreError = (what: string, err: unknown) => {
+    const now = Date.now();
+    if (now - storeErrorsLogged < 1000) {
+      storeErrorsSuppressed++;
+      return;
+    }
+    const more = storeErrorsSuppressed > 0 ? ` (+${storeErrorsSuppressed} more since the last line)` : '';
+    storeErrorsLogged = now;
+    storeErrorsSuppressed = 0;
+    log.warn(`store error during ${what}: ${(err as Error)?.message ?? String(err)}${more}`);
+  };
   const core = new ChatCore(store, {
+    onStoreError,
     historyOnJoin: config.history,
     maxMessageLength: config.maxMessageLength,
     metrics,

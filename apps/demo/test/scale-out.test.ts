@@ -308,9 +308,11 @@ describe.skipIf(!HAVE_REDIS)('several chat nodes on one Redis', () => {
 
     expect(failures.length).toBeGreaterThan(0);
     for (const f of failures) {
-      expect(f.code).toBe('STORE_FAILED');
-      expect(String(f.message)).toMatch(/retry/);
+      // OUTCOME_UNKNOWN: a send in flight when Redis died (it may have been stored); both retry.
+      expect(['STORE_FAILED', 'OUTCOME_UNKNOWN']).toContain(f.code);
+      expect(String(f.message)).toMatch(/retry|resend/);
     }
+    expect(failures.filter((f) => f.code === 'STORE_FAILED').length).toBeGreaterThan(0);
     const stored = (await (await fetch(`${a!.urls.http}/api/rooms/long/messages?limit=1000`)).json()) as {
       messages: { id: string; text: string }[];
     };

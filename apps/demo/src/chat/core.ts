@@ -8,9 +8,12 @@ import {
   type RoomCount,
   type RoomEvent,
   type StoredMessage,
+  StoreLimitError,
+  StoreOutcomeUnknownError,
   type Unsubscribe,
 } from '../store/types.js';
 import { ChatError } from './errors.js';
+import { JoinBucket } from './join-bucket.js';
 import { checkCid, checkNick, checkRoom, checkText } from './validate.js';
 
 /** What a session's transport receives. `replay` marks history sent on join/resume. */
@@ -83,6 +86,19 @@ export interface ChatCoreOptions {
   readonly presenceNoticeLimit?: number;
   /** Nicknames listed in the `joined` event; `who` lists all. @default 100 */
   readonly maxMembersListed?: number;
+  /**
+   * Joins of rooms one connection is not in yet: a token bucket of this size, refilled at
+   * `joinsPerSecond`. Each such join may create a room in the store, so this bounds how fast one
+   * connection can make the room list grow. @default 20
+   */
+  readonly joinBurst?: number;
+  /** @default 1 */
+  readonly joinsPerSecond?: number;
+  /**
+   * Store failures, with their detail (which clients never see: they get a generic
+   * `STORE_FAILED`). The server logs them.
+   */
+  readonly onStoreError?: (what: string, err: unknown) => void;
 }
 
 interface Membership {
@@ -107,6 +123,9 @@ export class ChatCore {
   readonly metrics: Metrics | undefined;
   readonly presenceNoticeLimit: number;
   readonly maxMembersListed: number;
+  readonly joinBurst: number;
+  readonly joinsPerSecond: number;
+  private readonly onStoreError: (what: string, err: unknown) => void;
   private readonly limiterFactory: (() => RateLimiter) | undefined;
   private readonly sessions = new Set<Session>();
   private nextSession = 1;
@@ -124,6 +143,32 @@ export class ChatCore {
     this.metrics = options.metrics;
     this.presenceNoticeLimit = options.presenceNoticeLimit ?? 200;
     this.maxMembersListed = options.maxMembersListed ?? 100;
+    this.joinBurst = options.joinBurst ?? 20;
+    this.joinsPerSecond = options.joinsPerSecond ?? 1;
+    this.onStoreError = options.onStoreError ?? (() => {});
+  }
+
+  /**
+   * What a client may be told about a failure: a ChatError as it is; a store's outcome-unknown
+   * timeout as OUTCOME_UNKNOWN; anything else (Redis error replies name scripts and internals) as
+   * a generic STORE_FAILED, with the detail going to the log only.
+   */
+  clientError(err: unknown, what = 'request'): ChatError {
+    if (err instanceof ChatError) return err;
+    if (err instanceof StoreLimitError) return new ChatError('ROOM_LIMIT', err.message);
+    this.onStoreError(what, err);
+    if (err instanceof StoreOutcomeUnknownError) {
+      return new ChatError(
+        'OUTCOME_UNKNOWN',
+        'the store did not confirm in time: the message may or may not be stored; resend it with the same cid',
+      );
+    }
+    return new ChatError(
+      'STORE_FAILED',
+      what === 'append'
+        ? 'message not stored: the chat store is unavailable, retry (with the same cid)'
+        : 'the chat store is unavailable, retry later',
+    );
   }
 
   /** @internal */
@@ -149,16 +194,25 @@ export class ChatCore {
     if (this.closing) throw new ChatError('SHUTTING_DOWN', 'server is shutting down');
     const id = `${process.pid}:${this.nextSession++}`;
     let chosen: string | undefined;
-    if (nick !== undefined) {
-      checkNick(nick);
-      if (!(await this.store.claimNick(nick, id))) throw nickTaken(nick);
-      chosen = nick;
-    } else {
-      for (let i = 0; i < 50 && !chosen; i++) {
-        const guest = `guest${randomInt(1000, 100000)}`;
-        if (await this.store.claimNick(guest, id)) chosen = guest;
+    try {
+      if (nick !== undefined) {
+        checkNick(nick);
+        if (!(await this.store.claimNick(nick, id))) throw nickTaken(nick);
+        chosen = nick;
+      } else {
+        for (let i = 0; i < 50 && !chosen; i++) {
+          const guest = `guest${randomInt(1000, 100000)}`;
+          if (await this.store.claimNick(guest, id)) chosen = guest;
+        }
+        if (!chosen) throw new ChatError('NICK_TAKEN', 'no free guest nickname, pick one with a nick');
       }
-      if (!chosen) throw new ChatError('NICK_TAKEN', 'no free guest nickname, pick one with a nick');
+    } catch (err) {
+      throw this.clientError(err, 'connect');
+    }
+    if (this.closing) {
+      // shutdown() already closed every session; this one must not outlive it.
+      await this.store.releaseNick(chosen, id).catch(() => {});
+      throw new ChatError('SHUTTING_DOWN', 'server is shutting down');
     }
     const limiter = this.limiterFactory?.();
     const session = new Session(this, id, transport, chosen, sink, limiter);
@@ -171,14 +225,22 @@ export class ChatCore {
     this.sessions.delete(session);
   }
 
-  rooms(): Promise<RoomCount[]> {
-    return this.store.rooms();
+  async rooms(): Promise<RoomCount[]> {
+    try {
+      return await this.store.rooms();
+    } catch (err) {
+      throw this.clientError(err, 'rooms');
+    }
   }
 
   async history(room: string, after: string | undefined, limit: number) {
     const name = checkRoom(room);
     if (after !== undefined && !isMessageId(after)) throw new ChatError('BAD_ID', 'after must be an id');
-    return this.store.read(name, { after, limit: Math.min(Math.max(limit, 0), this.maxReplay) });
+    try {
+      return await this.store.read(name, { after, limit: Math.min(Math.max(limit, 0), this.maxReplay) });
+    } catch (err) {
+      throw this.clientError(err, 'history');
+    }
   }
 
   private readonly postLimiters = new Map<string, RateLimiter>();
@@ -213,7 +275,7 @@ export class ChatCore {
       }
     }
     this.metrics?.messageIn(transport);
-    return storeAppend(this.store, name, nick, text, cid);
+    return storeAppend(this, name, nick, text, cid);
   }
 
   /** Stop accepting sessions and close every open one (leave notices, nick release). */
@@ -224,16 +286,16 @@ export class ChatCore {
 }
 
 async function storeAppend(
-  store: ChatStore,
+  core: ChatCore,
   room: string,
   nick: string,
   text: string,
   cid: string | undefined,
 ): Promise<StoredMessage> {
   try {
-    return await store.append(room, nick, text, cid === undefined ? undefined : { clientId: cid });
+    return await core.store.append(room, nick, text, cid === undefined ? undefined : { clientId: cid });
   } catch (err) {
-    throw new ChatError('STORE_FAILED', `message not stored: ${(err as Error).message}`);
+    throw core.clientError(err, 'append');
   }
 }
 
@@ -320,40 +382,65 @@ export class Session {
     if (after !== undefined && !isMessageId(after)) throw new ChatError('BAD_ID', 'after must be an id');
     const store = this.core.store;
     let membership = this.memberships.get(name);
+    const created = !membership;
     if (!membership) {
       if (this.memberships.size >= this.core.maxRoomsPerSession) {
         throw new ChatError('TOO_MANY_ROOMS', `at most ${this.core.maxRoomsPerSession} rooms per connection`);
       }
+      this.takeJoinToken();
       membership = { unsubscribe: () => {}, buffer: [], lastTyping: 0 };
       const m = membership;
       m.unsubscribe = store.subscribe(name, (event) => this.onRoomEvent(name, m, event));
       this.memberships.set(name, m);
-      await store.addMember(name, this.currentNick);
-      if (await this.core.announcesPresence(name)) {
-        await store.publish({ kind: 'join', room: name, nick: this.currentNick, ts: Date.now() });
-      }
     } else {
       // Already a member (e.g. a resume request): replay again, holding live events meanwhile.
       membership.buffer ??= [];
     }
-    const count = await this.core.memberCount(name);
-    const members = count <= this.core.maxMembersListed ? await store.members(name) : [this.currentNick];
-    this.sink({ type: 'joined', room: name, members, count });
-    const limit = after === undefined ? this.core.historyOnJoin : this.core.maxReplay;
-    const { messages, truncated } = await store.read(name, { after, limit });
-    let last = after;
-    for (const message of messages) {
-      this.sink({ type: 'message', message, replay: true });
-      last = message.id;
+    const m = membership;
+    try {
+      if (created) {
+        await store.addMember(name, this.currentNick);
+        this.assertOpen();
+        if (await this.core.announcesPresence(name)) {
+          await store.publish({ kind: 'join', room: name, nick: this.currentNick, ts: Date.now() });
+        }
+      }
+      const count = await this.core.memberCount(name);
+      const members = count <= this.core.maxMembersListed ? await store.members(name) : [this.currentNick];
+      this.assertOpen();
+      this.sink({ type: 'joined', room: name, members, count });
+      const limit = after === undefined ? this.core.historyOnJoin : this.core.maxReplay;
+      const { messages, truncated } = await store.read(name, { after, limit });
+      this.assertOpen();
+      let last = after;
+      for (const message of messages) {
+        this.sink({ type: 'message', message, replay: true });
+        last = message.id;
+      }
+      this.sink({ type: 'history-end', room: name, count: messages.length, truncated });
+      const held = m.buffer ?? [];
+      m.buffer = null;
+      for (const event of held) {
+        if (event.kind === 'message' && last !== undefined && compareIds(event.message.id, last) <= 0)
+          continue;
+        this.deliver(event);
+      }
+      return name;
+    } catch (err) {
+      // No half-membership: a join that failed (store refused or unreachable, or the connection
+      // closed meanwhile) leaves no presence entry, no local entry and no subscription behind.
+      if (created && this.memberships.get(name) === m) {
+        this.memberships.delete(name);
+        m.unsubscribe();
+        await store.removeMember(name, this.currentNick).catch(() => {});
+      } else if (!created && m.buffer) {
+        // A failed resume of a room we stay in: release what was held back instead of growing it.
+        const held = m.buffer;
+        m.buffer = null;
+        for (const event of held) this.deliver(event);
+      }
+      throw this.core.clientError(err, 'join');
     }
-    this.sink({ type: 'history-end', room: name, count: messages.length, truncated });
-    const held = membership.buffer ?? [];
-    membership.buffer = null;
-    for (const event of held) {
-      if (event.kind === 'message' && last !== undefined && compareIds(event.message.id, last) <= 0) continue;
-      this.deliver(event);
-    }
-    return name;
   }
 
   async leave(room: string): Promise<void> {
@@ -388,7 +475,7 @@ export class Session {
     if (cid !== undefined) checkCid(cid);
     this.takeToken();
     this.core.metrics?.messageIn(this.transport);
-    return storeAppend(this.core.store, name, this.currentNick, text, cid);
+    return storeAppend(this.core, name, this.currentNick, text, cid);
   }
 
   async dm(to: string, text: string): Promise<void> {
@@ -439,6 +526,17 @@ export class Session {
     await store.releaseNick(this.currentNick, this.id).catch(() => {});
     this.limiter?.release?.();
     this.core.forget(this);
+  }
+
+  private joinBucket: JoinBucket | undefined;
+
+  private takeJoinToken(): void {
+    const now = Date.now();
+    this.joinBucket ??= new JoinBucket(this.core.joinBurst, this.core.joinsPerSecond, now);
+    const taken = this.joinBucket.take(now);
+    if (taken === true) return;
+    this.core.metrics?.rejectedInput(this.transport, 'join_rate_limited');
+    throw new ChatError('RATE_LIMITED', `slow down: too many joins, try again in ${taken}s`);
   }
 
   private takeToken(): void {

@@ -13,6 +13,8 @@ export type ChatErrorCode =
   | 'BAD_ID'
   | 'CID_INVALID'
   | 'STORE_FAILED'
+  | 'OUTCOME_UNKNOWN'
+  | 'ROOM_LIMIT'
   | 'SHUTTING_DOWN';
 
 export class ChatError extends Error {

@@ -23,9 +23,18 @@ export class RedisKeys {
   events(room: string): string {
     return `${this.prefix}{${room}}:events`;
   }
-  /** Set of every room that has had messages or members. */
-  rooms(): string {
-    return `${this.prefix}rooms`;
+  /**
+   * Rooms with live members: a sorted set of room names scored by the latest member expiry (ms),
+   * refreshed by every node's heartbeat; stale entries are ignored and pruned. The room list reads
+   * a bounded slice of it. (Versions before it kept an unbounded set `<prefix>rooms`, no longer
+   * written: it may be deleted.)
+   */
+  live(): string {
+    return `${this.prefix}live`;
+  }
+  /** Rooms created (first member joined a room that was not live) in one time window, all nodes. */
+  created(window: number): string {
+    return `${this.prefix}created:${window}`;
   }
   /** Ownership of a nickname (lower-cased): `<node>|<session>`, with a TTL the owner refreshes. */
   nick(nick: string): string {

@@ -1,6 +1,6 @@
-import { createClient, ErrorReply } from 'redis';
+import { ClientOfflineError, createClient, ErrorReply } from 'redis';
 import type { RedisScript } from './redis-scripts.js';
-import { StoreUnavailableError } from './types.js';
+import { StoreOutcomeUnknownError, StoreUnavailableError } from './types.js';
 
 /** A RESP2 reply as node-redis hands it back for raw commands. */
 export type Reply = string | number | null | Reply[];
@@ -132,14 +132,18 @@ export class RedisLink {
    * to repeat (reads, idempotent writes, scripts guarded by an idempotency key).
    */
   async call(args: string[], deadline: number): Promise<Reply> {
+    // Whether an attempt may have reached Redis: its connection broke while it was in flight.
+    // (Offline means never sent; an error reply means Redis refused it.)
+    let maybeRan = false;
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.send(args);
       } catch (err) {
         if (this.closed || !isTransient(err)) throw err;
-        if (Date.now() >= deadline) throw unavailable(err);
+        if (!(err instanceof ClientOfflineError) && !(err instanceof ErrorReply)) maybeRan = true;
+        if (Date.now() >= deadline) throw unavailable(err, maybeRan);
         if (this.client.isReady) await sleep(Math.min(20 * 2 ** attempt, 250));
-        else if (!(await this.waitReady(deadline))) throw unavailable(err);
+        else if (!(await this.waitReady(deadline))) throw unavailable(err, maybeRan);
       }
     }
   }
@@ -182,8 +186,14 @@ export class RedisLink {
   }
 }
 
-function unavailable(cause: unknown): StoreUnavailableError {
+function unavailable(cause: unknown, maybeRan: boolean): StoreUnavailableError {
   const why = cause instanceof Error ? cause.message : String(cause);
+  if (maybeRan) {
+    return new StoreOutcomeUnknownError(
+      `Redis is unavailable (${why}) and an attempt may have run; retry with the same key`,
+      { cause },
+    );
+  }
   return new StoreUnavailableError(`Redis is unavailable (${why}); nothing was acknowledged, retry`, {
     cause,
   });

@@ -1,7 +1,7 @@
 import { memberEntry, type RedisKeys, splitMemberEntry } from './redis-keys.js';
 import type { RedisLink, Reply } from './redis-link.js';
-import { CLAIM, RELEASE, SWEEP } from './redis-scripts.js';
-import type { RoomCount } from './types.js';
+import { ADD_MEMBER, CLAIM, RELEASE, SWEEP } from './redis-scripts.js';
+import { type RoomCount, StoreLimitError } from './types.js';
 
 export interface RedisPresenceOptions {
   readonly keys: RedisKeys;
@@ -11,6 +11,12 @@ export interface RedisPresenceOptions {
   readonly ttlMs: number;
   /** How long an operation waits for Redis to come back before failing. */
   readonly waitMs: number;
+  /** Rooms with live members, all nodes together; joining one more new room fails. */
+  readonly maxLiveRooms: number;
+  /** New rooms per minute, all nodes together; more fail until the minute is over. */
+  readonly maxRoomsCreatedPerMinute: number;
+  /** Rooms the room list returns at most. */
+  readonly maxRoomsListed: number;
   /** A member of a room with local listeners expired (its node died): announce the departure. */
   readonly onExpired: (room: string, nick: string) => void;
   readonly onWarning: (message: string) => void;
@@ -82,21 +88,56 @@ export class RedisPresence {
   async addMember(room: string, nick: string): Promise<void> {
     let m = this.local.get(room);
     if (!m) this.local.set(room, (m = new Map()));
-    m.set(nick.toLowerCase(), nick);
-    const expiry = String(Date.now() + this.o.ttlMs);
-    const d = this.deadline();
-    await Promise.all([
-      this.o.link.call(['ZADD', this.o.keys.members(room), expiry, memberEntry(this.o.node, nick)], d),
-      this.o.link.call(['SADD', this.o.keys.rooms(), room], d),
-    ]);
+    const key = nick.toLowerCase();
+    const fresh = !m.has(key);
+    m.set(key, nick);
+    const now = Date.now();
+    const window = Math.floor(now / 60_000);
+    let result: Reply;
+    try {
+      result = await this.o.link.script(
+        ADD_MEMBER,
+        [this.o.keys.members(room), this.o.keys.live(), this.o.keys.created(window)],
+        [
+          memberEntry(this.o.node, nick),
+          String(now + this.o.ttlMs),
+          room,
+          String(now),
+          String(this.o.maxLiveRooms),
+          String(this.o.maxRoomsCreatedPerMinute),
+          '120000',
+          String(this.keyTtlMs()),
+        ],
+        this.deadline(),
+      );
+    } catch (err) {
+      // Not a member after all: the heartbeat must not re-create the entry.
+      if (fresh) this.forgetLocal(room, key);
+      throw err;
+    }
+    if (result === 1) return;
+    if (fresh) this.forgetLocal(room, key);
+    throw new StoreLimitError(
+      result === -1
+        ? `too many rooms in use (${this.o.maxLiveRooms}); join an existing room`
+        : 'too many new rooms right now; try again in a minute or join an existing room',
+    );
+  }
+
+  private forgetLocal(room: string, key: string): void {
+    const m = this.local.get(room);
+    if (!m) return;
+    m.delete(key);
+    if (m.size === 0) this.local.delete(room);
+  }
+
+  /** A members key outlives its newest entry a little, then goes: nothing stays after every node died. */
+  private keyTtlMs(): number {
+    return this.o.ttlMs * 2;
   }
 
   async removeMember(room: string, nick: string): Promise<void> {
-    const m = this.local.get(room);
-    if (m) {
-      m.delete(nick.toLowerCase());
-      if (m.size === 0) this.local.delete(room);
-    }
+    this.forgetLocal(room, nick.toLowerCase());
     await this.o.link.call(
       ['ZREM', this.o.keys.members(room), memberEntry(this.o.node, nick)],
       this.deadline(),
@@ -118,18 +159,37 @@ export class RedisPresence {
     return [...seen.values()].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
   }
 
+  /**
+   * Rooms with live members (plus the lobby), at most maxRoomsListed, sorted by name. Bounded work
+   * whatever the number of rooms: one range read of the live index and one ZCOUNT per listed room.
+   */
   async rooms(): Promise<RoomCount[]> {
     const d = this.deadline();
-    const names = await this.o.link.call(['SMEMBERS', this.o.keys.rooms()], d);
+    const now = String(Date.now());
+    const names = await this.o.link.call(
+      [
+        'ZRANGE',
+        this.o.keys.live(),
+        '+inf',
+        `(${now}`,
+        'BYSCORE',
+        'REV',
+        'LIMIT',
+        '0',
+        String(this.o.maxRoomsListed),
+      ],
+      d,
+    );
     const set = new Set<string>(['lobby']);
     if (Array.isArray(names)) for (const n of names) if (typeof n === 'string') set.add(n);
     const sorted = [...set].sort();
-    const now = String(Date.now());
     // Pipelined: node-redis writes these back to back on the one connection.
     const counts = await Promise.all(
       sorted.map((room) => this.o.link.call(['ZCOUNT', this.o.keys.members(room), now, '+inf'], d)),
     );
-    return sorted.map((room, i) => ({ room, members: typeof counts[i] === 'number' ? counts[i] : 0 }));
+    return sorted
+      .map((room, i) => ({ room, members: typeof counts[i] === 'number' ? counts[i] : 0 }))
+      .filter((r) => r.members > 0 || r.room === 'lobby');
   }
 
   /**
@@ -141,11 +201,16 @@ export class RedisPresence {
     const now = Date.now();
     const expiry = String(now + this.o.ttlMs);
     const ops: Promise<unknown>[] = [];
+    const keyTtl = String(this.keyTtlMs());
     for (const [room, m] of this.local) {
-      const args = ['ZADD', this.o.keys.members(room)];
+      const key = this.o.keys.members(room);
+      const args = ['ZADD', key];
       for (const nick of m.values()) args.push(expiry, memberEntry(this.o.node, nick));
       ops.push(this.o.link.call(args, d));
+      ops.push(this.o.link.call(['PEXPIRE', key, keyTtl], d));
+      ops.push(this.o.link.call(['ZADD', this.o.keys.live(), 'GT', expiry, room], d));
     }
+    ops.push(this.o.link.call(['ZREMRANGEBYSCORE', this.o.keys.live(), '-inf', `(${now}`], d));
     for (const [nick, owner] of this.nicks) {
       ops.push(
         this.o.link.script(CLAIM, [this.o.keys.nick(nick)], [owner, String(this.o.ttlMs)], d).then((r) => {

@@ -12,17 +12,42 @@ function script(source: string): RedisScript {
 
 /**
  * Append one message at most once per idempotency key.
- * KEYS: stream, dedup key, rooms set. ARGV: maxlen, nick, text, key, dedup TTL ms, room.
+ * KEYS: stream, dedup key. ARGV: maxlen, nick, text, key, dedup TTL ms, retention ms.
  * Returns {1, id} for a new entry, {0, id} when the key was seen (the first id).
- * One script so "stored" and "remembered as stored" cannot be separated by a crash.
+ * One script so "stored" and "remembered as stored" cannot be separated by a crash. Every append
+ * pushes the stream's expiry forward: a room idle for the retention period disappears.
  */
 export const APPEND = script(`
 local prev = redis.call('GET', KEYS[2])
 if prev then return {0, prev} end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[2], 't', ARGV[3], 'k', ARGV[4])
 redis.call('SET', KEYS[2], id, 'PX', ARGV[5])
-redis.call('SADD', KEYS[3], ARGV[6])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {1, id}
+`);
+
+/**
+ * Add (or refresh) one member entry, creating the room if it is not live, within the limits.
+ * KEYS: members, live index, creation counter of this window.
+ * ARGV: entry, expiry ms, room, now ms, max live rooms, max creations per window, window ms, key TTL ms.
+ * Returns 1 when added, -1 when too many rooms are live, -2 when rooms are created too fast.
+ * The members key expires with its entries, so a room whose every node died leaves nothing behind.
+ * The `#!lua` line makes Redis refuse the whole script while over maxmemory: without it, the
+ * first write (a no-op ZREMRANGEBYSCORE) would let every later write through despite OOM.
+ */
+export const ADD_MEMBER = script(`#!lua
+local live = redis.call('ZSCORE', KEYS[2], ARGV[3])
+if (not live) or tonumber(live) < tonumber(ARGV[4]) then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4])
+  if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return -1 end
+  local n = redis.call('INCR', KEYS[3])
+  if n == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[7]) end
+  if n > tonumber(ARGV[6]) then return -2 end
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[8])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[3])
+return 1
 `);
 
 /**

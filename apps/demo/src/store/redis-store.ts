@@ -18,6 +18,7 @@ import {
   type RoomEvent,
   type StoredMessage,
   type StoreHealth,
+  StoreOutcomeUnknownError,
   StoreUnavailableError,
   type Unsubscribe,
 } from './types.js';
@@ -29,8 +30,19 @@ export interface RedisStoreOptions {
   readonly keyPrefix?: string;
   /** This node's identity in presence and nickname ownership. @default `<host>-<pid>-<random>` */
   readonly nodeId?: string;
-  /** Approximate cap of messages kept per room stream (XADD MAXLEN ~). @default 100000 */
+  /** Approximate cap of messages kept per room stream (XADD MAXLEN ~). @default 10000 */
   readonly maxLenPerRoom?: number;
+  /**
+   * A room's stream (its history) expires this long after its last message: idle rooms do not
+   * stay in Redis forever. @default 604800000 (7 days)
+   */
+  readonly roomRetentionMs?: number;
+  /** Rooms with live members, all nodes together; a join creating one more fails with ROOM_LIMIT. @default 10000 */
+  readonly maxLiveRooms?: number;
+  /** New rooms per minute, all nodes together; more fail with ROOM_LIMIT. @default 600 */
+  readonly maxRoomsCreatedPerMinute?: number;
+  /** Rooms the room list (`/rooms`, `GET /api/rooms`) returns at most. @default 200 */
+  readonly maxRoomsListed?: number;
   /**
    * Lifetime of presence entries and nickname claims without a heartbeat: how long a crashed
    * node's users stay listed. Heartbeats run every ttl/3. @default 6000
@@ -86,6 +98,7 @@ export class RedisStore implements ChatStore {
   private readonly subs = new Map<string, RoomSubs>();
   private readonly direct = new Map<string, (event: DirectEvent) => void>();
   private readonly maxLen: string;
+  private readonly retention: string;
   private readonly dedupTtl: string;
   private readonly waitMs: number;
   private readonly maxPending: number;
@@ -107,7 +120,8 @@ export class RedisStore implements ChatStore {
     }
     this.redisUrl = options.url;
     this.keys = new RedisKeys(options.keyPrefix ?? 'chat:');
-    this.maxLen = String(options.maxLenPerRoom ?? 100_000);
+    this.maxLen = String(options.maxLenPerRoom ?? 10_000);
+    this.retention = String(options.roomRetentionMs ?? 7 * 24 * 3600_000);
     this.dedupTtl = String(options.dedupTtlMs ?? 120_000);
     this.waitMs = options.unavailableTimeoutMs ?? 5000;
     this.maxPending = options.maxPendingAppends ?? 10_000;
@@ -137,6 +151,9 @@ export class RedisStore implements ChatStore {
       node: this.node,
       ttlMs: options.presenceTtlMs ?? 6000,
       waitMs: this.waitMs,
+      maxLiveRooms: options.maxLiveRooms ?? 10_000,
+      maxRoomsCreatedPerMinute: options.maxRoomsCreatedPerMinute ?? 600,
+      maxRoomsListed: options.maxRoomsListed ?? 200,
       onWarning: this.onWarning,
       onExpired: (room, nick) => {
         const event = { kind: 'leave' as const, room, nick, ts: Date.now() };
@@ -196,8 +213,8 @@ export class RedisStore implements ChatStore {
       const reply = await withDeadline(
         this.cmd.script(
           APPEND,
-          [this.keys.stream(room), this.keys.dedup(room, key), this.keys.rooms()],
-          [this.maxLen, nick, text, key, this.dedupTtl, room],
+          [this.keys.stream(room), this.keys.dedup(room, key)],
+          [this.maxLen, nick, text, key, this.dedupTtl, this.retention],
           deadline,
         ),
         deadline,
@@ -451,14 +468,19 @@ function parseEntries(room: string, reply: Reply): StoredMessage[] {
   return out;
 }
 
-/** Give up waiting at the deadline even if a command is stuck on a half-dead connection. */
+/**
+ * Give up waiting at the deadline even if a command is stuck on a half-dead connection. The
+ * command went out, so whether it ran is unknown: StoreOutcomeUnknownError (retry with the same key).
+ */
 function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
         reject(
-          new StoreUnavailableError('Redis did not answer in time; the message was not acknowledged, retry'),
+          new StoreOutcomeUnknownError(
+            'Redis did not answer in time; the write may or may not have happened, retry with the same key',
+          ),
         ),
       Math.max(0, deadline - Date.now()) + 250,
     );

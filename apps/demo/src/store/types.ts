@@ -109,7 +109,10 @@ export interface ChatStore {
   members(room: string): Promise<string[]>;
   /** Number of members without listing them (large rooms); falls back to members().length. */
   memberCount?(room: string): Promise<number>;
-  /** Rooms that have members or history, with member counts. */
+  /**
+   * Rooms with member counts. File store: rooms that have members or history. Redis: rooms with
+   * live members (bounded, see RedisStoreOptions.maxRoomsListed), plus the lobby.
+   */
   rooms(): Promise<RoomCount[]>;
 
   /** Whether the store can serve requests right now (GET /healthz, `chat_store_up`). */
@@ -125,11 +128,36 @@ export interface ChatStore {
  * append, so a write that landed despite the error is not stored twice).
  */
 export class StoreUnavailableError extends Error {
-  readonly code = 'ERR_STORE_UNAVAILABLE';
+  readonly code: string = 'ERR_STORE_UNAVAILABLE';
   readonly retryable = true;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreUnavailableError';
+  }
+}
+
+/**
+ * The store gave up waiting for the answer to a write it had already sent: the write may have
+ * happened or not. Retryable like StoreUnavailableError, but a client must not be told "not
+ * stored": it resends with the same clientId and gets the first id if the write did land.
+ */
+export class StoreOutcomeUnknownError extends StoreUnavailableError {
+  override readonly code: string = 'ERR_STORE_OUTCOME_UNKNOWN';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreOutcomeUnknownError';
+  }
+}
+
+/**
+ * The store refused to create another room (too many live rooms, or rooms created too fast
+ * across all nodes). Nothing was changed; joining an existing room still works.
+ */
+export class StoreLimitError extends Error {
+  readonly code = 'ERR_STORE_ROOM_LIMIT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreLimitError';
   }
 }
 

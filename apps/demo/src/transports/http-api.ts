@@ -9,6 +9,9 @@ const STATUS: Record<string, number> = {
   RATE_LIMITED: 429,
   SHUTTING_DOWN: 503,
   STORE_FAILED: 503,
+  // The store did not confirm in time: maybe stored; resend with the same cid.
+  OUTCOME_UNKNOWN: 504,
+  ROOM_LIMIT: 429,
   NO_SUCH_NICK: 404,
 };
 

@@ -31,6 +31,13 @@ export interface JsonPeer {
 const MAX_REF = 64;
 /** Frames received but not yet handled before the connection is closed with 1008. */
 const MAX_INFLIGHT = 1024;
+/**
+ * Size of the frames received but not yet handled (also those waiting for `welcome` while the
+ * session starts) before the connection is closed with 1008, in UTF-16 code units (`length`, free
+ * to read, at least one per byte of ASCII JSON): without it 1,024 frames of 16 KiB would hold
+ * 16 MiB per connection.
+ */
+export const MAX_INFLIGHT_BYTES = 1024 * 1024;
 const serialised = new WeakMap<StoredMessage, SharedFrame>();
 
 /**
@@ -57,8 +64,25 @@ export class JsonSession {
     return this.session?.nick;
   }
 
+  /**
+   * Open the chat session and send `welcome`. Frames that arrive meanwhile wait (counted toward
+   * the in-flight limits) and run in order afterwards; a connection that ended meanwhile gets its
+   * session closed as soon as it exists: no ghost nickname.
+   */
   async start(): Promise<void> {
-    this.session = await this.core.connect(this.options.transport, this.onEvent);
+    let session: Session;
+    try {
+      session = await this.core.connect(this.options.transport, this.onEvent);
+    } catch (err) {
+      this.pending.length = 0;
+      throw this.core.clientError(err, 'connect');
+    }
+    this.session = session;
+    if (this.ended) {
+      this.pending.length = 0;
+      await session.close();
+      return;
+    }
     this.out({
       type: 'welcome',
       v: PROTOCOL_VERSION,
@@ -72,8 +96,10 @@ export class JsonSession {
         burst: this.options.burst,
       },
     });
-    for (const text of this.pending.splice(0)) this.onText(text);
+    for (const text of this.pending.splice(0)) this.run(text);
   }
+
+  private ended = false;
 
   private readonly onEvent = (e: ChatEvent): void => {
     switch (e.type) {
@@ -153,29 +179,39 @@ export class JsonSession {
   }
 
   onText(text: string): void {
+    if (this.overrun || this.ended) return;
     // Frames are handled one at a time; a client that pipelines faster than that is cut off
-    // instead of queueing without bound.
-    if (++this.inflight > MAX_INFLIGHT) {
-      if (this.inflight === MAX_INFLIGHT + 1) {
-        this.core.metrics?.rejectedInput(this.options.transport, 'too_many_pending');
-        this.peer.close(1008, 'too many frames in flight');
-      }
+    // instead of queueing without bound (by count and by bytes, also before `welcome`).
+    this.inflight++;
+    this.inflightBytes += text.length;
+    if (this.inflight > MAX_INFLIGHT || this.inflightBytes > MAX_INFLIGHT_BYTES) {
+      this.overrun = true;
+      this.pending.length = 0;
+      this.core.metrics?.rejectedInput(this.options.transport, 'too_many_pending');
+      this.peer.close(1008, 'too many frames in flight');
       return;
     }
-    if (!this.session) {
-      this.pending.push(text);
-      this.inflight--;
-      return;
-    }
+    if (!this.session) this.pending.push(text);
+    else this.run(text);
+  }
+
+  private run(text: string): void {
     this.chain = this.chain
-      .then(() => this.handle(text))
-      .catch((err: Error) => this.error('STORE_FAILED', err.message))
+      .then(() => (this.ended ? undefined : this.handle(text)))
+      .catch((err: unknown) => {
+        const e = this.core.clientError(err);
+        this.error(e.code, e.message);
+      })
       .finally(() => {
         this.inflight--;
+        this.inflightBytes -= text.length;
       });
   }
 
   private inflight = 0;
+  /** UTF-16 code units of the frames counted in `inflight` (at most 3 bytes each on the wire). */
+  private inflightBytes = 0;
+  private overrun = false;
 
   /** Resolves once every frame received so far has been handled. */
   drain(): Promise<void> {
@@ -284,12 +320,19 @@ export class JsonSession {
         if (err.code !== 'RATE_LIMITED')
           this.core.metrics?.rejectedInput(this.options.transport, err.code.toLowerCase());
         this.error(err.code, err.message, ref, err.code === 'CID_INVALID' ? undefined : cid);
-      } else this.error('STORE_FAILED', (err as Error).message, ref, cid);
+      } else {
+        const e = this.core.clientError(err, f.type === 'send' ? 'append' : String(f.type));
+        if (e.code !== 'OUTCOME_UNKNOWN')
+          this.core.metrics?.rejectedInput(this.options.transport, 'store_failed');
+        this.error(e.code, e.message, ref, cid);
+      }
     }
   }
 
-  /** Connection gone: leave rooms, free the nickname. */
+  /** Connection gone: leave rooms, free the nickname (now, or as soon as start() has a session). */
   async end(): Promise<void> {
+    this.ended = true;
+    this.pending.length = 0;
     await this.session?.close();
   }
 

@@ -25,6 +25,8 @@ export const HELP_LINES = [
   '*   /rooms           list rooms with member counts',
   '*   /who             list members of the current room',
   '*   /msg NICK TEXT   direct message',
+  '*   /cid ID TEXT     send with your id for it: answered "* ack ID MSGID"; resend with the same ID',
+  '*                    after an error (OUTCOME_UNKNOWN, STORE_FAILED) and it is stored once',
   '*   /ids on|off      prefix messages with their id (@ID), for /join ROOM ID',
   '*   /token           a token for POST /api/rooms/ROOM/messages (15 min)',
   '*   /help            this help',
@@ -40,7 +42,7 @@ export const HELP_LINES = [
 export class LineSession {
   private session: Session | undefined;
   private current: string | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  private chain: Promise<void>;
   private readonly core: ChatCore;
   private readonly peer: LinePeer;
   private readonly options: LineSessionOptions;
@@ -49,16 +51,45 @@ export class LineSession {
     this.core = core;
     this.peer = peer;
     this.options = options;
-  }
-
-  async start(): Promise<void> {
-    this.session = await this.core.connect(this.options.transport, this.onEvent);
-    this.peer.writeLine(`* welcome to ${this.options.serverName}, you are ${this.session.nick}`);
-    this.peer.writeLine('* type /help for commands, /nick NAME to pick a nickname');
-    await this.enqueue(async () => {
-      this.current = await this.session!.join(this.core.defaultRoom);
+    this.chain = new Promise<void>((resolve) => {
+      this.releaseStart = resolve;
     });
   }
+
+  /**
+   * Open the chat session and join the default room. Lines that arrive meanwhile wait behind
+   * start-up (they are queued on the same chain, bounded by the in-flight limit), and a connection
+   * that ended meanwhile gets its session closed as soon as it exists: no ghost nickname.
+   */
+  async start(): Promise<void> {
+    let session: Session;
+    try {
+      session = await this.core.connect(this.options.transport, this.onEvent);
+    } catch (err) {
+      this.ended = true; // queued lines are dropped: there is no session to run them
+      this.releaseStart();
+      throw err;
+    }
+    this.session = session;
+    if (this.ended) {
+      this.releaseStart();
+      await session.close();
+      return;
+    }
+    this.peer.writeLine(`* welcome to ${this.options.serverName}, you are ${session.nick}`);
+    this.peer.writeLine('* type /help for commands, /nick NAME to pick a nickname');
+    try {
+      this.current = await session.join(this.core.defaultRoom);
+    } catch (err) {
+      this.report(err);
+    } finally {
+      this.releaseStart();
+    }
+  }
+
+  /** Input waits behind this until start() has finished (or failed). */
+  private releaseStart: () => void = () => {};
+  private ended = false;
 
   private readonly onEvent = (e: ChatEvent): void => {
     const w = (line: string) => this.peer.writeLine(line);
@@ -132,23 +163,28 @@ export class LineSession {
     void this.enqueue(async () => this.peer.writeLine(`! ${code}: ${message}`));
   }
 
+  /** Resolves once start-up and every line received so far have been handled. */
   drain(): Promise<void> {
     return this.chain;
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
-    this.chain = this.chain.then(task).catch((err: unknown) => {
-      if (err instanceof ChatError) {
-        if (err.code !== 'RATE_LIMITED')
-          this.core.metrics?.rejectedInput(this.options.transport, err.code.toLowerCase());
-        this.peer.writeLine(`! ${err.code}: ${err.message}`);
-      } else this.peer.writeLine(`! ERROR: ${(err as Error).message}`);
-    });
+    this.chain = this.chain.then(task).catch((err: unknown) => this.report(err));
     return this.chain;
   }
 
+  /** An error as a `! CODE: message` line; store failures never show their raw text. */
+  private report(err: unknown): void {
+    const e = this.core.clientError(err);
+    if (e.code !== 'RATE_LIMITED')
+      this.core.metrics?.rejectedInput(this.options.transport, e.code.toLowerCase());
+    this.peer.writeLine(`! ${e.code}: ${e.message}`);
+  }
+
   private async handle(line: string): Promise<void> {
-    const session = this.session!;
+    const session = this.session;
+    // Start-up failed or the connection is gone: nothing to run the line in.
+    if (!session || this.ended) return;
     if (line.trim() === '') return;
     if (!line.startsWith('/')) {
       if (!this.current) throw new ChatError('NOT_IN_ROOM', 'join a room first: /join lobby');
@@ -205,6 +241,21 @@ export class LineSession {
         this.peer.writeLine(`* sent to ${to}`);
         return;
       }
+      case '/cid': {
+        // The line protocol's client message id: an explicit ack, and retries that dedupe.
+        const sp = rest.indexOf(' ');
+        if (sp === -1) throw new ChatError('TEXT_EMPTY', 'usage: /cid ID TEXT');
+        const cid = rest.slice(0, sp);
+        if (!this.current) throw new ChatError('NOT_IN_ROOM', 'join a room first: /join lobby');
+        try {
+          const m = await session.say(this.current, rest.slice(sp + 1), cid);
+          this.peer.writeLine(`* ack ${cid} ${m.id}`);
+        } catch (err) {
+          const e = this.core.clientError(err, 'append');
+          throw e.code === 'CID_INVALID' ? e : new ChatError(e.code, `${e.message} (cid ${cid})`);
+        }
+        return;
+      }
       case '/help':
         for (const l of HELP_LINES) this.peer.writeLine(l);
         return;
@@ -223,7 +274,9 @@ export class LineSession {
     this.peer.writeLine(`! UNKNOWN_COMMAND: ${cmd.slice(0, 32)} (try /help)`);
   }
 
+  /** Connection gone: close the session now, or as soon as start() has it. */
   async end(): Promise<void> {
+    this.ended = true;
     await this.session?.close();
   }
 

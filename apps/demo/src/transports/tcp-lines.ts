@@ -7,6 +7,11 @@ import type { TokenIssuer } from './auth.js';
 import { LineSession } from './line-session.js';
 
 export const MAX_LINE_BYTES = 8192;
+/**
+ * After a client's FIN (`printf '/nick ada\nhello\n' | nc -N host port`), how long its lines may
+ * still take to be answered before the connection is closed anyway.
+ */
+export const HALF_CLOSE_GRACE_MS = 30_000;
 
 export interface LineServer {
   server: Server<string, string>;
@@ -35,6 +40,8 @@ export function createLineServer(deps: {
       protocolErrors: 'continue',
       idleTimeout: 30 * 60_000,
       maxPendingBytes: 1024 * 1024,
+      // A client that sent its lines and then FIN still gets them handled and answered (below).
+      allowHalfOpen: true,
       ...(deps.tls ? { tls: deps.tls } : {}),
     },
     (conn) => {
@@ -67,6 +74,15 @@ export function createLineServer(deps: {
         } else if (err instanceof InvalidFrameError) {
           session.onBadLine('INVALID_UTF8', 'lines must be valid UTF-8');
         } else log.debug(`${transport}: ${conn.remoteAddress}: ${err.message}`);
+      });
+      conn.on('end', () => {
+        // The client is done sending: answer what it sent (also lines that wait for start-up),
+        // then close. Bounded, whatever the store does.
+        const timer = setTimeout(() => void conn.end(), HALF_CLOSE_GRACE_MS);
+        void session.drain().finally(() => {
+          clearTimeout(timer);
+          void conn.end();
+        });
       });
       conn.on('close', () => {
         metrics.connectionClosed(transport);

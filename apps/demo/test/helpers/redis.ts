@@ -3,8 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createClient } from 'redis';
+import { findPeer } from '../../../../test-support/peers.js';
 
-export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+/** Found through the peers API (REDIS_SERVER, then PATH); never a hard-coded path. */
+export const REDIS_SERVER = findPeer('redis-server') ?? 'redis-server';
 
 /** True when a redis-server binary runs here; suites skip (with a note) when it does not. */
 export function redisAvailable(): boolean {
@@ -61,7 +64,7 @@ export interface RedisInstance {
  * A real redis-server for tests on a free loopback port with its own temporary directory,
  * AOF on and fsynced on every write (what the chat's "acknowledged means stored" needs), no RDB.
  */
-export async function startRedis(): Promise<RedisInstance> {
+export async function startRedis(options: { extraArgs?: string[] } = {}): Promise<RedisInstance> {
   const dir = mkdtempSync(join(tmpdir(), 'chat-redis-'));
   const port = await freePort();
   let proc: ChildProcess | undefined;
@@ -91,6 +94,8 @@ export async function startRedis(): Promise<RedisInstance> {
         'yes',
         '--loglevel',
         'warning',
+        // Later arguments win: tests use this for maxmemory, and to prove the durability check.
+        ...(options.extraArgs ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -124,6 +129,13 @@ export async function startRedis(): Promise<RedisInstance> {
   };
 
   await start();
+  try {
+    await assertDurableConfig(port);
+  } catch (err) {
+    await stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -137,6 +149,29 @@ export async function startRedis(): Promise<RedisInstance> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The chat's "acknowledged means durable" holds only with an fsynced append-only file: ask the
+ * running server (CONFIG GET) instead of trusting the command line, so a test never passes against
+ * a Redis that would lose acknowledged messages in a crash.
+ */
+async function assertDurableConfig(port: number): Promise<void> {
+  const c = createClient({ url: `redis://127.0.0.1:${port}`, RESP: 2 });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    const reply = (await c.sendCommand(['CONFIG', 'GET', 'append*'])) as string[];
+    const config = new Map<string, string>();
+    for (let i = 0; i + 1 < reply.length; i += 2) config.set(reply[i]!, reply[i + 1]!);
+    if (config.get('appendonly') !== 'yes' || config.get('appendfsync') !== 'always') {
+      throw new Error(
+        `test Redis must run with appendonly yes, appendfsync always; got ${JSON.stringify([...config])}`,
+      );
+    }
+  } finally {
+    await c.close();
+  }
 }
 
 /** Poll an async condition until it holds; bounded. (clients.ts' waitFor is for sync checks.) */

@@ -89,7 +89,8 @@ export class Outbox {
     if (code === 'SHUTTING_DOWN') return { action: 'wait', message };
     // STORE_FAILED: not stored (the store was away); RATE_LIMITED: a burst of resends after a
     // reconnect went over the server's token bucket. Both succeed later; both are bounded here.
-    if (code === 'STORE_FAILED' || code === 'RATE_LIMITED') {
+    // OUTCOME_UNKNOWN: maybe stored; the resend with the same cid returns the first id if it was.
+    if (code === 'STORE_FAILED' || code === 'OUTCOME_UNKNOWN' || code === 'RATE_LIMITED') {
       if (message.attempts < this.maxAttempts) {
         const delay = Math.min(this.baseDelayMs * 2 ** message.attempts, this.maxDelayMs);
         message.attempts++;
