@@ -270,6 +270,14 @@ export class FileStore implements ChatStore {
   rooms(): Promise<RoomCount[]> {
     return Promise.resolve(this.presence.rooms(this.history.keys()));
   }
+  evictRoom(room: string): Promise<void> {
+    // Never under a live subscriber; the log on disk keeps the messages (read again at start).
+    if (!this.listeners.has(room)) {
+      this.history.delete(room);
+      this.dropped.delete(room);
+    }
+    return Promise.resolve();
+  }
 
   /** Healthy while open: its failures (disk full, I/O errors) show up as failed appends. */
   async health(): Promise<StoreHealth> {
