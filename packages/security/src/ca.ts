@@ -13,6 +13,7 @@ import { checkAttribute, normalizeDnsName, normalizeEmail, normalizeIp, normaliz
 import type { CAOptions, IssueOptions, KeyPair, KeyType } from './options.js';
 import { splitCertificates, toPem } from './pem.js';
 import { type NodeSigningKey, nodeCrypto, signingKey } from './node-signer.js';
+import { nameConstraintsExtension } from './name-constraints.js';
 import { x509 } from './x509-setup.js';
 
 const DAY = 86_400_000;
@@ -110,6 +111,7 @@ export async function createCA(options: CAOptions = {}): Promise<CertificateAuth
         ),
         ski,
         new x509.AuthorityKeyIdentifierExtension(ski.keyId),
+        ...(options.nameConstraints ? [nameConstraintsExtension(options.nameConstraints)] : []),
       ],
     },
     nodeCrypto,

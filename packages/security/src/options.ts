@@ -30,6 +30,20 @@ export interface CAOptions {
    * @default 'P-256'
    */
   keyType?: KeyType;
+  /**
+   * Names the CA may issue for (a critical nameConstraints extension with permitted subtrees).
+   * Leaves for any other DNS name or address fail verification in OpenSSL, Node and browsers.
+   * @default no constraints
+   */
+  nameConstraints?: NameConstraintsOptions;
+}
+
+/** Permitted subtrees of a CA (RFC 5280 4.2.1.10). */
+export interface NameConstraintsOptions {
+  /** DNS names; each permits itself and every name below it (`localhost` permits `a.localhost`). */
+  dnsNames?: readonly string[];
+  /** IP ranges in CIDR form (`127.0.0.0/8`, `::1/128`); a bare address means just that address. */
+  ipRanges?: readonly string[];
 }
 
 /** What the certificate is for: drives keyUsage and extKeyUsage. */
