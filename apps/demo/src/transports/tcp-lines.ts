@@ -3,6 +3,7 @@ import type { TlsOptions } from 'node:tls';
 import type { ChatCore } from '../chat/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { AddressCaps } from './address-caps.js';
 import type { TokenIssuer } from './auth.js';
 import { LineSession } from './line-session.js';
 
@@ -26,6 +27,8 @@ export function createLineServer(deps: {
   transport: 'tcp' | 'tls';
   tls?: TlsOptions;
   tokens?: TokenIssuer;
+  /** Connections per client address (issue 16); over the cap: an error line, then close. */
+  caps?: AddressCaps;
 }): LineServer {
   const { core, metrics, log, transport } = deps;
   const sessions = new Set<LineSession>();
@@ -38,6 +41,13 @@ export function createLineServer(deps: {
       ...(deps.tls ? { tls: deps.tls } : {}),
     },
     (conn) => {
+      const slot = deps.caps?.acquire(conn.remoteAddress);
+      if (slot && 'refused' in slot) {
+        metrics.rejectedInput(transport, 'too_many_connections');
+        conn.write(`! TOO_MANY_CONNECTIONS: at most ${deps.caps!.max} connections per address, try later`);
+        void conn.end();
+        return;
+      }
       metrics.connectionOpened(transport);
       const session = new LineSession(
         core,
@@ -69,6 +79,7 @@ export function createLineServer(deps: {
         } else log.debug(`${transport}: ${conn.remoteAddress}: ${err.message}`);
       });
       conn.on('close', () => {
+        slot?.release();
         metrics.connectionClosed(transport);
         sessions.delete(session);
         void session.end();
