@@ -163,7 +163,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     if (!/^https?:\/\/[^/\s]+$/.test(o))
       throw new ConfigError(`--origin: "${o}" must look like https://host[:port]`);
   }
-  const hostNames = ((v['host-name'] as string[] | undefined) ?? (env.CHAT_HOST_NAME ? [env.CHAT_HOST_NAME] : []))
+  const hostNames = (
+    (v['host-name'] as string[] | undefined) ?? (env.CHAT_HOST_NAME ? [env.CHAT_HOST_NAME] : [])
+  )
     .flatMap((h) => h.split(','))
     .map((h) => h.trim().toLowerCase())
     .filter((h) => h !== '');

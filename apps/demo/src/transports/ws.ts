@@ -128,7 +128,8 @@ export function mountWebSocket(
 
 function refuseUpgrade(socket: Duplex, r: { status: number; code: string; message: string }): void {
   const body = JSON.stringify({ error: { code: r.code, message: r.message } });
-  const reason = r.status === 503 ? 'Service Unavailable' : r.status === 421 ? 'Misdirected Request' : 'Forbidden';
+  const reason =
+    r.status === 503 ? 'Service Unavailable' : r.status === 421 ? 'Misdirected Request' : 'Forbidden';
   socket.end(
     `HTTP/1.1 ${r.status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
       `${r.status === 503 ? 'retry-after: 10\r\n' : ''}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
