@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -170,7 +171,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     .map((h) => h.trim().toLowerCase())
     .filter((h) => h !== '');
   for (const h of hostNames) {
-    if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$|^[0-9a-f:.]+$/.test(h))
+    if (isIP(h) === 0 && !/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(h))
       throw new ConfigError(`--host-name: "${h}" is not a host name or address (no port, no scheme)`);
   }
   const tlsOnly = v['tls-only'] === true || bool(env.CHAT_TLS_ONLY);
