@@ -21,7 +21,7 @@ function httpsCall(
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       url,
-      { ca, method: options.method ?? 'GET', headers: options.headers },
+      { ca, agent: false, method: options.method ?? 'GET', headers: options.headers },
       (res) => {
         let body = '';
         res.setEncoding('utf8').on('data', (d: string) => (body += d));
@@ -57,7 +57,9 @@ describe('--tls: /token over TLS and a name-constrained, short-lived dev CA', ()
   let server: RunningServer;
   let ca: string;
   beforeAll(async () => {
-    server = await startServer({ args: ['--tls', '--host-name', 'chat.example'] });
+    server = await startServer({
+      args: ['--tls', '--host-name', 'chat.example', '--max-conns-per-address', '3'],
+    });
     ca = readFileSync(server.caPath!, 'utf8');
   });
   afterAll(async () => {
@@ -77,6 +79,41 @@ describe('--tls: /token over TLS and a name-constrained, short-lived dev CA', ()
     });
     expect(res.status).toBe(201);
     c.close();
+  });
+
+  it('caps TLS line and HTTPS connections per address', async () => {
+    const held = [
+      await tlsLines(server.port('tls'), ca),
+      await tlsLines(server.port('tls'), ca),
+      await tlsLines(server.port('tls'), ca),
+    ];
+    const over = tlsConnect({ host: '127.0.0.1', port: server.port('tls'), ca, servername: 'localhost' });
+    let text = '';
+    over.setEncoding('utf8').on('data', (d: string) => (text += d));
+    over.on('error', () => {});
+    await new Promise<void>((r) => over.on('close', () => r()));
+    expect(text).toMatch(/^! TOO_MANY_CONNECTIONS: /m);
+    for (const c of held) c.close();
+
+    const port = server.port('https');
+    const request = () =>
+      new Promise<{ status: number; socket: ReturnType<typeof tlsConnect> }>((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost' });
+        let buf = '';
+        socket.setEncoding('latin1').on('data', (d: string) => {
+          buf += d;
+          if (buf.includes('\r\n\r\n')) resolve({ status: Number(buf.slice(9, 12)), socket });
+        });
+        socket.on('error', reject);
+        socket.on('secureConnect', () =>
+          socket.write(`GET /healthz HTTP/1.1\r\nHost: localhost:${port}\r\n\r\n`),
+        );
+      });
+    const ok = [await request(), await request(), await request()];
+    expect(ok.map((r) => r.status)).toEqual([200, 200, 200]);
+    const refused = await request();
+    expect(refused.status).toBe(503);
+    for (const r of [...ok, refused]) r.socket.destroy();
   });
 
   it('gives the dev CA a life of at most 90 days', () => {
