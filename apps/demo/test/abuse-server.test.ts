@@ -1,6 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TcpTestClient, waitFor } from './helpers/clients.js';
+import { TcpTestClient, WsTestClient, waitFor } from './helpers/clients.js';
 import { type RunningServer, startServer } from './helpers/server.js';
 
 // Issue 16, "Abuse", probed against a running server as the review did.
@@ -106,6 +106,32 @@ describe('rate limits hold against the nick-change probe', () => {
     // Burst 10 plus 5 per second, with a generous margin for a slow machine.
     expect(created).toBeLessThanOrEqual(10 + Math.ceil(5 * seconds) + 5);
     await tcp.close();
+  }, 60_000);
+});
+
+describe('notice floods', () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(async () => {
+    await server?.stop('SIGKILL');
+  });
+
+  it('500 /nick lines do not make every member receive 500 notices', async () => {
+    const watcher = await WsTestClient.open(server.urls.http!, { nick: 'watcher', room: 'lobby' });
+    const flooder = await TcpTestClient.open(server.port('tcp'), 'fl0');
+    const before = watcher.frames.length;
+    for (let i = 1; i <= 500; i++) flooder.send(`/nick fl${i}`);
+    flooder.send('/who');
+    await flooder.waitLine(/^\* in #lobby: /, 30_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const renames = watcher.frames.slice(before).filter((f) => f.type === 'rename').length;
+    expect(renames).toBeGreaterThan(0);
+    expect(renames).toBeLessThanOrEqual(10);
+    expect(flooder.lines.filter((l) => /^! RATE_LIMITED/.test(l)).length).toBeGreaterThan(400);
+    await flooder.close();
+    await watcher.close();
   }, 60_000);
 });
 
