@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { type Context, HttpError, type Server } from '@net/http';
+import { type Context, HttpError, reply, type Server } from '@net/http';
 import type { Metrics } from '../metrics.js';
 import type { AddressCaps } from './address-caps.js';
 import type { UpgradeAdmission } from './ws.js';
@@ -18,8 +18,8 @@ export interface HttpGuardOptions {
 }
 
 export interface HttpGuard {
-  /** The `onRequest` hook of the HTTP server. */
-  onRequest(ctx: Context): undefined;
+  /** The `onRequest` hook of the HTTP server: undefined lets the request through. */
+  onRequest(ctx: Context): unknown;
   /** The `admit` hook of the WebSocket endpoint. */
   admitUpgrade(req: IncomingMessage): UpgradeAdmission;
   /** Start counting the server's sockets (call once, before listen). */
@@ -66,12 +66,13 @@ export function httpGuard(o: HttpGuardOptions): HttpGuard {
         throw new HttpError(r.status, r.message, { code: r.code });
       }
       if (overCap.has(ctx.req.socket)) {
+        // A reply, not a thrown 5xx: those are logged as server errors, one line per refusal.
         const r = capRefusal(`connections from your address (at most ${o.sockets.max})`);
-        throw new HttpError(r.status, r.message, {
-          code: r.code,
-          expose: true,
-          headers: { connection: 'close', 'retry-after': '10' },
-        });
+        return reply(
+          r.status,
+          { error: { code: r.code, message: r.message } },
+          { connection: 'close', 'retry-after': '10' },
+        );
       }
       if (o.hsts) ctx.header('strict-transport-security', o.hsts);
       return undefined;
