@@ -172,11 +172,11 @@ describe('per-address connection caps and the Host allowlist', () => {
     const port = server.port('http');
     const held: Raw[] = [];
     for (let i = 0; i < 3; i++) {
-      const r = await get(port, '/healthz', `127.0.0.1:${port}`);
+      const r = await get(port, '/healthz', `127.0.0.1:${port}`, '127.0.0.10');
       expect(r.status).toBe(200);
       held.push(r);
     }
-    const over = await get(port, '/healthz', `127.0.0.1:${port}`);
+    const over = await get(port, '/healthz', `127.0.0.1:${port}`, '127.0.0.10');
     expect(over.status).toBe(503);
     for (const r of [...held, over]) r.socket.destroy();
   });
@@ -185,26 +185,36 @@ describe('per-address connection caps and the Host allowlist', () => {
     const port = server.port('http');
     const host = `127.0.0.1:${port}`;
     const origin = `http://${host}`;
-    // Sockets from the HTTP test above may take a moment to be counted as closed.
-    await new Promise((r) => setTimeout(r, 300));
     const a = [
-      await upgrade(port, host, origin),
-      await upgrade(port, host, origin),
-      await upgrade(port, host, origin),
+      await upgrade(port, host, origin, '127.0.0.7'),
+      await upgrade(port, host, origin, '127.0.0.7'),
+      await upgrade(port, host, origin, '127.0.0.7'),
     ];
     expect(a.map((r) => r.status)).toEqual([101, 101, 101]);
-    expect((await upgrade(port, host, origin)).status).toBe(503);
-    const b1 = await upgrade(port, host, origin, '127.0.0.2');
+    const a4 = await upgrade(port, host, origin, '127.0.0.7');
+    expect(a4.status).toBe(503);
+    expect(a4.head).toMatch(/retry-after: 10/i);
+    const b1 = await upgrade(port, host, origin, '127.0.0.8');
     expect(b1.status).toBe(101);
     // Four WebSockets are open: the global cap refuses a fifth from a fresh address.
-    const b2 = await upgrade(port, host, origin, '127.0.0.3');
+    const b2 = await upgrade(port, host, origin, '127.0.0.9');
     expect(b2.status).toBe(503);
-    for (const r of [...a, b1, b2]) r.socket.destroy();
+    for (const r of [...a, a4, b1, b2]) r.socket.destroy();
   });
 
   it('refuses a rebinding Host on HTTP and WebSocket, accepts configured and local names', async () => {
     const port = server.port('http');
-    await new Promise((r) => setTimeout(r, 300));
+    // The WebSockets of the test above must be gone before the global cap lets a new one in.
+    let open = '';
+    for (let i = 0; i < 100; i++) {
+      open =
+        /^chat_connections\{transport="ws"\} (\d+)$/m.exec(
+          await (await fetch(`${server.urls.http}/metrics`)).text(),
+        )?.[1] ?? '0';
+      if (open === '0') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(open).toBe('0');
     const evil = `rebind.attacker.example:${port}`;
     const ws = await upgrade(port, evil, `http://${evil}`, '127.0.0.4');
     expect(ws.status).not.toBe(101);
