@@ -200,6 +200,18 @@ describe('rooms are bounded', () => {
     await s.join('r3');
   });
 
+  it('answers STORE_FAILED while the store cannot list rooms, and recovers', async () => {
+    const core = await makeCore({ maxRooms: 3 });
+    const rooms = core.fileStore.rooms.bind(core.fileStore);
+    let fail = true;
+    core.fileStore.rooms = () => (fail ? Promise.reject(new Error('store away')) : rooms());
+    const s = await core.connect('tcp', () => {}, 'maker');
+    await expect(s.join('r1')).rejects.toMatchObject({ code: 'STORE_FAILED' });
+    fail = false;
+    await s.join('r1');
+    expect(s.rooms).toContain('r1');
+  });
+
   it('pages the room list', async () => {
     const core = await makeCore();
     const s = await core.connect('tcp', () => {}, 'maker');

@@ -32,16 +32,27 @@ export class RoomRegistry {
 
   /** Rooms that exist in the store at start (history on disk) count against the cap too. */
   private load(): Promise<void> {
-    this.loaded ??= this.store.rooms().then((rooms) => {
-      const t = this.now();
-      for (const r of rooms) if (!this.lastActive.has(r.room)) this.lastActive.set(r.room, t);
-    });
+    this.loaded ??= this.store.rooms().then(
+      (rooms) => {
+        const t = this.now();
+        for (const r of rooms) if (!this.lastActive.has(r.room)) this.lastActive.set(r.room, t);
+      },
+      (err: unknown) => {
+        // The store is away (Redis restarting): fail this call, try again on the next one.
+        this.loaded = undefined;
+        throw err;
+      },
+    );
     return this.loaded;
   }
 
   /** A join or a post to `room`: refused with ROOM_LIMIT when it would create one room too many. */
   async admit(room: string): Promise<void> {
-    await this.load();
+    try {
+      await this.load();
+    } catch (err) {
+      throw new ChatError('STORE_FAILED', `room list unavailable: ${(err as Error).message}`);
+    }
     if (!this.lastActive.has(room) && room !== this.defaultRoom && this.lastActive.size >= this.max) {
       await this.expireIdle();
       if (this.lastActive.size >= this.max) {
