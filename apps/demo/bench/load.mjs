@@ -53,6 +53,11 @@ const server = spawn(
     '0',
     '--log-level',
     'warn',
+    // Every simulated client comes from 127.0.0.1: lift the per-address and WebSocket caps.
+    '--max-conns-per-address',
+    '1000000',
+    '--max-ws',
+    '1000000',
   ],
   { stdio: ['ignore', 'pipe', 'inherit'] },
 );

@@ -109,7 +109,9 @@ async function startNode(extra) {
     '--udp-port',
     '0',
   ];
-  args.push('--data-dir', dataDir, '--rate', '100000', '--burst', '100000', '--log-level', 'error', ...extra);
+  // Every simulated client comes from 127.0.0.1: lift the per-address and WebSocket caps.
+  args.push('--data-dir', dataDir, '--rate', '100000', '--burst', '100000', '--log-level', 'error');
+  args.push('--max-conns-per-address', '1000000', '--max-ws', '1000000', ...extra);
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   proc.stdout.setEncoding('utf8');

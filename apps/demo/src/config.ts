@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from './store/retention.js';
 
@@ -23,6 +24,17 @@ export interface ServerConfig {
   /** File store: messages kept per room and/or days (older segments are deleted). */
   retention: RetentionPolicy;
   shutdownDeadlineMs: number;
+  /** Extra names accepted in the Host header (besides localhost names and bound addresses). */
+  hostNames: string[];
+  /** Open connections per client address on each listener (TCP, TLS, HTTP, HTTPS) and WebSockets. */
+  maxConnsPerAddress: number;
+  /** Open WebSockets in all (ws and wss together). */
+  maxWebSockets: number;
+  maxRooms: number;
+  /** Seconds an empty room stays in memory without activity. */
+  roomIdleSeconds: number;
+  /** Only TLS listeners; plain HTTP only redirects to HTTPS, no plain TCP. Implies `tls`. */
+  tlsOnly: boolean;
 }
 
 export class ConfigError extends Error {
@@ -61,6 +73,22 @@ export const OPTION_DOCS: [flag: string, env: string, def: string, what: string]
   ['--rate', 'CHAT_RATE', '5', 'messages per second per connection (token bucket refill)'],
   ['--burst', 'CHAT_BURST', '10', 'token bucket size per connection'],
   ['--max-message-length', 'CHAT_MAX_MESSAGE_LENGTH', '2000', 'longest message in characters'],
+  [
+    '--host-name',
+    'CHAT_HOST_NAME',
+    'localhost names, host name, bound addresses',
+    'extra name accepted in the Host header (repeatable; comma-separated)',
+  ],
+  [
+    '--max-conns-per-address',
+    'CHAT_MAX_CONNS_PER_ADDRESS',
+    '32',
+    'open connections per client address and listener (IPv6: per /64)',
+  ],
+  ['--max-ws', 'CHAT_MAX_WS', '10000', 'open WebSockets in all'],
+  ['--max-rooms', 'CHAT_MAX_ROOMS', '1000', 'rooms held; creating one more is refused (ROOM_LIMIT)'],
+  ['--room-idle', 'CHAT_ROOM_IDLE', '600', 'seconds an empty room stays in memory'],
+  ['--tls-only', 'CHAT_TLS_ONLY', 'off', 'TLS listeners only (implies --tls); plain HTTP redirects'],
 ];
 
 const HELP = `net-chat: one chat over TCP, TLS, HTTP, WebSocket and UDP discovery
@@ -121,6 +149,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
         rate: { type: 'string' },
         burst: { type: 'string' },
         'max-message-length': { type: 'string' },
+        'host-name': { type: 'string', multiple: true },
+        'max-conns-per-address': { type: 'string' },
+        'max-ws': { type: 'string' },
+        'max-rooms': { type: 'string' },
+        'room-idle': { type: 'string' },
+        'tls-only': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -143,6 +177,22 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
   const retentionSpec = s('retention', 'CHAT_RETENTION');
   const retention = retentionSpec === undefined ? DEFAULT_RETENTION : parseRetention(retentionSpec);
   if (typeof retention === 'string') throw new ConfigError(`--retention: ${retention}`);
+  const hostNames = (
+    (v['host-name'] as string[] | undefined) ?? (env.CHAT_HOST_NAME ? [env.CHAT_HOST_NAME] : [])
+  )
+    .flatMap((h) => h.split(','))
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== '');
+  for (const h of hostNames) {
+    if (isIP(h) === 0 && !/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(h))
+      throw new ConfigError(`--host-name: "${h}" is not a host name or address (no port, no scheme)`);
+  }
+  const tlsOnly = v['tls-only'] === true || bool(env.CHAT_TLS_ONLY);
+  const integer = (flag: string, envName: string, fallback: number, min: number): number => {
+    const n = positive(`--${flag}`, s(flag, envName), fallback, min);
+    if (!Number.isInteger(n)) throw new ConfigError(`--${flag}: "${n}" must be a whole number`);
+    return n;
+  };
   return {
     host: s('host', 'CHAT_HOST') ?? '0.0.0.0',
     tcpPort: port('--tcp-port', s('tcp-port', 'CHAT_TCP_PORT'), 8124),
@@ -151,7 +201,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     tlsTcpPort: port('--tls-tcp-port', s('tls-tcp-port', 'CHAT_TLS_TCP_PORT'), 8125),
     httpsPort: port('--https-port', s('https-port', 'CHAT_HTTPS_PORT'), 8443),
     dataDir: s('data-dir', 'CHAT_DATA_DIR') ?? './.chat-data',
-    tls: v.tls === true || bool(env.CHAT_TLS),
+    tls: tlsOnly || v.tls === true || bool(env.CHAT_TLS),
     history: positive('--history', s('history', 'CHAT_HISTORY'), 50),
     origins: origins.map((o) => o.toLowerCase()),
     redis: s('redis', 'CHAT_REDIS_URL'),
@@ -166,5 +216,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     ),
     retention,
     shutdownDeadlineMs: 5000,
+    hostNames,
+    maxConnsPerAddress: integer('max-conns-per-address', 'CHAT_MAX_CONNS_PER_ADDRESS', 32, 1),
+    maxWebSockets: integer('max-ws', 'CHAT_MAX_WS', 10_000, 1),
+    maxRooms: integer('max-rooms', 'CHAT_MAX_ROOMS', 1000, 1),
+    roomIdleSeconds: positive('--room-idle', s('room-idle', 'CHAT_ROOM_IDLE'), 600, 1),
+    tlsOnly,
   };
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer as createHttpServer, type Server as HttpServer, reply } from '@net/http';
-import { generateSecret, openDevCA, RateLimiter, serverOptions, spkiPin } from '@net/security';
+import { generateSecret, RateLimiter, serverOptions, spkiPin } from '@net/security';
 import type { Announcer } from '@net/udp';
 import { ChatCore } from './chat/index.js';
 import { ConfigError, helpText, parseConfig, type ServerConfig } from './config.js';
@@ -10,7 +10,12 @@ import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { type ChatStore, FileStore } from './store/index.js';
 import { RedisStore } from './store/redis-store.js';
+import { AddressCaps } from './transports/address-caps.js';
+import { allowedHostNames, hostCheck } from './transports/host-check.js';
+import { httpGuard } from './transports/http-guard.js';
+import { mountHttpsRedirect } from './transports/https-redirect.js';
 import { createLineServer, type LineServer } from './transports/tcp-lines.js';
+import { openChatCA } from './tls-setup.js';
 import { createTokenIssuer } from './transports/tokens.js';
 import { mountHttpApi } from './transports/http-api.js';
 import { startDiscovery } from './transports/udp-discovery.js';
@@ -68,6 +73,8 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
     onStoreError,
     historyOnJoin: config.history,
     maxMessageLength: config.maxMessageLength,
+    maxRooms: config.maxRooms,
+    roomIdleMs: config.roomIdleSeconds * 1000,
     metrics,
     rateLimiter: () => {
       // One bucket per connection, keyed in the shared (bounded) @net/security limiter.
@@ -90,9 +97,25 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
   const httpServers: HttpServer[] = [];
   const endpoints: { tcp?: number; http?: number; tls?: number; https?: number; caPin?: string } = {};
   let caPem: string | undefined;
+  const hostNames = allowedHostNames(config.host, config.hostNames);
+  const allowHost = hostCheck(hostNames);
+  const webSockets = new AddressCaps(config.maxConnsPerAddress, config.maxWebSockets);
 
   const makeHttp = async (transport: 'http' | 'https', port: number, tls?: object) => {
-    const http = createHttpServer({ ...(tls ? { tls } : {}), bodyLimit: 64 * 1024 });
+    const guard = httpGuard({
+      sockets: new AddressCaps(config.maxConnsPerAddress),
+      webSockets,
+      allowHost,
+      metrics,
+      transport,
+      ...(config.tlsOnly && transport === 'https' ? { hsts: 'max-age=86400' } : {}),
+    });
+    const http = createHttpServer({
+      ...(tls ? { tls } : {}),
+      bodyLimit: 64 * 1024,
+      onRequest: (ctx) => guard.onRequest(ctx),
+    });
+    guard.attach(http);
     wsEndpoints.push(
       mountWebSocket(http, {
         core,
@@ -104,6 +127,7 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
         origins: config.origins,
         rate: config.rate,
         burst: config.burst,
+        admit: guard.admitUpgrade,
       }),
     );
     if (caPem !== undefined) {
@@ -121,29 +145,31 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
   try {
     let tls: ReturnType<typeof serverOptions> | undefined;
     if (config.tls) {
-      const ca = await openDevCA({ dir: resolve(config.dataDir, 'ca'), name: 'net-chat dev CA' });
-      const cert = await ca.certificate({
-        name: 'server',
-        dnsNames: ['localhost'],
-        ipAddresses: [
-          '127.0.0.1',
-          '::1',
-          ...(/^[\d.]+$/.test(config.host) && config.host !== '0.0.0.0' ? [config.host] : []),
-        ],
-      });
-      tls = serverOptions({ cert: cert.cert, key: cert.key });
+      const ca = await openChatCA(resolve(config.dataDir, 'ca'), config.host, config.hostNames, log);
+      tls = serverOptions({ cert: ca.cert, key: ca.key });
       caPem = ca.caCert;
       endpoints.caPin = spkiPin(ca.caCert);
       announceLine(`dev CA ${ca.caCertPath} pin ${endpoints.caPin}`);
     }
 
-    const tcp = createLineServer({ core, metrics, log, serverName: SERVER_NAME, transport: 'tcp', tokens });
-    const tcpAddr = await tcp.server.listen({ port: config.tcpPort, host: config.host });
-    lineServers.push(tcp);
-    endpoints.tcp = tcpAddr.port;
-    announceLine(`listening tcp ${url('tcp', config.host, tcpAddr.port)}`);
+    // --tls-only: no plain TCP at all, plain HTTP only as a redirect (started after HTTPS).
+    if (!config.tlsOnly) {
+      const tcp = createLineServer({
+        core,
+        metrics,
+        log,
+        serverName: SERVER_NAME,
+        transport: 'tcp',
+        tokens,
+        caps: new AddressCaps(config.maxConnsPerAddress),
+      });
+      const tcpAddr = await tcp.server.listen({ port: config.tcpPort, host: config.host });
+      lineServers.push(tcp);
+      endpoints.tcp = tcpAddr.port;
+      announceLine(`listening tcp ${url('tcp', config.host, tcpAddr.port)}`);
 
-    endpoints.http = await makeHttp('http', config.httpPort);
+      endpoints.http = await makeHttp('http', config.httpPort);
+    }
 
     if (tls) {
       const tlsLines = createLineServer({
@@ -153,12 +179,21 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
         serverName: SERVER_NAME,
         transport: 'tls',
         tls,
+        tokens,
+        caps: new AddressCaps(config.maxConnsPerAddress),
       });
       const tlsAddr = await tlsLines.server.listen({ port: config.tlsTcpPort, host: config.host });
       lineServers.push(tlsLines);
       endpoints.tls = tlsAddr.port;
       announceLine(`listening tls ${url('tls', config.host, tlsAddr.port)}`);
       endpoints.https = await makeHttp('https', config.httpsPort, tls);
+    }
+
+    if (config.tlsOnly && endpoints.https !== undefined) {
+      const redirect = mountHttpsRedirect(endpoints.https, allowHost);
+      const addr = await redirect.listen(config.httpPort, config.host);
+      httpServers.push(redirect);
+      announceLine(`redirecting http ${url('http', config.host, addr.port)}`);
     }
 
     let announcer: Announcer | undefined;

@@ -31,12 +31,19 @@ export interface CAOptions {
    */
   keyType?: KeyType;
   /**
-   * Limits the CA to these names (RFC 5280 name constraints, marked critical): a DNS name permits
-   * itself and every name below it (`localhost` permits `a.localhost`), an IP range is
-   * `address/prefix` (`127.0.0.0/8`, `::1/128`). Verifiers refuse leaves outside them, so a leaked
-   * development CA key cannot vouch for real sites. Unconstrained when omitted.
+   * Names the CA may issue for (a critical nameConstraints extension with permitted subtrees).
+   * Leaves for any other DNS name or address fail verification in OpenSSL, Node and browsers.
+   * @default no constraints
    */
-  nameConstraints?: { dnsNames?: readonly string[]; ipRanges?: readonly string[] };
+  nameConstraints?: NameConstraintsOptions;
+}
+
+/** Permitted subtrees of a CA (RFC 5280 4.2.1.10). */
+export interface NameConstraintsOptions {
+  /** DNS names; each permits itself and every name below it (`localhost` permits `a.localhost`). */
+  dnsNames?: readonly string[];
+  /** IP ranges in CIDR form (`127.0.0.0/8`, `::1/128`); a bare address means just that address. */
+  ipRanges?: readonly string[];
 }
 
 /** What the certificate is for: drives keyUsage and extKeyUsage. */

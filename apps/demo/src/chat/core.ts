@@ -14,6 +14,8 @@ import {
 } from '../store/types.js';
 import { ChatError } from './errors.js';
 import { JoinBucket } from './join-bucket.js';
+import { type Clock, LruMap, TokenBucket } from './limits.js';
+import { type RoomPage, RoomRegistry } from './rooms.js';
 import { checkCid, checkNick, checkRoom, checkText } from './validate.js';
 
 /** What a session's transport receives. `replay` marks history sent on join/resume. */
@@ -99,6 +101,28 @@ export interface ChatCoreOptions {
    * `STORE_FAILED`). The server logs them.
    */
   readonly onStoreError?: (what: string, err: unknown) => void;
+  /** Rooms this node holds; creating one more is refused with ROOM_LIMIT. @default 1000 */
+  readonly maxRooms?: number;
+  /** An empty room without activity for this long is dropped from memory. @default 600000 (10 min) */
+  readonly roomIdleMs?: number;
+  /** Nick changes and `/token` issues per session: this many at once... @default 5 */
+  readonly nickChangeBurst?: number;
+  /** ...then one every this many milliseconds. @default 5000 */
+  readonly nickChangeIntervalMs?: number;
+  /** Join, leave and rename notices one session may cause: this many at once... @default 5 */
+  readonly noticeBurst?: number;
+  /** ...then one every this many milliseconds; the rest happen silently. @default 2000 */
+  readonly noticeIntervalMs?: number;
+  /** HTTP post limiters kept (least recently used dropped first). @default 10000 */
+  readonly maxPostLimiters?: number;
+  /** Clock for the limits above (tests). @default Date.now */
+  readonly now?: Clock;
+}
+
+/** Who posts over HTTP: the session that issued the token, and the client's address. */
+export interface PostClient {
+  readonly sid?: string;
+  readonly address?: string;
 }
 
 interface Membership {
@@ -126,8 +150,16 @@ export class ChatCore {
   readonly joinBurst: number;
   readonly joinsPerSecond: number;
   private readonly onStoreError: (what: string, err: unknown) => void;
+  readonly nickChangeBurst: number;
+  readonly nickChangeIntervalMs: number;
+  readonly noticeBurst: number;
+  readonly noticeIntervalMs: number;
+  readonly now: Clock;
+  /** @internal */
+  readonly roomRegistry: RoomRegistry;
   private readonly limiterFactory: (() => RateLimiter) | undefined;
   private readonly sessions = new Set<Session>();
+  private readonly expiryTimer: NodeJS.Timeout;
   private nextSession = 1;
   private closing = false;
 
@@ -146,6 +178,25 @@ export class ChatCore {
     this.joinBurst = options.joinBurst ?? 20;
     this.joinsPerSecond = options.joinsPerSecond ?? 1;
     this.onStoreError = options.onStoreError ?? (() => {});
+    this.nickChangeBurst = options.nickChangeBurst ?? 5;
+    this.nickChangeIntervalMs = options.nickChangeIntervalMs ?? 5000;
+    this.noticeBurst = options.noticeBurst ?? 5;
+    this.noticeIntervalMs = options.noticeIntervalMs ?? 2000;
+    this.now = options.now ?? Date.now;
+    const roomIdleMs = options.roomIdleMs ?? 600_000;
+    this.roomRegistry = new RoomRegistry(
+      store,
+      this.defaultRoom,
+      options.maxRooms ?? 1000,
+      roomIdleMs,
+      this.now,
+    );
+    this.postLimiters = new LruMap(options.maxPostLimiters ?? 10_000, (_k, limiter) => limiter.release?.());
+    this.expiryTimer = setInterval(
+      () => void this.expireIdleRooms().catch(() => {}),
+      Math.max(1000, Math.min(roomIdleMs, 60_000)),
+    );
+    this.expiryTimer.unref();
   }
 
   /**
@@ -169,6 +220,17 @@ export class ChatCore {
         ? 'message not stored: the chat store is unavailable, retry (with the same cid)'
         : 'the chat store is unavailable, retry later',
     );
+  }
+
+  /** Drop empty rooms idle longer than `roomIdleMs` (also runs on a timer); returns their names. */
+  expireIdleRooms(): Promise<string[]> {
+    return this.roomRegistry.expireIdle();
+  }
+
+  /** One page of the room list ordered by name; `limit` is clamped to 1..1000. */
+  roomPage(options: { after?: string; limit?: number } = {}): Promise<RoomPage> {
+    const limit = Math.min(Math.max(Math.trunc(options.limit ?? 100), 1), 1000);
+    return this.roomRegistry.page(options.after, limit);
   }
 
   /** @internal */
@@ -243,11 +305,21 @@ export class ChatCore {
     }
   }
 
-  private readonly postLimiters = new Map<string, RateLimiter>();
+  private readonly postLimiters: LruMap<string, RateLimiter>;
+
+  private postLimiter(key: string): RateLimiter {
+    let limiter = this.postLimiters.get(key);
+    if (!limiter) {
+      limiter = this.limiterFactory!();
+      this.postLimiters.set(key, limiter);
+    }
+    return limiter;
+  }
 
   /**
    * Post without a live connection (HTTP API). The caller has authenticated `nick` (signed token).
-   * Rate limited per nickname; the limiter table is bounded so a flood of names cannot grow it.
+   * Rate limited per issuing session and per client address, never per nickname (nicknames are
+   * free to change); the limiter table is an LRU, so a flood of keys cannot grow it or reset it.
    */
   async post(
     transport: string,
@@ -255,32 +327,32 @@ export class ChatCore {
     room: string,
     text: string,
     cid?: string,
+    client: PostClient = {},
   ): Promise<StoredMessage> {
     if (this.closing) throw new ChatError('SHUTTING_DOWN', 'server is shutting down');
     checkNick(nick);
     const name = checkRoom(room);
-    checkText(text, this.maxMessageLength);
+    const stored = checkText(text, this.maxMessageLength);
     if (cid !== undefined) checkCid(cid);
     if (this.limiterFactory) {
-      const key = nick.toLowerCase();
-      let limiter = this.postLimiters.get(key);
-      if (!limiter) {
-        if (this.postLimiters.size >= 10_000) this.postLimiters.clear();
-        limiter = this.limiterFactory();
-        this.postLimiters.set(key, limiter);
-      }
-      if (!limiter.tryTake()) {
+      const address = client.address ?? 'unknown';
+      // Both must have a token: the session's bucket, and the address's (tokens outlive sessions).
+      const keys = [`a:${address}`, ...(client.sid === undefined ? [] : [`s:${client.sid}`])];
+      const limiters = keys.map((k) => this.postLimiter(k));
+      if (!limiters.every((l) => l.tryTake())) {
         this.metrics?.rejectedInput(transport, 'rate_limited');
         throw new ChatError('RATE_LIMITED', 'slow down: too many messages');
       }
     }
+    await this.roomRegistry.admit(name);
     this.metrics?.messageIn(transport);
-    return storeAppend(this, name, nick, text, cid);
+    return storeAppend(this, name, nick, stored, cid);
   }
 
   /** Stop accepting sessions and close every open one (leave notices, nick release). */
   async shutdown(): Promise<void> {
     this.closing = true;
+    clearInterval(this.expiryTimer);
     await Promise.allSettled([...this.sessions].map((s) => s.close()));
   }
 }
@@ -310,6 +382,10 @@ export class Session {
   private readonly core: ChatCore;
   private readonly sink: ChatSink;
   private readonly limiter: RateLimiter | undefined;
+  /** Nick changes and token issues. */
+  private readonly control: TokenBucket;
+  /** Join, leave and rename notices this session causes. */
+  private readonly notices: TokenBucket;
   private readonly memberships = new Map<string, Membership>();
   private unsubscribeDirect: Unsubscribe;
   private closed = false;
@@ -330,7 +406,28 @@ export class Session {
     this.currentNick = nick;
     this.sink = sink;
     this.limiter = limiter;
+    this.control = new TokenBucket(core.nickChangeBurst, core.nickChangeIntervalMs, core.now);
+    this.notices = new TokenBucket(core.noticeBurst, core.noticeIntervalMs, core.now);
     this.unsubscribeDirect = core.store.subscribeDirect(nick, this.onDirect);
+  }
+
+  /**
+   * Spend one nick-change / token-issue allowance (RATE_LIMITED when none is left): a fresh
+   * nickname or token must not buy a fresh message budget.
+   */
+  takeControl(): void {
+    if (this.control.take()) return;
+    this.core.metrics?.rejectedInput(this.transport, 'rate_limited');
+    const wait = Math.max(1, Math.ceil(this.control.retryAfterMs() / 1000));
+    throw new ChatError(
+      'RATE_LIMITED',
+      `slow down: too many nickname or token changes, try again in ${wait}s`,
+    );
+  }
+
+  /** Whether this session may cause another presence notice now (the action happens anyway). */
+  private async announce(room: string): Promise<boolean> {
+    return (await this.core.announcesPresence(room)) && this.notices.take();
   }
 
   get nick(): string {
@@ -355,6 +452,7 @@ export class Session {
     checkNick(nick);
     const old = this.currentNick;
     if (nick === old) return;
+    this.takeControl();
     const store = this.core.store;
     // A case-only change keeps the claim (same key, same owner).
     if (!(await store.claimNick(nick, this.id))) throw nickTaken(nick);
@@ -364,10 +462,14 @@ export class Session {
     this.currentNick = nick;
     this.sink({ type: 'nick', nick });
     const ts = Date.now();
+    // One notice allowance per rename, whatever the number of rooms; big rooms get none.
+    const allowed = this.notices.take();
     for (const room of this.memberships.keys()) {
       await store.removeMember(room, old);
       await store.addMember(room, nick);
-      await store.publish({ kind: 'rename', room, from: old, to: nick, ts });
+      if (allowed && (await this.core.announcesPresence(room))) {
+        await store.publish({ kind: 'rename', room, from: old, to: nick, ts });
+      }
     }
   }
 
@@ -388,6 +490,7 @@ export class Session {
         throw new ChatError('TOO_MANY_ROOMS', `at most ${this.core.maxRoomsPerSession} rooms per connection`);
       }
       this.takeJoinToken();
+      await this.core.roomRegistry.admit(name);
       membership = { unsubscribe: () => {}, buffer: [], lastTyping: 0 };
       const m = membership;
       m.unsubscribe = store.subscribe(name, (event) => this.onRoomEvent(name, m, event));
@@ -401,7 +504,7 @@ export class Session {
       if (created) {
         await store.addMember(name, this.currentNick);
         this.assertOpen();
-        if (await this.core.announcesPresence(name)) {
+        if (await this.announce(name)) {
           await store.publish({ kind: 'join', room: name, nick: this.currentNick, ts: Date.now() });
         }
       }
@@ -456,7 +559,8 @@ export class Session {
     this.memberships.delete(room);
     const store = this.core.store;
     await store.removeMember(room, this.currentNick);
-    if (await this.core.announcesPresence(room)) {
+    this.core.roomRegistry.touch(room);
+    if (await this.announce(room)) {
       await store.publish({ kind: 'leave', room, nick: this.currentNick, ts: Date.now() });
     }
     membership.unsubscribe();
@@ -471,20 +575,21 @@ export class Session {
     this.assertOpen();
     const name = checkRoom(room);
     if (!this.memberships.has(name)) throw new ChatError('NOT_IN_ROOM', `you are not in #${name}`);
-    checkText(text, this.core.maxMessageLength);
+    const stored = checkText(text, this.core.maxMessageLength);
     if (cid !== undefined) checkCid(cid);
     this.takeToken();
+    this.core.roomRegistry.touch(name);
     this.core.metrics?.messageIn(this.transport);
-    return storeAppend(this.core, name, this.currentNick, text, cid);
+    return storeAppend(this.core, name, this.currentNick, stored, cid);
   }
 
   async dm(to: string, text: string): Promise<void> {
     this.assertOpen();
     checkNick(to);
-    checkText(text, this.core.maxMessageLength);
+    const stored = checkText(text, this.core.maxMessageLength);
     this.takeToken();
     this.core.metrics?.messageIn(this.transport);
-    const event: DirectEvent = { kind: 'dm', from: this.currentNick, to, text, ts: Date.now() };
+    const event: DirectEvent = { kind: 'dm', from: this.currentNick, to, text: stored, ts: Date.now() };
     if (!(await this.core.store.sendDirect(event))) {
       throw new ChatError('NO_SUCH_NICK', `nobody called "${to}" is online`);
     }

@@ -5,6 +5,7 @@ export type ChatErrorCode =
   | 'ROOM_INVALID'
   | 'NOT_IN_ROOM'
   | 'TOO_MANY_ROOMS'
+  | 'ROOM_LIMIT'
   | 'TEXT_EMPTY'
   | 'TEXT_TOO_LONG'
   | 'TEXT_INVALID'

@@ -1,10 +1,8 @@
 import { ChatError } from './errors.js';
+import { applyTextPolicy } from './text-policy.js';
 
 const NICK_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,23}$/;
 const ROOM_RE = /^[a-z0-9_][a-z0-9_.-]{0,31}$/;
-// C0/C1 controls (except tab), DEL, and bidi overrides: they would let one user repaint another
-// user's terminal (ANSI escapes over TCP) or disguise text in the page.
-const UNSAFE_RE = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 export function checkNick(nick: string): string {
   if (!NICK_RE.test(nick)) {
@@ -25,15 +23,13 @@ export function checkRoom(room: string): string {
   return name;
 }
 
+/** Returns the text as it is stored (whitespace runs collapsed, see text-policy.ts). */
 export function checkText(text: string, maxLength: number): string {
   if (text.trim().length === 0) throw new ChatError('TEXT_EMPTY', 'message is empty');
   if (text.length > maxLength) {
     throw new ChatError('TEXT_TOO_LONG', `message is longer than ${maxLength} characters`);
   }
-  if (UNSAFE_RE.test(text)) {
-    throw new ChatError('TEXT_INVALID', 'message contains control characters');
-  }
-  return text;
+  return applyTextPolicy(text);
 }
 
 /** Longest client message id (`cid`). */

@@ -296,6 +296,14 @@ export class FileStore implements ChatStore {
   rooms(): Promise<RoomCount[]> {
     return Promise.resolve(this.presence.rooms(this.history.keys()));
   }
+  evictRoom(room: string): Promise<void> {
+    // Never under a live subscriber; the log on disk keeps the messages (read again at start).
+    if (!this.listeners.has(room)) {
+      this.history.delete(room);
+      this.dropped.delete(room);
+    }
+    return Promise.resolve();
+  }
 
   /** Unhealthy while closed, failed (until the probe recovers) or stuck in a write or sync. */
   async health(): Promise<StoreHealth> {

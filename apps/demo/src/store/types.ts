@@ -114,6 +114,11 @@ export interface ChatStore {
    * live members (bounded, see RedisStoreOptions.maxRoomsListed), plus the lobby.
    */
   rooms(): Promise<RoomCount[]>;
+  /**
+   * The chat core expired this empty, idle room (issue 16: bounded rooms): drop what is held in
+   * memory for it. What is on disk or in Redis stays. Optional: a store without it keeps rooms.
+   */
+  evictRoom?(room: string): Promise<void>;
 
   /** Whether the store can serve requests right now (GET /healthz, `chat_store_up`). */
   health?(): Promise<StoreHealth>;

@@ -11,9 +11,24 @@ const STATUS: Record<string, number> = {
   STORE_FAILED: 503,
   // The store did not confirm in time: maybe stored; resend with the same cid.
   OUTCOME_UNKNOWN: 504,
-  ROOM_LIMIT: 429,
   NO_SUCH_NICK: 404,
+  // Too many rooms (this node's --max-rooms, or the Redis room limits): join an existing one.
+  ROOM_LIMIT: 409,
 };
+
+function nickOnly(nick: string | undefined): { nick: string; sid?: string } | undefined {
+  return nick === undefined ? undefined : { nick };
+}
+
+/** `?limit=` (1-1000, default 100) and `?after=ROOM`; undefined when malformed. */
+function roomPageQuery(q: URLSearchParams): { after?: string; limit: number } | undefined {
+  const raw = q.get('limit');
+  const limit = raw === null ? 100 : Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return undefined;
+  const after = q.get('after');
+  if (after !== null && (after.length > 64 || after === '')) return undefined;
+  return after === null ? { limit } : { after, limit };
+}
 
 function chatError(err: unknown): never {
   if (err instanceof ChatError) {
@@ -49,7 +64,14 @@ export function mountHttpApi(
       'content-type': 'text/plain; version=0.0.4; charset=utf-8',
     }),
   );
-  server.get('/api/rooms', async () => ({ rooms: await core.rooms() }));
+  server.get('/api/rooms', async (ctx) => {
+    const page = roomPageQuery(ctx.searchParams);
+    if (!page) {
+      metrics.rejectedInput('http', 'bad_limit');
+      throw new HttpError(400, 'limit must be an integer 1-1000, after a room name', { code: 'BAD_LIMIT' });
+    }
+    return core.roomPage(page);
+  });
   server.get('/api/rooms/:room/messages', async (ctx) => {
     const q = ctx.searchParams;
     const after = q.get('after') ?? undefined;
@@ -73,7 +95,8 @@ export function mountHttpApi(
     async (ctx: Context<{ room: string }>) => {
       const auth = ctx.headers.authorization ?? '';
       const m = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/.exec(auth);
-      const nick = m ? tokens.verify(m[1]!) : undefined;
+      const claims = m ? (tokens.claims?.(m[1]!) ?? nickOnly(tokens.verify(m[1]!))) : undefined;
+      const nick = claims?.nick;
       if (!nick) {
         metrics.rejectedInput('http', 'unauthorized');
         throw new HttpError(401, 'a valid "Authorization: Bearer <token>" is required (see PROTOCOL.md)', {
@@ -92,7 +115,10 @@ export function mountHttpApi(
         throw new HttpError(400, 'body must be JSON {"text": "...", "cid"?: "..."}', { code: 'BAD_BODY' });
       }
       try {
-        const message = await core.post(deps.transport, nick, ctx.params.room, body.text, body.cid);
+        const message = await core.post(deps.transport, nick, ctx.params.room, body.text, body.cid, {
+          sid: claims.sid,
+          address: ctx.ip,
+        });
         return reply(201, body.cid === undefined ? message : { ...message, cid: body.cid });
       } catch (err) {
         chatError(err);

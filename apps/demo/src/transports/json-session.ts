@@ -87,7 +87,7 @@ export class JsonSession {
       type: 'welcome',
       v: PROTOCOL_VERSION,
       nick: this.session.nick,
-      token: this.options.tokens.issue(this.session.nick),
+      token: this.options.tokens.issue(this.session.nick, this.session.id),
       server: this.options.serverName,
       limits: {
         maxMessageLength: this.core.maxMessageLength,
@@ -254,7 +254,7 @@ export class JsonSession {
           this.out({
             type: 'nick',
             nick: session.nick,
-            token: this.options.tokens.issue(session.nick),
+            token: this.options.tokens.issue(session.nick, session.id),
             ...refPart,
           });
           return;

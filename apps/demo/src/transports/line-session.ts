@@ -261,7 +261,10 @@ export class LineSession {
         return;
       case '/token':
         if (this.options.tokens) {
-          this.peer.writeLine(`* token for ${session.nick}: ${this.options.tokens.issue(session.nick)}`);
+          session.takeControl();
+          this.peer.writeLine(
+            `* token for ${session.nick}: ${this.options.tokens.issue(session.nick, session.id)}`,
+          );
           return;
         }
         break;

@@ -3,6 +3,7 @@ import type { TlsOptions } from 'node:tls';
 import type { ChatCore } from '../chat/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { AddressCaps } from './address-caps.js';
 import type { TokenIssuer } from './auth.js';
 import { LineSession } from './line-session.js';
 
@@ -31,6 +32,8 @@ export function createLineServer(deps: {
   transport: 'tcp' | 'tls';
   tls?: TlsOptions;
   tokens?: TokenIssuer;
+  /** Connections per client address (issue 16); over the cap: an error line, then close. */
+  caps?: AddressCaps;
 }): LineServer {
   const { core, metrics, log, transport } = deps;
   const sessions = new Set<LineSession>();
@@ -45,6 +48,13 @@ export function createLineServer(deps: {
       ...(deps.tls ? { tls: deps.tls } : {}),
     },
     (conn) => {
+      const slot = deps.caps?.acquire(conn.remoteAddress);
+      if (slot && 'refused' in slot) {
+        metrics.rejectedInput(transport, 'too_many_connections');
+        conn.write(`! TOO_MANY_CONNECTIONS: at most ${deps.caps!.max} connections per address, try later`);
+        void conn.end();
+        return;
+      }
       metrics.connectionOpened(transport);
       const session = new LineSession(
         core,
@@ -85,6 +95,7 @@ export function createLineServer(deps: {
         });
       });
       conn.on('close', () => {
+        slot?.release();
         metrics.connectionClosed(transport);
         sessions.delete(session);
         void session.end();

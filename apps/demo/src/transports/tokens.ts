@@ -7,15 +7,18 @@ import type { TokenIssuer } from './auth.js';
  */
 export function createTokenIssuer(secret = generateSecret()): TokenIssuer {
   const signer = new TokenSigner({ keys: [{ kid: 'chat', secret }], defaultTtlSeconds: 15 * 60 });
+  const claims = (token: string): { nick: string; sid?: string } | undefined => {
+    try {
+      const c = signer.verify<{ nick?: unknown; sid?: unknown }>(token);
+      if (typeof c.nick !== 'string') return undefined;
+      return typeof c.sid === 'string' ? { nick: c.nick, sid: c.sid } : { nick: c.nick };
+    } catch {
+      return undefined;
+    }
+  };
   return {
-    issue: (nick) => signer.sign({ nick }),
-    verify(token) {
-      try {
-        const claims = signer.verify<{ nick?: unknown }>(token);
-        return typeof claims.nick === 'string' ? claims.nick : undefined;
-      } catch {
-        return undefined;
-      }
-    },
+    issue: (nick, sid) => signer.sign(sid === undefined ? { nick } : { nick, sid }),
+    verify: (token) => claims(token)?.nick,
+    claims,
   };
 }

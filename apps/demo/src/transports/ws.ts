@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Server as HttpServer } from '@net/http';
 import { originCheck } from '@net/security';
 import { PreparedMessage, WebSocket, WebSocketServer } from '@net/ws-handshake';
@@ -9,6 +10,9 @@ import type { TokenIssuer } from './auth.js';
 import { JsonSession, type SharedFrame } from './json-session.js';
 
 export const MAX_FRAME_BYTES = 16 * 1024;
+
+/** Whether an upgrade may proceed (issue 16: Host allowlist, connection caps). */
+export type UpgradeAdmission = { release(): void } | { status: number; code: string; message: string };
 
 export interface WsEndpoint {
   wss: WebSocketServer;
@@ -33,6 +37,8 @@ export function mountWebSocket(
     origins: readonly string[];
     rate: number;
     burst: number;
+    /** Called before every upgrade; a refusal is answered with its HTTP status. */
+    admit?: (req: IncomingMessage) => UpgradeAdmission;
   },
 ): WsEndpoint {
   const { core, metrics, log, transport } = deps;
@@ -59,6 +65,13 @@ export function mountWebSocket(
   });
   const sessions = new Set<JsonSession>();
   http.upgrade('/ws', (req, socket, head) => {
+    const admission = deps.admit?.(req);
+    if (admission && 'status' in admission) {
+      metrics.rejectedInput(transport, admission.code.toLowerCase());
+      refuseUpgrade(socket, admission);
+      return;
+    }
+    if (admission) socket.once('close', admission.release);
     wss.handleUpgrade(req, socket, head).catch(() => socket.destroy());
   });
   wss.on('connection', (ws) => {
@@ -111,4 +124,15 @@ export function mountWebSocket(
       await wss.close(1001, 'server shutting down');
     },
   };
+}
+
+function refuseUpgrade(socket: Duplex, r: { status: number; code: string; message: string }): void {
+  const body = JSON.stringify({ error: { code: r.code, message: r.message } });
+  const reason =
+    r.status === 503 ? 'Service Unavailable' : r.status === 421 ? 'Misdirected Request' : 'Forbidden';
+  socket.end(
+    `HTTP/1.1 ${r.status} ${reason}\r\nconnection: close\r\ncontent-type: application/json\r\n` +
+      `${r.status === 503 ? 'retry-after: 10\r\n' : ''}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  setTimeout(() => socket.destroy(), 1000).unref();
 }

@@ -14,11 +14,19 @@ const input = $<HTMLInputElement>('input');
 const STORE_KEY = 'netchat:v1';
 const KEEP = 200;
 
+interface RoomState {
+  lastId?: string;
+  messages: WireMessage[];
+}
+
 interface Saved {
   nick?: string;
   room: string;
-  /** Messages per room shown before the reload, and the last id seen (for resume). */
-  rooms: Record<string, { lastId?: string; messages: WireMessage[] }>;
+  /**
+   * Messages per room shown before the reload, and the last id seen (for resume). A Map: room
+   * names are user input, and `__proto__` or `constructor` must not hit Object.prototype.
+   */
+  rooms: Map<string, RoomState>;
   /** Messages sent but not acknowledged yet: resent (same cid) after the reload. */
   outbox?: PendingMessage[];
 }
@@ -26,11 +34,22 @@ interface Saved {
 function load(): Saved {
   try {
     const raw = sessionStorage.getItem(STORE_KEY);
-    if (raw) return JSON.parse(raw) as Saved;
+    if (raw) {
+      const stored = JSON.parse(raw) as Omit<Saved, 'rooms'> & { rooms?: unknown };
+      // Stored as [room, state] pairs; older tabs stored an object (read as own entries only).
+      const pairs = Array.isArray(stored.rooms)
+        ? (stored.rooms as [string, RoomState][])
+        : Object.entries((stored.rooms ?? {}) as Record<string, RoomState>);
+      const rooms = new Map<string, RoomState>();
+      for (const [room, state] of pairs) {
+        if (typeof room === 'string' && state && Array.isArray(state.messages)) rooms.set(room, state);
+      }
+      return { ...stored, room: typeof stored.room === 'string' ? stored.room : 'lobby', rooms };
+    }
   } catch {
     // corrupt or unavailable storage: start fresh
   }
-  return { room: 'lobby', rooms: {} };
+  return { room: 'lobby', rooms: new Map() };
 }
 const saved = load();
 const wantedNick = localStorage.getItem('netchat:nick') ?? undefined;
@@ -52,15 +71,15 @@ function saveOutbox(): void {
 
 function persist(): void {
   try {
-    sessionStorage.setItem(STORE_KEY, JSON.stringify(saved));
+    sessionStorage.setItem(STORE_KEY, JSON.stringify({ ...saved, rooms: [...saved.rooms] }));
   } catch {
     // quota: history just is not kept across reloads
   }
 }
 
-function roomState(room: string) {
-  let r = saved.rooms[room];
-  if (!r) saved.rooms[room] = r = { messages: [] };
+function roomState(room: string): RoomState {
+  let r = saved.rooms.get(room);
+  if (!r) saved.rooms.set(room, (r = { messages: [] }));
   return r;
 }
 
@@ -189,9 +208,9 @@ function onFrame(f: ServerFrame): void {
         notice(`server speaks protocol v${f.v}, this page v${PROTOCOL_VERSION}`, 'error');
       if (wantedNick && wantedNick !== nick) send({ type: 'nick', nick: wantedNick, ref: 'login' });
       // Rejoin every room this tab was in, each from its last seen id (resume without gaps).
-      for (const room of Object.keys(saved.rooms)) {
+      for (const [room, state] of saved.rooms) {
         if (room === current) continue;
-        const last = saved.rooms[room]?.lastId;
+        const last = state.lastId;
         send(last ? { type: 'join', room, after: last } : { type: 'join', room });
       }
       joinRoom(current);
@@ -202,7 +221,7 @@ function onFrame(f: ServerFrame): void {
       if (outbox.acked(f.cid)) saveOutbox();
       break;
     case 'left':
-      delete saved.rooms[f.room];
+      saved.rooms.delete(f.room);
       persist();
       if (f.room === current) joinRoom('lobby');
       else send({ type: 'rooms' });
