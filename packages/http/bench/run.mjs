@@ -6,7 +6,7 @@
 // Results: bench/results.json (rendered into the READMEs by `pnpm figures`).
 //   BENCH_ROUNDS (default 5), BENCH_DURATION seconds per measurement (default 3),
 //   BENCH_ONLY=hello,pipelined,routes, BENCH_SMOKE=1 for a smoke run.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -29,7 +29,6 @@ import {
   issueCertificate,
   originCheck,
   RateLimiter,
-  serverOptions,
   TokenSigner,
 } from '../dist/index.js';
 

@@ -16,11 +16,6 @@ const LARGE_COUNT = Number(process.env.LARGE_COUNT ?? (SMOKE ? 256 : 4_096)); //
 const HOST = '127.0.0.1';
 
 const once = (emitter, event) => new Promise((resolve) => emitter.once(event, resolve));
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Anchors: what a careful developer writes by hand on node:net.
