@@ -156,7 +156,8 @@ export function writeResults(benchDir, pkg, facts, config, rows, extra = {}) {
   let runs = [];
   try {
     const old = JSON.parse(readFileSync(path, 'utf8'));
-    if (Array.isArray(old.runs)) runs = old.runs;
+    // A measured run drops earlier smoke runs, so the history holds only real figures.
+    if (Array.isArray(old.runs)) runs = SMOKE ? old.runs : old.runs.filter((r) => !r.smoke);
   } catch {}
   const run = { ...facts, finished: new Date().toISOString(), config, rows, ...extra };
   runs = [run, ...runs].slice(0, HISTORY);
