@@ -85,7 +85,11 @@ function clockTicks() {
 function gitCommit(cwd) {
   try {
     const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', '.'], { cwd, encoding: 'utf8' });
+    // Uncommitted changes in the package (the results file itself aside) mark the commit dirty.
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', '..', ':(exclude)results.json'], {
+      cwd,
+      encoding: 'utf8',
+    });
     return dirty.trim() === '' ? head : `${head}+dirty`;
   } catch {
     return 'unknown';
