@@ -104,13 +104,13 @@ function rootSection(all) {
       'not the best one. For rates higher is better; for time and CPU lower is better. Details and every other row ' +
       'in each package README._',
     '',
-    '| package | what | metric | vs anchor | ours ÷ anchor (range) | runs | target |',
-    '|---|---|---|---|--:|--:|---|',
+    '| package | what | metric | vs anchor | ours ÷ anchor (range) | runs | latest: ours / anchor | target |',
+    '|---|---|---|---|--:|--:|--:|---|',
   ];
   for (const [dir, data] of all) {
     const name = data?.package ?? (dir === join('apps', 'demo') ? 'demo vs socket.io' : dir);
     if (!data || data.measured.length === 0) {
-      lines.push(`| ${name} | — | — | — | ${NOT_YET} | 0 | |`);
+      lines.push(`| ${name} | — | — | — | ${NOT_YET} | 0 | — | |`);
       continue;
     }
     const [run] = data.measured;
@@ -118,7 +118,7 @@ function rootSection(all) {
       for (const c of r.comparisons) {
         const hist = history(data.measured, r.id, c);
         lines.push(
-          `| ${name} | ${esc(r.title)} | ${esc(r.metric)} (${esc(r.unit)}, ${r.better} is better) | ${esc(c.anchorLabel)} | ${range(hist)} | ${hist.length} | ${esc(c.target ?? '')} |`,
+          `| ${name} | ${esc(r.title)} | ${esc(r.metric)} (${esc(r.unit)}, ${r.better} is better) | ${esc(c.anchorLabel)} | ${range(hist)} | ${hist.length} | ${num(r.impls[c.ours].median)} / ${num(r.impls[c.anchor].median)} ${esc(r.unit)} | ${esc(c.target ?? '')} |`,
         );
       }
     }
