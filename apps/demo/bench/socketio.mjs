@@ -34,7 +34,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: SMOKE ? '1' : '3' },
     kinds: { type: 'string', default: 'demo-disk,demo-tmpfs,socketio' },
     // Offered deliveries/s per step (message rate = deliveries / N), stopping at the first miss.
-    deliveries: { type: 'string', default: SMOKE ? '200,400' : '10000,20000,40000,80000,160000' },
+    deliveries: { type: 'string', default: SMOKE ? '200,400' : '5000,10000,20000,40000,80000,160000' },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
