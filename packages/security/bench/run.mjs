@@ -253,6 +253,36 @@ for (const [label, [id, client]] of Object.entries(variants)) {
   printRow(b);
   rows.push(a, b);
 }
+// Which option costs: serverOptions() with one option removed at a time (issue 18). Not headline.
+const ABLATE = ['ciphers', 'secureOptions', 'handshakeTimeout', 'honorCipherOrder'];
+for (const option of ABLATE)
+  servers[`hardened-without-${option}`] = await startServer(`hardened-without-${option}`);
+const ablationKinds = ['hardened', ...ABLATE.map((o) => `hardened-without-${o}`)];
+for (const o of ABLATE) TLS_LABELS[`hardened-without-${o}`] = `serverOptions() without ${o}`;
+const ablationPairs = quick ? 1 : 3;
+const ablationSlot = quick ? 300 : 1500;
+for (const [label, [id, client]] of Object.entries(variants)) {
+  const res = Object.fromEntries(ablationKinds.map((k) => [k, []]));
+  for (const kind of ablationKinds) await handshakes(servers[kind], client, 200); // warm-up
+  for (let i = 0; i < ablationPairs; i++) {
+    for (const kind of rotate(ablationKinds, i))
+      res[kind].push(await handshakes(servers[kind], client, ablationSlot));
+  }
+  const r = row({
+    id: `${id}-ablation-cpu`,
+    title: `${label} full handshakes, P-256 leaf: serverOptions() with one option removed`,
+    metric: 'server CPU per handshake',
+    unit: 'µs',
+    better: 'lower',
+    impls: Object.fromEntries(
+      Object.entries(res).map(([k, xs]) => [k, { label: TLS_LABELS[k], values: xs.map((x) => x.cpu) }]),
+    ),
+    comparisons: ABLATE.map((o) => ({ ours: 'hardened', anchor: `hardened-without-${o}` })),
+    note: 'ratio > 1: the removed option costs CPU per handshake',
+  });
+  printRow(r);
+  rows.push(r);
+}
 for (const { child } of Object.values(servers)) {
   child.kill('SIGTERM');
   await once(child, 'exit');
