@@ -3,13 +3,13 @@
 // memory per connection for growing N, and the largest N with p99 < 100 ms.
 //
 //   node bench/load.mjs [--sizes 100,1000,2000,5000,10000] [--rate 10] [--seconds 4] [--budget 80] [--tmpfs]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { connect } from '@net/ws-handshake';
+import { pinPlan, pinSelfAsLoad, spawnOn } from '../../../scripts/bench/lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +30,11 @@ const started = Date.now();
 const SERVER = new URL('../dist/server.js', import.meta.url).pathname;
 
 const dataDir = mkdtempSync(join(values.tmpfs ? '/dev/shm' : tmpdir(), 'chat-bench-'));
-const server = spawn(
+// Server on core 0, this load generator on core 1, when there are two cores and taskset.
+const plan = pinPlan();
+const pinning = pinSelfAsLoad(plan);
+const server = spawnOn(
+  plan.server,
   process.execPath,
   [
     ...(process.env.BENCH_SERVER_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SERVER_PROF] : []),
@@ -60,6 +64,7 @@ const server = spawn(
     '1000000',
   ],
   { stdio: ['ignore', 'pipe', 'inherit'] },
+  plan,
 );
 let out = '';
 server.stdout.setEncoding('utf8').on('data', (d) => (out += d));
@@ -161,6 +166,7 @@ const rows = [];
 console.log(
   `net-chat fan-out benchmark: ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}`,
 );
+console.log(`pinning: ${pinning}`);
 console.log(
   `one room, one sender at ${rate} msg/s for ${seconds} s per step; latency = send → receive at every member`,
 );

@@ -1,22 +1,58 @@
-// Throughput benchmark: @net/http against raw node:http and Fastify 5, with autocannon
-// (100 connections, pipelining 10). Each server runs in its own child process. Runs are
-// started once and warmed up, then measured interleaved (A, B, C, B, C, A, ...); the median of
-// the per-round ratios is reported,
-// because the machine is shared and absolute numbers drift.
-import { spawn } from 'node:child_process';
+// @net/http against raw node:http (writeHead + content-length) and Fastify 5 (logger off), the same
+// hello-JSON handler in each. Load: wrk. Each server runs in its own child process, pinned to core
+// 0; wrk runs pinned to core 1 (when the machine has two cores and taskset). Every server is started
+// once and warmed up; each round measures every server, in an order rotated per round. Reported:
+// requests/s (wrk) and server CPU µs per request (process.cpuUsage() of the server child).
+// Results: bench/results.json (rendered into the READMEs by `pnpm figures`).
+//   BENCH_ROUNDS (default 5), BENCH_DURATION seconds per measurement (default 3),
+//   BENCH_ONLY=hello,pipelined,routes, BENCH_SMOKE=1 for a smoke run.
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import os from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import {
+  header,
+  machine,
+  pinPlan,
+  pinSelfAsLoad,
+  printRow,
+  rotate,
+  row,
+  SMOKE,
+  spawnOn,
+  writeResults,
+} from '../../../scripts/bench/lib.mjs';
 import { routeTable } from './server.mjs';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const DURATION = Number(process.env.BENCH_DURATION ?? 2.5);
-const WARMUP = 1;
-const serverScript = fileURLToPath(new URL('./server.mjs', import.meta.url));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (SMOKE ? 1 : 5));
+const DURATION = Number(process.env.BENCH_DURATION ?? (SMOKE ? 1 : 3));
+const WARMUP = SMOKE ? 1 : 2;
+const CONNECTIONS = 100;
+const ONLY = process.env.BENCH_ONLY?.split(',');
+const here = fileURLToPath(new URL('.', import.meta.url));
+const plan = pinPlan();
+const pinning = pinSelfAsLoad(plan);
+const facts = machine(here, pinning);
+console.log(header('@net/http', facts));
+console.log(`wrk -t1 -c${CONNECTIONS}, ${ROUNDS} rounds x ${DURATION} s (+${WARMUP} s warm-up per server)`);
+
+const scripts = tmpdir();
+const pipelineLua = join(scripts, `net-http-bench-pipeline-${process.pid}.lua`);
+writeFileSync(
+  pipelineLua,
+  `init = function(args)\n  local r = {}\n  for i = 1, 10 do r[i] = wrk.format(nil, "/") end\n  req = table.concat(r)\nend\nrequest = function() return req end\n`,
+);
+const routesLua = join(scripts, `net-http-bench-routes-${process.pid}.lua`);
+const paths = routeTable().map((r) => r.replace(':id', '42'));
+writeFileSync(
+  routesLua,
+  `local paths = { ${paths.map((p) => `"${p}"`).join(', ')} }\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n`,
+);
 
 async function startServer(kind) {
-  const child = spawn(process.execPath, [serverScript, kind], {
+  const child = spawnOn(plan.server, process.execPath, [join(here, 'server.mjs'), kind], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   let buffered = '';
@@ -24,10 +60,9 @@ async function startServer(kind) {
     const timer = setTimeout(() => reject(new Error(`${kind} server did not start`)), 15_000);
     child.stdout.on('data', (chunk) => {
       buffered += chunk;
-      const line = buffered.split('\n')[0];
       if (buffered.includes('\n')) {
         clearTimeout(timer);
-        resolve(JSON.parse(line).port);
+        resolve(JSON.parse(buffered.split('\n')[0]).port);
       }
     });
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
@@ -35,7 +70,7 @@ async function startServer(kind) {
   return { child, port };
 }
 
-/** Server process CPU time (user + system) in microseconds. */
+/** Server process CPU time (user + system) in microseconds, asked over IPC. */
 async function cpuOf(child) {
   const reply = once(child, 'message');
   child.send('cpu');
@@ -43,105 +78,144 @@ async function cpuOf(child) {
   return usage.user + usage.system;
 }
 
-function load(port, requests, duration) {
-  return autocannon({
-    url: `http://127.0.0.1:${port}`,
-    connections: 100,
-    pipelining: 10,
-    duration,
-    requests,
+/** One wrk run; returns { rps, requests }. Throws on socket errors or non-2xx answers. */
+function wrk(port, seconds, lua) {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '5s'];
+  if (lua) args.push('-s', lua);
+  args.push(`http://127.0.0.1:${port}/`);
+  const bin = plan.pinned ? plan.taskset : 'wrk';
+  const argv = plan.pinned ? ['-c', String(plan.load), 'wrk', ...args] : args;
+  return new Promise((resolve, reject) => {
+    execFile(bin, argv, { encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`wrk failed: ${err.message}\n${stderr}`));
+      const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+      const total = /(\d+) requests in/.exec(stdout);
+      if (!rps || !total) return reject(new Error(`cannot parse wrk output:\n${stdout}`));
+      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+      const hard = sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) : 0;
+      if (/Non-2xx/.test(stdout) || hard > 0) return reject(new Error(`wrk saw errors:\n${stdout}`));
+      // A request slower than wrk's 5 s timeout is recorded and reported, not fatal.
+      const timeouts = sock ? Number(sock[4]) : 0;
+      if (timeouts > 0) console.log(`  (wrk: ${timeouts} request(s) timed out after 5 s)`);
+      resolve({ rps: Number(rps[1]), requests: Number(total[1]), timeouts });
+    });
   });
 }
 
-/** Starts every server once, warms each up, then measures them in rotating order each round. */
-async function measureAll(kinds, requests) {
+/** Starts each server once, warms it up, then measures all of them in rotating order per round. */
+async function measure(kinds, lua) {
   const servers = {};
+  const rps = Object.fromEntries(kinds.map((k) => [k, []]));
+  const cpu = Object.fromEntries(kinds.map((k) => [k, []]));
+  const timeouts = Object.fromEntries(kinds.map((k) => [k, []]));
   try {
     for (const kind of kinds) servers[kind] = await startServer(kind);
-    for (const kind of kinds) await load(servers[kind].port, requests, WARMUP);
-    const results = Object.fromEntries(kinds.map((k) => [k, []]));
-    const cpu = Object.fromEntries(kinds.map((k) => [k, []]));
+    for (const kind of kinds) await wrk(servers[kind].port, WARMUP, lua);
     for (let round = 0; round < ROUNDS; round++) {
-      // Rotate the order each round so no server always runs first (or last).
-      const order = kinds.map((_, i) => kinds[(i + round) % kinds.length]);
-      for (const kind of order) {
+      for (const kind of rotate(kinds, round)) {
         const before = await cpuOf(servers[kind].child);
-        const result = await load(servers[kind].port, requests, DURATION);
+        const result = await wrk(servers[kind].port, DURATION, lua);
         const spent = (await cpuOf(servers[kind].child)) - before;
-        if (result.non2xx > 0 || result.errors > 0) {
-          throw new Error(`${kind}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-        }
-        results[kind].push(result.requests.average);
-        cpu[kind].push(spent / result.requests.total);
+        rps[kind].push(result.rps);
+        cpu[kind].push(spent / result.requests);
+        timeouts[kind].push(result.timeouts);
       }
     }
-    return { results, cpu };
   } finally {
     for (const { child } of Object.values(servers)) {
       child.kill('SIGTERM');
       await once(child, 'exit').catch(() => {});
     }
   }
+  return { rps, cpu, timeouts };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+const LABELS = {
+  net: '@net/http',
+  raw: 'node:http (writeHead + content-length)',
+  fastify: 'Fastify 5 (logger off)',
+  'net-routes': '@net/http',
+  'fastify-routes': 'Fastify 5 (logger off)',
 };
-const fmt = (n) => Math.round(n).toLocaleString('en-US');
-
-async function suite(title, kinds, requests) {
-  const { results, cpu } = await measureAll(kinds, requests);
-  console.log(`\n${title}`);
-  for (const kind of kinds) {
-    console.log(
-      `  ${kind.padEnd(16)} median ${fmt(median(results[kind]))} req/s, ${median(cpu[kind]).toFixed(2)} µs CPU/req` +
-        `  runs: ${results[kind].map(fmt).join(', ')} req/s; ${cpu[kind].map((c) => c.toFixed(2)).join(', ')} µs`,
-    );
-  }
-  return { results, cpu };
-}
+const impls = (set, kinds) => Object.fromEntries(kinds.map((k) => [k, { label: LABELS[k], values: set[k] }]));
+const vs = (ours, anchors, target = {}) => anchors.map((a) => ({ ours, anchor: a, target: target[a] }));
 
 const started = Date.now();
-console.log(
-  `@net/http bench: ${ROUNDS} rounds x ${DURATION}s (+${WARMUP}s warm-up), -c 100 -p 10, node ${process.version}, ${os.cpus().length}x ${os.cpus()[0]?.model}`,
-);
-
-const hello = await suite(
-  'hello-world JSON (GET /)',
-  (process.env.BENCH_HELLO ?? 'net,raw,fastify').split(','),
-  [{ method: 'GET', path: '/' }],
-);
-// Throughput ratio: ours / theirs. CPU ratio: theirs / ours (so > 1 means we are cheaper).
-const ratio = (set, a, b) => median(set.results[a].map((v, i) => v / set.results[b][i]));
-const cpuRatio = (set, a, b) => median(set.cpu[a].map((v, i) => set.cpu[b][i] / v));
-const vsRaw = ratio(hello, 'net', 'raw');
-if (process.env.BENCH_HELLO) {
-  console.log(
-    `\nnet vs raw: ${vsRaw.toFixed(3)}x req/s, ${cpuRatio(hello, 'net', 'raw').toFixed(3)}x CPU/req`,
+const rows = [];
+const hello = ['net', 'raw', 'fastify'];
+const shapes = [
+  ['hello', 'hello JSON, 100 connections, no pipelining (one request in flight each)', undefined, true],
+  ['pipelined', 'hello JSON, 100 connections, pipelining x10', pipelineLua, false],
+];
+for (const [id, title, lua, headline] of shapes) {
+  if (ONLY && !ONLY.includes(id)) continue;
+  const m = await measure(hello, lua);
+  const targets = headline ? { raw: '>= 0.97', fastify: '>= 1.05' } : {};
+  rows.push(
+    row({
+      id: `${id}-rps`,
+      title,
+      metric: 'requests/s',
+      unit: 'req/s',
+      headline,
+      impls: impls(m.rps, hello),
+      note: { wrkTimeoutsPerRound: m.timeouts },
+      comparisons: vs('net', ['raw', 'fastify'], targets),
+    }),
+    row({
+      id: `${id}-cpu`,
+      title,
+      metric: 'server CPU per request',
+      unit: 'µs',
+      better: 'lower',
+      headline,
+      impls: impls(m.cpu, hello),
+      comparisons: vs('net', ['raw', 'fastify']),
+    }),
   );
-  process.exit(0);
 }
-const vsFastify = ratio(hello, 'net', 'fastify');
-
-const paths = routeTable().map((r) => ({ method: 'GET', path: r.replace(':id', '42') }));
-const routes = await suite(
-  '50-route table (every route hit in turn)',
-  ['net-routes', 'fastify-routes'],
-  paths,
+if (!ONLY || ONLY.includes('routes')) {
+  const kinds = ['net-routes', 'fastify-routes'];
+  const m = await measure(kinds, routesLua);
+  const title =
+    '50-route table (25 static, 25 with a parameter; every route in turn), 100 connections, no pipelining';
+  rows.push(
+    row({
+      id: 'routes-rps',
+      title,
+      metric: 'requests/s',
+      unit: 'req/s',
+      impls: impls(m.rps, kinds),
+      note: { wrkTimeoutsPerRound: m.timeouts },
+      comparisons: vs('net-routes', ['fastify-routes']),
+    }),
+    row({
+      id: 'routes-cpu',
+      title,
+      metric: 'server CPU per request',
+      unit: 'µs',
+      better: 'lower',
+      impls: impls(m.cpu, kinds),
+      comparisons: vs('net-routes', ['fastify-routes']),
+    }),
+  );
+}
+rmSync(pipelineLua, { force: true });
+rmSync(routesLua, { force: true });
+for (const r of rows) printRow(r);
+const seconds = (Date.now() - started) / 1000;
+console.log(`\ntotal ${seconds.toFixed(1)} s`);
+writeResults(
+  here,
+  '@net/http',
+  facts,
+  {
+    rounds: ROUNDS,
+    durationSeconds: DURATION,
+    warmupSeconds: WARMUP,
+    connections: CONNECTIONS,
+    loadGenerator: 'wrk -t1',
+    seconds,
+  },
+  rows,
 );
-const routesVsFastify = ratio(routes, 'net-routes', 'fastify-routes');
-
-console.log('\nratios (median of per-round ratios)       req/s    CPU/req');
-const line = (label, r, c, target) =>
-  console.log(`  ${label.padEnd(36)} ${r.toFixed(3)}x   ${c.toFixed(3)}x   ${target}`);
-line('@net/http vs raw node:http', vsRaw, cpuRatio(hello, 'net', 'raw'), '(target >= 0.97)');
-line('@net/http vs fastify', vsFastify, cpuRatio(hello, 'net', 'fastify'), '(target >= 1.10)');
-line(
-  '50 routes: @net/http vs fastify',
-  routesVsFastify,
-  cpuRatio(routes, 'net-routes', 'fastify-routes'),
-  '',
-);
-console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -1,11 +1,27 @@
-// Benchmark: certificate generation (ours vs selfsigned vs mkcert) and TLS handshakes/s (our
-// options vs Node defaults), interleaved A/B rounds in one run, median ratios reported.
+// Benchmark: certificate generation (ours vs selfsigned vs mkcert, like with like: P-256 with
+// P-256, RSA-2048 with RSA-2048; never a ratio across key types) and TLS handshakes (serverOptions()
+// vs Node defaults): handshakes/s and server CPU per handshake, each server in its own child
+// process pinned to core 0, the clients here on core 1 (two cores and taskset). Rounds rotate the
+// order; medians and median per-round ratios. Results: bench/results.json.
+//   node bench/run.mjs [--quick]; BENCH_SMOKE=1 for a smoke run.
 import { once } from 'node:events';
-import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { createCert as mkcertCert, createCA as mkcertCA } from 'mkcert';
 import selfsigned from 'selfsigned';
+import {
+  header,
+  machine,
+  pinPlan,
+  pinSelfAsLoad,
+  printRow,
+  rotate,
+  row,
+  SMOKE,
+  spawnOn,
+  writeResults,
+} from '../../../scripts/bench/lib.mjs';
 import {
   clientOptions,
   createCA,
@@ -13,17 +29,16 @@ import {
   issueCertificate,
   originCheck,
   RateLimiter,
-  serverOptions,
   TokenSigner,
 } from '../dist/index.js';
 
-const quick = process.argv.includes('--quick');
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const fmt = (n, d = 2) => n.toFixed(d);
+const quick = process.argv.includes('--quick') || SMOKE;
+const here = fileURLToPath(new URL('.', import.meta.url));
+const plan = pinPlan();
+const facts = machine(here, pinSelfAsLoad(plan));
+console.log(header('@net/security', facts));
+const started = Date.now();
+const rows = [];
 
 async function timeIt(fn) {
   const t = performance.now();
@@ -92,53 +107,77 @@ const contenders = {
   },
 };
 
-const rounds = { ec: quick ? 5 : 25, rsa: quick ? 2 : 7 };
+const rounds = { ec: quick ? 2 : 25, rsa: quick ? 1 : 7 };
+const groups = {
+  ec: ['ours P-256', 'selfsigned P-256'],
+  rsa: ['ours RSA-2048', 'selfsigned RSA-2048', 'mkcert RSA-2048'],
+};
 const samples = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
 for (const name of Object.keys(contenders)) await contenders[name](); // warm-up (JIT, module init)
-for (let r = 0; r < rounds.rsa || r < rounds.ec; r++) {
-  for (const [name, fn] of Object.entries(contenders)) {
-    const isRsa = name.includes('RSA');
-    if (r >= (isRsa ? rounds.rsa : rounds.ec)) continue;
-    samples[name].push(await timeIt(fn));
+for (const [group, names] of Object.entries(groups)) {
+  // RSA key generation searches for primes, so single samples vary widely; more EC rounds are cheap.
+  for (let r = 0; r < rounds[group]; r++) {
+    for (const name of rotate(names, r)) samples[name].push(await timeIt(contenders[name]));
   }
 }
-console.log(`machine: ${cpus().length}× ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`);
-console.log('\nCA + leaf generation (median ms, lower is better)');
-for (const [name, xs] of Object.entries(samples))
-  console.log(`  ${name.padEnd(22)} ${fmt(median(xs)).padStart(9)} ms  (n=${xs.length})`);
-const ours = median(samples['ours P-256']);
-console.log(
-  `  → ours P-256 is ${fmt(median(samples['selfsigned P-256']) / ours)}× faster than selfsigned P-256`,
+const LABELS = {
+  'ours P-256': '@net/security createCA + issueCertificate',
+  'selfsigned P-256': 'selfsigned 5 (CA + signed leaf)',
+  'ours RSA-2048': '@net/security createCA + issueCertificate',
+  'selfsigned RSA-2048': 'selfsigned 5 (CA + signed leaf)',
+  'mkcert RSA-2048': 'mkcert 3 (createCA + createCert; RSA only)',
+};
+const certImpls = (names) =>
+  Object.fromEntries(names.map((n) => [n, { label: LABELS[n], values: samples[n] }]));
+rows.push(
+  row({
+    id: 'cert-p256',
+    title: 'CA + localhost leaf, P-256 keys',
+    metric: 'time',
+    unit: 'ms',
+    better: 'lower',
+    headline: true,
+    impls: certImpls(groups.ec),
+    comparisons: [{ ours: 'ours P-256', anchor: 'selfsigned P-256' }],
+  }),
+  row({
+    id: 'cert-rsa2048',
+    title: 'CA + localhost leaf, RSA-2048 keys',
+    metric: 'time',
+    unit: 'ms',
+    better: 'lower',
+    impls: certImpls(groups.rsa),
+    comparisons: [
+      { ours: 'ours RSA-2048', anchor: 'selfsigned RSA-2048', target: '<= 1.05 (time; speed >= 0.95)' },
+      { ours: 'ours RSA-2048', anchor: 'mkcert RSA-2048' },
+    ],
+  }),
 );
-console.log(
-  `  → ours P-256 is ${fmt(median(samples['mkcert RSA-2048']) / ours)}× faster than mkcert (RSA only)`,
-);
-console.log(
-  `  → ours RSA-2048 vs selfsigned RSA-2048: ${fmt(median(samples['selfsigned RSA-2048']) / median(samples['ours RSA-2048']))}×`,
-);
-console.log(`  target ≤ 15 ms for P-256 CA + leaf: ${ours <= 15 ? 'met' : 'NOT met'} (${fmt(ours)} ms)`);
+for (const r of rows) printRow(r);
 
 // --- TLS handshakes per second ---------------------------------------------------------------
 const ca = await createCA();
 const leaf = await issueCertificate(ca, { dnsNames: ['localhost'] });
 
-async function listen(options) {
-  const server = tls.createServer(options, (s) => {
-    s.on('error', () => {});
-    s.end();
+async function startServer(kind) {
+  const child = spawnOn(plan.server, process.execPath, [`${here}tls-server.mjs`, kind], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    env: { ...process.env, BENCH_CERT: leaf.cert, BENCH_KEY: leaf.key },
   });
-  server.on('tlsClientError', (_e, s) => s.destroy());
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return server;
+  const [chunk] = await once(child.stdout, 'data');
+  return { child, port: JSON.parse(String(chunk).split('\n')[0]).port };
 }
-
-const hardened = await listen(serverOptions(leaf));
-const defaults = await listen({ cert: leaf.cert, key: leaf.key });
+async function cpuOf(child) {
+  const reply = once(child, 'message');
+  child.send('cpu');
+  const [usage] = await reply;
+  return usage.user + usage.system;
+}
+const servers = { defaults: await startServer('defaults'), hardened: await startServer('hardened') };
 
 /** Full handshakes (no session resumption) for `ms` with `concurrency` clients in flight. */
 async function handshakes(server, client, ms, concurrency = 8) {
-  const { port } = server.address();
+  const { port } = server;
   const deadline = performance.now() + ms;
   let count = 0;
   let failed = 0;
@@ -157,41 +196,97 @@ async function handshakes(server, client, ms, concurrency = 8) {
   const worker = async () => {
     while (performance.now() < deadline) await one();
   };
+  const cpuBefore = await cpuOf(server.child);
   const t = performance.now();
   await Promise.all(Array.from({ length: concurrency }, worker));
+  const rate = count / ((performance.now() - t) / 1000);
+  const cpu = ((await cpuOf(server.child)) - cpuBefore) / count;
   if (failed > 0) throw new Error(`${failed} handshakes failed`);
-  return count / ((performance.now() - t) / 1000);
+  return { rate, cpu };
 }
 
-const slotMs = quick ? 700 : 2500;
-const pairs = quick ? 2 : 4;
+const slotMs = quick ? 500 : 2500;
+const pairs = quick ? 1 : 5;
 const variants = {
-  'TLS 1.3': clientOptions({ ca: ca.cert }),
-  'TLS 1.2': clientOptions({ ca: ca.cert, maxVersion: 'TLSv1.2' }),
+  'TLS 1.3': ['tls13', clientOptions({ ca: ca.cert })],
+  'TLS 1.2': ['tls12', clientOptions({ ca: ca.cert, maxVersion: 'TLSv1.2' })],
 };
-console.log('\nTLS handshakes/s, P-256 certificate, 8 concurrent clients on loopback (higher is better)');
-for (const [label, client] of Object.entries(variants)) {
-  await handshakes(defaults, client, 300); // warm-up
-  await handshakes(hardened, client, 300);
-  const ratios = [];
-  const a = [];
-  const b = [];
+const TLS_LABELS = {
+  hardened: '@net/security serverOptions()',
+  defaults: "Node's defaults (cert + key only)",
+};
+console.log('\nTLS handshakes, P-256 certificate, 8 concurrent loopback clients, no session resumption');
+for (const [label, [id, client]] of Object.entries(variants)) {
+  await handshakes(servers.defaults, client, 300); // warm-up
+  await handshakes(servers.hardened, client, 300);
+  const res = { defaults: [], hardened: [] };
   for (let i = 0; i < pairs; i++) {
-    // Alternate which goes first so drift on the shared machine does not favour one side.
-    const first = i % 2 === 0;
-    const d1 = first ? await handshakes(defaults, client, slotMs) : undefined;
-    const h = await handshakes(hardened, client, slotMs);
-    const d = first ? d1 : await handshakes(defaults, client, slotMs);
-    a.push(d);
-    b.push(h);
-    ratios.push(h / d);
+    for (const kind of rotate(['hardened', 'defaults'], i))
+      res[kind].push(await handshakes(servers[kind], client, slotMs));
   }
-  console.log(
-    `  ${label}: Node defaults ${fmt(median(a), 0)}/s, serverOptions ${fmt(median(b), 0)}/s, median ratio ${fmt(median(ratios), 3)}× (target ≥ 0.95)`,
-  );
+  const impls = (key) =>
+    Object.fromEntries(
+      Object.entries(res).map(([k, xs]) => [k, { label: TLS_LABELS[k], values: xs.map((x) => x[key]) }]),
+    );
+  const title = `${label} full handshakes, P-256 leaf, 8 concurrent clients`;
+  const cmp = [{ ours: 'hardened', anchor: 'defaults' }];
+  const a = row({
+    id: `${id}-rate`,
+    title,
+    metric: 'handshakes/s',
+    unit: '/s',
+    headline: true,
+    impls: impls('rate'),
+    comparisons: [{ ...cmp[0], target: '>= 0.95' }],
+  });
+  const b = row({
+    id: `${id}-cpu`,
+    title,
+    metric: 'server CPU per handshake',
+    unit: 'µs',
+    better: 'lower',
+    headline: true,
+    impls: impls('cpu'),
+    comparisons: cmp,
+  });
+  printRow(a);
+  printRow(b);
+  rows.push(a, b);
 }
-hardened.close();
-defaults.close();
+// Which option costs: serverOptions() with one option removed at a time (issue 18). Not headline.
+const ABLATE = ['ciphers', 'secureOptions', 'handshakeTimeout', 'honorCipherOrder'];
+for (const option of ABLATE)
+  servers[`hardened-without-${option}`] = await startServer(`hardened-without-${option}`);
+const ablationKinds = ['hardened', ...ABLATE.map((o) => `hardened-without-${o}`)];
+for (const o of ABLATE) TLS_LABELS[`hardened-without-${o}`] = `serverOptions() without ${o}`;
+const ablationPairs = quick ? 1 : 3;
+const ablationSlot = quick ? 300 : 1500;
+for (const [label, [id, client]] of Object.entries(variants)) {
+  const res = Object.fromEntries(ablationKinds.map((k) => [k, []]));
+  for (const kind of ablationKinds) await handshakes(servers[kind], client, 200); // warm-up
+  for (let i = 0; i < ablationPairs; i++) {
+    for (const kind of rotate(ablationKinds, i))
+      res[kind].push(await handshakes(servers[kind], client, ablationSlot));
+  }
+  const r = row({
+    id: `${id}-ablation-cpu`,
+    title: `${label} full handshakes, P-256 leaf: serverOptions() with one option removed`,
+    metric: 'server CPU per handshake',
+    unit: 'µs',
+    better: 'lower',
+    impls: Object.fromEntries(
+      Object.entries(res).map(([k, xs]) => [k, { label: TLS_LABELS[k], values: xs.map((x) => x.cpu) }]),
+    ),
+    comparisons: ABLATE.map((o) => ({ ours: 'hardened', anchor: `hardened-without-${o}` })),
+    note: 'ratio > 1: the removed option costs CPU per handshake',
+  });
+  printRow(r);
+  rows.push(r);
+}
+for (const { child } of Object.values(servers)) {
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
 
 // --- Guards: absolute throughput (no anchor among our dependencies) --------------------------
 function opsPerSec(fn, ms = quick ? 200 : 1000) {
@@ -214,12 +309,22 @@ const origins = [
   'http://localhost:5173',
   'https://evil.test',
 ];
-console.log('\nGuards (operations per second)');
-console.log(
-  `  RateLimiter.take, 1000 keys     ${fmt(opsPerSec((i) => limiter.take(keys[i % 1000])) / 1e6, 2)} M/s`,
+const guards = {
+  rateLimiterTakePerSecond: opsPerSec((i) => limiter.take(keys[i % 1000])),
+  tokenSignPerSecond: opsPerSec(() => signer.sign({ sub: 'alice' })),
+  tokenVerifyPerSecond: opsPerSec(() => signer.verify(token)),
+  originCheckPerSecond: opsPerSec((i) => check(origins[i & 3])),
+};
+console.log('\nGuards (operations per second, no anchor)');
+for (const [name, ops] of Object.entries(guards))
+  console.log(`  ${name.padEnd(28)} ${Math.round(ops).toLocaleString('en-US')}/s`);
+const seconds = (Date.now() - started) / 1000;
+console.log(`\ntotal ${seconds.toFixed(1)} s`);
+writeResults(
+  here,
+  '@net/security',
+  facts,
+  { certRounds: rounds, tlsRounds: pairs, tlsSlotMs: slotMs, seconds },
+  rows,
+  { guards },
 );
-console.log(
-  `  TokenSigner.sign                ${fmt(opsPerSec(() => signer.sign({ sub: 'alice' })) / 1e3, 0)} k/s`,
-);
-console.log(`  TokenSigner.verify              ${fmt(opsPerSec(() => signer.verify(token)) / 1e3, 0)} k/s`);
-console.log(`  originCheck                     ${fmt(opsPerSec((i) => check(origins[i & 3])) / 1e6, 2)} M/s`);

@@ -1,22 +1,21 @@
-// Side-by-side benchmark of @net/tcp against hand-written code on raw node:net, in one process.
-// Runs are interleaved (anchor, ours, anchor, ours, …) because the machine is shared and noisy;
-// the reported ratio is the median of the per-round ratios.
+// Side-by-side benchmark of @net/tcp against hand-written code on raw node:net, in one process
+// (server and client share one event loop, so there is no separate load generator to pin).
+// Runs are interleaved, alternating which side goes first each round, because the machine is
+// shared and noisy; the reported ratio is the median of the per-round ratios.
+// Results: bench/results.json. BENCH_ROUNDS (default 9), SMALL_COUNT, LARGE_COUNT,
+// ONLY=small|large|extra, BENCH_SMOKE=1 for a smoke run.
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
-import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { header, machine, printRow, row, SMOKE, writeResults } from '../../../scripts/bench/lib.mjs';
 import { connect, createServer, lengthPrefixed } from '../dist/index.js';
 
-const ROUNDS = Number(process.env.ROUNDS ?? 9);
-const SMALL_COUNT = Number(process.env.SMALL_COUNT ?? 300_000);
-const LARGE_COUNT = Number(process.env.LARGE_COUNT ?? 4_096); // 256 MiB of 64 KiB frames
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? process.env.ROUNDS ?? (SMOKE ? 1 : 9));
+const SMALL_COUNT = Number(process.env.SMALL_COUNT ?? (SMOKE ? 20_000 : 300_000));
+const LARGE_COUNT = Number(process.env.LARGE_COUNT ?? (SMOKE ? 256 : 4_096)); // 256 MiB of 64 KiB frames
 const HOST = '127.0.0.1';
 
 const once = (emitter, event) => new Promise((resolve) => emitter.once(event, resolve));
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Anchors: what a careful developer writes by hand on node:net.
@@ -282,97 +281,137 @@ async function measure(fn, work) {
   return { rate, cpuRate: work / ((used.user + used.system) / 1e6) };
 }
 
-async function compare(name, unit, anchor, ours, target, work, labels = ['anchor', '@net']) {
+const rows = [];
+async function compare(id, name, unit, anchor, ours, target, work, labels, headline = false) {
   await anchor(); // warm-up, discarded
   await ours();
   const a = [];
   const b = [];
-  const ratios = [];
-  const cpuRatios = [];
+  const aCpu = [];
+  const bCpu = [];
   for (let i = 0; i < ROUNDS; i++) {
-    const x = await measure(anchor, work);
-    const y = await measure(ours, work);
+    // Alternate which side goes first so drift on a shared machine favours neither.
+    const [x, y] =
+      i % 2 === 0
+        ? [await measure(anchor, work), await measure(ours, work)]
+        : (async () => {
+            const yy = await measure(ours, work);
+            return [await measure(anchor, work), yy];
+          })();
     a.push(x.rate);
     b.push(y.rate);
-    ratios.push(y.rate / x.rate);
-    cpuRatios.push(y.cpuRate / x.cpuRate);
+    aCpu.push(x.cpuRate);
+    bCpu.push(y.cpuRate);
   }
-  const fmt = (v) => (unit === 'msgs/s' ? Math.round(v).toLocaleString('en-US') : v.toFixed(0));
-  const ratio = median(ratios);
-  console.log(`\n${name}`);
-  console.log(`  ${labels[0].padEnd(7)} median ${fmt(median(a))} ${unit}   runs: ${a.map(fmt).join(', ')}`);
-  console.log(`  ${labels[1].padEnd(7)} median ${fmt(median(b))} ${unit}   runs: ${b.map(fmt).join(', ')}`);
-  console.log(
-    `  ratio   median ${ratio.toFixed(2)}x (target >= ${target}x) ${ratio >= target ? 'OK' : 'BELOW TARGET'}`,
-  );
-  console.log(
-    `  per CPU-second (less sensitive to other tenants): ratio median ${median(cpuRatios).toFixed(2)}x`,
-  );
-  return ratio;
+  const impls = (av, bv) => ({
+    ours: { label: labels[1], values: bv },
+    anchor: { label: labels[0], values: av },
+  });
+  const cmp = [{ ours: 'ours', anchor: 'anchor', target: target > 0 ? `>= ${target}` : undefined }];
+  const wall = row({
+    id,
+    title: name,
+    metric: 'wall-clock rate',
+    unit,
+    headline,
+    impls: impls(a, b),
+    comparisons: cmp,
+  });
+  const cpu = row({
+    id: `${id}-cpu`,
+    title: name,
+    metric: 'rate per CPU-second of the process',
+    unit: `${unit} per CPU-s`,
+    impls: impls(aCpu, bCpu),
+    comparisons: [{ ours: 'ours', anchor: 'anchor' }],
+  });
+  printRow(wall);
+  printRow(cpu);
+  rows.push(wall, cpu);
+  return wall.comparisons[0].ratio;
 }
 
-console.log(
-  `@net/tcp bench: node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load ${os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ')}`,
-);
+const here = fileURLToPath(new URL('.', import.meta.url));
+const facts = machine(here, 'not pinned: server and client share one process and one event loop');
+console.log(header('@net/tcp', facts));
 console.log(`rounds ${ROUNDS}, ${SMALL_COUNT} small messages, ${LARGE_COUNT} x 64 KiB frames per run`);
 const started = Date.now();
 const only = process.env.ONLY;
-if (only !== 'large')
+const NET = '@net/tcp lengthPrefixed()';
+if (only !== 'large') {
   await compare(
-    '(a) 64-byte length-prefixed messages, client -> server (anchor: raw net + hand-written decoder)',
-    'msgs/s',
-    anchorSmall,
-    oursSmall,
-    0.95,
-    SMALL_COUNT,
-  );
-if (only !== 'small')
-  await compare(
-    '(b) 64 KiB frames, client -> server (anchor: raw net pipe, no framing)',
-    'MB/s',
-    anchorLarge,
-    oursLarge,
-    0.9,
-    (LARGE_COUNT * 65_536) / 1e6,
-  );
-if (only === undefined || only === 'extra') {
-  console.log('\nInformational comparisons against stronger hand-written anchors (no target):');
-  await compare(
-    "(a') 64-byte messages vs raw net + decoder + cork/uncork per tick",
+    'small-corked',
+    '64-byte length-prefixed messages, client -> server',
     'msgs/s',
     anchorSmallCorked,
     oursSmall,
+    0.95,
+    SMALL_COUNT,
+    ['raw net + hand-written decoder, writes corked per tick', NET],
+    true,
+  );
+}
+if (only !== 'small') {
+  await compare(
+    'large-pipe',
+    '64 KiB length-prefixed frames, client -> server',
+    'MB/s',
+    anchorLarge,
+    oursLarge,
+    0.95,
+    (LARGE_COUNT * 65_536) / 1e6,
+    ['raw net pipe (no framing)', NET],
+    true,
+  );
+}
+if (only === undefined || only === 'extra') {
+  await compare(
+    'small-uncorked',
+    '64-byte length-prefixed messages, client -> server',
+    'msgs/s',
+    anchorSmall,
+    oursSmall,
     0,
     SMALL_COUNT,
+    ['raw net + hand-written decoder, one write per message', NET],
   );
   await compare(
-    "(b') 64 KiB frames vs raw net + the same hand-written length-prefix decoder",
+    'large-framed',
+    '64 KiB length-prefixed frames, client -> server',
     'MB/s',
     anchorLargeFramed,
     oursLarge,
     0,
     (LARGE_COUNT * 65_536) / 1e6,
+    ['raw net + the same hand-written decoder', NET],
   );
   await compare(
-    "(b'') floor: raw net pipe vs the cheapest hand-written decoder that yields contiguous 64 KiB frames",
+    'floor-vs-pipe',
+    'floor: cheapest hand-written contiguous-frame decoder vs raw pipe, 64 KiB',
     'MB/s',
     anchorLarge,
     anchorLargeIdeal,
     0,
     (LARGE_COUNT * 65_536) / 1e6,
-    ['pipe', 'floor'],
+    ['raw net pipe (no framing)', 'cheapest contiguous-frame decoder'],
   );
   await compare(
-    "(b''') 64 KiB frames vs that cheapest contiguous-frame decoder",
+    'large-vs-floor',
+    '64 KiB length-prefixed frames, client -> server',
     'MB/s',
     anchorLargeIdeal,
     oursLarge,
     0,
     (LARGE_COUNT * 65_536) / 1e6,
-    ['floor', '@net'],
+    ['cheapest contiguous-frame decoder', NET],
   );
 }
-console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(1)} s`);
+const seconds = (Date.now() - started) / 1000;
+console.log(`\ntotal ${seconds.toFixed(1)} s`);
+writeResults(
+  here,
+  '@net/tcp',
+  facts,
+  { rounds: ROUNDS, smallCount: SMALL_COUNT, largeCount: LARGE_COUNT, seconds },
+  rows,
+);

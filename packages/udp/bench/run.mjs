@@ -10,12 +10,14 @@
 //    echo), with 1 and 32 requests in flight; then against a hand-written dgram request/response
 //    with an id header, a pending Map, a promise and a timeout per request (the fairer anchor).
 //    BENCH_ONLY=<substring> runs only the rows whose name contains it.
+//    Results: bench/results.json (BENCH_SMOKE=1 for a smoke run).
 import dgram from 'node:dgram';
-import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { header, machine, row as makeRow, SMOKE, writeResults } from '../../../scripts/bench/lib.mjs';
 import { createRequester, createSocket, serve } from '../dist/index.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const TRIAL_MS = Number(process.env.BENCH_TRIAL_MS ?? 600);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (SMOKE ? 1 : 7));
+const TRIAL_MS = Number(process.env.BENCH_TRIAL_MS ?? (SMOKE ? 100 : 600));
 const SIZE = 512;
 const BATCH = 32;
 const payload = Buffer.alloc(SIZE, 0x61);
@@ -244,7 +246,14 @@ async function oursRequests(inFlight) {
 
 const ONLY = process.env.BENCH_ONLY;
 
-async function compare(name, raw, ours) {
+const results = [];
+const LABELS = {
+  'send(cb)': ['dgram send() with callback', '@net/udp'],
+  'no cb': ['dgram send() without callback', '@net/udp'],
+  'bare echo': ['dgram bare echo (no ids, timers, promises)', '@net/udp createRequester + serve'],
+  'id+timer': ['hand-written dgram id + timeout request layer', '@net/udp createRequester + serve'],
+};
+async function compare(name, raw, ours, id, labelKey, headline = false) {
   if (ONLY !== undefined && !name.includes(ONLY)) return undefined;
   await raw();
   await ours(); // warm-up, not counted
@@ -266,6 +275,32 @@ async function compare(name, raw, ours) {
     ratio: median(ourRates.map((r, i) => r[key] / rawRates[i][key])),
   });
   const row = { name, wall: pick('wall'), cpu: pick('cpu') };
+  const [anchorLabel, oursLabel] = LABELS[labelKey];
+  const impls = (key) => ({
+    ours: { label: oursLabel, values: ourRates.map((r) => r[key]) },
+    raw: { label: anchorLabel, values: rawRates.map((r) => r[key]) },
+  });
+  const unit = name.includes('round trips') ? 'round trips/s' : 'datagrams/s';
+  const cmp = [{ ours: 'ours', anchor: 'raw', ...(headline ? { target: '>= 0.95' } : {}) }];
+  results.push(
+    makeRow({
+      id,
+      title: name,
+      metric: 'per wall-clock second',
+      unit,
+      headline,
+      impls: impls('wall'),
+      comparisons: cmp,
+    }),
+    makeRow({
+      id: `${id}-cpu`,
+      title: name,
+      metric: 'per CPU-second of the process',
+      unit: `${unit} per CPU-s`,
+      impls: impls('cpu'),
+      comparisons: [{ ours: 'ours', anchor: 'raw' }],
+    }),
+  );
   const fmt = (n) => String(n).padStart(7);
   console.log(
     `${name.padEnd(46)} ${fmt(row.wall.raw)} ${fmt(row.wall.ours)}  ${row.wall.ratio.toFixed(3)}   ` +
@@ -274,12 +309,9 @@ async function compare(name, raw, ours) {
   return row;
 }
 
-console.log(
-  `@net/udp bench: node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, load ${os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ')}`,
-);
+const here = fileURLToPath(new URL('.', import.meta.url));
+const facts = machine(here, 'not pinned: sender and receiver share one process and one event loop');
+console.log(header('@net/udp', facts));
 console.log(`${ROUNDS} interleaved rounds of ${TRIAL_MS} ms; ratio = median of per-round ours/raw`);
 console.log('per wall second is what you see; per CPU second (user+sys of this process) is robust to');
 console.log('other processes stealing the cores, so it is the fairer ratio on a shared machine.\n');
@@ -294,6 +326,9 @@ rows.push(
     '512 B datagrams/s: send() vs send(cb)',
     () => rawThroughput(true),
     () => oursThroughput('send'),
+    'send-vs-sendcb',
+    'send(cb)',
+    true,
   ),
 );
 rows.push(
@@ -301,6 +336,8 @@ rows.push(
     '512 B datagrams/s: post() vs send(cb)',
     () => rawThroughput(true),
     () => oursThroughput('post'),
+    'post-vs-sendcb',
+    'send(cb)',
   ),
 );
 rows.push(
@@ -308,6 +345,8 @@ rows.push(
     '512 B datagrams/s: post() vs send() no cb',
     () => rawThroughput(false),
     () => oursThroughput('post'),
+    'post-vs-nocb',
+    'no cb',
   ),
 );
 rows.push(
@@ -315,6 +354,8 @@ rows.push(
     '512 B datagrams/s: for-await rx, post() tx',
     () => rawThroughput(false),
     () => oursThroughput('iterate'),
+    'iterate-vs-nocb',
+    'no cb',
   ),
 );
 rows.push(
@@ -322,6 +363,8 @@ rows.push(
     'round trips/s, 1 in flight',
     () => rawPingPong(1),
     () => oursRequests(1),
+    'rtt1-echo',
+    'bare echo',
   ),
 );
 rows.push(
@@ -329,6 +372,8 @@ rows.push(
     'round trips/s, 32 in flight',
     () => rawPingPong(32),
     () => oursRequests(32),
+    'rtt32-echo',
+    'bare echo',
   ),
 );
 rows.push(
@@ -336,6 +381,8 @@ rows.push(
     'round trips/s, 1 in flight, id+timer anchor',
     () => rawIdRequests(1),
     () => oursRequests(1),
+    'rtt1-id',
+    'id+timer',
   ),
 );
 rows.push(
@@ -343,7 +390,16 @@ rows.push(
     'round trips/s, 32 in flight, id+timer anchor',
     () => rawIdRequests(32),
     () => oursRequests(32),
+    'rtt32-id',
+    'id+timer',
   ),
 );
 console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 if (process.env.BENCH_JSON) console.log(JSON.stringify(rows.filter(Boolean)));
+writeResults(
+  here,
+  '@net/udp',
+  facts,
+  { rounds: ROUNDS, trialMs: TRIAL_MS, datagramBytes: SIZE, batch: BATCH },
+  results,
+);

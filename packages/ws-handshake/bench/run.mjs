@@ -1,26 +1,54 @@
-// Benchmark: @net/ws-handshake vs ws 8, servers in a child process, a raw load generator here.
-// Runs the two implementations interleaved (ws, net, ws, net, ...) and prints median ratios.
-//   node bench/run.mjs [--quick]
-import { spawn } from 'node:child_process';
+// Benchmark: @net/ws-handshake vs ws 8 (pure JS, and with bufferutil + utf-8-validate) and a
+// minimal unvalidated echo floor on node:net. Each server runs in its own child process, pinned to
+// core 0; this process is the load generator (raw frames, pre-masked, header-only parsing), pinned
+// to core 1, when there are two cores and taskset. Each round runs every implementation, in an
+// order rotated per round. Headline: ping-pong (50 connections, one 1 KiB text message in flight
+// each), server CPU per message beside messages/s. Results: bench/results.json.
+//   node bench/run.mjs [--quick]   BENCH_ROUNDS, BENCH_ONLY=pingpong,echo,binary,broadcast,idle,
+//   BENCH_SMOKE=1 (tiny smoke run), IDLE_CONNECTIONS, BENCH_CPU_PROF=dir (profile the servers).
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import {
+  header,
+  machine,
+  pinPlan,
+  pinSelfAsLoad,
+  printRow,
+  rotate,
+  row,
+  SMOKE,
+  spawnOn,
+  writeResults,
+} from '../../../scripts/bench/lib.mjs';
 
-const quick = process.argv.includes('--quick');
+const quick = process.argv.includes('--quick') || SMOKE;
 const here = fileURLToPath(new URL('.', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 5));
+const EXTRA_ROUNDS = Math.min(ROUNDS, quick ? 1 : 3);
 const IDLE_ROUNDS = Math.min(ROUNDS, 2);
-const DURATION = quick ? 1000 : 1500;
-const IDLE_N = Number(process.env.IDLE_CONNECTIONS ?? (quick ? 2000 : 10_000));
+const DURATION = quick ? 500 : 2000;
+const IDLE_N = Number(process.env.IDLE_CONNECTIONS ?? (quick ? 500 : 10_000));
+const plan = pinPlan();
+const pinning = pinSelfAsLoad(plan);
 
 function startServer(impl, mode) {
   const prof = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
-  const child = spawn(process.execPath, ['--expose-gc', ...prof, `${here}server.mjs`, impl, mode], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const env = { ...process.env };
+  if (impl === 'ws') {
+    // ws 8 loads bufferutil / utf-8-validate when installed; these make it pure JS.
+    env.WS_NO_BUFFER_UTIL = '1';
+    env.WS_NO_UTF_8_VALIDATE = '1';
+  }
+  const child = spawnOn(
+    plan.server,
+    process.execPath,
+    ['--expose-gc', ...prof, `${here}server.mjs`, impl, mode],
+    { stdio: ['pipe', 'pipe', 'inherit'], env },
+    plan,
+  );
   let buf = '';
   const waiters = [];
   child.stdout.on('data', (d) => {
@@ -43,6 +71,12 @@ function startServer(impl, mode) {
       child.stdin.write('MEM\n');
       const line = await p;
       return JSON.parse(line.slice(4));
+    },
+    /** Server process CPU time (user + system), microseconds. */
+    async cpu() {
+      const p = expect('CPU');
+      child.stdin.write('CPU\n');
+      return Number((await p).split(' ')[1]);
     },
     stop() {
       child.kill('SIGINT');
@@ -181,14 +215,20 @@ async function echoRun(impl, payload, opcode, conns, depth) {
     for (let i = 0; i < depth; i++) c.socket.write(frameBuf);
   }
   await new Promise((r) => setTimeout(r, 300)); // warm-up
+  const cpuBefore = await server.cpu();
   counting = true;
   const start = performance.now();
   await new Promise((r) => setTimeout(r, DURATION));
   const elapsed = (performance.now() - start) / 1000;
   counting = false;
+  const cpuSpent = (await server.cpu()) - cpuBefore;
   closeAll(clients);
   await server.stop();
-  return { msgs: count / elapsed, mbps: (count * payload.length) / elapsed / 1e6 };
+  return {
+    msgs: count / elapsed,
+    mbps: (count * payload.length) / elapsed / 1e6,
+    cpuPerMsg: cpuSpent / count,
+  };
 }
 
 /** Broadcast 1 -> N: latency from the control send to each client's receipt. */
@@ -244,76 +284,174 @@ async function idleRun(impl, n) {
   return { perConn: (js(after) - js(before)) / n, rssPerConn: (after.rss - before.rss) / n };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+const LABELS = {
+  net: '@net/ws-handshake',
+  ws: 'ws 8 (pure JS)',
+  'ws-native': 'ws 8 + bufferutil + utf-8-validate',
+  floor: 'minimal unvalidated echo on node:net',
 };
-
-async function interleave(name, fn, metrics, rounds = ROUNDS) {
-  const res = { ws: [], net: [] };
-  for (let r = 0; r < rounds; r++) {
-    for (const impl of ['ws', 'net']) res[impl].push(await fn(impl));
-  }
-  const rows = [];
-  for (const [key, label, better] of metrics) {
-    const ws = median(res.ws.map((x) => x[key]));
-    const ours = median(res.net.map((x) => x[key]));
-    const ratios = res.net.map((x, i) => x[key] / res.ws[i][key]);
-    rows.push({
-      scenario: name,
-      metric: label,
-      ws: ws.toFixed(2),
-      net: ours.toFixed(2),
-      ratio: `${median(ratios).toFixed(2)}x`,
-      goal: better,
-    });
-  }
-  console.table(rows);
-  return rows;
-}
-
+const wsVersion = (await import('ws/package.json', { with: { type: 'json' } })).default.version;
+const facts = machine(here, pinning);
+console.log(header(`@net/ws-handshake vs ws ${wsVersion}`, facts));
 console.log(
-  `@net/ws-handshake vs ws ${(await import('ws/package.json', { with: { type: 'json' } })).default.version}` +
-    ` | node ${process.version} | ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'} | load ${os.loadavg()[0].toFixed(2)}`,
+  'ws (pure JS) runs with WS_NO_BUFFER_UTIL=1 WS_NO_UTF_8_VALIDATE=1; ws-native may load bufferutil and ' +
+    'utf-8-validate (on Node >= 18.14 ws validates UTF-8 with buffer.isUtf8 either way).',
 );
-console.log('ws runs without bufferutil / utf-8-validate (not installed): pure JS masking and UTF-8 checks.');
+
+/** Runs fn(impl) for every impl, `rounds` times, rotating the order; returns per-impl result lists. */
+async function rounds(impls, fn, n) {
+  const res = Object.fromEntries(impls.map((k) => [k, []]));
+  for (let r = 0; r < n; r++) for (const impl of rotate(impls, r)) res[impl].push(await fn(impl));
+  return res;
+}
+const pick = (res, key) =>
+  Object.fromEntries(
+    Object.entries(res).map(([k, xs]) => [k, { label: LABELS[k], values: xs.map((x) => x[key]) }]),
+  );
+const against = (anchors) => anchors.map((anchor) => ({ ours: 'net', anchor }));
+
 const started = Date.now();
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : null;
-const scenarios = [
-  [
-    'echo',
-    'echo 1 KiB text, 50 conns',
-    (impl) => echoRun(impl, Buffer.alloc(1024, 0x61), 1, 50, 4),
-    [['msgs', 'msgs/s', '>= 1.25x']],
-  ],
-  [
-    'binary',
-    'echo 64 KiB binary, 10 conns',
-    (impl) => echoRun(impl, randomBytes(65536), 2, 10, 2),
-    [['mbps', 'MB/s', '>= 1.1x']],
-  ],
-  [
-    'broadcast',
-    'broadcast 1 -> 1,000',
-    (impl) => broadcastRun(impl, 1000, quick ? 20 : 40),
-    [
-      ['p50', 'p50 ms', 'lower'],
-      ['p99', 'p99 ms', '<= 0.8x'],
-    ],
-  ],
-  [
-    'idle',
-    `idle memory, ${IDLE_N} conns`,
-    (impl) => idleRun(impl, IDLE_N),
-    [
-      ['perConn', 'bytes/conn (heap+external)', '<= 0.8x'],
-      ['rssPerConn', 'bytes/conn (RSS)', 'lower'],
-    ],
-  ],
-];
-for (const [key, name, fn, metrics] of scenarios) {
-  if (only === null || only.includes(key))
-    await interleave(name, fn, metrics, key === 'idle' ? IDLE_ROUNDS : ROUNDS);
+const want = (k) => only === null || only.includes(k);
+const rows = [];
+const text = Buffer.alloc(1024, 0x61);
+const all = ['net', 'ws', 'ws-native', 'floor'];
+const anchors = ['ws', 'ws-native', 'floor'];
+if (want('pingpong')) {
+  const title = 'ping-pong: 50 connections, one 1 KiB text message in flight each';
+  const res = await rounds(all, (impl) => echoRun(impl, text, 1, 50, 1), ROUNDS);
+  rows.push(
+    row({
+      id: 'pingpong-cpu',
+      title,
+      metric: 'server CPU per message',
+      unit: 'µs',
+      better: 'lower',
+      headline: true,
+      impls: pick(res, 'cpuPerMsg'),
+      comparisons: against(anchors),
+    }),
+    row({
+      id: 'pingpong-msgs',
+      title,
+      metric: 'messages/s',
+      unit: 'msgs/s',
+      headline: true,
+      impls: pick(res, 'msgs'),
+      comparisons: against(anchors),
+    }),
+  );
 }
-console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
+if (want('echo')) {
+  const title = 'echo: 50 connections, 4 x 1 KiB text messages in flight each (several messages per read)';
+  const res = await rounds(all, (impl) => echoRun(impl, text, 1, 50, 4), EXTRA_ROUNDS);
+  rows.push(
+    row({
+      id: 'echo4-cpu',
+      title,
+      metric: 'server CPU per message',
+      unit: 'µs',
+      better: 'lower',
+      impls: pick(res, 'cpuPerMsg'),
+      comparisons: against(anchors),
+    }),
+    row({
+      id: 'echo4-msgs',
+      title,
+      metric: 'messages/s',
+      unit: 'msgs/s',
+      impls: pick(res, 'msgs'),
+      comparisons: against(anchors),
+    }),
+  );
+}
+if (want('binary')) {
+  const title = 'echo: 10 connections, 2 x 64 KiB binary messages in flight each';
+  const impls = ['net', 'ws', 'ws-native'];
+  const res = await rounds(impls, (impl) => echoRun(impl, randomBytes(65536), 2, 10, 2), EXTRA_ROUNDS);
+  rows.push(
+    row({
+      id: 'binary-cpu',
+      title,
+      metric: 'server CPU per message',
+      unit: 'µs',
+      better: 'lower',
+      impls: pick(res, 'cpuPerMsg'),
+      comparisons: against(['ws', 'ws-native']),
+    }),
+    row({
+      id: 'binary-mbps',
+      title,
+      metric: 'throughput',
+      unit: 'MB/s',
+      impls: pick(res, 'mbps'),
+      comparisons: against(['ws', 'ws-native']),
+    }),
+  );
+}
+if (want('broadcast')) {
+  const title = 'broadcast 1 -> 1,000 connections, 64-byte text';
+  const res = await rounds(['net', 'ws'], (impl) => broadcastRun(impl, 1000, quick ? 10 : 40), EXTRA_ROUNDS);
+  rows.push(
+    row({
+      id: 'broadcast-p50',
+      title,
+      metric: 'p50 latency',
+      unit: 'ms',
+      better: 'lower',
+      impls: pick(res, 'p50'),
+      comparisons: against(['ws']),
+    }),
+    row({
+      id: 'broadcast-p99',
+      title,
+      metric: 'p99 latency',
+      unit: 'ms',
+      better: 'lower',
+      impls: pick(res, 'p99'),
+      comparisons: against(['ws']),
+    }),
+  );
+}
+if (want('idle')) {
+  const title = `idle memory, ${IDLE_N.toLocaleString('en-US')} connections`;
+  const res = await rounds(['net', 'ws'], (impl) => idleRun(impl, IDLE_N), IDLE_ROUNDS);
+  rows.push(
+    row({
+      id: 'idle-heap',
+      title,
+      metric: 'heap + external per connection',
+      unit: 'bytes',
+      better: 'lower',
+      impls: pick(res, 'perConn'),
+      comparisons: against(['ws']),
+    }),
+    row({
+      id: 'idle-rss',
+      title,
+      metric: 'RSS per connection',
+      unit: 'bytes',
+      better: 'lower',
+      impls: pick(res, 'rssPerConn'),
+      comparisons: against(['ws']),
+    }),
+  );
+}
+for (const r of rows) printRow(r);
+const seconds = (Date.now() - started) / 1000;
+console.log(`total ${seconds.toFixed(1)} s`);
+writeResults(
+  here,
+  '@net/ws-handshake',
+  facts,
+  {
+    rounds: ROUNDS,
+    extraRounds: EXTRA_ROUNDS,
+    idleRounds: IDLE_ROUNDS,
+    durationMs: DURATION,
+    idleConnections: IDLE_N,
+    ws: wsVersion,
+    seconds,
+  },
+  rows,
+);

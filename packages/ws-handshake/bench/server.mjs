@@ -1,14 +1,18 @@
 // Server under test, run in its own process by bench/run.mjs:
-//   node --expose-gc bench/server.mjs <net|ws> <echo|broadcast|idle>
+//   node --expose-gc bench/server.mjs <net|ws|ws-native|floor> <echo|broadcast|idle>
 // Prints "READY <port>". In broadcast mode a connection to /control triggers a broadcast of
-// every message it sends. On stdin "MEM" it prints memory usage (after GC) as JSON.
+// every message it sends. On stdin "MEM" it prints memory usage (after GC) as JSON, on "CPU" the
+// process CPU time. `ws` is run with WS_NO_BUFFER_UTIL / WS_NO_UTF_8_VALIDATE set by the runner
+// (pure JS); `ws-native` is the same code with bufferutil and utf-8-validate loadable.
+// `floor` (echo only) is a minimal unvalidated echo on node:net: see floor.mjs.
 import { createServer } from 'node:http';
 import { createInterface } from 'node:readline';
 import { WebSocketServer as WSServer } from 'ws';
 import { handleUpgrade, WebSocketServer } from '../dist/index.js';
 
 const [impl, mode] = process.argv.slice(2);
-const http = createServer((_req, res) => res.end());
+const http =
+  impl === 'floor' ? (await import('./floor.mjs')).floorServer() : createServer((_req, res) => res.end());
 const MAX = 64 * 1024 * 1024;
 
 if (impl === 'net') {
@@ -33,6 +37,8 @@ if (impl === 'net') {
       });
     }
   }
+} else if (impl === 'floor') {
+  if (mode !== 'echo') throw new Error('the floor server only echoes');
 } else {
   const wss = new WSServer({ noServer: true, maxPayload: MAX, perMessageDeflate: false });
   const control = new WSServer({ noServer: true });
@@ -66,6 +72,10 @@ http.listen(0, '127.0.0.1', () => {
 });
 
 createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() === 'CPU') {
+    const c = process.cpuUsage();
+    console.log(`CPU ${c.user + c.system}`);
+  }
   if (line.trim() === 'MEM') {
     for (let i = 0; i < 3; i++) globalThis.gc?.();
     const m = process.memoryUsage();
