@@ -91,6 +91,8 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
     store instanceof RedisStore ? await store.sharedSecret('token-hmac', generateSecret) : undefined,
   );
   const publicDir = join(here, 'public');
+  // The repository's API reference, when `pnpm docs` has built it (a packaged demo has none).
+  const docsDir = process.env.CHAT_DOCS_DIR ?? join(here, '..', '..', '..', 'docs', 'api');
   const closers: (() => Promise<void>)[] = [];
   const lineServers: LineServer[] = [];
   const wsEndpoints: WsEndpoint[] = [];
@@ -134,7 +136,7 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
       const pem = caPem;
       http.get('/ca.pem', () => reply(200, pem, { 'content-type': 'application/x-pem-file' }));
     }
-    mountHttpApi(http, { core, metrics, tokens, publicDir, transport });
+    mountHttpApi(http, { core, metrics, tokens, publicDir, docsDir, transport });
     http.on('requestError', (err) => log.warn(`${transport}: ${(err as Error).message}`));
     const addr = await http.listen(port, config.host);
     httpServers.push(http);

@@ -43,7 +43,15 @@ function chatError(err: unknown): never {
  */
 export function mountHttpApi(
   server: Server,
-  deps: { core: ChatCore; metrics: Metrics; tokens: TokenIssuer; publicDir: string; transport: string },
+  deps: {
+    core: ChatCore;
+    metrics: Metrics;
+    tokens: TokenIssuer;
+    publicDir: string;
+    /** The API reference built by `pnpm docs` (served at /docs/ when present). */
+    docsDir?: string;
+    transport: string;
+  },
 ): void {
   const { core, metrics, tokens } = deps;
   const storeHealth = async (): Promise<StoreHealth> =>
@@ -126,6 +134,14 @@ export function mountHttpApi(
     },
     { bodyLimit: 16 * 1024 },
   );
+  if (deps.docsDir !== undefined && existsSync(deps.docsDir)) {
+    const docs = serveStatic(deps.docsDir, { dotfiles: 'ignore' });
+    server.get('/docs', () => reply(308, undefined, { location: '/docs/' }));
+    server.get('/docs/*', (ctx: Context) => {
+      ctx.header('x-content-type-options', 'nosniff');
+      return docs(ctx);
+    });
+  }
   if (existsSync(deps.publicDir)) {
     const files = serveStatic(deps.publicDir, { dotfiles: 'ignore' });
     const page = (ctx: Context) => {
