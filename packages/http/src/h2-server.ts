@@ -71,6 +71,7 @@ export class H2Transport {
   readonly node: http2.Http2SecureServer | http2.Http2Server;
   readonly #handlers: H2Handlers;
   readonly #limits: Required<Omit<Http2Options, 'maxHeaderListSize'>>;
+  readonly #maxHeaderList: number;
   readonly #sessions = new Set<http2.ServerHttp2Session>();
   /** Every accepted TCP socket, so a deadline can end HTTP/1.1 fallback and h2 alike. */
   readonly #sockets = new Set<Socket>();
@@ -88,9 +89,10 @@ export class H2Transport {
     checkInt('h2.maxSessionMemory', o.maxSessionMemory, 1);
     this.#handlers = handlers;
     this.#limits = { ...H2_DEFAULTS, ...stripUndefined(o) };
+    this.#maxHeaderList = o.maxHeaderListSize ?? options.maxHeaderSize ?? SERVER_DEFAULTS.maxHeaderSize;
     const settings: http2.Settings = {
       maxConcurrentStreams: this.#limits.maxConcurrentStreams,
-      maxHeaderListSize: o.maxHeaderListSize ?? options.maxHeaderSize ?? SERVER_DEFAULTS.maxHeaderSize,
+      maxHeaderListSize: this.#maxHeaderList,
       enablePush: false,
     };
     const common = {
@@ -132,19 +134,35 @@ export class H2Transport {
     this.node = node;
   }
 
-  readonly #onRequest = (req: http2.Http2ServerRequest | IncomingMessage, res: ServerResponse): void => {
-    if (req instanceof http2.Http2ServerRequest && conflictingAuthority(req)) {
-      sendError(res, new DuplicateHostError());
-      return;
+  /** False when the h2 request was refused here (oversized or conflicting header fields). */
+  #admit(req: http2.Http2ServerRequest, res: ServerResponse): boolean {
+    // nghttp2 enforces SETTINGS_MAX_HEADER_LIST_SIZE only once the client has acknowledged it; a
+    // client that never does would get the 64 KiB protocol default, so it is checked here too
+    // (RFC 9113 §6.5.2 size: name + value + 32 per field).
+    let size = 0;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i++) size += raw[i]!.length;
+    if (size + 16 * raw.length > this.#maxHeaderList) {
+      req.stream.close(NGHTTP2_ENHANCE_YOUR_CALM);
+      return false;
     }
+    if (conflictingAuthority(req)) {
+      sendError(res, new DuplicateHostError());
+      return false;
+    }
+    return true;
+  }
+
+  readonly #onRequest = (req: http2.Http2ServerRequest | IncomingMessage, res: ServerResponse): void => {
+    if (req instanceof http2.Http2ServerRequest && !this.#admit(req, res)) return;
     this.#handlers.request(req as IncomingMessage, res);
   };
 
-  readonly #onCheckContinue = (req: http2.Http2ServerRequest | IncomingMessage, res: ServerResponse): void => {
-    if (req instanceof http2.Http2ServerRequest && conflictingAuthority(req)) {
-      sendError(res, new DuplicateHostError());
-      return;
-    }
+  readonly #onCheckContinue = (
+    req: http2.Http2ServerRequest | IncomingMessage,
+    res: ServerResponse,
+  ): void => {
+    if (req instanceof http2.Http2ServerRequest && !this.#admit(req, res)) return;
     this.#handlers.checkContinue(req as IncomingMessage, res);
   };
 
@@ -190,7 +208,10 @@ export class H2Transport {
     };
     session.on('remoteSettings', () => {
       if (settings.hit(Date.now()))
-        cutOff('settingsFlood', `More than ${limits.maxSettingsPerWindow} SETTINGS frames in ${limits.floodWindow} ms`);
+        cutOff(
+          'settingsFlood',
+          `More than ${limits.maxSettingsPerWindow} SETTINGS frames in ${limits.floodWindow} ms`,
+        );
     });
     session.on('ping', () => {
       if (pings.hit(Date.now()))
@@ -198,7 +219,10 @@ export class H2Transport {
     });
     const onReset = (): void => {
       if (resets.hit(Date.now()))
-        cutOff('rapidReset', `More than ${limits.maxResetsPerWindow} streams reset in ${limits.floodWindow} ms`);
+        cutOff(
+          'rapidReset',
+          `More than ${limits.maxResetsPerWindow} streams reset in ${limits.floodWindow} ms`,
+        );
     };
     const idle = limits.streamIdleTimeout;
     session.on('stream', (stream: http2.ServerHttp2Stream) => {

@@ -24,7 +24,9 @@ export function h2request(
       responseHeaders = h;
     });
     stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve({ status, headers: responseHeaders, body: Buffer.concat(chunks).toString() }));
+    stream.on('end', () =>
+      resolve({ status, headers: responseHeaders, body: Buffer.concat(chunks).toString() }),
+    );
     stream.on('error', reject);
     if (body !== undefined) stream.end(body);
   });
@@ -33,10 +35,24 @@ export function h2request(
 // ------------------------------------------------------------------ raw frames (RFC 9113 §4)
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-export const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8 };
+export const FRAME = {
+  DATA: 0,
+  HEADERS: 1,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+  CONTINUATION: 9,
+};
 export const FLAG = { END_STREAM: 1, ACK: 1, END_HEADERS: 4 };
 
-export function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+export function frame(
+  type: number,
+  flags: number,
+  streamId: number,
+  payload: Buffer = Buffer.alloc(0),
+): Buffer {
   const head = Buffer.alloc(9);
   head.writeUIntBE(payload.length, 0, 3);
   head[3] = type;
@@ -70,7 +86,25 @@ export function headerBlock(fields: [string, string][]): Buffer {
 }
 
 export function headersFrame(streamId: number, fields: [string, string][], endStream = true): Buffer {
-  return frame(FRAME.HEADERS, FLAG.END_HEADERS | (endStream ? FLAG.END_STREAM : 0), streamId, headerBlock(fields));
+  return frame(
+    FRAME.HEADERS,
+    FLAG.END_HEADERS | (endStream ? FLAG.END_STREAM : 0),
+    streamId,
+    headerBlock(fields),
+  );
+}
+
+/** A header block split into HEADERS + CONTINUATION frames of at most `size` bytes each. */
+export function splitHeaders(streamId: number, fields: [string, string][], size = 8192): Buffer {
+  const block = headerBlock(fields);
+  const out: Buffer[] = [];
+  for (let o = 0; o < block.length; o += size) {
+    const last = o + size >= block.length;
+    const type = o === 0 ? FRAME.HEADERS : FRAME.CONTINUATION;
+    const flags = (last ? FLAG.END_HEADERS : 0) | (o === 0 ? FLAG.END_STREAM : 0);
+    out.push(frame(type, flags, streamId, block.subarray(o, o + size)));
+  }
+  return Buffer.concat(out);
 }
 
 export function rstFrame(streamId: number, code = 8 /* CANCEL */): Buffer {
@@ -111,7 +145,12 @@ export class RawH2 {
   readonly socket: Socket;
   readonly #closedPromise: Promise<void>;
 
-  constructor(port: number, tls?: { ca: string }) {
+  /** `ackSettings: false` plays a client that never acknowledges the server's SETTINGS. */
+  constructor(
+    port: number,
+    tls?: { ca: string },
+    readonly ackSettings = true,
+  ) {
     this.socket = tls
       ? tlsConnect({ port, host: '127.0.0.1', ca: tls.ca, ALPNProtocols: ['h2'], servername: 'localhost' })
       : netConnect(port, '127.0.0.1');
@@ -139,10 +178,22 @@ export class RawH2 {
       };
       this.frames.push(f);
       // Acknowledge the server's SETTINGS so it behaves as with any client.
-      if (f.type === FRAME.SETTINGS && (f.flags & FLAG.ACK) === 0 && !this.socket.destroyed)
+      if (
+        this.ackSettings &&
+        f.type === FRAME.SETTINGS &&
+        (f.flags & FLAG.ACK) === 0 &&
+        !this.socket.destroyed
+      )
         this.socket.write(settingsAck());
       this.#buf = this.#buf.subarray(9 + length);
     }
+  }
+
+  /** Resolves once the server's first SETTINGS frame has arrived (and been acknowledged). */
+  async settled(): Promise<void> {
+    for (let i = 0; i < 100 && !this.frames.some((f) => f.type === FRAME.SETTINGS); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 50));
   }
 
   /** Writes, ignoring failures once the server has closed the socket. */

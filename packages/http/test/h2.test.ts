@@ -4,7 +4,14 @@ import * as https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Context, createServer, HttpError, InvalidOptionError, type Server, serveStatic } from '../src/index.js';
+import {
+  type Context,
+  createServer,
+  HttpError,
+  InvalidOptionError,
+  type Server,
+  serveStatic,
+} from '../src/index.js';
 import { selfSignedCert } from './helpers.js';
 import { h2request, openSession } from './h2-helpers.js';
 
@@ -57,11 +64,20 @@ describe('HTTP/2 over TLS (ALPN h2, http/1.1 fallback on the same port)', () => 
     const r = await h2request(session, { ':path': '/hello/h2?x=1&x=2' });
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('application/json; charset=utf-8');
-    expect(JSON.parse(r.body)).toEqual({ hello: 'h2', version: '2.0', path: '/hello/h2', q: { x: ['1', '2'] } });
+    expect(JSON.parse(r.body)).toEqual({
+      hello: 'h2',
+      version: '2.0',
+      path: '/hello/h2',
+      q: { x: ['1', '2'] },
+    });
   });
 
   it('reads JSON bodies and enforces body limits (announced and streamed)', async () => {
-    const ok = await h2request(session, { ':method': 'POST', ':path': '/echo', 'content-type': 'application/json' }, '{"a":1}');
+    const ok = await h2request(
+      session,
+      { ':method': 'POST', ':path': '/echo', 'content-type': 'application/json' },
+      '{"a":1}',
+    );
     expect(JSON.parse(ok.body)).toEqual({ got: { a: 1 } });
     const announced = await h2request(
       session,
@@ -93,7 +109,10 @@ describe('HTTP/2 over TLS (ALPN h2, http/1.1 fallback on the same port)', () => 
 
   it('keeps the checkContinue policy: 100 only after the hook lets the request through', async () => {
     const refused = await new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
-      const s = session.request({ ':method': 'POST', ':path': '/guarded', expect: '100-continue' }, { endStream: false });
+      const s = session.request(
+        { ':method': 'POST', ':path': '/guarded', expect: '100-continue' },
+        { endStream: false },
+      );
       let continued = false;
       s.on('continue', () => {
         continued = true;
@@ -106,44 +125,55 @@ describe('HTTP/2 over TLS (ALPN h2, http/1.1 fallback on the same port)', () => 
       s.on('error', reject);
     });
     expect(refused).toEqual({ status: 401, continued: false });
-    const allowed = await new Promise<{ status: number; continued: boolean; body: string }>((resolve, reject) => {
-      const s = session.request(
-        { ':method': 'POST', ':path': '/guarded', expect: '100-continue', authorization: 'yes' },
-        { endStream: false },
-      );
-      let continued = false;
-      let body = '';
-      let status = 0;
-      s.on('continue', () => {
-        continued = true;
-        s.end('12345');
-      });
-      s.on('response', (h) => {
-        status = Number(h[':status']);
-      });
-      s.on('data', (d) => {
-        body += d;
-      });
-      s.on('end', () => resolve({ status, continued, body }));
-      s.on('error', reject);
-    });
+    const allowed = await new Promise<{ status: number; continued: boolean; body: string }>(
+      (resolve, reject) => {
+        const s = session.request(
+          { ':method': 'POST', ':path': '/guarded', expect: '100-continue', authorization: 'yes' },
+          { endStream: false },
+        );
+        let continued = false;
+        let body = '';
+        let status = 0;
+        s.on('continue', () => {
+          continued = true;
+          s.end('12345');
+        });
+        s.on('response', (h) => {
+          status = Number(h[':status']);
+        });
+        s.on('data', (d) => {
+          body += d;
+        });
+        s.on('end', () => resolve({ status, continued, body }));
+        s.on('error', reject);
+      },
+    );
     expect(allowed).toEqual({ status: 200, continued: true, body: '5' });
   });
 
   it('answers HTTP/1.1 clients on the same port', async () => {
-    const body = await new Promise<{ v: string; alpn: string | false }>((resolve, reject) => {
-      const req = https.get(
-        { host: '127.0.0.1', port, path: '/hello/h1', ca: cert, servername: 'localhost', agent: false, ALPNProtocols: ['http/1.1'] },
-        (res) => {
-          let data = '';
-          res.on('data', (d) => {
-            data += d;
-          });
-          res.on('end', () =>
-            resolve({ v: JSON.parse(data).version, alpn: (res.socket as import('node:tls').TLSSocket).alpnProtocol }),
-          );
-        },
-      );
+    const body = await new Promise<{ v: string; alpn: string | false | null }>((resolve, reject) => {
+      const options: https.RequestOptions & { ALPNProtocols: string[] } = {
+        host: '127.0.0.1',
+        port,
+        path: '/hello/h1',
+        ca: cert,
+        servername: 'localhost',
+        agent: false,
+        ALPNProtocols: ['http/1.1'],
+      };
+      const req = https.get(options, (res) => {
+        let data = '';
+        res.on('data', (d) => {
+          data += d;
+        });
+        res.on('end', () =>
+          resolve({
+            v: JSON.parse(data).version,
+            alpn: (res.socket as import('node:tls').TLSSocket).alpnProtocol,
+          }),
+        );
+      });
       req.on('error', reject);
     });
     expect(body.v).toBe('1.1');
@@ -152,7 +182,10 @@ describe('HTTP/2 over TLS (ALPN h2, http/1.1 fallback on the same port)', () => 
 
   it('answers CONNECT over h2 with 405 instead of tunnelling', async () => {
     const r = await new Promise<number>((resolve, reject) => {
-      const s = session.request({ ':method': 'CONNECT', ':authority': 'example.com:443' }, { endStream: false });
+      const s = session.request(
+        { ':method': 'CONNECT', ':authority': 'example.com:443' },
+        { endStream: false },
+      );
       s.on('response', (h) => {
         resolve(Number(h[':status']));
         s.close();
