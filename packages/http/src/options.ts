@@ -283,6 +283,13 @@ export interface RequestOptions {
   maxBodySize?: number;
   /** Cancels the request (and any pending retry); rejects with `RequestAbortedError`. */
   signal?: AbortSignal;
+  /**
+   * Speak HTTP/2: `true` always (h2 over TLS for https:, h2c with prior knowledge for http:);
+   * `'auto'` offers h2 and HTTP/1.1 by ALPN on https: and uses what the server picks (http: stays
+   * HTTP/1.1). h2 requests to one origin share one session. Ignored when `agent` is given.
+   * @default false
+   */
+  http2?: boolean | 'auto';
   /** Agent to use instead of the shared keep-alive agents. */
   agent?: HttpAgent | HttpsAgent;
   /** TLS options for https URLs (`ca`, `cert`, `key`, `servername`, ...). */
