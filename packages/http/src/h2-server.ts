@@ -218,6 +218,8 @@ export class H2Transport {
         cutOff('pingFlood', `More than ${limits.maxPingsPerWindow} PING frames in ${limits.floodWindow} ms`);
     });
     const onReset = (): void => {
+      // Streams cut by our own shutdown are not the client's doing.
+      if (this.#closing) return;
       if (resets.hit(Date.now()))
         cutOff(
           'rapidReset',
@@ -236,7 +238,16 @@ export class H2Transport {
         if (stream.rstCode !== NGHTTP2_NO_ERROR && !timedOut) onReset();
       });
       if (idle > 0) {
-        stream.setTimeout(idle, () => {
+        const onIdle = (): void => {
+          // A handler still working on a fully received request is not the client's stall.
+          // (`_readableState.ended`: END_STREAM arrived, whether or not the body was read yet.)
+          const received =
+            stream.endAfterHeaders ||
+            (stream as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+          if (received && !stream.headersSent && !stream.closed) {
+            stream.setTimeout(idle, onIdle);
+            return;
+          }
           timedOut = true;
           const socket = session.socket;
           if (socket !== undefined)
@@ -245,7 +256,8 @@ export class H2Transport {
               socket,
             );
           stream.close(NGHTTP2_CANCEL);
-        });
+        };
+        stream.setTimeout(idle, onIdle);
       }
     });
   };

@@ -146,8 +146,10 @@ export interface Http2Options {
    */
   maxResetsPerWindow?: number;
   /**
-   * A stream with no frames in either direction for this long is reset (CANCEL), in ms (0 = never).
-   * The session as a whole is closed after `socketTimeout` without traffic.
+   * A stream with no frames in either direction for this long, while its request is still
+   * arriving or its response is being sent, is reset (CANCEL), in ms (0 = never). A handler that
+   * takes its time over a complete request is not cut. The session as a whole is closed after
+   * `socketTimeout` without traffic.
    * @default 30_000
    */
   streamIdleTimeout?: number;

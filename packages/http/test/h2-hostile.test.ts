@@ -34,6 +34,7 @@ describe('HTTP/2 hostile clients', () => {
       },
     });
     app.get('/hello', () => 'hello');
+    app.get('/think', () => new Promise((r) => setTimeout(() => r('thought'), 1000)));
     app.post('/upload', async (ctx) => (await ctx.buffer()).length);
     app.on('clientError', (err) => violations.push(err as unknown as { code: string; limit?: string }));
     ({ port } = await app.listen(0, '127.0.0.1'));
@@ -179,6 +180,16 @@ describe('HTTP/2 hostile clients', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(client.frames.some((f) => f.type === FRAME.HEADERS && f.streamId === 3)).toBe(true);
     client.destroy();
+  });
+
+  it('does not reset a stream whose handler is slow to answer a complete request', async () => {
+    const session = await openSession(port);
+    try {
+      const r = await h2request(session, { ':path': '/think' });
+      expect(r).toMatchObject({ status: 200, body: 'thought' });
+    } finally {
+      session.close();
+    }
   });
 
   it('refuses a Host field that disagrees with :authority (400)', async () => {

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import { tmpdir } from 'node:os';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -262,5 +263,59 @@ describe('close({ deadline }) over HTTP/2', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
     expect(['failed', 'answered']).toContain(await stuck);
     session.destroy();
+  });
+});
+
+describe('HTTP/1.1 fallback on an h2 TLS server', () => {
+  it('dispatches upgrades and closes idle HTTP/1.1 connections promptly on close()', async () => {
+    const app = createServer({ tls: { key, cert }, http2: true });
+    app.get('/v', (ctx) => ({ version: ctx.req.httpVersion }));
+    app.upgrade('/ws', (_req, socket) => {
+      socket.end('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
+    });
+    const { port } = await app.listen(0, '127.0.0.1');
+    const exchange = (text: string): Promise<{ data: string; closed: boolean }> =>
+      new Promise((resolve) => {
+        const socket = tlsConnect({
+          port,
+          host: '127.0.0.1',
+          ca: cert,
+          servername: 'localhost',
+          ALPNProtocols: ['http/1.1'],
+        });
+        let data = '';
+        const timer = setTimeout(() => resolve({ data, closed: false }), 3000);
+        socket.on('data', (d) => {
+          data += d;
+        });
+        socket.on('error', () => {});
+        socket.on('close', () => {
+          clearTimeout(timer);
+          resolve({ data, closed: true });
+        });
+        socket.once('secureConnect', () => socket.write(text));
+      });
+    const up = await exchange('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
+    expect(up.data.startsWith('HTTP/1.1 101')).toBe(true);
+    const missing = await exchange(
+      'GET /nope HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n',
+    );
+    expect(missing.data.startsWith('HTTP/1.1 404')).toBe(true);
+    // A keep-alive HTTP/1.1 connection left idle must not hold close() up to its deadline.
+    const idle = tlsConnect({
+      port,
+      host: '127.0.0.1',
+      ca: cert,
+      servername: 'localhost',
+      ALPNProtocols: ['http/1.1'],
+    });
+    idle.on('error', () => {});
+    await new Promise<void>((r) => idle.once('secureConnect', () => r()));
+    idle.write('GET /v HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise<void>((r) => idle.once('data', () => r()));
+    const t0 = Date.now();
+    await app.close({ deadline: 8000 });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    idle.destroy();
   });
 });
