@@ -270,6 +270,7 @@ describe('HTTP/1.1 fallback on an h2 TLS server', () => {
   it('dispatches upgrades and closes idle HTTP/1.1 connections promptly on close()', async () => {
     const app = createServer({ tls: { key, cert }, http2: true });
     app.get('/v', (ctx) => ({ version: ctx.req.httpVersion }));
+    app.get('/think', () => new Promise((r) => setTimeout(() => r('thought'), 500)));
     app.upgrade('/ws', (_req, socket) => {
       socket.end('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
     });
@@ -313,9 +314,28 @@ describe('HTTP/1.1 fallback on an h2 TLS server', () => {
     await new Promise<void>((r) => idle.once('secureConnect', () => r()));
     idle.write('GET /v HTTP/1.1\r\nHost: x\r\n\r\n');
     await new Promise<void>((r) => idle.once('data', () => r()));
+    // And one busy when close() is called is closed once its response is done.
+    const busy = tlsConnect({
+      port,
+      host: '127.0.0.1',
+      ca: cert,
+      servername: 'localhost',
+      ALPNProtocols: ['http/1.1'],
+    });
+    busy.on('error', () => {});
+    await new Promise<void>((r) => busy.once('secureConnect', () => r()));
+    busy.write('GET /think HTTP/1.1\r\nHost: x\r\n\r\n');
+    let busyData = '';
+    busy.on('data', (d) => {
+      busyData += d;
+    });
+    const busyClosed = new Promise<number>((r) => busy.once('close', () => r(Date.now())));
+    await new Promise((r) => setTimeout(r, 100));
     const t0 = Date.now();
     await app.close({ deadline: 8000 });
     expect(Date.now() - t0).toBeLessThan(3000);
+    expect(busyData).toContain('thought');
+    expect((await busyClosed) - t0).toBeLessThan(3000);
     idle.destroy();
   });
 });
