@@ -212,4 +212,23 @@ describe('HTTP/2 hostile clients', () => {
     expect(Buffer.concat(data.map((f) => f.payload)).toString()).toContain('ERR_HTTP_DUPLICATE_HOST');
     client.destroy();
   });
+
+  it('never routes a request with two Host fields (nghttp2 resets it as malformed)', async () => {
+    const client = new RawH2(port);
+    client.write(
+      headersFrame(1, [
+        [':method', 'GET'],
+        [':scheme', 'http'],
+        [':path', '/hello'],
+        [':authority', 'localhost'],
+        ['host', 'localhost'],
+        ['host', 'localhost'],
+      ]),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect(client.frames.some((f) => f.type === FRAME.HEADERS && f.streamId === 1)).toBe(false);
+    const reset = client.frames.find((f) => f.type === FRAME.RST_STREAM && f.streamId === 1);
+    expect(reset?.payload.readUInt32BE(0)).toBe(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+    client.destroy();
+  });
 });
