@@ -98,6 +98,8 @@ export class H2Transport {
     const common = {
       settings,
       maxSessionMemory: this.#limits.maxSessionMemory,
+      // Streams refused over maxConcurrentStreams before the session is closed (GOAWAY).
+      maxSessionRejectedStreams: 100,
       Http2ServerResponse: H2Response as unknown as typeof http2.Http2ServerResponse,
     };
     let node: http2.Http2SecureServer | http2.Http2Server;

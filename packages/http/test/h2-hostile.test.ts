@@ -129,6 +129,29 @@ describe('HTTP/2 hostile clients', () => {
     await stillServes();
   });
 
+  it('closes a session that keeps opening streams past the limit', async () => {
+    const attacker = new RawH2(port);
+    await attacker.settled();
+    const burst: Buffer[] = [];
+    for (let i = 0; i < 300; i++)
+      burst.push(
+        headersFrame(
+          1 + 2 * i,
+          [
+            [':method', 'POST'],
+            [':scheme', 'http'],
+            [':path', '/upload'],
+            [':authority', 'localhost'],
+          ],
+          false,
+        ),
+      );
+    attacker.write(Buffer.concat(burst));
+    expect(await attacker.waitClosed(5000)).toBe(true);
+    expect(attacker.goawayCode()).toBeDefined();
+    await stillServes();
+  });
+
   for (const ack of [true, false]) {
     it(`resets a header block larger than maxHeaderListSize (client ${ack ? 'acked' : 'never acks'} SETTINGS)`, async () => {
       const client = new RawH2(port, undefined, ack);
