@@ -1,6 +1,7 @@
 import * as http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from '../src/index.js';
+import { selfSignedCert } from './helpers.js';
 import {
   FRAME,
   getRequest,
@@ -253,5 +254,31 @@ describe('HTTP/2 hostile clients', () => {
     const reset = client.frames.find((f) => f.type === FRAME.RST_STREAM && f.streamId === 1);
     expect(reset?.payload.readUInt32BE(0)).toBe(http2.constants.NGHTTP2_PROTOCOL_ERROR);
     client.destroy();
+  });
+});
+
+describe('HTTP/2 hostile clients over TLS', () => {
+  it('cuts off a rapid-reset client on an h2 TLS server and keeps serving others', async () => {
+    const { key, cert } = selfSignedCert();
+    const app = createServer({ tls: { key, cert }, http2: true, h2: { maxResetsPerWindow: 50 } });
+    app.get('/hello', () => 'hello');
+    const { port } = await app.listen(0, '127.0.0.1');
+    try {
+      const attacker = new RawH2(port, { ca: cert });
+      await attacker.settled();
+      const burst: Buffer[] = [];
+      for (let i = 0; i < 200; i++) burst.push(getRequest(1 + 2 * i, '/hello'), rstFrame(1 + 2 * i));
+      attacker.write(Buffer.concat(burst));
+      expect(await attacker.waitClosed(5000)).toBe(true);
+      expect(attacker.goawayCode()).toBe(CALM);
+      const session = await openSession(port, cert);
+      try {
+        expect(await h2request(session, { ':path': '/hello' })).toMatchObject({ status: 200, body: 'hello' });
+      } finally {
+        session.close();
+      }
+    } finally {
+      await app.close({ deadline: 300 });
+    }
   });
 });
