@@ -13,6 +13,7 @@ import {
   ResponseTooLargeError,
   TooManyRedirectsError,
 } from './errors.js';
+import { h2Request, sessionFor } from './h2-client.js';
 import { CLIENT_DEFAULTS, checkInt, type RequestOptions } from './options.js';
 
 /** Shared keep-alive agents; idle sockets are unref'd by Node so they never hold the process open. */
@@ -302,6 +303,74 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 function once(attempt: Attempt, options: RequestOptions): Promise<ClientResponse> {
+  const mode = options.http2;
+  if ((mode === true || mode === 'auto') && options.agent === undefined)
+    return onceH2(attempt, options, mode);
+  return onceH1(attempt, options);
+}
+
+/** The same attempt as a stream of a shared h2 session; falls back to HTTP/1.1 when ALPN says so. */
+async function onceH2(
+  attempt: Attempt,
+  options: RequestOptions,
+  mode: true | 'auto',
+): Promise<ClientResponse> {
+  const { url, method, headers, body } = attempt;
+  const signal = options.signal;
+  if (signal?.aborted) throw new RequestAbortedError(signal.reason);
+  const timeout = options.timeout ?? CLIENT_DEFAULTS.timeout;
+  const limit = options.maxBodySize ?? CLIENT_DEFAULTS.maxBodySize;
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  let session: Awaited<ReturnType<typeof sessionFor>>;
+  try {
+    session = await Promise.race([
+      sessionFor(url, mode, options.tls),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new RequestTimeoutError(timeout)), timeout);
+      }),
+    ]);
+  } catch (err) {
+    throw asClientError(err);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (session === null) return onceH1(attempt, options);
+  const left = Math.max(1, timeout - (Date.now() - started));
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new RequestAbortedError(signal.reason));
+    let sent: ReturnType<typeof h2Request>;
+    try {
+      sent = h2Request(session, url, method, headers, body);
+    } catch (err) {
+      reject(asClientError(err));
+      return;
+    }
+    const { stream, response } = sent;
+    let settled = false;
+    const cancel = (err: ClientError): void => {
+      stream.destroy(err);
+    };
+    const deadline = setTimeout(() => cancel(new RequestTimeoutError(timeout)), left);
+    const onAbort = (): void => cancel(new RequestAbortedError(signal?.reason));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    response.then(
+      (message) => resolve(new ClientResponse(message, url.href, attempt.redirected, limit, settle)),
+      (err: unknown) => {
+        settle();
+        reject(asClientError(err));
+      },
+    );
+  });
+}
+
+function onceH1(attempt: Attempt, options: RequestOptions): Promise<ClientResponse> {
   const { url, method, headers, body } = attempt;
   const signal = options.signal;
   const timeout = options.timeout ?? CLIENT_DEFAULTS.timeout;

@@ -151,6 +151,26 @@ export class InvalidOptionError extends TypeError {
   }
 }
 
+/** Which HTTP/2 limit a session or stream crossed (see `Http2Options`). */
+export type Http2Limit = 'rapidReset' | 'settingsFlood' | 'pingFlood' | 'streamIdle';
+
+/**
+ * An HTTP/2 client crossed one of the server's HTTP/2 limits. Reported through the server's
+ * `clientError` event; a flood or rapid-reset session has been sent GOAWAY (ENHANCE_YOUR_CALM) and
+ * closed, an idle stream has been reset (CANCEL).
+ */
+export class Http2LimitError extends Error {
+  readonly code = 'ERR_HTTP2_LIMIT';
+  /** The limit that was crossed. */
+  readonly limit: Http2Limit;
+  constructor(limit: Http2Limit, message: string) {
+    super(message);
+    this.name = 'Http2LimitError';
+    this.limit = limit;
+  }
+}
+brandBaseClass(Http2LimitError);
+
 /** `listen()` was called twice, or after `close()`. */
 export class ServerStateError extends Error {
   readonly code = 'ERR_HTTP_SERVER_STATE';

@@ -7,6 +7,8 @@ export {
   ClientError,
   ConnectionError,
   HttpError,
+  type Http2Limit,
+  Http2LimitError,
   DuplicateHostError,
   InvalidJsonError,
   InvalidOptionError,
@@ -25,6 +27,7 @@ export {
 export type {
   CloseOptions,
   ConnectOptions,
+  Http2Options,
   RequestOptions,
   RouteOptions,
   ServerOptions,

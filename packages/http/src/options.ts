@@ -74,6 +74,15 @@ export interface ServerOptions {
   /** CONNECT tunnel (HTTP proxy) policy. Absent: every CONNECT is answered 405. */
   connect?: ConnectOptions;
   /**
+   * Serve HTTP/2. `true` needs `tls`: ALPN offers `h2`, and `http/1.1` on the same port unless
+   * `h2.allowHTTP1` is false. `'h2c'`: cleartext HTTP/2 with prior knowledge only (for internal
+   * hops; no TLS, no HTTP/1.1). Routes, context, hooks, limits and `close()` behave the same.
+   * @default false
+   */
+  http2?: boolean | 'h2c';
+  /** HTTP/2 limits. Used only when `http2` is set. */
+  h2?: Http2Options;
+  /**
    * Runs before the handler of every routed request (auth, logging, CORS headers, ...). Return
    * `undefined` (or a promise of it) to continue to the handler; return anything else to send it as
    * the response instead, skipping the handler. Throwing works as in a handler. Requests that match
@@ -89,6 +98,66 @@ export interface ServerOptions {
   onError?: (error: unknown, ctx: import('./context.js').Context) => unknown;
   /** Called when no route matches (neither path nor method). Default: 404 JSON body. */
   notFound?: (ctx: import('./context.js').Context) => unknown;
+}
+
+/**
+ * HTTP/2 limits of `createServer({ http2 })`. Flood and rapid-reset limits count frames per session
+ * over a fixed window; a session over any of them is sent GOAWAY (ENHANCE_YOUR_CALM) and closed,
+ * and `clientError` gets an `Http2LimitError`.
+ */
+export interface Http2Options {
+  /**
+   * TLS only: also answer HTTP/1.1 clients (ALPN `http/1.1` or no ALPN) on the same port.
+   * @default true
+   */
+  allowHTTP1?: boolean;
+  /**
+   * SETTINGS_MAX_CONCURRENT_STREAMS: streams a client may have open at once; more are refused
+   * (RST_STREAM REFUSED_STREAM), and a session that keeps opening them is closed.
+   * @default 100
+   */
+  maxConcurrentStreams?: number;
+  /**
+   * SETTINGS_MAX_HEADER_LIST_SIZE, in bytes (decoded names + values + 32 per field). A larger
+   * header block resets the stream (ENHANCE_YOUR_CALM).
+   * @default the server's `maxHeaderSize` (16_384)
+   */
+  maxHeaderListSize?: number;
+  /**
+   * Length of the window the flood and rapid-reset counters use, in ms.
+   * @default 10_000
+   */
+  floodWindow?: number;
+  /**
+   * SETTINGS frames a client may send per window (each one costs the server an ACK).
+   * @default 50
+   */
+  maxSettingsPerWindow?: number;
+  /**
+   * PING frames a client may send per window.
+   * @default 100
+   */
+  maxPingsPerWindow?: number;
+  /**
+   * Streams a client may reset (or abandon before the response ended) per window: the
+   * CVE-2023-44487 "rapid reset" attack opens and cancels streams to make the server start work
+   * the concurrency limit never sees.
+   * @default 200
+   */
+  maxResetsPerWindow?: number;
+  /**
+   * A stream with no frames in either direction for this long, while its request is still
+   * arriving or its response is being sent, is reset (CANCEL), in ms (0 = never). A handler that
+   * takes its time over a complete request is not cut. The session as a whole is closed after
+   * `socketTimeout` without traffic.
+   * @default 30_000
+   */
+  streamIdleTimeout?: number;
+  /**
+   * Memory nghttp2 may use per session, in MiB, before new streams are refused.
+   * @default 10
+   */
+  maxSessionMemory?: number;
 }
 
 /** Per-route options. */
@@ -216,6 +285,13 @@ export interface RequestOptions {
   maxBodySize?: number;
   /** Cancels the request (and any pending retry); rejects with `RequestAbortedError`. */
   signal?: AbortSignal;
+  /**
+   * Speak HTTP/2: `true` always (h2 over TLS for https:, h2c with prior knowledge for http:);
+   * `'auto'` offers h2 and HTTP/1.1 by ALPN on https: and uses what the server picks (http: stays
+   * HTTP/1.1). h2 requests to one origin share one session. Ignored when `agent` is given.
+   * @default false
+   */
+  http2?: boolean | 'auto';
   /** Agent to use instead of the shared keep-alive agents. */
   agent?: HttpAgent | HttpsAgent;
   /** TLS options for https URLs (`ca`, `cert`, `key`, `servername`, ...). */
@@ -233,6 +309,17 @@ export const SERVER_DEFAULTS = {
   maxRequestsPerSocket: 0,
   requireHostHeader: true,
   handshakeTimeout: 10_000,
+} as const;
+
+export const H2_DEFAULTS = {
+  allowHTTP1: true,
+  maxConcurrentStreams: 100,
+  floodWindow: 10_000,
+  maxSettingsPerWindow: 50,
+  maxPingsPerWindow: 100,
+  maxResetsPerWindow: 200,
+  streamIdleTimeout: 30_000,
+  maxSessionMemory: 10,
 } as const;
 
 export const CONNECT_DEFAULTS = {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
+import type * as http2 from 'node:http2';
 import * as https from 'node:https';
 import { type AddressInfo, connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -22,6 +23,7 @@ import {
   type ServerOptions,
   type TunnelTarget,
 } from './options.js';
+import { H2Transport } from './h2-server.js';
 import { normalizePath } from './path.js';
 import { rawResponse, send, sendError, writeStatus } from './respond.js';
 import { Router } from './router.js';
@@ -107,8 +109,9 @@ function endRaw(socket: Duplex, status: number, extraHeaders?: string): void {
  * `createServer()`.
  */
 export class Server extends EventEmitter<ServerEvents> {
-  /** The underlying node:http or node:https server. */
-  readonly node: http.Server | https.Server;
+  /** The underlying node:http, node:https or (with `http2`) node:http2 server. */
+  readonly node: http.Server | https.Server | http2.Http2SecureServer | http2.Http2Server;
+  readonly #h2: H2Transport | undefined;
   readonly #router = new Router<RouteRecord>();
   readonly #upgrades = new Router<UpgradeHandler>();
   readonly #bodyLimit: number;
@@ -140,6 +143,20 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#options = options;
     this.#connect = options.connect;
     this.#bodyLimit = options.bodyLimit ?? SERVER_DEFAULTS.bodyLimit;
+    if (options.http2 !== undefined && options.http2 !== false) {
+      this.#h2 = new H2Transport(options, {
+        request: this.#onRequest,
+        checkContinue: this.#onCheckContinue,
+        clientError: this.#onClientError,
+        upgrade: this.#onUpgrade,
+        connect: this.#onConnect,
+        violation: (err, socket) => this.emit('clientError', err, socket),
+      });
+      this.node = this.#h2.node;
+      this.#listenEvents(options);
+      return;
+    }
+    this.#h2 = undefined;
     const requestTimeout = options.requestTimeout ?? SERVER_DEFAULTS.requestTimeout;
     let headersTimeout = options.headersTimeout ?? SERVER_DEFAULTS.headersTimeout;
     // Node insists headersTimeout <= requestTimeout when the latter is enabled.
@@ -172,6 +189,12 @@ export class Server extends EventEmitter<ServerEvents> {
     node.on('clientError', this.#onClientError);
     node.on('upgrade', this.#onUpgrade);
     node.on('connect', this.#onConnect);
+    this.node = node;
+    this.#listenEvents(options);
+  }
+
+  #listenEvents(options: ServerOptions): void {
+    const node = this.node;
     node.on('listening', () => this.emit('listening'));
     node.on('close', () => this.emit('close'));
     if (options.tls) {
@@ -180,7 +203,6 @@ export class Server extends EventEmitter<ServerEvents> {
         socket.destroy();
       });
     }
-    this.node = node;
   }
 
   // ---------------------------------------------------------------- routes
@@ -288,7 +310,14 @@ export class Server extends EventEmitter<ServerEvents> {
     if (this.#closing !== null) return this.#closing;
     checkInt('deadline', options.deadline, 0);
     const deadline = options.deadline ?? 10_000;
-    const node = this.node;
+    if (this.#h2 !== undefined) {
+      this.#closing = this.#h2.close(deadline, () => {
+        for (const socket of this.#detached) socket.destroy();
+      });
+      this.emit('closing');
+      return this.#closing;
+    }
+    const node = this.node as http.Server;
     this.#closing = new Promise<void>((resolve) => {
       let sweep: NodeJS.Timeout | undefined;
       let force: NodeJS.Timeout | undefined;
