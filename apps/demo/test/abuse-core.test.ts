@@ -141,7 +141,8 @@ describe('notice floods', () => {
   });
 
   it('throttles join/leave notices per session', async () => {
-    const core = await makeCore();
+    // A generous join bucket: this test is about notices, not about the join rate limit.
+    const core = await makeCore({ joinBurst: 1000 });
     const watcher = sink();
     const w = await core.connect('tcp', watcher.fn, 'watcher');
     await w.join('busy');
