@@ -39,6 +39,8 @@ export { ANY_METHOD, Router, type RouteMatch } from './router.js';
 export {
   createServer,
   type Handler,
+  type ListenOptions,
+  type ParamNames,
   type PathParams,
   Server,
   type ServerEvents,

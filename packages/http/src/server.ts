@@ -49,7 +49,8 @@ type Segment<S extends string> = S extends `:${infer Name}`
       ? '*'
       : Name
     : never;
-type ParamNames<P extends string> = P extends `${infer Head}/${infer Tail}`
+/** The parameter names of a route pattern: `ParamNames<'/a/:x/:y'>` is `'x' | 'y'` (`*` for a wildcard). */
+export type ParamNames<P extends string> = P extends `${infer Head}/${infer Tail}`
   ? Segment<Head> | ParamNames<Tail>
   : Segment<P>;
 /** The params object type of a route pattern: `PathParams<'/rooms/:room'>` is `{ room: string }`. */
@@ -84,7 +85,8 @@ interface RouteRecord {
   bodyLimit: number;
 }
 
-interface ListenOptions {
+/** Where `Server.listen()` listens; omitted fields take Node's defaults (port 0: any free port). */
+export interface ListenOptions {
   port?: number;
   host?: string;
   backlog?: number;
