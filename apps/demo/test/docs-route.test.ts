@@ -40,3 +40,18 @@ describe('the API reference at /docs/', () => {
     }
   });
 });
+
+describe('the page assets', () => {
+  it('serves /favicon.ico as an icon (browsers ask for it on every first visit)', async () => {
+    const server = await startServer();
+    try {
+      const res = await fetch(`${server.urls.http!}/favicon.ico`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/icon/);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      expect(bytes.subarray(0, 4)).toEqual(Buffer.from([0, 0, 1, 0])); // ICO header
+    } finally {
+      await server.stop('SIGKILL');
+    }
+  });
+});
