@@ -1,0 +1,670 @@
+/**
+ * The mDNS responder with DNS-SD records (RFC 6762 §6–§10, RFC 6763 §4–§12): probes its names,
+ * announces twice, answers queries (aggregated, delayed, rate limited, size bounded, with
+ * known-answer and duplicate-answer suppression), defends and renames on conflict, says goodbye.
+ */
+import { randomInt } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import {
+  CLASS_IN,
+  compareRecords,
+  type DnsMessage,
+  type DnsRecord,
+  encodeMessage,
+  labelsToName,
+  nameKey,
+  RR_A,
+  RR_ANY,
+  RR_NSEC,
+  RR_PTR,
+  RR_SRV,
+  RR_TXT,
+  recordKey,
+} from './dns-message.js';
+import { encodeTxt, type TxtInput } from './dns-txt.js';
+import { DnsEncodeError, InvalidArgumentError, NameConflictError } from './errors.js';
+import type { MdnsTransport, MdnsTransportOptions, Via } from './mdns-transport.js';
+import type { RemoteInfo } from './socket.js';
+
+/** TTL of records that carry a host name (A, AAAA, SRV): RFC 6762 §10. */
+export const HOST_TTL = 120;
+/** TTL of the other records (PTR, TXT). */
+export const OTHER_TTL = 4500;
+/** A unicast answer is at most this many times the size of the query that asked for it. */
+export const AMPLIFICATION_LIMIT = 4;
+const LEGACY_TTL = 10;
+const PROBE_INTERVAL = 250;
+const SERVICE_TYPE_ENUM = '_services._dns-sd._udp.local';
+
+export interface AdvertiseOptions {
+  /** Instance name, any UTF-8 up to 63 bytes, e.g. `'Chat on alice-laptop'`. */
+  name: string;
+  /** Service type `_name._tcp` or `_name._udp`, e.g. `'_net-chat._tcp'`. */
+  type: string;
+  port: number;
+  /** TXT pairs (RFC 6763 §6). @default {} */
+  txt?: TxtInput;
+  /** Pick `name (2)`, `name (3)`, … when the name is taken. @default true */
+  rename?: boolean;
+  /** Probe before announcing (RFC 6762 §8.1); turn off only for names that are yours by construction. @default true */
+  probe?: boolean;
+}
+
+export interface ResponderOptions extends MdnsTransportOptions {
+  /** Host name published with A records (`.local` is appended). @default os.hostname() */
+  host?: string;
+  /** Unicast answers (QU and legacy queries) per second, a token bucket with twice this burst. @default 20 */
+  unicastAnswersPerSecond?: number;
+  /** Closes the responder when aborted. */
+  signal?: AbortSignal;
+}
+
+export interface ResponderStats {
+  queries: number;
+  multicastAnswers: number;
+  unicastAnswers: number;
+  /** Answers not sent: rate limit, known answers, another responder answered first. */
+  suppressed: number;
+  /** Unicast answers cut down to the amplification bound. */
+  truncated: number;
+  conflicts: number;
+}
+
+export interface ServiceEvents {
+  /** Probing finished and the first announcement went out. */
+  up: [];
+  /** The name was taken; the service now uses `name`. */
+  rename: [name: string, previous: string];
+  /** Probing failed for good (`rename: false` and a conflict). */
+  error: [error: Error];
+}
+
+type State = 'probing' | 'announced' | 'stopped';
+
+/** Something that owns unique names: the host, or one service instance. */
+interface Owner {
+  state: State;
+  conflict: boolean;
+  lostTieBreak: boolean;
+  uniqueNames(): string[];
+  records(): DnsRecord[];
+}
+
+function record(name: string, type: number, ttl: number, data: unknown, cacheFlush: boolean): DnsRecord {
+  return { name, type, class: CLASS_IN, ttl, cacheFlush, data } as DnsRecord;
+}
+
+const TYPE_RE = /^_[a-z0-9-]{1,15}\._(tcp|udp)$/i;
+
+/** One advertised DNS-SD service instance. */
+export class Service extends EventEmitter<ServiceEvents> implements Owner {
+  readonly type: string;
+  readonly port: number;
+  state: State = 'probing';
+  conflict = false;
+  lostTieBreak = false;
+  #name: string;
+  #txt: Uint8Array[];
+  readonly #responder: Responder;
+  readonly #rename: boolean;
+  readonly #probe: boolean;
+  readonly ready: Promise<void>;
+
+  /** @internal use {@link Responder.advertise} */
+  constructor(responder: Responder, options: AdvertiseOptions) {
+    super();
+    if (!TYPE_RE.test(options.type))
+      throw new InvalidArgumentError(`service type ${options.type} must look like _name._tcp`);
+    if (!(Number.isInteger(options.port) && options.port > 0 && options.port < 65536)) {
+      throw new InvalidArgumentError(`port ${options.port} must be 1..65535`);
+    }
+    const bytes = Buffer.byteLength(options.name);
+    if (bytes < 1 || bytes > 63) throw new InvalidArgumentError('instance name must be 1..63 bytes of UTF-8');
+    this.type = options.type;
+    this.port = options.port;
+    this.#name = options.name;
+    this.#txt = encodeTxt(options.txt ?? {});
+    this.#responder = responder;
+    this.#rename = options.rename ?? true;
+    this.#probe = options.probe ?? true;
+    this.ready = this.#start();
+    this.ready.catch(() => {});
+  }
+
+  get name(): string {
+    return this.#name;
+  }
+
+  /** `name._type._tcp.local`, escaped. */
+  get fqdn(): string {
+    return `${labelsToName([this.#name])}.${this.type}.local`;
+  }
+
+  uniqueNames(): string[] {
+    return [this.fqdn];
+  }
+
+  records(): DnsRecord[] {
+    const typeName = `${this.type}.local`;
+    return [
+      record(typeName, RR_PTR, OTHER_TTL, this.fqdn, false),
+      record(SERVICE_TYPE_ENUM, RR_PTR, OTHER_TTL, typeName, false),
+      record(
+        this.fqdn,
+        RR_SRV,
+        HOST_TTL,
+        { priority: 0, weight: 0, port: this.port, target: this.#responder.hostName },
+        true,
+      ),
+      record(this.fqdn, RR_TXT, OTHER_TTL, this.#txt, true),
+    ];
+  }
+
+  async #start(): Promise<void> {
+    for (;;) {
+      if (!this.#probe) break;
+      const outcome = await this.#responder.probe(this);
+      if (outcome === 'stopped') return;
+      if (outcome === 'won') break;
+      if (!this.#rename) {
+        const err = new NameConflictError(this.fqdn);
+        this.state = 'stopped';
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+        throw err;
+      }
+      this.renameTo(nextName(this.#name));
+    }
+    if (this.state === 'stopped') return;
+    this.state = 'announced';
+    await this.#responder.announce(this);
+    this.emit('up');
+  }
+
+  /** @internal */
+  renameTo(name: string): void {
+    const previous = this.#name;
+    this.#name = name;
+    this.emit('rename', name, previous);
+  }
+
+  /** Replaces the TXT record and announces the change (RFC 6763 §6.7 wants it kept current). */
+  async updateTxt(txt: TxtInput): Promise<void> {
+    this.#txt = encodeTxt(txt);
+    if (this.state === 'announced') await this.#responder.announce(this, 1);
+  }
+
+  /** Sends goodbyes for this service's records and stops answering for it. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    const wasAnnounced = this.state === 'announced';
+    this.state = 'stopped';
+    this.#responder.forget(this);
+    if (wasAnnounced) await this.#responder.goodbye(this.records());
+  }
+}
+
+/** `name (2)` → `name (3)`; `host` → `host-2` for host names. */
+export function nextName(name: string, style: 'instance' | 'host' = 'instance'): string {
+  if (style === 'host') {
+    const m = /^(.*)-(\d+)$/.exec(name);
+    return m ? `${m[1]}-${Number(m[2]) + 1}` : `${name}-2`;
+  }
+  const m = /^(.*) \((\d+)\)$/.exec(name);
+  const next = m ? `${m[1]} (${Number(m[2]) + 1})` : `${name} (2)`;
+  // Keep within one label: shorten the base, not the counter.
+  let base = m ? m[1]! : name;
+  let out = next;
+  while (Buffer.byteLength(out) > 63) {
+    base = base.slice(0, -1);
+    out = `${base} (${m ? Number(m[2]) + 1 : 2})`;
+  }
+  return out;
+}
+
+class HostOwner implements Owner {
+  state: State = 'probing';
+  conflict = false;
+  lostTieBreak = false;
+  constructor(
+    public label: string,
+    readonly addresses: string[],
+  ) {}
+  get name(): string {
+    return `${labelsToName([this.label])}.local`;
+  }
+  uniqueNames(): string[] {
+    return [this.name];
+  }
+  records(): DnsRecord[] {
+    return this.addresses.map((a) => record(this.name, RR_A, HOST_TTL, a, true));
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref?.());
+
+/** Answers for the records of the host and of every advertised service on one transport. */
+export class Responder extends EventEmitter<{ warning: [Error] }> {
+  readonly transport: MdnsTransport;
+  readonly #host: HostOwner;
+  readonly #hostReady: Promise<void>;
+  readonly #services = new Set<Service>();
+  readonly #ownsTransport: boolean;
+  readonly #lastMulticast = new Map<string, number>();
+  #pending: { records: Map<string, DnsRecord>; timer: NodeJS.Timeout } | undefined;
+  #tokens: number;
+  #tokensAt = Date.now();
+  readonly #rate: number;
+  #closed = false;
+  readonly stats: ResponderStats = {
+    queries: 0,
+    multicastAnswers: 0,
+    unicastAnswers: 0,
+    suppressed: 0,
+    truncated: 0,
+    conflicts: 0,
+  };
+
+  /** @internal use {@link createResponder} */
+  constructor(transport: MdnsTransport, options: ResponderOptions, ownsTransport: boolean) {
+    super();
+    this.transport = transport;
+    this.#ownsTransport = ownsTransport;
+    this.#rate = options.unicastAnswersPerSecond ?? 20;
+    this.#tokens = this.#rate * 2;
+    const label =
+      (options.host ?? hostname())
+        .replace(/\.local\.?$/i, '')
+        .replace(/[^A-Za-z0-9-]/g, '-')
+        .slice(0, 63) || 'host';
+    this.#host = new HostOwner(
+      label,
+      transport.interfaces.filter((a) => !a.includes(':')),
+    );
+    transport.on('message', this.#onMessage);
+    transport.on('warning', (w) => this.listenerCount('warning') > 0 && this.emit('warning', w));
+    this.#hostReady = this.#probeHost();
+    options.signal?.addEventListener('abort', () => void this.close(), { once: true });
+  }
+
+  /** The published host name, e.g. `alice-laptop.local` (renamed `alice-laptop-2.local` on conflict). */
+  get hostName(): string {
+    return this.#host.name;
+  }
+
+  get services(): Service[] {
+    return [...this.#services];
+  }
+
+  /** Advertises a service; `await service.ready` for the end of probing and the first announcement. */
+  advertise(options: AdvertiseOptions): Service {
+    if (this.#closed) throw new InvalidArgumentError('responder is closed');
+    const service = new Service(this, options);
+    this.#services.add(service);
+    return service;
+  }
+
+  /** Alias of {@link advertise}, as in `bonjour-service`. */
+  publish(options: AdvertiseOptions): Service {
+    return this.advertise(options);
+  }
+
+  async #probeHost(): Promise<void> {
+    for (;;) {
+      const outcome = await this.probe(this.#host);
+      if (outcome !== 'conflict') break;
+      this.#host.label = nextName(this.#host.label, 'host');
+    }
+    if (this.#host.state === 'stopped') return;
+    this.#host.state = 'announced';
+    await this.announce(this.#host);
+  }
+
+  /** @internal RFC 6762 §8.1: three probes 250 ms apart after a random 0–250 ms wait. */
+  async probe(owner: Owner): Promise<'won' | 'conflict' | 'stopped'> {
+    owner.state = 'probing';
+    owner.conflict = false;
+    owner.lostTieBreak = false;
+    if (owner !== this.#host) await this.#hostReady;
+    await sleep(randomInt(0, 250));
+    for (let i = 0; i < 3; i++) {
+      if (this.#closed || (owner.state as State) === 'stopped') return 'stopped';
+      const records = owner.records().filter((r) => r.cacheFlush);
+      await this.transport.multicast({
+        questions: owner
+          .uniqueNames()
+          .map((name) => ({ name, type: RR_ANY, class: CLASS_IN, unicastResponse: i === 0 })),
+        authorities: records.map((r) => ({ ...r, cacheFlush: false })),
+      });
+      await sleep(PROBE_INTERVAL);
+      if (owner.conflict) {
+        this.stats.conflicts++;
+        return 'conflict';
+      }
+      if (owner.lostTieBreak) {
+        // §8.2: the loser waits one second and probes again; the winner's announcement then
+        // shows up as a conflict if the two really differ.
+        owner.lostTieBreak = false;
+        await sleep(1000);
+        i = -1;
+      }
+    }
+    return this.#closed || (owner.state as State) === 'stopped' ? 'stopped' : 'won';
+  }
+
+  /** @internal Unsolicited responses (§8.3): `times` announcements one second apart. */
+  async announce(owner: Owner, times = 2): Promise<void> {
+    for (let i = 0; i < times; i++) {
+      if (this.#closed || owner.state !== 'announced') return;
+      const records = owner === this.#host ? owner.records() : [...owner.records(), ...this.#host.records()];
+      await this.#sendMulticast(records, true);
+      if (i + 1 < times) await sleep(1000);
+    }
+  }
+
+  /** @internal */
+  forget(service: Service): void {
+    this.#services.delete(service);
+  }
+
+  /** @internal §10.1: the records again with TTL 0. */
+  async goodbye(records: DnsRecord[]): Promise<void> {
+    if (this.transport.closed) return;
+    await this.#sendMulticast(
+      records.map((r) => ({ ...r, ttl: 0 })),
+      true,
+    );
+  }
+
+  #owners(): Owner[] {
+    return [this.#host, ...this.#services];
+  }
+
+  #announcedRecords(): DnsRecord[] {
+    const out: DnsRecord[] = [];
+    for (const o of this.#owners()) if (o.state === 'announced') out.push(...o.records());
+    return out;
+  }
+
+  readonly #onMessage = (message: DnsMessage, rinfo: RemoteInfo, via: Via): void => {
+    if (this.#closed || message.opcode !== 0 || message.rcode !== 0) return;
+    if (via === 'mdns' && this.transport.isOwnPacket(message)) return;
+    if (message.response) this.#onResponse(message);
+    else this.#onQuery(message, rinfo, via);
+  };
+
+  #onResponse(message: DnsMessage): void {
+    const received = [...message.answers, ...message.additionals];
+    for (const owner of this.#owners()) {
+      if (owner.state === 'stopped') continue;
+      const names = new Set(owner.uniqueNames().map(nameKey));
+      const ours = new Set(owner.records().map((r) => recordKey({ ...r, ttl: 0 })));
+      for (const r of received) {
+        if (r.ttl === 0 || !names.has(nameKey(r.name))) continue;
+        if (ours.has(recordKey({ ...r, ttl: 0 }))) continue;
+        if (owner.state === 'probing') owner.conflict = true;
+        else {
+          // §9: a conflicting answer after announcing sends us back to probing (and renaming).
+          this.stats.conflicts++;
+          void this.#reprobe(owner);
+        }
+        break;
+      }
+    }
+    // §7.4: another responder already multicast what we were about to say.
+    if (this.#pending) {
+      for (const r of message.answers) {
+        const key = recordKey({ ...r, ttl: 0 });
+        const mine = this.#pending.records.get(key);
+        if (mine && r.ttl >= mine.ttl / 2) {
+          this.#pending.records.delete(key);
+          this.stats.suppressed++;
+        }
+      }
+    }
+  }
+
+  async #reprobe(owner: Owner): Promise<void> {
+    if (owner.state !== 'announced') return;
+    let outcome = await this.probe(owner);
+    while (outcome === 'conflict') {
+      if (owner instanceof Service) owner.renameTo(nextName(owner.name));
+      else this.#host.label = nextName(this.#host.label, 'host');
+      outcome = await this.probe(owner);
+    }
+    if (outcome === 'won') {
+      owner.state = 'announced';
+      await this.announce(owner);
+    }
+  }
+
+  #onQuery(message: DnsMessage, rinfo: RemoteInfo, via: Via): void {
+    this.stats.queries++;
+    // §8.2 simultaneous probes: the lexicographically later record set wins.
+    if (message.authorities.length > 0) this.#tieBreak(message);
+    const legacy = via === 'unicast' || rinfo.port !== this.transport.port;
+    const records = this.#announcedRecords();
+    const answers = new Map<string, DnsRecord>();
+    let unicastWanted = legacy;
+    let probeDefense = false;
+    for (const q of message.questions) {
+      if (q.class !== CLASS_IN && q.class !== RR_ANY) continue;
+      const qn = nameKey(q.name);
+      let matched = false;
+      for (const r of records) {
+        if (nameKey(r.name) !== qn) continue;
+        matched = true;
+        if (q.type !== RR_ANY && q.type !== r.type) continue;
+        answers.set(recordKey({ ...r, ttl: 0 }), r);
+        if (q.unicastResponse) unicastWanted = true;
+        if (message.authorities.length > 0 && r.cacheFlush) probeDefense = true;
+      }
+      const nsec = matched && !answers.size ? this.#nsec(qn, records) : undefined;
+      if (nsec) answers.set(recordKey({ ...nsec, ttl: 0 }), nsec);
+    }
+    // §7.1 known-answer suppression.
+    for (const k of message.answers) {
+      const key = recordKey({ ...k, ttl: 0 });
+      const mine = answers.get(key);
+      if (mine && k.ttl >= mine.ttl / 2) {
+        answers.delete(key);
+        this.stats.suppressed++;
+      }
+    }
+    if (answers.size === 0) return;
+    const additionals = this.#additionals([...answers.values()], records, answers);
+    if (unicastWanted && !probeDefense) {
+      this.#answerUnicast(message, rinfo, via, legacy, [...answers.values()], additionals);
+      return;
+    }
+    this.#queueMulticast([...answers.values(), ...additionals], message, probeDefense);
+  }
+
+  #nsec(qn: string, records: DnsRecord[]): DnsRecord | undefined {
+    const own = records.filter((r) => r.cacheFlush && nameKey(r.name) === qn);
+    if (own.length === 0) return undefined;
+    return record(
+      own[0]!.name,
+      RR_NSEC,
+      own[0]!.ttl,
+      { next: own[0]!.name, types: [...new Set(own.map((r) => r.type))] },
+      true,
+    );
+  }
+
+  /** RFC 6763 §12: PTR brings SRV, TXT and addresses; SRV brings addresses. */
+  #additionals(answers: DnsRecord[], records: DnsRecord[], have: Map<string, DnsRecord>): DnsRecord[] {
+    const out = new Map<string, DnsRecord>();
+    const add = (name: string, types: number[]) => {
+      for (const r of records) {
+        if (nameKey(r.name) !== nameKey(name) || !types.includes(r.type)) continue;
+        const key = recordKey({ ...r, ttl: 0 });
+        if (!have.has(key)) out.set(key, r);
+        if (r.type === RR_SRV) add((r.data as { target: string }).target, [RR_A]);
+      }
+    };
+    for (const a of answers) {
+      if (a.type === RR_PTR && a.name !== SERVICE_TYPE_ENUM) add(a.data as string, [RR_SRV, RR_TXT]);
+      if (a.type === RR_SRV) add((a.data as { target: string }).target, [RR_A]);
+    }
+    return [...out.values()];
+  }
+
+  #tieBreak(message: DnsMessage): void {
+    for (const owner of this.#owners()) {
+      if (owner.state !== 'probing') continue;
+      for (const name of owner.uniqueNames()) {
+        const key = nameKey(name);
+        const theirs = message.authorities.filter((r) => nameKey(r.name) === key).sort(compareRecords);
+        if (theirs.length === 0) continue;
+        const ours = owner
+          .records()
+          .filter((r) => r.cacheFlush && nameKey(r.name) === key)
+          .sort(compareRecords);
+        for (let i = 0; ; i++) {
+          const a = ours[i];
+          const b = theirs[i];
+          if (!a && !b) break; // identical: the same data, no conflict
+          if (!a || (b && compareRecords(a, b) < 0)) {
+            owner.lostTieBreak = true;
+            break;
+          }
+          if (!b || compareRecords(a, b) > 0) break;
+        }
+      }
+    }
+  }
+
+  #takeToken(): boolean {
+    const now = Date.now();
+    this.#tokens = Math.min(this.#rate * 2, this.#tokens + ((now - this.#tokensAt) / 1000) * this.#rate);
+    this.#tokensAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  #answerUnicast(
+    query: DnsMessage,
+    rinfo: RemoteInfo,
+    via: Via,
+    legacy: boolean,
+    answers: DnsRecord[],
+    additionals: DnsRecord[],
+  ): void {
+    if (!this.#takeToken()) {
+      this.stats.suppressed++;
+      return;
+    }
+    const limit = Math.min(this.transport.maxMessageSize, AMPLIFICATION_LIMIT * Math.max(rinfo.size, 12));
+    // §6.7 legacy unicast: echo id and questions, TTL ≤ 10 s, no cache-flush bits.
+    const fix = (r: DnsRecord): DnsRecord =>
+      legacy ? { ...r, cacheFlush: false, ttl: Math.min(r.ttl, LEGACY_TTL) } : r;
+    const base: Partial<DnsMessage> = {
+      id: legacy ? query.id : 0,
+      response: true,
+      authoritative: true,
+      questions: legacy ? query.questions : [],
+    };
+    const fits = (m: Partial<DnsMessage>) => {
+      try {
+        return encodeMessage(m, { maxSize: limit }).length <= limit;
+      } catch (err) {
+        if (err instanceof DnsEncodeError) return false;
+        throw err;
+      }
+    };
+    const out: DnsRecord[] = [];
+    const extra: DnsRecord[] = [];
+    let truncated = false;
+    for (const r of answers) {
+      if (fits({ ...base, answers: [...out, fix(r)] })) out.push(fix(r));
+      else truncated = true;
+    }
+    for (const r of additionals) {
+      if (fits({ ...base, answers: out, additionals: [...extra, fix(r)] })) extra.push(fix(r));
+    }
+    if (truncated) this.stats.truncated++;
+    if (out.length === 0 && !legacy) {
+      // Nothing fits the bound: a port-5353 querier also listens to the group, so answer there.
+      this.#queueMulticast([...answers, ...additionals], query, false);
+      return;
+    }
+    this.stats.unicastAnswers++;
+    void this.transport.unicast({ ...base, truncated, answers: out, additionals: extra }, rinfo, via);
+  }
+
+  /** §6: aggregate answers for 20–120 ms (unique-only answers go at once), ≤ 1 per record per second. */
+  #queueMulticast(records: DnsRecord[], query: DnsMessage, probeDefense: boolean): void {
+    const now = Date.now();
+    const minGap = probeDefense ? 250 : 1000;
+    const fresh = records.filter((r) => {
+      const last = this.#lastMulticast.get(recordKey({ ...r, ttl: 0 }));
+      if (last !== undefined && now - last < minGap) {
+        this.stats.suppressed++;
+        return false;
+      }
+      return true;
+    });
+    if (fresh.length === 0) return;
+    const onlyUnique = fresh.every((r) => r.cacheFlush);
+    const delay = probeDefense || onlyUnique ? 0 : query.truncated ? randomInt(400, 501) : randomInt(20, 121);
+    if (!this.#pending) {
+      const timer = setTimeout(() => this.#flush(), delay);
+      this.#pending = { records: new Map(), timer };
+    } else if (delay === 0) {
+      clearTimeout(this.#pending.timer);
+      this.#pending.timer = setTimeout(() => this.#flush(), 0);
+    }
+    for (const r of fresh) this.#pending.records.set(recordKey({ ...r, ttl: 0 }), r);
+  }
+
+  #flush(): void {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (!pending || this.#closed || pending.records.size === 0) return;
+    this.stats.multicastAnswers++;
+    void this.#sendMulticast([...pending.records.values()], false);
+  }
+
+  /** Splits records over as few packets as the size limit allows. */
+  async #sendMulticast(records: DnsRecord[], unsolicited: boolean): Promise<void> {
+    const now = Date.now();
+    for (const r of records) this.#lastMulticast.set(recordKey({ ...r, ttl: 0 }), now);
+    if (this.#lastMulticast.size > 4096) this.#lastMulticast.clear();
+    let batch: DnsRecord[] = [];
+    const packets: DnsRecord[][] = [];
+    for (const r of records) {
+      const next = [...batch, r];
+      try {
+        encodeMessage(
+          { response: true, authoritative: true, answers: next },
+          { maxSize: this.transport.maxMessageSize },
+        );
+        batch = next;
+      } catch {
+        if (batch.length === 0) continue; // one record larger than a packet: cannot be sent
+        packets.push(batch);
+        batch = [r];
+      }
+    }
+    if (batch.length > 0) packets.push(batch);
+    void unsolicited;
+    for (const answers of packets)
+      await this.transport.multicast({ response: true, authoritative: true, answers });
+  }
+
+  /** Goodbyes for everything announced, then the transport closes (when this responder opened it). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    const records = this.#announcedRecords();
+    for (const s of this.#services) s.state = 'stopped';
+    this.#host.state = 'stopped';
+    if (this.#pending) clearTimeout(this.#pending.timer);
+    this.#pending = undefined;
+    if (records.length > 0) await this.goodbye(records).catch(() => {});
+    this.#closed = true;
+    this.transport.off('message', this.#onMessage);
+    if (this.#ownsTransport) await this.transport.close();
+  }
+}
