@@ -326,8 +326,9 @@ export function assemble(
   now: number,
 ): DiscoveredService | undefined {
   const cache = querier.cache;
-  const srv = cache.get(fqdn, RR_SRV, now)[0];
-  const txt = cache.get(fqdn, RR_TXT, now)[0];
+  // The newest wins while a replaced record lives out its last second.
+  const srv = cache.get(fqdn, RR_SRV, now).at(-1);
+  const txt = cache.get(fqdn, RR_TXT, now).at(-1);
   if (!srv || !txt) return undefined;
   const data = srv.data as SrvData;
   const addresses = [

@@ -190,8 +190,13 @@ export class Service extends EventEmitter<ServiceEvents> implements Owner {
 
   /** Replaces the TXT record and announces the change (RFC 6763 §6.7 wants it kept current). */
   async updateTxt(txt: TxtInput): Promise<void> {
+    const previous = this.records().filter((r) => r.type === RR_TXT);
     this.#txt = encodeTxt(txt);
-    if (this.state === 'announced') await this.#responder.announce(this, 1);
+    if (this.state !== 'announced') return;
+    // A goodbye for the old TXT: caches that received it less than a second ago would otherwise
+    // keep it next to the new one (the cache-flush bit spares records that young, §10.2).
+    await this.#responder.goodbye(previous);
+    await this.#responder.announce(this, 1);
   }
 
   /** Sends goodbyes for this service's records and stops answering for it. */

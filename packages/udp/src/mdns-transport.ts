@@ -79,8 +79,11 @@ export class MdnsTransport extends EventEmitter<MdnsTransportEvents> {
   #port: number;
   #chain: Promise<void> = Promise.resolve();
   #closed = false;
-  /** Recently sent multicast payloads, to recognise our own packets looped back. */
-  readonly #recentSent: string[] = [];
+  /**
+   * Copies still expected of what we multicast (one per interface, looped back to this socket):
+   * each arriving copy is consumed, so an identical packet from another responder still counts.
+   */
+  readonly #expectedEcho = new Map<string, number>();
   readonly stats: MdnsTransportStats = { received: 0, sent: 0, sendErrors: 0, decode: newDecodeStats() };
 
   private constructor(options: MdnsTransportOptions) {
@@ -179,18 +182,23 @@ export class MdnsTransport extends EventEmitter<MdnsTransportEvents> {
 
   /** True when `data` is a copy of something this transport multicast recently (looped back). */
   isOwnPacket(message: DnsMessage): boolean {
-    if (this.#recentSent.length === 0) return false;
+    if (this.#expectedEcho.size === 0) return false;
     const key = Buffer.from(encodeMessage(message, { compress: false, maxSize: 65535 })).toString('base64');
-    return this.#recentSent.includes(key);
+    const left = this.#expectedEcho.get(key);
+    if (left === undefined) return false;
+    if (left <= 1) this.#expectedEcho.delete(key);
+    else this.#expectedEcho.set(key, left - 1);
+    return true;
   }
 
   /** Multicasts one message on every interface (and ff02::fb when open), in order. */
   multicast(message: Partial<DnsMessage>): Promise<void> {
     const bytes = encodeMessage(message, { maxSize: this.maxMessageSize });
-    this.#recentSent.push(
-      Buffer.from(encodeMessage(message, { compress: false, maxSize: 65535 })).toString('base64'),
-    );
-    if (this.#recentSent.length > 32) this.#recentSent.shift();
+    const key = Buffer.from(encodeMessage(message, { compress: false, maxSize: 65535 })).toString('base64');
+    const copies = this.interfaces.length + (this.#v6 ? 1 : 0);
+    this.#expectedEcho.set(key, (this.#expectedEcho.get(key) ?? 0) + copies);
+    // Bounded: a copy that never came back (lost, or multicast loopback off) is forgotten.
+    if (this.#expectedEcho.size > 64) this.#expectedEcho.delete(this.#expectedEcho.keys().next().value!);
     // The multicast interface is a socket-wide option, so the sends are serialised.
     const run = async (): Promise<void> => {
       const v4 = this.#v4;

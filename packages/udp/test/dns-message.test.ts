@@ -31,7 +31,9 @@ const freshName = fc.array(label, { minLength: 1, maxLength: 4 }).map(labelsToNa
 // A few shared suffixes so compression has something to do.
 const name = fc.oneof(
   freshName,
-  fc.tuple(label, fc.constantFrom('_net-chat._tcp.local', 'local', 'host.local')).map(([l, s]) => `${labelsToName([l])}.${s}`),
+  fc
+    .tuple(label, fc.constantFrom('_net-chat._tcp.local', 'local', 'host.local'))
+    .map(([l, s]) => `${labelsToName([l])}.${s}`),
   fc.constantFrom('_net-chat._tcp.local', '_services._dns-sd._udp.local', 'host.local'),
 );
 const base = {
@@ -48,7 +50,9 @@ const record: fc.Arbitrary<DnsRecord> = fc.oneof(
     data: fc.ipV6().map((a) => {
       // Decoding writes the canonical (RFC 5952) form; generate that form.
       const r = decodeMessage(
-        encodeMessage({ answers: [{ name: 'x', type: RR_AAAA, class: 1, cacheFlush: false, ttl: 1, data: a }] }),
+        encodeMessage({
+          answers: [{ name: 'x', type: RR_AAAA, class: 1, cacheFlush: false, ttl: 1, data: a }],
+        }),
       );
       return r.ok ? (r.message.answers[0]!.data as string) : '::';
     }),
@@ -74,7 +78,9 @@ const record: fc.Arbitrary<DnsRecord> = fc.oneof(
     type: fc.constant(RR_NSEC),
     data: fc.record({
       next: name,
-      types: fc.uniqueArray(fc.integer({ min: 0, max: 65535 }), { minLength: 1, maxLength: 6 }).map((t) => t.sort((a, b) => a - b)),
+      types: fc
+        .uniqueArray(fc.integer({ min: 0, max: 65535 }), { minLength: 1, maxLength: 6 })
+        .map((t) => t.sort((a, b) => a - b)),
     }),
   }),
   fc.record({ ...base, type: fc.constantFrom(10, 99, 257), data: fc.uint8Array({ maxLength: 30 }) }),
@@ -90,7 +96,12 @@ const message: fc.Arbitrary<DnsMessage> = fc.record({
   recursionAvailable: fc.boolean(),
   rcode: fc.integer({ min: 0, max: 15 }),
   questions: fc.array(
-    fc.record({ name, type: fc.constantFrom(1, 12, 16, 33, 255), unicastResponse: fc.boolean(), class: fc.constantFrom(1, 255) }),
+    fc.record({
+      name,
+      type: fc.constantFrom(1, 12, 16, 33, 255),
+      unicastResponse: fc.boolean(),
+      class: fc.constantFrom(1, 255),
+    }),
     { maxLength: 3 },
   ),
   answers: fc.array(record, { maxLength: 4 }),
@@ -117,7 +128,14 @@ describe('DNS message codec', () => {
       }),
       RUNS,
     );
-    const ptr = (data: string): DnsRecord => ({ name: '_net-chat._tcp.local', type: RR_PTR, class: 1, cacheFlush: false, ttl: 1, data });
+    const ptr = (data: string): DnsRecord => ({
+      name: '_net-chat._tcp.local',
+      type: RR_PTR,
+      class: 1,
+      cacheFlush: false,
+      ttl: 1,
+      data,
+    });
     const one = encodeMessage({ answers: [ptr('a._net-chat._tcp.local')] });
     const two = encodeMessage({ answers: [ptr('a._net-chat._tcp.local'), ptr('b._net-chat._tcp.local')] });
     // Second record: owner name is a pointer (2), fixed fields (10), rdata "b" label (2) + pointer (2).
@@ -125,7 +143,9 @@ describe('DNS message codec', () => {
   });
 
   it('writes the RFC 1035 layout (a QU question for _http._tcp.local)', () => {
-    const bytes = encodeMessage({ questions: [{ name: '_http._tcp.local', type: RR_PTR, class: 1, unicastResponse: true }] });
+    const bytes = encodeMessage({
+      questions: [{ name: '_http._tcp.local', type: RR_PTR, class: 1, unicastResponse: true }],
+    });
     expect(Buffer.from(bytes).toString('hex')).toBe(
       '000000000001000000000000055f68747470045f746370056c6f63616c00000c8001',
     );
@@ -183,7 +203,10 @@ describe('DNS message codec', () => {
     for (let i = 0; i < 5; i++) long.push(63, ...new Array<number>(63).fill(97));
     expect(decodeMessage(q(long), stats)).toMatchObject({ ok: false, reason: 'name-too-long' });
     expect(decodeMessage(new Uint8Array(5), stats)).toMatchObject({ ok: false, reason: 'too-short' });
-    expect(decodeMessage(new Uint8Array([...q([0]), 7]), stats)).toMatchObject({ ok: false, reason: 'trailing-bytes' });
+    expect(decodeMessage(new Uint8Array([...q([0]), 7]), stats)).toMatchObject({
+      ok: false,
+      reason: 'trailing-bytes',
+    });
     expect(stats.invalid['pointer-loop']).toBe(3);
     expect(Object.values(stats.invalid).reduce((a, b) => a + b, 0)).toBe(9);
   });
@@ -199,12 +222,15 @@ describe('DNS message codec', () => {
   });
 
   it('refuses to encode what it cannot represent', () => {
-    const bad = (n: string) => () => encodeMessage({ questions: [{ name: n, type: 1, class: 1, unicastResponse: false }] });
+    const bad = (n: string) => () =>
+      encodeMessage({ questions: [{ name: n, type: 1, class: 1, unicastResponse: false }] });
     expect(bad(`${'a'.repeat(64)}.local`)).toThrow(DnsEncodeError);
     expect(bad(Array(10).fill('a'.repeat(30)).join('.'))).toThrow(/255/);
     expect(() => parseIPv6('1::2::3')).toThrow(DnsEncodeError);
     expect(() =>
-      encodeMessage({ answers: [{ name: 'x', type: RR_A, class: 1, cacheFlush: false, ttl: 1, data: '300.1.1.1' }] }),
+      encodeMessage({
+        answers: [{ name: 'x', type: RR_A, class: 1, cacheFlush: false, ttl: 1, data: '300.1.1.1' }],
+      }),
     ).toThrow(/IPv4/);
   });
 
@@ -228,7 +254,9 @@ describe('TXT records (RFC 6763 §6)', () => {
     expect(() => encodeTxt({ '': 'x' })).toThrow(/empty/);
     expect(() => encodeTxt({ k: 'x'.repeat(254) })).toThrow(/255/);
     expect(() => encodeTxt({ a: '1', A: '2' })).toThrow(/duplicate/);
-    expect(() => encodeTxt(Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`k${i}`, 'x'.repeat(200)])))).toThrow(/1300/);
+    expect(() =>
+      encodeTxt(Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`k${i}`, 'x'.repeat(200)]))),
+    ).toThrow(/1300/);
   });
 
   it('decodes arbitrary TXT strings without throwing', () => {
