@@ -287,7 +287,8 @@ function readRecord(r: Reader): DnsRecord {
         if (p + 2 > end) bad();
         const block = r.buf[p]!;
         const len = r.buf[p + 1]!;
-        if (len < 1 || len > 32 || p + 2 + len > end) bad();
+        // An empty window is not valid RFC 4034, but python-zeroconf writes one; it says nothing.
+        if (len > 32 || p + 2 + len > end) bad();
         for (let i = 0; i < len; i++) {
           const bits = r.buf[p + 2 + i]!;
           for (let bit = 0; bit < 8; bit++) if (bits & (0x80 >> bit)) types.push(block * 256 + i * 8 + bit);

@@ -256,7 +256,7 @@ export class Responder extends EventEmitter<{ warning: [Error] }> {
   readonly #services = new Set<Service>();
   readonly #ownsTransport: boolean;
   readonly #lastMulticast = new Map<string, number>();
-  #pending: { records: Map<string, DnsRecord>; timer: NodeJS.Timeout } | undefined;
+  #pending: { records: Map<string, DnsRecord>; fireAt: number; timer: NodeJS.Timeout } | undefined;
   #tokens: number;
   #tokensAt = Date.now();
   readonly #rate: number;
@@ -599,29 +599,36 @@ export class Responder extends EventEmitter<{ warning: [Error] }> {
     void this.transport.unicast({ ...base, truncated, answers: out, additionals: extra }, rinfo, via);
   }
 
-  /** §6: aggregate answers for 20–120 ms (unique-only answers go at once), ≤ 1 per record per second. */
+  /**
+   * §6: answers wait 20–120 ms (unique-only answers and probe defence go at once) so several
+   * questions share one packet, and a record is multicast at most once per second (every 250 ms
+   * when defending a probe): an answer asked for sooner is deferred, not dropped, so a querier
+   * that asked once right after an announcement still hears it.
+   */
   #queueMulticast(records: DnsRecord[], query: DnsMessage, probeDefense: boolean): void {
     const now = Date.now();
     const minGap = probeDefense ? 250 : 1000;
-    const fresh = records.filter((r) => {
+    const onlyUnique = records.every((r) => r.cacheFlush);
+    let fireAt =
+      now + (probeDefense || onlyUnique ? 0 : query.truncated ? randomInt(400, 501) : randomInt(20, 121));
+    for (const r of records) {
       const last = this.#lastMulticast.get(recordKey({ ...r, ttl: 0 }));
-      if (last !== undefined && now - last < minGap) {
-        this.stats.suppressed++;
-        return false;
-      }
-      return true;
-    });
-    if (fresh.length === 0) return;
-    const onlyUnique = fresh.every((r) => r.cacheFlush);
-    const delay = probeDefense || onlyUnique ? 0 : query.truncated ? randomInt(400, 501) : randomInt(20, 121);
-    if (!this.#pending) {
-      const timer = setTimeout(() => this.#flush(), delay);
-      this.#pending = { records: new Map(), timer };
-    } else if (delay === 0) {
-      clearTimeout(this.#pending.timer);
-      this.#pending.timer = setTimeout(() => this.#flush(), 0);
+      if (last !== undefined) fireAt = Math.max(fireAt, last + minGap);
     }
-    for (const r of fresh) this.#pending.records.set(recordKey({ ...r, ttl: 0 }), r);
+    const pending = this.#pending;
+    if (!pending) {
+      this.#pending = { records: new Map(), fireAt, timer: setTimeout(() => this.#flush(), fireAt - now) };
+    } else if (fireAt > pending.fireAt || (probeDefense && fireAt < pending.fireAt)) {
+      clearTimeout(pending.timer);
+      pending.fireAt = fireAt;
+      pending.timer = setTimeout(() => this.#flush(), fireAt - now);
+    }
+    const into = this.#pending!.records;
+    for (const r of records) {
+      const key = recordKey({ ...r, ttl: 0 });
+      if (into.has(key)) this.stats.suppressed++;
+      else into.set(key, r);
+    }
   }
 
   #flush(): void {
