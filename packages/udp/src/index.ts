@@ -65,6 +65,7 @@ export {
   type ServiceEvents,
 } from './mdns-responder.js';
 export {
+  defaultInterfaces,
   MDNS_GROUP_IPV4,
   MDNS_GROUP_IPV6,
   MDNS_PORT,

@@ -29,6 +29,11 @@ export interface MdnsTransportOptions {
    * @default every non-internal IPv4 address; `['127.0.0.1']` when there is none
    */
   interfaces?: string[];
+  /**
+   * Use the mDNS port and group at all; `false` leaves only `unicastPort` (for hosts where 5353
+   * is taken by a responder that does not share it). @default true
+   */
+  multicast?: boolean;
   /** Also use ff02::fb (on every non-loopback IPv6 interface; Linux refuses it on `lo`). @default false */
   ipv6?: boolean;
   /** mDNS port; only tests that must not meet other responders change it (0: a free port). @default 5353 */
@@ -108,6 +113,11 @@ export class MdnsTransport extends EventEmitter<MdnsTransportEvents> {
   }
 
   async #open(options: MdnsTransportOptions): Promise<void> {
+    if (options.multicast === false) {
+      if (options.unicastPort === undefined) throw new InvalidArgumentError('multicast: false needs a unicastPort');
+      await this.#openUnicast(options);
+      return;
+    }
     // RFC 6762 §11: multicast goes out with IP TTL 255.
     const v4 = createSocket({ type: 'udp4', reuseAddr: true, multicastTTL: 255, multicastLoopback: true });
     this.#sockets.push(v4);
@@ -140,14 +150,18 @@ export class MdnsTransport extends EventEmitter<MdnsTransportEvents> {
         this.#warn(err);
       }
     }
-    if (options.unicastPort !== undefined) {
-      const u = createSocket({ type: 'udp4' });
-      this.#sockets.push(u);
-      await u.bind(options.unicastPort, options.unicastAddress ?? this.interfaces[0] ?? '0.0.0.0');
-      u.on('message', (data, rinfo) => this.#receive(data, rinfo, 'unicast'));
-      this.#unicast = u;
-    }
-    for (const s of this.#sockets) s.on('warning', (e) => this.#warn(e));
+    await this.#openUnicast(options);
+    for (const s of [this.#v4, this.#v6]) s?.on('warning', (e) => this.#warn(e));
+  }
+
+  async #openUnicast(options: MdnsTransportOptions): Promise<void> {
+    if (options.unicastPort === undefined) return;
+    const u = createSocket({ type: 'udp4' });
+    this.#sockets.push(u);
+    await u.bind(options.unicastPort, options.unicastAddress ?? this.interfaces[0] ?? '0.0.0.0');
+    u.on('message', (data, rinfo) => this.#receive(data, rinfo, 'unicast'));
+    u.on('warning', (e) => this.#warn(e));
+    this.#unicast = u;
   }
 
   /** The mDNS port (5353 unless a test chose another). */
