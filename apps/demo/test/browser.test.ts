@@ -132,7 +132,15 @@ describe('browser, TCP and terminal users in one room', () => {
     let out = '';
     const cli: ChildProcess = spawn(
       process.execPath,
-      [CLIENT_JS, '--discovery-port', String(server.port('udp')), '--nick', 'term'],
+      [
+        CLIENT_JS,
+        '--discovery-host',
+        '127.0.0.1',
+        '--discovery-port',
+        String(server.port('udp')),
+        '--nick',
+        'term',
+      ],
       { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
     );
     cli.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -330,7 +330,7 @@ export class Responder extends EventEmitter<{ warning: [Error] }> {
     owner.state = 'probing';
     owner.conflict = false;
     owner.lostTieBreak = false;
-    if (owner !== this.#host) await this.#hostReady;
+    // Services probe alongside the host name: SRV names the host, whatever it ends up called.
     await sleep(randomInt(0, 250));
     for (let i = 0; i < 3; i++) {
       if (this.#closed || (owner.state as State) === 'stopped') return 'stopped';
@@ -357,13 +357,17 @@ export class Responder extends EventEmitter<{ warning: [Error] }> {
     return this.#closed || (owner.state as State) === 'stopped' ? 'stopped' : 'won';
   }
 
-  /** @internal Unsolicited responses (§8.3): `times` announcements one second apart. */
+  /**
+   * @internal Unsolicited responses (§8.3): `times` announcements one second apart. Resolves
+   * after the first; the others follow on a timer, so `service.ready` does not wait for them.
+   */
   async announce(owner: Owner, times = 2): Promise<void> {
-    for (let i = 0; i < times; i++) {
-      if (this.#closed || owner.state !== 'announced') return;
-      const records = owner === this.#host ? owner.records() : [...owner.records(), ...this.#host.records()];
-      await this.#sendMulticast(records, true);
-      if (i + 1 < times) await sleep(1000);
+    if (this.#closed || owner.state !== 'announced') return;
+    const host = owner !== this.#host && this.#host.state === 'announced' ? this.#host.records() : [];
+    await this.#sendMulticast([...owner.records(), ...host], true);
+    if (times > 1) {
+      const timer = setTimeout(() => void this.announce(owner, times - 1), 1000);
+      timer.unref();
     }
   }
 

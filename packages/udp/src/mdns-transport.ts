@@ -114,7 +114,8 @@ export class MdnsTransport extends EventEmitter<MdnsTransportEvents> {
 
   async #open(options: MdnsTransportOptions): Promise<void> {
     if (options.multicast === false) {
-      if (options.unicastPort === undefined) throw new InvalidArgumentError('multicast: false needs a unicastPort');
+      if (options.unicastPort === undefined)
+        throw new InvalidArgumentError('multicast: false needs a unicastPort');
       await this.#openUnicast(options);
       return;
     }
