@@ -252,7 +252,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export class Responder extends EventEmitter<{ warning: [Error] }> {
   readonly transport: MdnsTransport;
   readonly #host: HostOwner;
-  readonly #hostReady: Promise<void>;
   readonly #services = new Set<Service>();
   readonly #ownsTransport: boolean;
   readonly #lastMulticast = new Map<string, number>();
@@ -288,7 +287,7 @@ export class Responder extends EventEmitter<{ warning: [Error] }> {
     );
     transport.on('message', this.#onMessage);
     transport.on('warning', (w) => this.listenerCount('warning') > 0 && this.emit('warning', w));
-    this.#hostReady = this.#probeHost();
+    void this.#probeHost();
     options.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 
