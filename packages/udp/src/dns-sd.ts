@@ -11,7 +11,8 @@ import {
   resolveWith,
   TypeBrowser,
 } from './mdns-browser.js';
-import { type AdvertiseOptions, Responder, type ResponderOptions, type Service } from './mdns-responder.js';
+import { Responder, type ResponderOptions } from './mdns-responder.js';
+import type { AdvertiseOptions, Service } from './mdns-service.js';
 import { MdnsTransport, type MdnsTransportOptions } from './mdns-transport.js';
 
 export interface MdnsOptions extends ResponderOptions, QuerierOptions {}

@@ -54,16 +54,19 @@ export {
 } from './mdns-browser.js';
 export { RecordCache } from './mdns-cache.js';
 export {
-  type AdvertiseOptions,
   AMPLIFICATION_LIMIT,
-  HOST_TTL,
-  OTHER_TTL,
   Responder as MdnsResponder,
   type ResponderOptions as MdnsResponderOptions,
   type ResponderStats as MdnsResponderStats,
+} from './mdns-responder.js';
+export {
+  type AdvertiseOptions,
+  HOST_TTL,
+  nextName,
+  OTHER_TTL,
   Service,
   type ServiceEvents,
-} from './mdns-responder.js';
+} from './mdns-service.js';
 export {
   defaultInterfaces,
   MDNS_GROUP_IPV4,

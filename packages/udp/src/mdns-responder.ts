@@ -12,7 +12,6 @@ import {
   type DnsMessage,
   type DnsRecord,
   encodeMessage,
-  labelsToName,
   nameKey,
   RR_A,
   RR_ANY,
@@ -22,34 +21,25 @@ import {
   RR_TXT,
   recordKey,
 } from './dns-message.js';
-import { encodeTxt, type TxtInput } from './dns-txt.js';
-import { DnsEncodeError, InvalidArgumentError, NameConflictError } from './errors.js';
+import { DnsEncodeError, InvalidArgumentError } from './errors.js';
+import {
+  type AdvertiseOptions,
+  HostOwner,
+  nextName,
+  type Owner,
+  record,
+  Service,
+  type ServiceHost,
+  type State,
+} from './mdns-service.js';
 import type { MdnsTransport, MdnsTransportOptions, Via } from './mdns-transport.js';
 import type { RemoteInfo } from './socket.js';
 
-/** TTL of records that carry a host name (A, AAAA, SRV): RFC 6762 §10. */
-export const HOST_TTL = 120;
-/** TTL of the other records (PTR, TXT). */
-export const OTHER_TTL = 4500;
 /** A unicast answer is at most this many times the size of the query that asked for it. */
 export const AMPLIFICATION_LIMIT = 4;
 const LEGACY_TTL = 10;
 const PROBE_INTERVAL = 250;
 const SERVICE_TYPE_ENUM = '_services._dns-sd._udp.local';
-
-export interface AdvertiseOptions {
-  /** Instance name, any UTF-8 up to 63 bytes, e.g. `'Chat on alice-laptop'`. */
-  name: string;
-  /** Service type `_name._tcp` or `_name._udp`, e.g. `'_net-chat._tcp'`. */
-  type: string;
-  port: number;
-  /** TXT pairs (RFC 6763 §6). @default {} */
-  txt?: TxtInput;
-  /** Pick `name (2)`, `name (3)`, … when the name is taken. @default true */
-  rename?: boolean;
-  /** Probe before announcing (RFC 6762 §8.1); turn off only for names that are yours by construction. @default true */
-  probe?: boolean;
-}
 
 export interface ResponderOptions extends MdnsTransportOptions {
   /** Host name published with A records (`.local` is appended). @default os.hostname() */
@@ -71,187 +61,13 @@ export interface ResponderStats {
   conflicts: number;
 }
 
-export interface ServiceEvents {
-  /** Probing finished and the first announcement went out. */
-  up: [];
-  /** The name was taken; the service now uses `name`. */
-  rename: [name: string, previous: string];
-  /** Probing failed for good (`rename: false` and a conflict). */
-  error: [error: Error];
-}
-
-type State = 'probing' | 'announced' | 'stopped';
-
-/** Something that owns unique names: the host, or one service instance. */
-interface Owner {
-  state: State;
-  conflict: boolean;
-  lostTieBreak: boolean;
-  uniqueNames(): string[];
-  records(): DnsRecord[];
-}
-
-function record(name: string, type: number, ttl: number, data: unknown, cacheFlush: boolean): DnsRecord {
-  return { name, type, class: CLASS_IN, ttl, cacheFlush, data } as DnsRecord;
-}
-
-const TYPE_RE = /^_[a-z0-9-]{1,15}\._(tcp|udp)$/i;
-
-/** One advertised DNS-SD service instance. */
-export class Service extends EventEmitter<ServiceEvents> implements Owner {
-  readonly type: string;
-  readonly port: number;
-  state: State = 'probing';
-  conflict = false;
-  lostTieBreak = false;
-  #name: string;
-  #txt: Uint8Array[];
-  readonly #responder: Responder;
-  readonly #rename: boolean;
-  readonly #probe: boolean;
-  readonly ready: Promise<void>;
-
-  /** @internal use {@link Responder.advertise} */
-  constructor(responder: Responder, options: AdvertiseOptions) {
-    super();
-    if (!TYPE_RE.test(options.type))
-      throw new InvalidArgumentError(`service type ${options.type} must look like _name._tcp`);
-    if (!(Number.isInteger(options.port) && options.port > 0 && options.port < 65536)) {
-      throw new InvalidArgumentError(`port ${options.port} must be 1..65535`);
-    }
-    const bytes = Buffer.byteLength(options.name);
-    if (bytes < 1 || bytes > 63) throw new InvalidArgumentError('instance name must be 1..63 bytes of UTF-8');
-    this.type = options.type;
-    this.port = options.port;
-    this.#name = options.name;
-    this.#txt = encodeTxt(options.txt ?? {});
-    this.#responder = responder;
-    this.#rename = options.rename ?? true;
-    this.#probe = options.probe ?? true;
-    this.ready = this.#start();
-    this.ready.catch(() => {});
-  }
-
-  get name(): string {
-    return this.#name;
-  }
-
-  /** `name._type._tcp.local`, escaped. */
-  get fqdn(): string {
-    return `${labelsToName([this.#name])}.${this.type}.local`;
-  }
-
-  uniqueNames(): string[] {
-    return [this.fqdn];
-  }
-
-  records(): DnsRecord[] {
-    const typeName = `${this.type}.local`;
-    return [
-      record(typeName, RR_PTR, OTHER_TTL, this.fqdn, false),
-      record(SERVICE_TYPE_ENUM, RR_PTR, OTHER_TTL, typeName, false),
-      record(
-        this.fqdn,
-        RR_SRV,
-        HOST_TTL,
-        { priority: 0, weight: 0, port: this.port, target: this.#responder.hostName },
-        true,
-      ),
-      record(this.fqdn, RR_TXT, OTHER_TTL, this.#txt, true),
-    ];
-  }
-
-  async #start(): Promise<void> {
-    for (;;) {
-      if (!this.#probe) break;
-      const outcome = await this.#responder.probe(this);
-      if (outcome === 'stopped') return;
-      if (outcome === 'won') break;
-      if (!this.#rename) {
-        const err = new NameConflictError(this.fqdn);
-        this.state = 'stopped';
-        if (this.listenerCount('error') > 0) this.emit('error', err);
-        throw err;
-      }
-      this.renameTo(nextName(this.#name));
-    }
-    if (this.state === 'stopped') return;
-    this.state = 'announced';
-    await this.#responder.announce(this);
-    this.emit('up');
-  }
-
-  /** @internal */
-  renameTo(name: string): void {
-    const previous = this.#name;
-    this.#name = name;
-    this.emit('rename', name, previous);
-  }
-
-  /** Replaces the TXT record and announces the change (RFC 6763 §6.7 wants it kept current). */
-  async updateTxt(txt: TxtInput): Promise<void> {
-    const previous = this.records().filter((r) => r.type === RR_TXT);
-    this.#txt = encodeTxt(txt);
-    if (this.state !== 'announced') return;
-    // A goodbye for the old TXT: caches that received it less than a second ago would otherwise
-    // keep it next to the new one (the cache-flush bit spares records that young, §10.2).
-    await this.#responder.goodbye(previous);
-    await this.#responder.announce(this, 1);
-  }
-
-  /** Sends goodbyes for this service's records and stops answering for it. */
-  async stop(): Promise<void> {
-    if (this.state === 'stopped') return;
-    const wasAnnounced = this.state === 'announced';
-    this.state = 'stopped';
-    this.#responder.forget(this);
-    if (wasAnnounced) await this.#responder.goodbye(this.records());
-  }
-}
-
-/** `name (2)` → `name (3)`; `host` → `host-2` for host names. */
-export function nextName(name: string, style: 'instance' | 'host' = 'instance'): string {
-  if (style === 'host') {
-    const m = /^(.*)-(\d+)$/.exec(name);
-    return m ? `${m[1]}-${Number(m[2]) + 1}` : `${name}-2`;
-  }
-  const m = /^(.*) \((\d+)\)$/.exec(name);
-  const next = m ? `${m[1]} (${Number(m[2]) + 1})` : `${name} (2)`;
-  // Keep within one label: shorten the base, not the counter.
-  let base = m ? m[1]! : name;
-  let out = next;
-  while (Buffer.byteLength(out) > 63) {
-    base = base.slice(0, -1);
-    out = `${base} (${m ? Number(m[2]) + 1 : 2})`;
-  }
-  return out;
-}
-
-class HostOwner implements Owner {
-  state: State = 'probing';
-  conflict = false;
-  lostTieBreak = false;
-  constructor(
-    public label: string,
-    readonly addresses: string[],
-  ) {}
-  get name(): string {
-    return `${labelsToName([this.label])}.local`;
-  }
-  uniqueNames(): string[] {
-    return [this.name];
-  }
-  records(): DnsRecord[] {
-    return this.addresses.map((a) => record(this.name, RR_A, HOST_TTL, a, true));
-  }
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref?.());
 
 /** Answers for the records of the host and of every advertised service on one transport. */
-export class Responder extends EventEmitter<{ warning: [Error] }> {
+export class Responder extends EventEmitter<{ warning: [Error] }> implements ServiceHost {
   readonly transport: MdnsTransport;
   readonly #host: HostOwner;
+  readonly #hostProbed: Promise<void>;
   readonly #services = new Set<Service>();
   readonly #ownsTransport: boolean;
   readonly #lastMulticast = new Map<string, number>();
@@ -287,7 +103,8 @@ export class Responder extends EventEmitter<{ warning: [Error] }> {
     );
     transport.on('message', this.#onMessage);
     transport.on('warning', (w) => this.listenerCount('warning') > 0 && this.emit('warning', w));
-    void this.#probeHost();
+    this.#hostProbed = this.#probeHost();
+    this.#hostProbed.catch(() => {});
     options.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 
@@ -321,7 +138,13 @@ export class Responder extends EventEmitter<{ warning: [Error] }> {
     }
     if (this.#host.state === 'stopped') return;
     this.#host.state = 'announced';
-    await this.announce(this.#host);
+    // Services wait for this (not for the announcement) before they announce themselves.
+    void this.announce(this.#host);
+  }
+
+  /** @internal Resolves once the host name is probed, so no SRV goes out without its A records. */
+  hostReady(): Promise<void> {
+    return this.#hostProbed;
   }
 
   /** @internal RFC 6762 §8.1: three probes 250 ms apart after a random 0–250 ms wait. */
