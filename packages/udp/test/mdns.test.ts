@@ -119,6 +119,26 @@ describe('advertise and browse over mDNS on loopback', () => {
     await waitFor(() => seen.includes(type), `type ${type} enumerated`, 8000);
   });
 
+  it('keeps a service type enumerated until the last service of that type stops', async () => {
+    const type = uniqueType();
+    const mdns = await createMdns({ interfaces, host: 'unit-l' });
+    cleanups.push(() => mdns.close());
+    const one = mdns.publish({ name: 'One', type, port: 1 });
+    const two = mdns.publish({ name: 'Two', type, port: 2 });
+    await Promise.all([one.ready, two.ready]);
+    const types = await browseTypes({ interfaces });
+    cleanups.push(() => types.close());
+    const events: string[] = [];
+    types.on('up', (t) => t === type && events.push('up'));
+    types.on('down', (t) => t === type && events.push('down'));
+    await waitFor(() => events.includes('up'), 'type enumerated', 8000);
+    await one.stop();
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(events).toEqual(['up']);
+    await two.stop();
+    await waitFor(() => events.includes('down'), 'type gone', 5000);
+  });
+
   it('two responders with one instance name end with distinct names, both found', async () => {
     const type = uniqueType();
     const mdns = await createMdns({ interfaces, host: 'unit-c' });
