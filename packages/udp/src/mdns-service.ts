@@ -33,6 +33,7 @@ export interface ServiceHost {
   announce(owner: Owner, times?: number): Promise<void>;
   goodbye(records: DnsRecord[]): Promise<void>;
   forget(service: Service): void;
+  readonly services: Service[];
 }
 
 const SERVICE_TYPE_ENUM = '_services._dns-sd._udp.local';
@@ -178,7 +179,13 @@ export class Service extends EventEmitter<ServiceEvents> implements Owner {
     const wasAnnounced = this.state === 'announced';
     this.state = 'stopped';
     this.#responder.forget(this);
-    if (wasAnnounced) await this.#responder.goodbye(this.records());
+    if (!wasAnnounced) return;
+    // The type-enumeration PTR is shared by every service of this type: keep it while one remains.
+    const typeStillServed = this.#responder.services.some(
+      (s) => s.type === this.type && s.state !== 'stopped',
+    );
+    const keep = (r: DnsRecord) => !(typeStillServed && r.name === SERVICE_TYPE_ENUM);
+    await this.#responder.goodbye(this.records().filter(keep));
   }
 }
 
