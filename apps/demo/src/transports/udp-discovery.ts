@@ -67,9 +67,9 @@ export async function startDiscovery(
   let multicast = true;
   try {
     responder = await createResponder(options);
-  } catch (err) {
-    // The unicast port may be the one that failed: then there is nothing to fall back to.
-    if ((err as { cause?: { code?: string } }).cause?.code === 'EADDRINUSE' && port !== 0) throw err;
+  } catch {
+    // Port 5353 held by a responder that does not share it (or no multicast at all): keep the
+    // unicast DNS-SD port. If that fails too (--udp-port taken), its error is the one reported.
     multicast = false;
     responder = await createResponder({ ...options, multicast: false });
   }
