@@ -30,6 +30,7 @@ export type PeerName =
   | 'avahi-daemon'
   | 'avahi-browse'
   | 'avahi-publish'
+  | 'dbus-daemon'
   | 'python3-zeroconf'
   | 'certutil'
   | 'wrk';
@@ -51,6 +52,7 @@ export const PEER_PACKAGES: Record<PeerName, string> = {
   'avahi-daemon': 'avahi-daemon',
   'avahi-browse': 'avahi-utils',
   'avahi-publish': 'avahi-utils',
+  'dbus-daemon': 'dbus-daemon',
   'python3-zeroconf': 'python3-zeroconf',
   certutil: 'libnss3-tools',
   wrk: 'wrk',

@@ -3,7 +3,6 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer as createHttpServer, type Server as HttpServer, reply } from '@net/http';
 import { generateSecret, RateLimiter, serverOptions, spkiPin } from '@net/security';
-import type { Announcer } from '@net/udp';
 import { ChatCore } from './chat/index.js';
 import { ConfigError, helpText, parseConfig, type ServerConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -18,7 +17,7 @@ import { createLineServer, type LineServer } from './transports/tcp-lines.js';
 import { openChatCA } from './tls-setup.js';
 import { createTokenIssuer } from './transports/tokens.js';
 import { mountHttpApi } from './transports/http-api.js';
-import { startDiscovery } from './transports/udp-discovery.js';
+import { type Discovery, startDiscovery } from './transports/udp-discovery.js';
 import { mountWebSocket, type WsEndpoint } from './transports/ws.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -197,13 +196,16 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
       httpServers.push(redirect);
       announceLine(`redirecting http ${url('http', config.host, addr.port)}`);
     }
-
-    let announcer: Announcer | undefined;
     try {
-      announcer = await startDiscovery(config.host, config.udpPort, { name: SERVER_NAME, ...endpoints });
-      announceLine(`listening udp ${url('udp', config.host, announcer.discoveryPort)}`);
-      const a = announcer;
-      closers.push(() => a.close());
+      // DNS-SD: `_net-chat._tcp` over mDNS, and unicast DNS-SD queries on --udp-port.
+      const discovery: Discovery = await startDiscovery(config.host, config.udpPort, {
+        name: SERVER_NAME,
+        ...endpoints,
+      });
+      if (!discovery.multicast)
+        log.warn('mdns: port 5353 is not shareable here; only unicast DNS-SD answers');
+      announceLine(`listening udp ${url('udp', config.host, discovery.unicastPort)}`);
+      closers.push(() => discovery.close());
     } catch (err) {
       // Discovery is a convenience: the chat works without it (e.g. the port is taken).
       log.warn(`udp discovery disabled: ${(err as Error).message}`);

@@ -55,7 +55,10 @@ describe('TLS with the dev CA', () => {
   });
 
   it('discovers the server and trusts it through the announced CA pin (wss://)', async () => {
-    const c = runClient(['--discovery-port', String(server.port('udp')), '--nick', 'pinned']);
+    const c = runClient([
+      ...['--discovery-host', '127.0.0.1', '--discovery-port', String(server.port('udp'))],
+      ...['--known-pins', join(tempDir('pins-'), 'known-pins.json'), '--nick', 'pinned'],
+    ]);
     await waitFor('joined', () => /you joined #lobby/.test(c.out()), 20_000);
     expect(c.out()).toMatch(/at wss:\/\/127\.0\.0\.1:\d+\/ws/);
     expect(c.out()).toMatch(/verified against the announced pin/);

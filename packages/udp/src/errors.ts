@@ -151,10 +151,20 @@ export class RemoteError extends UdpError {
   }
 }
 
-/** A discovery message cannot be encoded: it would exceed the size limit or a field is invalid. */
-export class DiscoveryEncodeError extends UdpError {
+/** A DNS message or TXT record cannot be encoded: a name, address or TXT entry is invalid, or it is too large. */
+export class DnsEncodeError extends UdpError {
   constructor(message: string) {
-    super('ERR_UDP_DISCOVERY_ENCODE', message);
+    super('ERR_UDP_DNS_ENCODE', message);
+  }
+}
+
+/** Probing found that another responder owns the name and `rename: false` forbids picking another. */
+export class NameConflictError extends UdpError {
+  readonly conflictingName: string;
+
+  constructor(name: string) {
+    super('ERR_UDP_NAME_CONFLICT', `the name ${JSON.stringify(name)} is already in use on the network`);
+    this.conflictingName = name;
   }
 }
 

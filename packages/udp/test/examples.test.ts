@@ -21,8 +21,6 @@ it('runs the README request/response example', async () => {
   expect(await run('request.mjs')).toBe('pong: ping (attempts: 1)');
 });
 
-it('runs the README discovery example', async () => {
-  expect(await run('discovery.mjs')).toBe(
-    '["net-chat at 127.0.0.1:8080 {\\"ws\\":\\"ws://host:8080/ws\\"}"]',
-  );
+it('runs the README DNS-SD example', async () => {
+  expect(await run('dns-sd.mjs')).toMatch(/^found Example chat( \(\d+\))? port 8080 ws=\/ws$/);
 });

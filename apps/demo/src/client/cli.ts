@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { type FoundServer, findServers } from '../transports/udp-discovery.js';
+import { cleanText, type FoundServer, findServers } from '../transports/udp-discovery.js';
+import { defaultPinFile, KnownPins } from './known-pins.js';
 import type { Link } from './link.js';
 import { caFromPin } from './trust.js';
 import { LineLink } from './line-link.js';
@@ -10,14 +11,19 @@ import { WsLink } from './ws-link.js';
 const HELP = `net-chat client
 
 Usage: net-chat-client [--url ws://HOST:PORT/ws | wss://… | tcp://HOST:PORT | tls://HOST:PORT]
-                       [--nick NAME] [--ca FILE]
-                       [--discovery-port 41234] [--discovery-host HOST]... [--first]
+                       [--nick NAME] [--ca FILE] [--pin sha256/…] [--known-pins FILE]
+                       [--discovery-port 41234] [--discovery-host HOST]... [--discovery-interface ADDR]...
+                       [--first]
 
-Without --url it looks for servers over UDP (multicast/broadcast, then 127.0.0.1; or only the
---discovery-host machines, repeatable). When several answer it lists them and asks which one to
-use; with --first, or when stdin is not a terminal, it takes the first that answered.
-TLS (wss://, tls://) is verified against --ca, or against the CA pin a discovered server announced;
-certificate checks are never turned off.`;
+Without --url it browses for _net-chat._tcp servers over mDNS (DNS-SD) on every interface and
+loopback (or --discovery-interface addresses), then asks 127.0.0.1; --discovery-host asks only
+those machines, by unicast DNS-SD to their --discovery-port (the server's --udp-port). When
+several answer it lists them and asks which one to use; with --first, or when stdin is not a
+terminal, it takes the first that answered.
+TLS (wss://, tls://) is verified against --ca, or --pin, or the CA pin a discovered server
+announced: that pin is trusted on first use and remembered per server in --known-pins (default
+$XDG_CONFIG_HOME/net-chat/known-pins.json); a later different pin is refused with a warning.
+Certificate checks are never turned off.`;
 
 const tty = process.stdout.isTTY === true && !process.env.NO_COLOR;
 const COLOURS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
@@ -57,6 +63,9 @@ async function main(): Promise<void> {
         ca: { type: 'string' },
         'discovery-port': { type: 'string' },
         'discovery-host': { type: 'string', multiple: true },
+        'discovery-interface': { type: 'string', multiple: true },
+        pin: { type: 'string' },
+        'known-pins': { type: 'string' },
         first: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -79,44 +88,81 @@ async function main(): Promise<void> {
     }
   }
   let url = (v.url as string | undefined) ?? process.env.CHAT_URL;
-  let pin: string | undefined;
+  const givenPin = (v.pin as string | undefined) ?? process.env.CHAT_PIN;
+  let pin: string | undefined = givenPin;
   if (!url) {
     const port = Number(v['discovery-port'] ?? process.env.CHAT_DISCOVERY_PORT ?? 41234);
     const hosts =
       (v['discovery-host'] as string[] | undefined) ??
       (process.env.CHAT_DISCOVERY_HOST ?? '').split(',').filter((h) => h.trim() !== '');
+    const interfaces = v['discovery-interface'] as string[] | undefined;
     // Only a person at a terminal can choose; scripts and --first get the first answer, at once.
     const interactive = process.stdin.isTTY === true && v.first !== true;
     const limit = interactive ? MAX_LISTED : 1;
-    process.stdout.write(`* looking for servers on UDP port ${port}…\n`);
-    let found: FoundServer[];
+    let found: FoundServer[] = [];
     if (hosts.length > 0) {
+      process.stdout.write(`* asking ${hosts.join(', ')} on UDP port ${port} (DNS-SD)…\n`);
       const answers = await Promise.all(
-        hosts.map((host) => findServers({ discoveryPort: port, host, timeoutMs: 2500, limit })),
+        hosts.map((host) =>
+          findServers({ discoveryPort: port, host, timeoutMs: 2500, limit }).catch(() => [] as FoundServer[]),
+        ),
       );
       found = answers.flat();
     } else {
-      found = await findServers({ discoveryPort: port, timeoutMs: 2500, limit });
-      // Multicast/broadcast may not reach a server bound to loopback only: ask this machine directly.
+      process.stdout.write('* looking for _net-chat._tcp servers (mDNS)…\n');
+      try {
+        found = await findServers({
+          discoveryPort: port,
+          timeoutMs: 2500,
+          limit,
+          ...(interfaces ? { interfaces } : {}),
+        });
+      } catch (err) {
+        process.stdout.write(`* mDNS unavailable (${cleanText((err as Error).message)})\n`);
+      }
+      // No multicast here (or the server's mDNS is off): ask this machine's DNS-SD port directly.
       if (found.length === 0)
-        found = await findServers({ discoveryPort: port, host: '127.0.0.1', timeoutMs: 1500, limit });
+        found = await findServers({ discoveryPort: port, host: '127.0.0.1', timeoutMs: 1500, limit }).catch(
+          () => [],
+        );
     }
     found = distinct(found).slice(0, MAX_LISTED);
     if (found.length === 0) fail('no server answered; pass --url');
-    const first = interactive && found.length > 1 ? await choose(found, ca !== undefined) : found[0]!;
-    url = pickUrl(first, ca !== undefined);
-    pin = first.caPin;
+    const haveTrust = ca !== undefined || givenPin !== undefined;
+    const first = interactive && found.length > 1 ? await choose(found, haveTrust) : found[0]!;
+    url = pickUrl(first, haveTrust);
     process.stdout.write(`* found ${first.name} at ${url}\n`);
-    if (pin && !ca && /^(wss|tls):/.test(url) && first.http) {
-      try {
-        ca = await caFromPin(
-          `http://${first.host.includes(':') ? `[${first.host}]` : first.host}:${first.http}`,
-          pin,
-        );
-        process.stdout.write('* server CA verified against the announced pin\n');
-      } catch (err) {
-        fail(`cannot trust the discovered server: ${(err as Error).message}`);
+    if (!ca && /^(wss|tls):/.test(url)) {
+      pin = await trustPin(first, givenPin, v['known-pins'] as string | undefined);
+      if (first.http) {
+        try {
+          ca = await caFromPin(
+            `http://${first.host.includes(':') ? `[${first.host}]` : first.host}:${first.http}`,
+            pin,
+          );
+        } catch (err) {
+          fail(`cannot trust the discovered server: ${(err as Error).message}`);
+        }
       }
+      if (!givenPin) {
+        const store = new KnownPins((v['known-pins'] as string | undefined) ?? defaultPinFile());
+        const key = serverKey(first);
+        const firstUse = store.check(key, pin).kind === 'first-use';
+        if (firstUse) {
+          try {
+            store.remember(key, pin);
+          } catch (err) {
+            process.stdout.write(
+              `* could not remember the pin in ${store.file}: ${(err as Error).message}\n`,
+            );
+          }
+        }
+        process.stdout.write(
+          firstUse
+            ? `* server CA verified against the announced pin (trusted on first use, remembered in ${store.file})\n`
+            : '* server CA verified against the announced pin (the one remembered for this server)\n',
+        );
+      } else process.stdout.write('* server CA verified against --pin\n');
     }
   }
   let link: Link;
@@ -208,7 +254,7 @@ function distinct(found: FoundServer[]): FoundServer[] {
 async function choose(found: FoundServer[], haveCa: boolean): Promise<FoundServer> {
   process.stdout.write(`* ${found.length} servers answered:\n`);
   found.forEach((s, i) => {
-    process.stdout.write(`  ${i + 1}) ${s.name.replace(CONTROL, '?')} at ${pickUrl(s, haveCa)}\n`);
+    process.stdout.write(`  ${i + 1}) ${cleanText(s.name)} at ${pickUrl(s, haveCa)}\n`);
   });
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
   try {
@@ -230,6 +276,42 @@ async function choose(found: FoundServer[], haveCa: boolean): Promise<FoundServe
   } finally {
     rl.close();
   }
+}
+
+/** known-pins key of a server: where its TLS endpoint is (the address we connect to and its port). */
+function serverKey(s: FoundServer): string {
+  return `${s.host}:${s.https ?? s.tls}`;
+}
+
+/**
+ * The pin to verify a discovered server with: --pin when given (a different announced pin is only
+ * warned about), else the announced one if it is new or the one remembered for this server; a
+ * changed pin is refused, since a discovery answer is not authenticated.
+ */
+async function trustPin(
+  s: FoundServer,
+  givenPin: string | undefined,
+  file: string | undefined,
+): Promise<string> {
+  if (givenPin) {
+    if (s.caPin && s.caPin.replace(/^sha256\//, '') !== givenPin.replace(/^sha256\//, '')) {
+      process.stdout.write('! warning: the server announced a different CA pin than --pin; using --pin\n');
+    }
+    return givenPin;
+  }
+  if (!s.caPin) fail('the discovered server announced no CA pin; pass --ca or --pin');
+  const store = new KnownPins(file ?? defaultPinFile());
+  const decision = store.check(serverKey(s), s.caPin);
+  if (decision.kind === 'changed') {
+    process.stderr.write(
+      `! WARNING: the CA pin announced for ${serverKey(s)} changed\n` +
+        `!   remembered ${decision.remembered}\n!   announced  ${decision.pin}\n` +
+        '! Someone on the network may be impersonating the server. Refusing to connect.\n' +
+        `! If the server's CA really changed, pass --pin ${decision.pin} or remove the entry from ${store.file}.\n`,
+    );
+    process.exit(3);
+  }
+  return decision.pin;
 }
 
 function pickUrl(a: FoundServer, haveCa: boolean): string {

@@ -1,8 +1,18 @@
-import { type Announcer, announce, type DiscoveredService, discover } from '@net/udp';
+import {
+  createResponder,
+  type DiscoveredService,
+  defaultInterfaces,
+  find,
+  type MdnsResponder,
+  queryUnicast,
+  type TxtValue,
+} from '@net/udp';
+import { PROTOCOL_VERSION } from '../client/web/protocol.js';
 
-export const SERVICE = 'net-chat';
+/** The DNS-SD service type every chat server advertises (RFC 6763). */
+export const SERVICE_TYPE = '_net-chat._tcp';
 
-/** What a chat server announces besides its main (HTTP) port; all values are strings on the wire. */
+/** What a chat server advertises besides its main (HTTP) port; all values are strings in TXT. */
 export interface ChatEndpoints {
   tcp?: number;
   http?: number;
@@ -13,62 +23,127 @@ export interface ChatEndpoints {
   name: string;
 }
 
-/** Announce this server over UDP multicast/broadcast and answer queries (@net/udp discovery). */
-export function startDiscovery(host: string, port: number, endpoints: ChatEndpoints): Promise<Announcer> {
-  const meta: Record<string, string> = { name: endpoints.name };
-  for (const key of ['tcp', 'http', 'tls', 'https', 'caPin'] as const) {
-    const v = endpoints[key];
-    if (v !== undefined) meta[key] = String(v);
-  }
+export interface Discovery {
+  /** The instance name after probing (`net-chat/0.1.0 (2)` when the first was taken). */
+  readonly name: string;
+  /** The port answering unicast DNS-SD queries (`--udp-port`). */
+  readonly unicastPort: number;
+  /** False when port 5353 could not be shared: only unicast DNS-SD works then. */
+  readonly multicast: boolean;
+  close(): Promise<void>;
+}
+
+function isIPv4(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * Advertises this server as `_net-chat._tcp` over mDNS and answers unicast DNS-SD queries on
+ * `port` (for `--discovery-host` across networks without multicast). Bound to one IPv4 address
+ * (e.g. `--host 127.0.0.1`), it announces on that interface only, so tools on the same machine
+ * (avahi-browse, dns-sd) find it.
+ */
+export async function startDiscovery(
+  host: string,
+  port: number,
+  endpoints: ChatEndpoints,
+): Promise<Discovery> {
   const main = endpoints.http ?? endpoints.tcp ?? endpoints.https ?? endpoints.tls;
   if (main === undefined) throw new Error('nothing to announce');
-  return announce({
-    service: SERVICE,
-    port: main,
-    meta,
-    discoveryPort: port,
-    bindAddress: host === '::' ? '0.0.0.0' : host,
-    ...(host === '127.0.0.1' ? { interfaces: ['127.0.0.1'] } : {}),
-  });
+  const txt: Record<string, string | number> = { v: PROTOCOL_VERSION, path: '/ws' };
+  for (const key of ['tcp', 'http', 'tls', 'https'] as const) {
+    const v = endpoints[key];
+    if (v !== undefined) txt[key] = v;
+  }
+  if (endpoints.caPin) txt.pin = endpoints.caPin;
+  const specific = isIPv4(host) && host !== '0.0.0.0';
+  const loopback = host === '::1' || host === 'localhost';
+  const options = {
+    ...(specific ? { interfaces: [host] } : loopback ? { interfaces: ['127.0.0.1'] } : {}),
+    unicastPort: port,
+    unicastAddress: specific ? host : loopback ? '127.0.0.1' : '0.0.0.0',
+  };
+  let responder: MdnsResponder;
+  let multicast = true;
+  try {
+    responder = await createResponder(options);
+  } catch {
+    // Port 5353 held by a responder that does not share it (or no multicast at all): keep the
+    // unicast DNS-SD port. If that fails too (--udp-port taken), its error is the one reported.
+    multicast = false;
+    responder = await createResponder({ ...options, multicast: false });
+  }
+  const service = responder.advertise({ name: endpoints.name, type: SERVICE_TYPE, port: main, txt });
+  // "ready" should mean discoverable: wait for probing (about a second), but never block start-up on it.
+  await Promise.race([service.ready.catch(() => {}), new Promise((r) => setTimeout(r, 3000).unref())]);
+  return {
+    get name() {
+      return service.name;
+    },
+    unicastPort: responder.transport.unicastPort ?? port,
+    multicast,
+    close: () => responder.close(),
+  };
 }
 
 export interface FoundServer extends ChatEndpoints {
   host: string;
+  /** The DNS-SD instance (`name._net-chat._tcp.local`), as announced. */
+  instance: string;
 }
 
-function num(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
+function num(v: TxtValue | undefined): number | undefined {
+  if (typeof v !== 'string') return undefined;
   const n = Number(v);
   return Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
 }
 
-/** Look for chat servers; `host` asks one machine directly (unicast), otherwise the LAN. */
+/**
+ * Everything a discovered server says is unauthenticated: control and format characters (terminal
+ * escapes, bidi overrides, line separators) never reach the screen.
+ */
+export function cleanText(text: string, max = 100): string {
+  return text.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, '').slice(0, max);
+}
+
+function toFound(s: DiscoveredService, via?: string): FoundServer | undefined {
+  const host = via ?? s.addresses.find((a) => !a.includes(':')) ?? s.addresses[0];
+  if (!host) return undefined;
+  const out: FoundServer = { host, name: cleanText(s.name) || '?', instance: s.fqdn };
+  const t = s.txt;
+  const tcp = num(t.tcp);
+  const http = num(t.http);
+  const tls = num(t.tls);
+  const https = num(t.https);
+  if (tcp) out.tcp = tcp;
+  if (http) out.http = http;
+  if (tls) out.tls = tls;
+  if (https) out.https = https;
+  if (!tcp && !http && !tls && !https) out.http = s.port;
+  if (typeof t.pin === 'string' && /^(sha256\/)?[A-Za-z0-9+/=]{20,100}$/.test(t.pin)) out.caPin = t.pin;
+  return out;
+}
+
+/** The interfaces the client browses on: every LAN interface plus loopback (servers on this machine). */
+export function clientInterfaces(): string[] {
+  return [...new Set([...defaultInterfaces(), '127.0.0.1'])];
+}
+
+/** Look for chat servers: `host` asks one machine's `--udp-port` directly (unicast DNS-SD), otherwise mDNS. */
 export async function findServers(options: {
   discoveryPort: number;
   host?: string;
   timeoutMs?: number;
   limit?: number;
+  interfaces?: string[];
 }): Promise<FoundServer[]> {
-  const found: DiscoveredService[] = await discover({
-    service: SERVICE,
-    discoveryPort: options.discoveryPort,
-    timeout: options.timeoutMs ?? 2000,
-    queries: 3,
-    ...(options.host ? { host: options.host } : {}),
-    ...(options.limit ? { limit: options.limit } : {}),
-  });
-  return found.map((s) => {
-    const m = s.meta;
-    const out: FoundServer = { host: s.host, name: m.name ?? s.instance };
-    const tcp = num(m.tcp);
-    const http = num(m.http);
-    const tls = num(m.tls);
-    const https = num(m.https);
-    if (tcp) out.tcp = tcp;
-    if (http) out.http = http;
-    if (tls) out.tls = tls;
-    if (https) out.https = https;
-    if (m.caPin) out.caPin = m.caPin;
-    return out;
-  });
+  const timeout = options.timeoutMs ?? 2000;
+  const found = options.host
+    ? await queryUnicast({ host: options.host, port: options.discoveryPort, type: SERVICE_TYPE, timeout })
+    : await find(SERVICE_TYPE, {
+        interfaces: options.interfaces ?? clientInterfaces(),
+        timeout,
+        ...(options.limit ? { limit: options.limit } : {}),
+      });
+  return found.flatMap((s) => toFound(s, options.host) ?? []);
 }
