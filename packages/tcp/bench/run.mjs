@@ -248,12 +248,13 @@ async function anchorSmallCorked() {
 // ---------------------------------------------------------------------------------------------
 // Ours: server + client from @net/tcp, producer respecting backpressure.
 
-async function oursRun(payload, count, unit) {
+async function oursRun(payload, count, unit, codec = lengthPrefixed()) {
   let received = 0;
   let bytes = 0;
   let done;
   const finished = new Promise((r) => (done = r));
-  const server = createServer({ codec: lengthPrefixed(), idleTimeout: 0 }, (conn) => {
+  const server = createServer({ codec, idleTimeout: 0 }, (conn) => {
+    // `frame` is a Buffer, or a Frame (zero-copy segments) with codec `lengthPrefixed({ frames: 'segments' })`.
     conn.on('message', (frame) => {
       bytes += frame.length;
       if (++received === count) done();
@@ -272,6 +273,8 @@ async function oursRun(payload, count, unit) {
 
 const oursSmall = () => oursRun(Buffer.alloc(64, 1), SMALL_COUNT, 'msgs');
 const oursLarge = () => oursRun(Buffer.alloc(65_536, 2), LARGE_COUNT, 'MB');
+const segmentsCodec = lengthPrefixed({ frames: 'segments' });
+const oursLargeSegments = () => oursRun(Buffer.alloc(65_536, 2), LARGE_COUNT, 'MB', segmentsCodec);
 
 /** Runs `fn` and also returns its rate per CPU-second (user+sys), which other tenants disturb less. */
 async function measure(fn, work) {
@@ -338,6 +341,7 @@ console.log(`rounds ${ROUNDS}, ${SMALL_COUNT} small messages, ${LARGE_COUNT} x 6
 const started = Date.now();
 const only = process.env.ONLY;
 const NET = '@net/tcp lengthPrefixed()';
+const NET_SEGMENTS = "@net/tcp lengthPrefixed({ frames: 'segments' })";
 if (only !== 'large') {
   await compare(
     'small-corked',
@@ -361,6 +365,17 @@ if (only !== 'small') {
     0.95,
     (LARGE_COUNT * 65_536) / 1e6,
     ['raw net pipe (no framing)', NET],
+    true,
+  );
+  await compare(
+    'large-segments-pipe',
+    '64 KiB length-prefixed frames, zero-copy Frame segments, client -> server',
+    'MB/s',
+    anchorLarge,
+    oursLargeSegments,
+    0.95,
+    (LARGE_COUNT * 65_536) / 1e6,
+    ['raw net pipe (no framing)', NET_SEGMENTS],
     true,
   );
 }
