@@ -207,6 +207,45 @@ async function anchorLargeIdeal() {
   return (LARGE_COUNT * 65_536) / seconds / 1e6;
 }
 
+/**
+ * Informational: a raw 64 KiB pipe server -> client, read by the client with 'data' events (a
+ * fresh 64 KiB buffer per read) or with `onread` into one reusable buffer of ONREAD_SIZE. Only client
+ * sockets take `onread`; its reused buffer is overwritten on the next read, so it cannot feed the
+ * zero-copy segments mode (a frame would have to be copied out before returning).
+ */
+const ONREAD_SIZE = 256 * 1024;
+async function pipeToClient(useOnread) {
+  const total = LARGE_COUNT * 65_536;
+  const payload = Buffer.alloc(65_536, 3);
+  const server = net.createServer(async (socket) => {
+    socket.setNoDelay(true);
+    for (let i = 0; i < LARGE_COUNT; i++) if (!socket.write(payload)) await once(socket, 'drain');
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  let received = 0;
+  let done;
+  const finished = new Promise((r) => (done = r));
+  const count = (n) => {
+    received += n;
+    if (received === total) done();
+  };
+  const start = process.hrtime.bigint();
+  const socket = net.connect({
+    port: server.address().port,
+    host: HOST,
+    ...(useOnread ? { onread: { buffer: Buffer.allocUnsafe(ONREAD_SIZE), callback: (n) => count(n) } } : {}),
+  });
+  if (!useOnread) socket.on('data', (chunk) => count(chunk.length));
+  await finished;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  socket.destroy();
+  server.close();
+  return total / seconds / 1e6;
+}
+const pipeToClientData = () => pipeToClient(false);
+const pipeToClientOnread = () => pipeToClient(true);
+
 /** Informational: small frames with the writes of each tick corked into one writev. */
 async function anchorSmallCorked() {
   let received = 0;
@@ -419,6 +458,19 @@ if (only === undefined || only === 'extra') {
     0,
     (LARGE_COUNT * 65_536) / 1e6,
     ['cheapest contiguous-frame decoder', NET],
+  );
+  await compare(
+    'onread-vs-data',
+    'raw 64 KiB pipe server -> client: client reads with onread (reused buffer) vs data events',
+    'MB/s',
+    pipeToClientData,
+    pipeToClientOnread,
+    0,
+    (LARGE_COUNT * 65_536) / 1e6,
+    [
+      "raw net client, 'data' events",
+      `raw net client, onread into a reused ${ONREAD_SIZE / 1024} KiB buffer`,
+    ],
   );
 }
 const seconds = (Date.now() - started) / 1000;
