@@ -12,7 +12,7 @@ import {
   TcpError,
   TruncatedFrameError,
 } from './errors.js';
-import { Frame } from './frame.js';
+import { type Frame, isFrame } from './frame.js';
 import { checkInt, MAX_TIMER, type ResolvedConnectionOptions } from './options.js';
 
 /** Events of a `Connection`. */
@@ -296,7 +296,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   writeRaw(data: string | Uint8Array | readonly Uint8Array[] | Frame): boolean {
     if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
     if (typeof data === 'string') return this.#push(Buffer.from(data, 'utf8'));
-    return this.#push(data instanceof Frame ? data.segments : data);
+    return this.#push(isFrame(data) ? data.segments : data);
   }
 
   /** Resolves when outbound bytes are below `highWaterMark` (at once if they already are). */

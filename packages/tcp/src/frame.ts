@@ -5,6 +5,21 @@ const NO_SEGMENTS: readonly Buffer[] = Object.freeze([]);
 /** Set by `Frame.of` for the very next constructor call only (skips re-validation). */
 let trusted: readonly Buffer[] | undefined;
 let trustedLength = 0;
+/**
+ * The ESM and CommonJS builds each define a `Frame` class; a frame decoded by one build may be sent
+ * through a connection of the other. Both builds mark their prototype with this registry symbol.
+ */
+const FRAME_BRAND = Symbol.for('@net/tcp:frame');
+const ordinaryHasInstance = Function.prototype[Symbol.hasInstance];
+
+/** True for a `Frame` of either build of this package. */
+export function isFrame(value: unknown): value is Frame {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { [FRAME_BRAND]?: unknown })[FRAME_BRAND] === true
+  );
+}
 
 /**
  * One decoded frame as a list of zero-copy views into the received chunks, delivered by
@@ -63,8 +78,15 @@ export class Frame implements Iterable<Buffer> {
     return this.#joined;
   }
 
+  /** `instanceof Frame` also holds for a frame made by the package's other (ESM/CJS) build. */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return ordinaryHasInstance.call(Frame, value) || isFrame(value);
+  }
+
   /** Iterate the segments in order. */
   [Symbol.iterator](): Iterator<Buffer> {
     return this.segments[Symbol.iterator]();
   }
 }
+
+Object.defineProperty(Frame.prototype, FRAME_BRAND, { value: true });

@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import { asBuffer, BufferList, readUIntFrom } from './buffer-list.js';
 import type { Codec, CodecFactory } from './codec.js';
 import { FrameTooLargeError, InvalidFrameError, InvalidOptionError, TruncatedFrameError } from './errors.js';
-import { Frame } from './frame.js';
+import { Frame, isFrame } from './frame.js';
 import { checkInt, type LengthPrefixedOptions } from './options.js';
 
 /** What a length-prefixed codec encodes: bytes, a UTF-8 string, or a received `Frame` (forwarded by reference). */
@@ -185,8 +185,9 @@ export class LengthPrefixedCodec<TFrame extends Buffer | Frame = Buffer>
   }
 
   encodeInto(message: LengthPrefixedEncodable, target: Buffer, offset: number): number {
-    if (message instanceof Frame) return this.#encodeFrameInto(message, target, offset);
     const isString = typeof message === 'string';
+    if (!isString && !(message instanceof Uint8Array))
+      return this.#encodeFrameInto(frameOf(message), target, offset);
     if (!isString && message.byteLength >= COPY_THRESHOLD) return -1; // zero-copy via encode()
     const payloadLength = isString ? Buffer.byteLength(message) : message.byteLength;
     const value = this.#fieldValue(payloadLength);
@@ -242,8 +243,8 @@ export class LengthPrefixedCodec<TFrame extends Buffer | Frame = Buffer>
   }
 
   encode(message: LengthPrefixedEncodable): Uint8Array | readonly Uint8Array[] {
-    if (message instanceof Frame) return this.#encodeFrame(message);
     const isString = typeof message === 'string';
+    if (!isString && !(message instanceof Uint8Array)) return this.#encodeFrame(frameOf(message));
     const payloadLength = isString ? Buffer.byteLength(message) : message.byteLength;
     const value = this.#fieldValue(payloadLength);
     const fieldLength = this.#fieldLength === 0 ? varintSize(value) : this.#fieldLength;
@@ -387,6 +388,11 @@ export class LengthPrefixedCodec<TFrame extends Buffer | Frame = Buffer>
     this.#headerEnd = headerEnd;
     return frameLength;
   }
+}
+
+function frameOf(message: unknown): Frame {
+  if (isFrame(message)) return message;
+  throw new InvalidFrameError('can only encode a Uint8Array, a string or a Frame');
 }
 
 function varintSize(value: number): number {

@@ -165,6 +165,15 @@ describe("lengthPrefixed({ frames: 'segments' })", () => {
     );
   });
 
+  it('refuses to encode something that is neither bytes, a string nor a Frame', () => {
+    const codec = new LengthPrefixedCodec();
+    const bogus = { segments: [Buffer.from('x')], length: 1 } as unknown as Frame;
+    expect(() => codec.encode(bogus)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_FRAME' }));
+    expect(() => codec.encodeInto(bogus, Buffer.alloc(64), 0)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_FRAME' }),
+    );
+  });
+
   it('rejects an unknown frames option', () => {
     expect(() => lengthPrefixed({ frames: 'chunks' as 'segments' })).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_OPTION' }),
