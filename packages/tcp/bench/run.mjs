@@ -207,6 +207,45 @@ async function anchorLargeIdeal() {
   return (LARGE_COUNT * 65_536) / seconds / 1e6;
 }
 
+/**
+ * Informational: a raw 64 KiB pipe server -> client, read by the client with 'data' events (a
+ * fresh 64 KiB buffer per read) or with `onread` into one reusable buffer of ONREAD_SIZE. Only client
+ * sockets take `onread`; its reused buffer is overwritten on the next read, so it cannot feed the
+ * zero-copy segments mode (a frame would have to be copied out before returning).
+ */
+const ONREAD_SIZE = 256 * 1024;
+async function pipeToClient(useOnread) {
+  const total = LARGE_COUNT * 65_536;
+  const payload = Buffer.alloc(65_536, 3);
+  const server = net.createServer(async (socket) => {
+    socket.setNoDelay(true);
+    for (let i = 0; i < LARGE_COUNT; i++) if (!socket.write(payload)) await once(socket, 'drain');
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  let received = 0;
+  let done;
+  const finished = new Promise((r) => (done = r));
+  const count = (n) => {
+    received += n;
+    if (received === total) done();
+  };
+  const start = process.hrtime.bigint();
+  const socket = net.connect({
+    port: server.address().port,
+    host: HOST,
+    ...(useOnread ? { onread: { buffer: Buffer.allocUnsafe(ONREAD_SIZE), callback: (n) => count(n) } } : {}),
+  });
+  if (!useOnread) socket.on('data', (chunk) => count(chunk.length));
+  await finished;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  socket.destroy();
+  server.close();
+  return total / seconds / 1e6;
+}
+const pipeToClientData = () => pipeToClient(false);
+const pipeToClientOnread = () => pipeToClient(true);
+
 /** Informational: small frames with the writes of each tick corked into one writev. */
 async function anchorSmallCorked() {
   let received = 0;
@@ -248,12 +287,13 @@ async function anchorSmallCorked() {
 // ---------------------------------------------------------------------------------------------
 // Ours: server + client from @net/tcp, producer respecting backpressure.
 
-async function oursRun(payload, count, unit) {
+async function oursRun(payload, count, unit, codec = lengthPrefixed()) {
   let received = 0;
   let bytes = 0;
   let done;
   const finished = new Promise((r) => (done = r));
-  const server = createServer({ codec: lengthPrefixed(), idleTimeout: 0 }, (conn) => {
+  const server = createServer({ codec, idleTimeout: 0 }, (conn) => {
+    // `frame` is a Buffer, or a Frame (zero-copy segments) with codec `lengthPrefixed({ frames: 'segments' })`.
     conn.on('message', (frame) => {
       bytes += frame.length;
       if (++received === count) done();
@@ -272,6 +312,8 @@ async function oursRun(payload, count, unit) {
 
 const oursSmall = () => oursRun(Buffer.alloc(64, 1), SMALL_COUNT, 'msgs');
 const oursLarge = () => oursRun(Buffer.alloc(65_536, 2), LARGE_COUNT, 'MB');
+const segmentsCodec = lengthPrefixed({ frames: 'segments' });
+const oursLargeSegments = () => oursRun(Buffer.alloc(65_536, 2), LARGE_COUNT, 'MB', segmentsCodec);
 
 /** Runs `fn` and also returns its rate per CPU-second (user+sys), which other tenants disturb less. */
 async function measure(fn, work) {
@@ -338,6 +380,7 @@ console.log(`rounds ${ROUNDS}, ${SMALL_COUNT} small messages, ${LARGE_COUNT} x 6
 const started = Date.now();
 const only = process.env.ONLY;
 const NET = '@net/tcp lengthPrefixed()';
+const NET_SEGMENTS = "@net/tcp lengthPrefixed({ frames: 'segments' })";
 if (only !== 'large') {
   await compare(
     'small-corked',
@@ -361,6 +404,17 @@ if (only !== 'small') {
     0.95,
     (LARGE_COUNT * 65_536) / 1e6,
     ['raw net pipe (no framing)', NET],
+    true,
+  );
+  await compare(
+    'large-segments-pipe',
+    '64 KiB length-prefixed frames, zero-copy Frame segments, client -> server',
+    'MB/s',
+    anchorLarge,
+    oursLargeSegments,
+    0.95,
+    (LARGE_COUNT * 65_536) / 1e6,
+    ['raw net pipe (no framing)', NET_SEGMENTS],
     true,
   );
 }
@@ -404,6 +458,19 @@ if (only === undefined || only === 'extra') {
     0,
     (LARGE_COUNT * 65_536) / 1e6,
     ['cheapest contiguous-frame decoder', NET],
+  );
+  await compare(
+    'onread-vs-data',
+    'raw 64 KiB pipe server -> client: client reads with onread (reused buffer) vs data events',
+    'MB/s',
+    pipeToClientData,
+    pipeToClientOnread,
+    0,
+    (LARGE_COUNT * 65_536) / 1e6,
+    [
+      "raw net client, 'data' events",
+      `raw net client, onread into a reused ${ONREAD_SIZE / 1024} KiB buffer`,
+    ],
   );
 }
 const seconds = (Date.now() - started) / 1000;

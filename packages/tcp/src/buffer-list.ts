@@ -120,6 +120,25 @@ export class BufferList {
     return out;
   }
 
+  /**
+   * Remove the first `n` bytes (`n <= length`) as views of the queued chunks, appended to `out`:
+   * never a copy, one view per chunk touched, no empty views.
+   */
+  takeSegments(n: number, out: Buffer[]): void {
+    let left = n;
+    let i = this.#head;
+    let from = this.#offset;
+    while (left > 0) {
+      const chunk = this.#chunks[i]!;
+      const count = Math.min(chunk.length - from, left);
+      out.push(from === 0 && count === chunk.length ? chunk : chunk.subarray(from, from + count));
+      left -= count;
+      from = 0;
+      i++;
+    }
+    this.skip(n);
+  }
+
   /** Remove and return everything. */
   takeAll(): Buffer {
     return this.take(this.#length);

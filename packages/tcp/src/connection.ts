@@ -12,6 +12,7 @@ import {
   TcpError,
   TruncatedFrameError,
 } from './errors.js';
+import { type Frame, isFrame } from './frame.js';
 import { checkInt, MAX_TIMER, type ResolvedConnectionOptions } from './options.js';
 
 /** Events of a `Connection`. */
@@ -275,9 +276,10 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
 
   /**
    * Queue bytes exactly as given, bypassing the codec: a greeting, a banner, a pre-encoded frame.
-   * Strings are UTF-8 encoded. Same backpressure and limits as `send`.
+   * Strings are UTF-8 encoded; a `Frame`'s segments are written by reference (one writev, no
+   * concatenation). Same backpressure and limits as `send`.
    */
-  sendRaw(data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
+  sendRaw(data: string | Uint8Array | readonly Uint8Array[] | Frame): Promise<void> {
     let belowHighWaterMark: boolean;
     try {
       belowHighWaterMark = this.writeRaw(data);
@@ -291,9 +293,10 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
    * `write` without the codec; see `sendRaw`. An array of parts (an encoded message) is accepted
    * or refused as a whole, so a limit can never cut a message in two.
    */
-  writeRaw(data: string | Uint8Array | readonly Uint8Array[]): boolean {
+  writeRaw(data: string | Uint8Array | readonly Uint8Array[] | Frame): boolean {
     if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
-    return this.#push(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    if (typeof data === 'string') return this.#push(Buffer.from(data, 'utf8'));
+    return this.#push(isFrame(data) ? data.segments : data);
   }
 
   /** Resolves when outbound bytes are below `highWaterMark` (at once if they already are). */

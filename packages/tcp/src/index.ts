@@ -1,6 +1,7 @@
 export type { Codec, CodecFactory, DecodedOf, EncodableOf } from './codec.js';
 export { BufferList } from './buffer-list.js';
-export { LengthPrefixedCodec, lengthPrefixed } from './length-prefixed.js';
+export { Frame } from './frame.js';
+export { LengthPrefixedCodec, type LengthPrefixedEncodable, lengthPrefixed } from './length-prefixed.js';
 export { LineCodec, type LineBufferOptions, lines } from './line.js';
 export { JsonLinesCodec, json } from './json.js';
 export { RawCodec, raw } from './raw.js';

@@ -2,7 +2,11 @@ import { Buffer } from 'node:buffer';
 import { asBuffer, BufferList, readUIntFrom } from './buffer-list.js';
 import type { Codec, CodecFactory } from './codec.js';
 import { FrameTooLargeError, InvalidFrameError, InvalidOptionError, TruncatedFrameError } from './errors.js';
+import { Frame, isFrame } from './frame.js';
 import { checkInt, type LengthPrefixedOptions } from './options.js';
+
+/** What a length-prefixed codec encodes: bytes, a UTF-8 string, or a received `Frame` (forwarded by reference). */
+export type LengthPrefixedEncodable = Uint8Array | string | Frame;
 
 /** Payloads below this are copied next to their header (one small write beats a two-buffer writev). */
 const COPY_THRESHOLD = 2048;
@@ -18,8 +22,13 @@ const NEED_MORE = -1;
  * ```
  *
  * The first `initialBytesToStrip` bytes of each frame are dropped from the decoded message.
+ *
+ * `TFrame` is `Buffer` (default, `frames: 'buffer'`) or `Frame` (`frames: 'segments'`); it must
+ * match the option, which `lengthPrefixed()` guarantees.
  */
-export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
+export class LengthPrefixedCodec<TFrame extends Buffer | Frame = Buffer>
+  implements Codec<TFrame, LengthPrefixedEncodable>
+{
   readonly #fieldLength: number; // 0 = varint
   readonly #littleEndian: boolean;
   readonly #fieldOffset: number;
@@ -27,6 +36,7 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
   readonly #strip: number | undefined;
   readonly #maxFrameLength: number;
   readonly #maxFieldValue: number;
+  readonly #segmented: boolean;
 
   readonly #list = new BufferList();
   /** Total length of the frame at the head of `#list` once its header is parsed, else -1. */
@@ -58,6 +68,10 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
       options.initialBytesToStrip === undefined
         ? undefined
         : checkInt('initialBytesToStrip', options.initialBytesToStrip, 0);
+    const frames = options.frames ?? 'buffer';
+    if (frames !== 'buffer' && frames !== 'segments')
+      throw new InvalidOptionError('frames', "expected 'buffer' or 'segments'");
+    this.#segmented = frames === 'segments';
     this.#maxFieldValue = field === 'varint' || field === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * field) - 1;
   }
 
@@ -70,7 +84,15 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
     this.#frameLength = NEED_MORE;
   }
 
-  decode(chunk: Uint8Array, out: Buffer[]): void {
+  decode(chunk: Uint8Array, out: TFrame[]): void {
+    if (this.#segmented) {
+      this.#decodeSegments(chunk, out as Frame[]);
+      return;
+    }
+    this.#decodeContiguous(chunk, out as Buffer[]);
+  }
+
+  #decodeContiguous(chunk: Uint8Array, out: Buffer[]): void {
     const list = this.#list;
     let buf: Buffer;
     if (list.length === 0) {
@@ -109,14 +131,63 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
     }
   }
 
-  end(_out: Buffer[]): void {
+  /**
+   * Like `#decodeContiguous`, but a frame spanning chunks becomes a `Frame` of views into them
+   * instead of a copy. Headers are still parsed from the list (a header split across chunks is
+   * read byte by byte, never joined).
+   */
+  #decodeSegments(chunk: Uint8Array, out: Frame[]): void {
+    const list = this.#list;
+    let buf: Buffer;
+    if (list.length === 0) {
+      buf = asBuffer(chunk);
+    } else {
+      list.push(chunk);
+      for (;;) {
+        if (this.#frameLength === NEED_MORE) {
+          this.#frameLength = this.#headerFromList(list);
+          if (this.#frameLength === NEED_MORE) return;
+        }
+        const frameLength = this.#frameLength;
+        if (list.length < frameLength) return;
+        const strip = this.#strip ?? this.#headerEnd;
+        list.skip(strip);
+        const segments: Buffer[] = [];
+        list.takeSegments(frameLength - strip, segments);
+        out.push(Frame.of(segments, frameLength - strip));
+        this.#frameLength = NEED_MORE;
+        if (list.length === 0) return;
+        if (list.chunkCount === 1) {
+          buf = list.takeAll(); // a view: the rest lies in one chunk
+          break;
+        }
+      }
+    }
+    const end = buf.length;
+    let pos = 0;
+    while (pos < end) {
+      const frameLength = this.#headerFromBuffer(buf, pos, end);
+      if (frameLength === NEED_MORE || end - pos < frameLength) break;
+      const start = pos + (this.#strip ?? this.#headerEnd);
+      pos += frameLength;
+      out.push(Frame.of(pos > start ? [buf.subarray(start, pos)] : [], pos - start));
+    }
+    if (pos < end) {
+      list.push(pos === 0 ? buf : buf.subarray(pos));
+      this.#frameLength = NEED_MORE;
+    }
+  }
+
+  end(_out: TFrame[]): void {
     const left = this.#list.length;
     this.reset();
     if (left > 0) throw new TruncatedFrameError(left);
   }
 
-  encodeInto(message: Uint8Array | string, target: Buffer, offset: number): number {
+  encodeInto(message: LengthPrefixedEncodable, target: Buffer, offset: number): number {
     const isString = typeof message === 'string';
+    if (!isString && !(message instanceof Uint8Array))
+      return this.#encodeFrameInto(frameOf(message), target, offset);
     if (!isString && message.byteLength >= COPY_THRESHOLD) return -1; // zero-copy via encode()
     const payloadLength = isString ? Buffer.byteLength(message) : message.byteLength;
     const value = this.#fieldValue(payloadLength);
@@ -142,8 +213,38 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
     return value;
   }
 
-  encode(message: Uint8Array | string): Uint8Array | readonly Uint8Array[] {
+  #encodeFrameInto(frame: Frame, target: Buffer, offset: number): number {
+    if (frame.length >= COPY_THRESHOLD) return -1; // by reference via encode()
+    const value = this.#fieldValue(frame.length);
+    const fieldLength = this.#fieldLength === 0 ? varintSize(value) : this.#fieldLength;
+    const headerLength = this.#fieldOffset + fieldLength;
+    const total = headerLength + frame.length;
+    if (total > this.#maxFrameLength) throw new FrameTooLargeError(total, this.#maxFrameLength);
+    if (offset + total > target.length) return -1;
+    this.#writeHeader(target, offset, value, fieldLength);
+    let at = offset + headerLength;
+    for (const segment of frame.segments) {
+      target.set(segment, at);
+      at += segment.length;
+    }
+    return total;
+  }
+
+  /** Header followed by the frame's segments, by reference: the connection writes them with one writev. */
+  #encodeFrame(frame: Frame): readonly Uint8Array[] {
+    const value = this.#fieldValue(frame.length);
+    const fieldLength = this.#fieldLength === 0 ? varintSize(value) : this.#fieldLength;
+    const headerLength = this.#fieldOffset + fieldLength;
+    const total = headerLength + frame.length;
+    if (total > this.#maxFrameLength) throw new FrameTooLargeError(total, this.#maxFrameLength);
+    const header = Buffer.allocUnsafe(headerLength);
+    this.#writeHeader(header, 0, value, fieldLength);
+    return [header, ...frame.segments];
+  }
+
+  encode(message: LengthPrefixedEncodable): Uint8Array | readonly Uint8Array[] {
     const isString = typeof message === 'string';
+    if (!isString && !(message instanceof Uint8Array)) return this.#encodeFrame(frameOf(message));
     const payloadLength = isString ? Buffer.byteLength(message) : message.byteLength;
     const value = this.#fieldValue(payloadLength);
     const fieldLength = this.#fieldLength === 0 ? varintSize(value) : this.#fieldLength;
@@ -289,6 +390,11 @@ export class LengthPrefixedCodec implements Codec<Buffer, Uint8Array | string> {
   }
 }
 
+function frameOf(message: unknown): Frame {
+  if (isFrame(message)) return message;
+  throw new InvalidFrameError('can only encode a Uint8Array, a string or a Frame');
+}
+
 function varintSize(value: number): number {
   let size = 1;
   while (value >= 0x80) {
@@ -299,16 +405,27 @@ function varintSize(value: number): number {
 }
 
 /**
- * Codec factory for length-prefixed binary frames. Decodes to `Buffer`, encodes `Uint8Array` or
- * `string` (UTF-8). Options are validated now, so mistakes surface at startup.
+ * Codec factory for length-prefixed binary frames. Decodes to `Buffer` (default) or, with
+ * `frames: 'segments'`, to a zero-copy `Frame`; encodes `Uint8Array`, `string` (UTF-8) or a `Frame`.
+ * Options are validated now, so mistakes surface at startup.
  *
  * @example
  * createServer({ codec: lengthPrefixed({ lengthFieldLength: 2 }) }, onConnection)
+ * createServer({ codec: lengthPrefixed({ frames: 'segments' }) }, (conn) => conn.on('message', (f) => conn.write(f)))
  */
 export function lengthPrefixed(
+  options: LengthPrefixedOptions & { frames: 'segments' },
+): CodecFactory<Frame, LengthPrefixedEncodable>;
+export function lengthPrefixed(
+  options?: LengthPrefixedOptions & { frames?: 'buffer' },
+): CodecFactory<Buffer, LengthPrefixedEncodable>;
+export function lengthPrefixed(
+  options?: LengthPrefixedOptions,
+): CodecFactory<Buffer | Frame, LengthPrefixedEncodable>;
+export function lengthPrefixed(
   options: LengthPrefixedOptions = {},
-): CodecFactory<Buffer, Uint8Array | string> {
+): CodecFactory<Buffer | Frame, LengthPrefixedEncodable> {
   new LengthPrefixedCodec(options);
   const frozen = { ...options };
-  return () => new LengthPrefixedCodec(frozen);
+  return () => new LengthPrefixedCodec<Buffer | Frame>(frozen);
 }

@@ -38,6 +38,14 @@ export interface LengthPrefixedOptions {
    * @default 16 MiB (16_777_216)
    */
   maxFrameLength?: number;
+  /**
+   * How decoded frames are delivered. `'buffer'`: one contiguous `Buffer` per frame; a frame that
+   * spans socket reads is copied once to make it contiguous. `'segments'`: a `Frame` whose
+   * `segments` are views into the received chunks, never a copy (`frame.toBuffer()` joins them on
+   * demand). Use `'segments'` for large frames you forward or write to disk/another socket as is.
+   * @default 'buffer'
+   */
+  frames?: 'buffer' | 'segments';
 }
 
 /** Options of `json()`: those of `lines()` except `output`, plus a nesting limit. */

@@ -25,6 +25,9 @@ console.log(JSON.stringify({
   plainErrorIsBase: new Error('x') instanceof esm.TcpError || new Error('x') instanceof cjs.TcpError,
   lookalikeIsBase: Object.assign(Object.create(Error.prototype), { code: fromEsm.code }) instanceof cjs.TcpError,
   code: fromCjs.code === fromEsm.code,
+  frameAcrossBuilds: new cjs.Frame([]) instanceof esm.Frame && new esm.Frame([]) instanceof cjs.Frame,
+  bufferIsNotFrame: Buffer.alloc(1) instanceof esm.Frame || {} instanceof cjs.Frame,
+  cjsFrameEncodedByEsm: Buffer.concat([new esm.LengthPrefixedCodec().encode(new cjs.Frame([Buffer.from('hi')]))].flat()).toString('hex'),
 }));
 `;
 
@@ -44,6 +47,9 @@ describe('errors across the ESM and CommonJS builds (dual-package hazard)', () =
       plainErrorIsBase: false,
       lookalikeIsBase: false,
       code: true,
+      frameAcrossBuilds: true,
+      bufferIsNotFrame: false,
+      cjsFrameEncodedByEsm: '000000026869',
     });
   });
 });
