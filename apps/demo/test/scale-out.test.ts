@@ -298,8 +298,10 @@ describe.skipIf(!HAVE_REDIS)('several chat nodes on one Redis', () => {
     await waitFor('flow going', () => acked.length >= 20, 20_000);
     await redis.stop('SIGKILL');
     const before = acked.length;
-    // Longer than the nodes' 5 s bounded wait.
-    await new Promise((r) => setTimeout(r, 6500));
+    // Longer than two of the nodes' 5 s bounded waits: a send in flight at the kill ends
+    // OUTCOME_UNKNOWN after the first, and the resend that follows it, never sent while Redis is
+    // down, must end STORE_FAILED after the second.
+    await new Promise((r) => setTimeout(r, 11_500));
     expect(acked.length).toBeLessThanOrEqual(before + 2); // at most what was in flight at the kill
     await redis.start();
     await waitFor('flow after restart', () => acked.length >= before + 30, 30_000);
