@@ -218,6 +218,13 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
   }
 
   log.info(`${SERVER_NAME} listening, data in ${resolve(config.dataDir)}`);
+  // The one line a new user needs: where to point the browser.
+  const pagePort = config.tlsOnly ? endpoints.https : (endpoints.http ?? endpoints.https);
+  if (pagePort !== undefined) {
+    const scheme = pagePort === endpoints.http ? 'http' : 'https';
+    const wildcard = config.host === '0.0.0.0' || config.host === '::';
+    log.info(`open ${url(scheme, wildcard ? 'localhost' : config.host, pagePort)}/ in a browser`);
+  }
 
   return {
     async close() {
