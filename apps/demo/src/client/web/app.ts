@@ -121,9 +121,10 @@ function renderMessage(m: WireMessage): void {
   messagesEl.append(li);
 }
 
-function notice(text: string, cls = 'notice', ts = Date.now()): void {
+function notice(text: string, cls = 'notice', ts = Date.now(), title?: string): void {
   const li = document.createElement('li');
   li.className = cls;
+  if (title !== undefined) li.title = title;
   li.append(timeOf(ts));
   const span = document.createElement('span');
   span.textContent = text;
@@ -286,15 +287,26 @@ function onFrame(f: ServerFrame): void {
       const d = outbox.failed(f.cid, f.code);
       if (d.action === 'retry') {
         const cid = d.message.cid;
-        notice(`${f.code}: ${f.message} (resending in ${Math.round(d.delayMs / 100) / 10}s)`, 'error');
+        notice(
+          `${humanError(f.code, f.message)} (resending in ${Math.round(d.delayMs / 100) / 10}s)`,
+          'error',
+          Date.now(),
+          `${f.code}: ${f.message}`,
+        );
         setTimeout(() => {
           const frame = outbox.resend(cid);
           if (frame) send(frame);
         }, d.delayMs);
       } else if (d.action === 'drop') {
         saveOutbox();
-        notice(`${f.code}: ${f.message}: not sent: ${d.message.text.slice(0, 80)}`, 'error');
-      } else if (d.action !== 'wait') notice(`${f.code}: ${f.message}`, 'error');
+        notice(
+          `${humanError(f.code, f.message)} Not sent: ${d.message.text.slice(0, 80)}`,
+          'error',
+          Date.now(),
+          `${f.code}: ${f.message}`,
+        );
+      } else if (d.action !== 'wait')
+        notice(humanError(f.code, f.message), 'error', Date.now(), `${f.code}: ${f.message}`);
       break;
     }
     case 'bye':
@@ -304,6 +316,56 @@ function onFrame(f: ServerFrame): void {
       break;
   }
 }
+
+/** What a person reads for each error code; the code itself stays in the tooltip. */
+const ERROR_SENTENCES: Record<string, string> = {
+  NICK_TAKEN: 'That nickname is already taken: pick another one.',
+  NICK_INVALID: 'Nicknames are 1–24 letters, digits, _ or -.',
+  ROOM_INVALID: 'Room names are 1–32 letters, digits, _ or -.',
+  NOT_IN_ROOM: 'You are not in that room: /join it first.',
+  TOO_MANY_ROOMS: 'You are in as many rooms as one connection may join: /leave one first.',
+  ROOM_LIMIT: 'The server has as many rooms as it allows: join an existing room.',
+  TEXT_EMPTY: 'Nothing to send.',
+  TEXT_TOO_LONG: 'That message is too long.',
+  TEXT_INVALID: 'That message contains characters that are not allowed (invisible or line-breaking ones).',
+  RATE_LIMITED: 'Slow down a little, then try again.',
+  NO_SUCH_NICK: 'Nobody has that nickname right now.',
+  STORE_FAILED: 'The server could not store the message; it will be resent.',
+  OUTCOME_UNKNOWN: 'The server did not confirm the message in time; it will be resent.',
+  SHUTTING_DOWN: 'The server is restarting.',
+  UNKNOWN_COMMAND: 'Unknown command: type /help for the list.',
+};
+
+function humanError(code: string, message: string): string {
+  return ERROR_SENTENCES[code] ?? message;
+}
+
+const HELP = [
+  '/join ROOM — join a room (or switch to it)',
+  '/leave — leave the current room',
+  '/nick NAME — change your nickname',
+  '/msg NAME TEXT — a direct message',
+  '/help — this list',
+];
+
+/** Backoff for reconnecting: doubles up to 5 s, with ±30 % jitter so a restart is not a stampede. */
+function nextDelay(previous: number): number {
+  const base = Math.min(previous * 2, 5000);
+  return Math.round(base * (0.7 + Math.random() * 0.6));
+}
+let retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+function retryNow(): void {
+  if (retryTimer === undefined) return;
+  clearTimeout(retryTimer);
+  retryTimer = undefined;
+  connect();
+}
+// Back in view or back online: no reason to wait out the backoff.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') retryNow();
+});
+window.addEventListener('online', retryNow);
 
 function connect(): void {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
@@ -315,6 +377,8 @@ function connect(): void {
     backoff = 500;
     statusEl.textContent = 'online';
     statusEl.className = 'status online';
+    membersEl.classList.remove('stale');
+    membersEl.title = '';
   };
   sock.onmessage = (ev) => {
     try {
@@ -325,10 +389,17 @@ function connect(): void {
   };
   sock.onclose = () => {
     if (ws !== sock) return;
-    statusEl.textContent = `offline, retrying in ${Math.round(backoff / 1000)}s`;
+    const delay = backoff;
+    statusEl.textContent = `offline, retrying in ${Math.max(1, Math.round(delay / 1000))}s`;
     statusEl.className = 'status offline';
-    setTimeout(connect, backoff);
-    backoff = Math.min(backoff * 2, 15_000);
+    // Who was here before the connection dropped; refreshed on reconnect.
+    membersEl.classList.add('stale');
+    membersEl.title = 'offline: this list may be out of date';
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      connect();
+    }, delay);
+    backoff = nextDelay(backoff);
   };
 }
 
@@ -344,6 +415,11 @@ $<HTMLFormElement>('send-form').addEventListener('submit', (ev) => {
   else if (cmd === '/msg' && rest.length > 1) {
     send({ type: 'dm', to: rest[0]!, text: rest.slice(1).join(' ') });
     notice(`you → ${rest[0]}: ${rest.slice(1).join(' ')}`, 'dm');
+  } else if (cmd === '/help') {
+    for (const line of HELP) notice(line);
+  } else if (text.startsWith('/')) {
+    // Same rule as netcat and the terminal client: an unknown command is never posted as text.
+    notice(humanError('UNKNOWN_COMMAND', ''), 'error', Date.now(), `UNKNOWN_COMMAND: ${cmd}`);
   } else {
     const frame = outbox.add(current, text);
     if (!frame) {
