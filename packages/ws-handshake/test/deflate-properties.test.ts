@@ -7,7 +7,8 @@ import {
   verifyDeflateResponse,
 } from '../src/extension.js';
 import type { PerMessageDeflateOptions } from '../src/options.js';
-import { PerMessageDeflate } from '../src/permessage-deflate.js';
+import { inflatedBytes, PerMessageDeflate } from '../src/permessage-deflate.js';
+import { INFLATE_CHUNK, zipBomb } from './helpers.js';
 
 const bits = fc.option(fc.integer({ min: 8, max: 15 }), { nil: undefined });
 const deflateOptions = fc.record({
@@ -115,14 +116,16 @@ describe('permessage-deflate codec', () => {
       serverMaxWindowBits: 15,
       clientMaxWindowBits: 15,
     };
-    const server = new PerMessageDeflate(params, true, 1000);
     const client = new PerMessageDeflate(params, false, 1000);
-    const wire = await compress(server, Buffer.alloc(100_000), true);
-    await expect(decompress(client, wire, true, 1000)).rejects.toMatchObject({
+    // 1 GiB of zeros in ~1 MiB: zlib must be stopped within one output chunk of the limit.
+    const before = inflatedBytes.total;
+    await expect(decompress(client, zipBomb(1024), true, 1000)).rejects.toMatchObject({
       code: 'ERR_WS_MESSAGE_TOO_BIG',
       closeCode: 1009,
     });
-    server.close();
+    const inflated = inflatedBytes.total - before;
+    expect(inflated).toBeGreaterThan(1000);
+    expect(inflated).toBeLessThanOrEqual(1000 + INFLATE_CHUNK);
     client.close();
   });
 });
