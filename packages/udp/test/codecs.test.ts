@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import {
   type DiscoveryMessage,
   decodeDiscoveryMessage,
@@ -24,8 +25,9 @@ describe('request header codec', () => {
   const kind = fc.constantFrom<FrameKind>('request', 'reply', 'error');
   const id = fc.integer({ min: 0, max: 0xffffffff });
 
-  it('round-trips kind, id and payload at any buffer offset', () => {
-    fc.assert(
+  itFuzz('round-trips kind, id and payload at any buffer offset', async () => {
+    await fuzz(
+      'udp-codecs-1',
       fc.property(
         kind,
         id,
@@ -44,8 +46,9 @@ describe('request header codec', () => {
     );
   });
 
-  it('never throws on arbitrary bytes and accepts only well-formed headers', () => {
-    fc.assert(
+  itFuzz('never throws on arbitrary bytes and accepts only well-formed headers', async () => {
+    await fuzz(
+      'udp-codecs-2',
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
         const frame = decodeFrame(bytes);
         const wellFormed = bytes.length >= 8 && bytes[0] === 0xae && bytes[1] === 0x55 && bytes[2] === 1;
@@ -68,8 +71,9 @@ describe('request header codec', () => {
     expect(() => encodeFrame('request', -1)).toThrow(RangeError);
   });
 
-  it('decodes a header split across an arbitrary prefix of a larger datagram', () => {
-    fc.assert(
+  itFuzz('decodes a header split across an arbitrary prefix of a larger datagram', async () => {
+    await fuzz(
+      'udp-codecs-3',
       fc.property(id, fc.uint8Array({ maxLength: 100 }), fc.nat(108), (i, payload, cut) => {
         const bytes = encodeFrame('request', i, payload);
         const prefix = bytes.subarray(0, Math.min(cut, bytes.length));
@@ -104,8 +108,9 @@ const query: fc.Arbitrary<DiscoveryMessage> = fc.record({
 });
 
 describe('discovery message codec', () => {
-  it('round-trips queries and announcements at any buffer offset', () => {
-    fc.assert(
+  itFuzz('round-trips queries and announcements at any buffer offset', async () => {
+    await fuzz(
+      'udp-codecs-4',
       fc.property(fc.oneof(announcement, query), fc.nat(32), fc.nat(32), (message, a, b) => {
         const decoded = decodeDiscoveryMessage(embedded(encodeDiscoveryMessage(message), a, b));
         if (decoded.type === 'announce' || decoded.type === 'bye') {
@@ -116,11 +121,12 @@ describe('discovery message codec', () => {
     );
   });
 
-  it('never throws on arbitrary bytes, with or without a valid magic and version', () => {
+  itFuzz('never throws on arbitrary bytes, with or without a valid magic and version', async () => {
     const prefixed = fc
       .tuple(fc.constantFrom(1, 2, 3, 9), fc.uint8Array({ maxLength: 200 }))
       .map(([type, rest]) => Buffer.concat([Buffer.from([0x4e, 0x45, 0x54, 0x44, 1, type]), rest]));
-    fc.assert(
+    await fuzz(
+      'udp-codecs-5',
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), prefixed), (bytes) => {
         const decoded = decodeDiscoveryMessage(bytes);
         expect(['query', 'announce', 'bye', 'invalid']).toContain(decoded.type);
@@ -129,8 +135,9 @@ describe('discovery message codec', () => {
     );
   });
 
-  it('rejects every truncation and any mutation it cannot vouch for, without throwing', () => {
-    fc.assert(
+  itFuzz('rejects every truncation and any mutation it cannot vouch for, without throwing', async () => {
+    await fuzz(
+      'udp-codecs-6',
       fc.property(announcement, fc.nat(2000), fc.integer({ min: 0, max: 255 }), (message, where, value) => {
         const bytes = encodeDiscoveryMessage(message);
         for (let cut = 0; cut < bytes.length; cut++) {

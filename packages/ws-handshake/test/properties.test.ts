@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import { encodeFrame, formatExtension, parseExtensions, Receiver, type ReceiverSink } from '../src/index.js';
 import { UTF8_ACCEPT, UTF8_REJECT, utf8Feed } from '../src/utf8.js';
 
@@ -52,8 +53,9 @@ const message = fc.oneof(
 );
 
 describe('receiver properties', () => {
-  it('decodes any sequence of messages, fragments and pings under arbitrary chunking', () => {
-    fc.assert(
+  itFuzz('decodes any sequence of messages, fragments and pings under arbitrary chunking', async () => {
+    await fuzz(
+      'ws-properties-1',
       fc.property(
         fc.array(message, { maxLength: 8 }),
         fc.array(fc.nat(), { maxLength: 40 }),
@@ -89,9 +91,10 @@ describe('receiver properties', () => {
     );
   });
 
-  it('never crashes, hangs or buffers beyond maxPayload on random bytes', () => {
+  itFuzz('never crashes, hangs or buffers beyond maxPayload on random bytes', async () => {
     const maxPayload = 4096;
-    fc.assert(
+    await fuzz(
+      'ws-properties-2',
       fc.property(
         fc.uint8Array({ maxLength: 20_000 }),
         fc.array(fc.nat(), { maxLength: 20 }),
@@ -142,8 +145,9 @@ describe('incremental UTF-8 validation', () => {
       .map(([a, b, c]) => Buffer.concat([Buffer.from(a), Buffer.from(b), Buffer.from(c)])),
   );
 
-  it('agrees with the native validator under any split', () => {
-    fc.assert(
+  itFuzz('agrees with the native validator under any split', async () => {
+    await fuzz(
+      'ws-properties-3',
       fc.property(bytesLikeUtf8, fc.array(fc.nat(), { maxLength: 10 }), (buf, cuts) => {
         let state = UTF8_ACCEPT;
         for (const piece of split(buf, cuts)) {
@@ -156,8 +160,9 @@ describe('incremental UTF-8 validation', () => {
     );
   });
 
-  it('agrees with the native validator on long inputs (fast path)', () => {
-    fc.assert(
+  itFuzz('agrees with the native validator on long inputs (fast path)', async () => {
+    await fuzz(
+      'ws-properties-4',
       fc.property(
         fc.string({ unit: 'grapheme', minLength: 30, maxLength: 400 }),
         fc.nat(),
@@ -180,8 +185,9 @@ describe('incremental UTF-8 validation', () => {
 
 describe('extension header codec', () => {
   const token = fc.stringMatching(/^[a-z0-9_-]{1,12}$/);
-  it('round-trips parse(format(x))', () => {
-    fc.assert(
+  itFuzz('round-trips parse(format(x))', async () => {
+    await fuzz(
+      'ws-properties-5',
       fc.property(
         fc.array(
           fc.record({
@@ -198,8 +204,9 @@ describe('extension header codec', () => {
       { numRuns: 200 },
     );
   });
-  it('never throws on arbitrary input', () => {
-    fc.assert(
+  itFuzz('never throws on arbitrary input', async () => {
+    await fuzz(
+      'ws-properties-6',
       fc.property(fc.string({ maxLength: 200 }), (s) => {
         const r = parseExtensions(s);
         expect(r === null || Array.isArray(r)).toBe(true);
