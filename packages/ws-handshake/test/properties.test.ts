@@ -2,7 +2,15 @@ import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
-import { encodeFrame, formatExtension, parseExtensions, Receiver, type ReceiverSink } from '../src/index.js';
+import {
+  computeAcceptKey,
+  encodeFrame,
+  formatExtension,
+  parseExtensions,
+  Receiver,
+  type ReceiverSink,
+  validateUpgradeRequest,
+} from '../src/index.js';
 import { UTF8_ACCEPT, UTF8_REJECT, utf8Feed } from '../src/utf8.js';
 
 type Event =
@@ -254,4 +262,85 @@ describe('receiver memory under a byte-at-a-time drip', () => {
       else expect((events[0]![1] as Buffer).equals(payload)).toBe(true);
     });
   }
+});
+
+describe('upgrade request validation', () => {
+  const valid = {
+    method: 'GET',
+    httpVersionMajor: 1,
+    httpVersionMinor: 1,
+    headers: {
+      host: 'example.test',
+      upgrade: 'websocket',
+      connection: 'Upgrade',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    } as Record<string, string>,
+  };
+  const anyText = fc.string({ maxLength: 40, unit: 'binary' });
+  /** One header (or the method) replaced by another plausible or arbitrary value, or removed. */
+  const mutation = fc.oneof(
+    fc.record({
+      field: fc.constant('method'),
+      value: fc.oneof(fc.constantFrom('GET', 'get', 'POST', 'HEAD'), anyText),
+    }),
+    fc.record({
+      field: fc.constantFrom('host', 'upgrade', 'connection', 'sec-websocket-version', 'sec-websocket-key'),
+      value: fc.oneof(
+        fc.constantFrom(
+          undefined,
+          '',
+          'websocket',
+          'WebSocket',
+          'h2c, websocket',
+          'keep-alive, Upgrade',
+          'upgrade',
+          '13',
+          ' 13 ',
+          '8',
+          'AAAAAAAAAAAAAAAAAAAAAA==',
+          'AAAAAAAAAAAAAAAAAAAAAA=',
+        ),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b).toString('base64')),
+        anyText,
+      ),
+    }),
+  );
+
+  /** RFC 6455 §4.2.1, written independently of the implementation for the fields mutated here. */
+  function model(method: string, h: Record<string, string | undefined>): boolean {
+    const tokens = (v: string | undefined) => (v ?? '').split(',').map((t) => t.trim().toLowerCase());
+    const key = h['sec-websocket-key']?.trim();
+    return (
+      method === 'GET' &&
+      h.host !== undefined &&
+      h.host !== '' &&
+      tokens(h.upgrade).includes('websocket') &&
+      tokens(h.connection).includes('upgrade') &&
+      h['sec-websocket-version']?.trim() === '13' &&
+      key !== undefined &&
+      /^[A-Za-z0-9+/]{22}==$/.test(key) &&
+      Buffer.from(key, 'base64').length === 16
+    );
+  }
+
+  itFuzz('accepts a mutated handshake exactly when RFC 6455 does, and never throws', async () => {
+    await fuzz(
+      'ws-upgrade-request',
+      fc.property(fc.array(mutation, { maxLength: 3 }), (mutations) => {
+        let method = valid.method;
+        const headers: Record<string, string | undefined> = { ...valid.headers };
+        for (const m of mutations) {
+          if (m.field === 'method') method = m.value ?? '';
+          else if (m.value === undefined) delete headers[m.field];
+          else headers[m.field] = m.value;
+        }
+        const v = validateUpgradeRequest({ ...valid, method, headers: headers as Record<string, string> });
+        expect(v.ok).toBe(model(method, headers));
+        if (v.ok) expect(computeAcceptKey(v.key)).toMatch(/^[A-Za-z0-9+/]{27}=$/);
+        else expect([400, 405, 426]).toContain(v.status);
+      }),
+      { numRuns: 1000 },
+    );
+  });
 });
