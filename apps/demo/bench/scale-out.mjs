@@ -19,7 +19,7 @@ import { connect } from '@net/ws-handshake';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SERVER_JS = join(here, '../dist/server.js');
-const REDIS = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+const REDIS = process.env.REDIS_SERVER ?? 'redis-server'; // from PATH unless named
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 100);
 const SENDERS = Number(process.env.BENCH_SENDERS ?? 10);
 const RATE = Number(process.env.BENCH_RATE ?? 200); // messages per second, all senders together

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { waitFor, WsTestClient } from './helpers/clients.js';
-import { eventually, type RedisInstance, redisAvailable, startRedis } from './helpers/redis.js';
+import { eventually, type RedisInstance, describeWithRedis, startRedis } from './helpers/redis.js';
 import { CLIENT_JS, type RunningServer, startServer, tempDir } from './helpers/server.js';
 
 /**
@@ -9,7 +9,6 @@ import { CLIENT_JS, type RunningServer, startServer, tempDir } from './helpers/s
  * and resends it with the same client message id after a reconnect or a STORE_FAILED, and the
  * store keeps it once. Also the store health in /healthz and /metrics.
  */
-const HAVE_REDIS = redisAvailable();
 const servers: RunningServer[] = [];
 const children: ChildProcess[] = [];
 const clients: WsTestClient[] = [];
@@ -118,7 +117,7 @@ describe('terminal client delivery', () => {
   });
 });
 
-describe.skipIf(!HAVE_REDIS)('terminal client during a Redis outage', () => {
+describeWithRedis('terminal client during a Redis outage', () => {
   it('resends after STORE_FAILED until Redis is back; /healthz says 503 meanwhile', async () => {
     redis = await startRedis();
     const node = await startServer({ args: ['--redis', redis.url] });

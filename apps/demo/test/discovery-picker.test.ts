@@ -1,6 +1,7 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { itWithPeers, peerPath } from '../../../test-support/peers.js';
 import { waitFor, WsTestClient } from './helpers/clients.js';
 import { CLIENT_JS, type RunningServer, startServer } from './helpers/server.js';
 
@@ -9,16 +10,8 @@ import { CLIENT_JS, type RunningServer, startServer } from './helpers/server.js'
  * user picks; without a terminal (or with --first) it takes the first. The servers listen on two
  * loopback addresses (127.0.0.1 and 127.0.0.2) with the same discovery port, like two machines on
  * a LAN; the client asks both (`--discovery-host` twice). The terminal is a pseudo-terminal from
- * util-linux `script` (Debian bsdutils, always installed); the picker test is skipped without it.
+ * util-linux `script` (Debian bsdutils); the picker tests skip (recorded) without it.
  */
-const HAVE_SCRIPT = (() => {
-  try {
-    execFileSync('script', ['--version'], { stdio: 'ignore', timeout: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 let a: RunningServer;
 let b: RunningServer;
@@ -77,7 +70,7 @@ function run(command: string, args: string[]) {
 /** The client on a pseudo-terminal: `script` gives it a tty for stdin and stdout. */
 function onTerminal(args: string[]) {
   const quoted = [process.execPath, CLIENT_JS, ...args].map((x) => `'${x.replace(/'/g, "'\\''")}'`);
-  return run('script', ['-q', '-f', '-e', '-c', quoted.join(' '), '/dev/null']);
+  return run(peerPath('script'), ['-q', '-f', '-e', '-c', quoted.join(' '), '/dev/null']);
 }
 
 async function inLobby(s: RunningServer, nick: string): Promise<boolean> {
@@ -92,7 +85,8 @@ async function inLobby(s: RunningServer, nick: string): Promise<boolean> {
 }
 
 describe('terminal client discovery with several servers', () => {
-  it.skipIf(!HAVE_SCRIPT)(
+  itWithPeers(
+    ['script'],
     'lists both servers on a terminal and connects to the one picked',
     async () => {
       const cli = onTerminal([...discoveryArgs(), '--nick', 'picker']);
@@ -114,7 +108,8 @@ describe('terminal client discovery with several servers', () => {
     60_000,
   );
 
-  it.skipIf(!HAVE_SCRIPT)(
+  itWithPeers(
+    ['script'],
     'takes the first without asking with --first, even on a terminal',
     async () => {
       const cli = onTerminal([...discoveryArgs(), '--first', '--nick', 'firsty']);

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { itWithPeers, peerPath } from '../../../test-support/peers.js';
 import { waitFor, WsTestClient } from './helpers/clients.js';
 import { type RunningServer, startServer } from './helpers/server.js';
 
@@ -22,9 +23,9 @@ function peer(cmd: string, args: string[]) {
 }
 
 describe('real peers', () => {
-  it('chats with netcat (nc -C, CRLF line endings)', async () => {
+  itWithPeers(['nc'], 'chats with netcat (nc -C, CRLF line endings)', async () => {
     const web = await WsTestClient.open(server.urls.http!, { nick: 'web', room: 'lobby' });
-    const nc = peer('nc', ['-C', '-q', '1', '127.0.0.1', String(server.port('tcp'))]);
+    const nc = peer(peerPath('nc'), ['-C', '-q', '1', '127.0.0.1', String(server.port('tcp'))]);
     try {
       await waitFor('banner', () => /you joined #lobby/.test(nc.out()));
       nc.child.stdin!.write('/nick netcat\n');
@@ -41,10 +42,10 @@ describe('real peers', () => {
     }
   });
 
-  it('chats with openssl s_client over TLS, verifying the dev CA', async () => {
+  itWithPeers(['openssl'], 'chats with openssl s_client over TLS, verifying the dev CA', async () => {
     const web = await WsTestClient.open(server.urls.http!, { nick: 'web2', room: 'lobby' });
     const port = String(server.port('tls'));
-    const ssl = peer('openssl', [
+    const ssl = peer(peerPath('openssl'), [
       's_client',
       '-quiet',
       '-verify_return_error',

@@ -1,18 +1,17 @@
 import { createClient } from 'redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ChatCore, type ChatEvent } from '../src/chat/index.js';
 import { RedisStore, type RedisStoreOptions } from '../src/store/redis-store.js';
 import { type RoomEvent, type StoredMessage, StoreUnavailableError } from '../src/store/types.js';
 import { waitFor } from './helpers/clients.js';
-import { eventually, type RedisInstance, redisAvailable, startRedis } from './helpers/redis.js';
+import { eventually, type RedisInstance, describeWithRedis, startRedis } from './helpers/redis.js';
 
 /**
  * The Redis store on its own, two or three instances standing in for chat nodes, against a real
  * redis-server (AOF, fsync always). The process-level suite (scale-out.test.ts) runs real nodes.
  */
-const HAVE_REDIS = redisAvailable();
 
-describe.skipIf(!HAVE_REDIS)('Redis store shared by several nodes', () => {
+describeWithRedis('Redis store shared by several nodes', () => {
   let redis: RedisInstance;
   const stores: RedisStore[] = [];
   let prefixN = 0;

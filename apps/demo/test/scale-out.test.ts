@@ -1,7 +1,13 @@
 import { createClient } from 'redis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { type Frame, TcpTestClient, waitFor, WsTestClient } from './helpers/clients.js';
-import { eventually, type RedisInstance, redisAvailable, startRedis } from './helpers/redis.js';
+import {
+  eventually,
+  type RedisInstance,
+  describeWithRedis,
+  redisAvailable,
+  startRedis,
+} from './helpers/redis.js';
 import { type RunningServer, startServer } from './helpers/server.js';
 
 /**
@@ -69,7 +75,7 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-describe.skipIf(!HAVE_REDIS)('several chat nodes on one Redis', () => {
+describeWithRedis('several chat nodes on one Redis', () => {
   it('lets users on three nodes (WebSocket and TCP) chat in one room, share who, nicknames, history and resume', async () => {
     const [a, b, c] = await Promise.all([node(), node(), node()]);
     expect(a!.stdout()).toMatch(/^store redis redis:\/\/127\.0\.0\.1:\d+\/? node \S+$/m);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createCA, spkiPin } from '@net/security';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { itWithPeers } from '../../../test-support/peers.js';
 import { launchChromium } from './helpers/browser.js';
 import { TcpTestClient, waitFor } from './helpers/clients.js';
 import { CLIENT_JS, type RunningServer, startServer, tempDir } from './helpers/server.js';
@@ -81,15 +82,19 @@ describe('TLS with the dev CA', () => {
     }
   });
 
-  it('serves the page over https:// and WSS to Chromium trusting the dev certificate', async () => {
-    const leaf = readFileSync(join(server.dataDir, 'ca', 'server.pem'), 'utf8');
-    browser = await launchChromium([`--ignore-certificate-errors-spki-list=${spkiPin(leaf)}`]);
-    const page = await browser.newPage();
-    await page.goto(server.urls.https!);
-    await page.waitForSelector('#status.online', { timeout: 15_000 });
-    await page.fill('#input', 'from https');
-    await page.press('#input', 'Enter');
-    await plain.waitLine(/<guest\d+> from https$/);
-    expect(page.url()).toMatch(/^https:/);
-  });
+  itWithPeers(
+    ['chromium'],
+    'serves the page over https:// and WSS to Chromium trusting the dev certificate',
+    async () => {
+      const leaf = readFileSync(join(server.dataDir, 'ca', 'server.pem'), 'utf8');
+      browser = await launchChromium([`--ignore-certificate-errors-spki-list=${spkiPin(leaf)}`]);
+      const page = await browser.newPage();
+      await page.goto(server.urls.https!);
+      await page.waitForSelector('#status.online', { timeout: 15_000 });
+      await page.fill('#input', 'from https');
+      await page.press('#input', 'Enter');
+      await plain.waitLine(/<guest\d+> from https$/);
+      expect(page.url()).toMatch(/^https:/);
+    },
+  );
 });

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { peerPath } from '../../../test-support/peers.js';
 
 export interface RawResult {
   /** Everything the server sent, as latin1 text. */
@@ -50,13 +51,13 @@ export function statusOf(data: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-/** A throwaway self-signed certificate for 127.0.0.1 / localhost, made with openssl. */
+/** A throwaway self-signed certificate for 127.0.0.1 / localhost, made with openssl (declare the peer). */
 export function selfSignedCert(): { key: string; cert: string } {
   const dir = mkdtempSync(join(tmpdir(), 'net-http-tls-'));
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
   execFileSync(
-    'openssl',
+    peerPath('openssl'),
     [
       'req',
       '-x509',

@@ -6,6 +6,11 @@ import { createServer, reply, type Server, serveStatic } from '../src/index.js';
 import { raw, statusOf } from './helpers.js';
 
 const HEADERS_TIMEOUT = 1500;
+// The documented default connectionsCheckingInterval for these timeouts:
+// max(100, min(1000, min(headersTimeout, requestTimeout) / 4)) = 375 ms. A timed-out connection
+// is cut at the first check after its deadline, so the bound is deadline + interval + 1 s.
+const CHECK_INTERVAL = 375;
+const MARGIN = 1000;
 let app: Server;
 let port: number;
 let root: string;
@@ -51,9 +56,9 @@ describe('slowloris', () => {
     const r = await pending;
     expect(r.closed).toBe(true);
     expect(statusOf(r.data)).toBe(408);
-    // headersTimeout + one check interval + scheduling margin for a loaded machine.
+    // headersTimeout + one check interval + 1 s of scheduling margin for a loaded machine.
     expect(r.elapsed).toBeGreaterThanOrEqual(HEADERS_TIMEOUT - 100);
-    expect(r.elapsed).toBeLessThan(HEADERS_TIMEOUT + 6000);
+    expect(r.elapsed).toBeLessThan(HEADERS_TIMEOUT + CHECK_INTERVAL + MARGIN);
     expect(clientErrors).toContain('ERR_HTTP_REQUEST_TIMEOUT');
     await stillServing();
   });
@@ -61,7 +66,7 @@ describe('slowloris', () => {
   it('closes a connection that sends nothing at all', async () => {
     const r = await raw(port, [], 15_000);
     expect(r.closed).toBe(true);
-    expect(r.elapsed).toBeLessThan(HEADERS_TIMEOUT + 6000);
+    expect(r.elapsed).toBeLessThan(HEADERS_TIMEOUT + CHECK_INTERVAL + MARGIN);
   });
 });
 
@@ -79,7 +84,9 @@ describe('slow bodies', () => {
       const r = await raw(slowPort, trickle, 15_000);
       expect(r.closed).toBe(true);
       expect(statusOf(r.data)).toBe(408);
-      expect(r.elapsed).toBeLessThan(2000 + 6000);
+      // requestTimeout + the default check interval for 1000/2000 ms (250 ms) + 1 s.
+      expect(r.elapsed).toBeGreaterThanOrEqual(2000 - 100);
+      expect(r.elapsed).toBeLessThan(2000 + 250 + MARGIN);
     } finally {
       await slow.close({ deadline: 500 });
     }

@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server, serveStatic } from '../src/index.js';
+import { describeWithPeers, peerPath } from '../../../test-support/peers.js';
 import { selfSignedCert } from './helpers.js';
 
 // curl runs as a child process (asynchronously, so this process keeps serving).
 const run = promisify(execFile);
 async function curl(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const { stdout, stderr } = await run('curl', ['-sS', '--max-time', '10', ...args], {
+    const { stdout, stderr } = await run(peerPath('curl'), ['-sS', '--max-time', '10', ...args], {
       encoding: 'latin1',
     });
     return { stdout, stderr, code: 0 };
@@ -48,7 +49,7 @@ afterAll(async () => {
   await Promise.all([app.close({ deadline: 1000 }), target.close({ deadline: 1000 })]);
 });
 
-describe('curl', () => {
+describeWithPeers(['curl'], 'curl', () => {
   it('gets 100 Continue and uploads with Expect: 100-continue', async () => {
     const r = await curl([
       '-v',
@@ -121,7 +122,7 @@ describe('curl', () => {
   });
 });
 
-describe('curl over TLS', () => {
+describeWithPeers(['curl', 'openssl'], 'curl over TLS', () => {
   it('trusts the server with --cacert, and refuses it without', async () => {
     const { key, cert } = selfSignedCert();
     const caFile = join(dir, 'ca.pem');

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createServer, request } from '../src/index.js';
+import { describeWithPeers } from '../../../test-support/peers.js';
 import { raw, selfSignedCert, statusOf } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -91,7 +92,7 @@ describe('graceful close', () => {
   });
 });
 
-describe('https', () => {
+describeWithPeers(['openssl'], 'https', () => {
   it('serves the same routes over TLS and the client trusts a given CA', async () => {
     const { key, cert } = selfSignedCert();
     const app = createServer({ tls: { key, cert } });

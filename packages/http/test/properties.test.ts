@@ -1,17 +1,19 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import { createServer, type Server } from '../src/index.js';
 import { parseAuthority } from '../src/server.js';
 import { raw, statusOf } from './helpers.js';
 
 describe('CONNECT target parsing', () => {
-  it('round-trips host:port and [v6]:port', () => {
+  itFuzz('round-trips host:port and [v6]:port', async () => {
     const host = fc.oneof(
       fc.domain(),
       fc.ipV4(),
       fc.ipV6().map((v6) => `[${v6}]`),
     );
-    fc.assert(
+    await fuzz(
+      'http-properties-1',
       fc.property(host, fc.integer({ min: 1, max: 65535 }), (h, port) => {
         const parsed = parseAuthority(`${h}:${port}`);
         expect(parsed).not.toBeNull();
@@ -22,8 +24,9 @@ describe('CONNECT target parsing', () => {
     );
   });
 
-  it('never throws and never yields an out-of-range port on arbitrary input', () => {
-    fc.assert(
+  itFuzz('never throws and never yields an out-of-range port on arbitrary input', async () => {
+    await fuzz(
+      'http-properties-2',
       fc.property(fc.string({ maxLength: 60 }), (s) => {
         const parsed = parseAuthority(s);
         if (parsed !== null) {
@@ -64,8 +67,9 @@ describe('request bodies over a live socket', () => {
     return parts;
   }
 
-  it('parses JSON identically whatever the chunk boundaries and framing', async () => {
-    await fc.assert(
+  itFuzz('parses JSON identically whatever the chunk boundaries and framing', async () => {
+    await fuzz(
+      'http-properties-3',
       fc.asyncProperty(
         fc.jsonValue({ maxDepth: 3 }).filter((v) => JSON.stringify(v).length < 1000),
         fc.array(fc.nat(2000), { maxLength: 8 }),
@@ -96,8 +100,9 @@ describe('request bodies over a live socket', () => {
     );
   });
 
-  it('accepts a body exactly when it fits the limit', async () => {
-    await fc.assert(
+  itFuzz('accepts a body exactly when it fits the limit', async () => {
+    await fuzz(
+      'http-properties-4',
       fc.asyncProperty(fc.integer({ min: 0, max: 2 * LIMIT }), fc.boolean(), async (size, chunked) => {
         const body = 'z'.repeat(size);
         const head = chunked

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import { InvalidPathError, RouteError } from '../src/errors.js';
 import { Router } from '../src/router.js';
 
@@ -153,11 +154,12 @@ function compare(a: number[], b: number[]): number {
 }
 
 describe('router properties', () => {
-  it('resolves every path exactly like the reference matcher', () => {
+  itFuzz('resolves every path exactly like the reference matcher', async () => {
     const pathArb = fc
       .array(fc.constantFrom('a', 'b', 'c', 'ab', 'x1', 'zz', ''), { minLength: 1, maxLength: 6 })
       .map((p) => `/${p.join('/')}`);
-    fc.assert(
+    await fuzz(
+      'http-router-1',
       fc.property(
         fc.uniqueArray(patternArb, { maxLength: 12, selector: (s) => toPattern(s).replace(/:p\d+/g, ':') }),
         fc.array(pathArb, { maxLength: 30 }),
@@ -193,12 +195,13 @@ describe('router properties', () => {
     );
   });
 
-  it('never throws on arbitrary paths other than InvalidPathError', () => {
+  itFuzz('never throws on arbitrary paths other than InvalidPathError', async () => {
     const router = new Router<number>();
     router.add('GET', '/a/:x', 1);
     router.add('GET', '/b/*', 2);
     router.add('GET', '/c', 3);
-    fc.assert(
+    await fuzz(
+      'http-router-2',
       fc.property(fc.string({ maxLength: 40 }), (s) => {
         try {
           router.find('GET', `/${s}`);

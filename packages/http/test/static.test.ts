@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { createServer, etagMatches, parseRange, request, type Server, serveStatic } from '../src/index.js';
 import { acceptedEncodings } from '../src/static.js';
@@ -171,8 +172,9 @@ describe('precompressed siblings', () => {
 });
 
 describe('range and etag parsing', () => {
-  it('parseRange always returns a range inside the file, or a clear verdict', () => {
-    fc.assert(
+  itFuzz('parseRange always returns a range inside the file, or a clear verdict', async () => {
+    await fuzz(
+      'http-static-1',
       fc.property(fc.string({ maxLength: 30 }), fc.nat(10_000), (header, size) => {
         const r = parseRange(header, size);
         if (r === null || r === 'unsatisfiable') return;
@@ -182,7 +184,8 @@ describe('range and etag parsing', () => {
       }),
       { numRuns: 500 },
     );
-    fc.assert(
+    await fuzz(
+      'http-static-2',
       fc.property(fc.nat(5000), fc.nat(5000), fc.integer({ min: 1, max: 5000 }), (a, b, size) => {
         const [start, end] = a <= b ? [a, b] : [b, a];
         const r = parseRange(`bytes=${start}-${end}`, size);
@@ -203,5 +206,97 @@ describe('range and etag parsing', () => {
     expect(etagMatches('"b", W/"a"', 'W/"a"')).toBe(true);
     expect(etagMatches('*', 'W/"x"')).toBe(true);
     expect(etagMatches('"c"', 'W/"a"')).toBe(false);
+  });
+});
+
+describe('path resolution under random request paths', () => {
+  let jail: Server;
+  let jailPort: number;
+  let jailDir: string;
+  const inside = new Map([
+    ['index.html', 'INDEX-PAGE'],
+    ['a.txt', 'FILE-A'],
+    ['sub/b.txt', 'FILE-B'],
+    ['sub/index.html', 'SUB-INDEX'],
+  ]);
+  beforeAll(async () => {
+    jailDir = mkdtempSync(join(tmpdir(), 'net-http-jail-'));
+    const pub = join(jailDir, 'public');
+    mkdirSync(join(pub, 'sub'), { recursive: true });
+    for (const [name, body] of inside) writeFileSync(join(pub, name), body);
+    writeFileSync(join(pub, '.env'), 'DOT-SECRET');
+    writeFileSync(join(jailDir, 'secret.txt'), 'TOP-SECRET');
+    symlinkSync(join(jailDir, 'secret.txt'), join(pub, 'link.txt'));
+    symlinkSync(jailDir, join(pub, 'up'));
+    jail = createServer();
+    jail.get('/s/*', serveStatic(pub));
+    ({ port: jailPort } = await jail.listen(0, '127.0.0.1'));
+  });
+  afterAll(async () => {
+    await jail.close({ deadline: 500 });
+    rmSync(jailDir, { recursive: true, force: true });
+  });
+
+  /** Path segments an attacker would try, raw and percent-encoded, plus arbitrary printable ones. */
+  const segment = fc.oneof(
+    fc.constantFrom(
+      '..',
+      '.',
+      '',
+      'a.txt',
+      'sub',
+      'b.txt',
+      '.env',
+      'link.txt',
+      'up',
+      'secret.txt',
+      'public',
+      '%2e%2e',
+      '%2E.',
+      '..%2f',
+      '%2f',
+      '%5c',
+      '..%5c..',
+      '%00',
+      '%252e%252e',
+      '%c0%ae%c0%ae',
+      '...',
+    ),
+    fc.string({ maxLength: 12, unit: fc.constantFrom(...'ab.%2fFeE5c0/\\~:'.split('')) }),
+  );
+
+  /** What the path ends in: files inside, outside, behind links, hidden, or a directory. */
+  const target = fc.constantFrom(
+    'a.txt',
+    'sub/b.txt',
+    'link.txt',
+    'up/secret.txt',
+    'up/public/a.txt',
+    '.env',
+    'secret.txt',
+    '../secret.txt',
+    '%2e%2e/secret.txt',
+    'sub/',
+    'sub',
+    '',
+  );
+
+  itFuzz('never serves a byte from outside the root, whatever the path', async () => {
+    await fuzz(
+      'http-static-path',
+      fc.asyncProperty(fc.array(segment, { maxLength: 5 }), target, async (segments, last) => {
+        const path = `/s/${[...segments, last].join('/')}`;
+        const r = await raw(jailPort, [`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`]);
+        expect(r.data).not.toContain('TOP-SECRET');
+        expect(r.data).not.toContain('DOT-SECRET');
+        const status = statusOf(r.data);
+        expect([200, 301, 400, 403, 404]).toContain(status);
+        if (status === 200) {
+          const body = r.data.slice(r.data.indexOf('\r\n\r\n') + 4);
+          expect([...inside.values()]).toContain(body);
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 });

@@ -15,6 +15,7 @@ import {
   spkiPin,
   subjectAltNames,
 } from '../src/index.js';
+import { describeWithPeers, itWithPeers, peerPath } from '../../../test-support/peers.js';
 import { run, tempDir } from './helpers.js';
 
 let dir: string;
@@ -30,7 +31,7 @@ afterAll(() => cleanup());
 async function x509Text(pem: string): Promise<string> {
   const file = join(dir, `${Math.random().toString(36).slice(2)}.pem`);
   await writeFile(file, pem);
-  const r = await run('openssl', ['x509', '-text', '-noout', '-in', file]);
+  const r = await run(peerPath('openssl'), ['x509', '-text', '-noout', '-in', file]);
   expect(r.code, r.stderr).toBe(0);
   return r.stdout;
 }
@@ -40,7 +41,7 @@ async function verify(caPem: string, leafPem: string, purpose: string): Promise<
   const leafFile = join(dir, `leaf-${Math.random().toString(36).slice(2)}.pem`);
   await writeFile(caFile, caPem);
   await writeFile(leafFile, leafPem);
-  const r = await run('openssl', [
+  const r = await run(peerPath('openssl'), [
     'verify',
     '-x509_strict',
     '-purpose',
@@ -52,7 +53,7 @@ async function verify(caPem: string, leafPem: string, purpose: string): Promise<
   return r.stdout + r.stderr;
 }
 
-describe('openssl x509 -text on issued certificates', () => {
+describeWithPeers(['openssl'], 'openssl x509 -text on issued certificates', () => {
   it('shows a CA with CA:TRUE, certificate signing usage and ECDSA SHA-256', async () => {
     const text = await x509Text(ca.cert);
     expect(text).toMatch(/Signature Algorithm: ecdsa-with-SHA256/);
@@ -144,18 +145,25 @@ describe('certificate facts', () => {
     expect(node.checkPrivateKey((await import('node:crypto')).createPrivateKey(leaf.key))).toBe(true);
   });
 
-  it('computes the same fingerprint and SPKI pin as the openssl command line', async () => {
-    const leaf = await issueCertificate(ca, { dnsNames: ['pin.test'] });
-    const file = join(dir, 'pin.pem');
-    await writeFile(file, leaf.cert);
-    const fp = await run('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', file]);
-    expect(fp.stdout.trim()).toBe(`sha256 Fingerprint=${leaf.fingerprint256}`);
-    const pin = await run('sh', [
-      '-c',
-      `openssl x509 -in '${file}' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`,
-    ]);
-    expect(pin.stdout.trim()).toBe(leaf.spkiPin);
-  });
+  itWithPeers(
+    ['openssl'],
+    'computes the same fingerprint and SPKI pin as the openssl command line',
+    async () => {
+      const openssl = peerPath('openssl');
+      const leaf = await issueCertificate(ca, { dnsNames: ['pin.test'] });
+      const file = join(dir, 'pin.pem');
+      await writeFile(file, leaf.cert);
+      const fp = await run(peerPath('openssl'), ['x509', '-noout', '-fingerprint', '-sha256', '-in', file]);
+      expect(fp.stdout.trim()).toBe(`sha256 Fingerprint=${leaf.fingerprint256}`);
+      // The peer path goes in as "$0" so the shell never parses it.
+      const pin = await run('sh', [
+        '-c',
+        `"$0" x509 -in '${file}' -pubkey -noout | "$0" pkey -pubin -outform der | "$0" dgst -sha256 -binary | base64`,
+        openssl,
+      ]);
+      expect(pin.stdout.trim()).toBe(leaf.spkiPin);
+    },
+  );
 
   it('saves a key pair atomically with a private key mode and loads it back checked', async () => {
     const { loadKeyPair, saveKeyPair, readPemFile } = await import('../src/index.js');

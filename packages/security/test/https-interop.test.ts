@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientOptions, type DevCA, type DevCertificate, openDevCA, serverOptions } from '../src/index.js';
+import { describeWithPeers, itWithPeers, peerPath } from '../../../test-support/peers.js';
 import { run, tempDir } from './helpers.js';
 
 let dir: string;
@@ -13,6 +14,11 @@ let ca: DevCA;
 let site: DevCertificate;
 let server: https.Server;
 let port: number;
+// The control for the protocol-version refusal: Node's default minimum is already TLS 1.2, so a
+// server that explicitly allows TLS 1.0 (at SECLEVEL 0, which OpenSSL 3 needs for it) must accept
+// the same curl probe that serverOptions() refuses.
+let legacy: https.Server;
+let legacyPort: number;
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir());
@@ -22,19 +28,27 @@ beforeAll(async () => {
   server.on('tlsClientError', (_err, socket) => socket.destroy());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
+  legacy = https.createServer(
+    { cert: site.cert, key: site.key, minVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' },
+    (_req, res) => res.end('hello over old TLS\n'),
+  );
+  await new Promise<void>((resolve) => legacy.listen(0, '127.0.0.1', resolve));
+  legacyPort = (legacy.address() as AddressInfo).port;
 });
 afterAll(async () => {
   server?.closeAllConnections();
   await new Promise((resolve) => server?.close(resolve));
+  legacy?.closeAllConnections();
+  await new Promise((resolve) => legacy?.close(resolve));
   await cleanup?.();
 });
 
-describe('HTTPS with a dev CA, seen by curl', () => {
+describeWithPeers(['curl'], 'HTTPS with a dev CA, seen by curl', () => {
   const url = () => `https://localhost:${port}/`;
   const resolve = () => `localhost:${port}:127.0.0.1`;
 
   it('succeeds when curl trusts the dev CA file', async () => {
-    const r = await run('curl', [
+    const r = await run(peerPath('curl'), [
       '-sS',
       '--max-time',
       '10',
@@ -49,7 +63,7 @@ describe('HTTPS with a dev CA, seen by curl', () => {
   });
 
   it('succeeds by IP address thanks to the IP SAN', async () => {
-    const r = await run('curl', [
+    const r = await run(peerPath('curl'), [
       '-sS',
       '--max-time',
       '10',
@@ -61,34 +75,40 @@ describe('HTTPS with a dev CA, seen by curl', () => {
   });
 
   it('fails certificate verification without the CA (curl exit 60)', async () => {
-    const r = await run('curl', ['-sS', '--max-time', '10', '--resolve', resolve(), url()]);
+    const r = await run(peerPath('curl'), ['-sS', '--max-time', '10', '--resolve', resolve(), url()]);
     expect(r.code).toBe(60);
   });
 
-  it('is refused when curl is limited to TLS 1.1', async () => {
-    const r = await run('curl', [
-      '-sS',
-      '--max-time',
-      '10',
-      '--cacert',
-      ca.caCertPath,
-      '--resolve',
-      resolve(),
-      '--tlsv1.0',
-      '--tls-max',
-      '1.1',
-      '--ciphers',
-      'DEFAULT:@SECLEVEL=0',
-      url(),
-    ]);
+  it('is refused when curl is limited to TLS 1.1 (which a server allowing TLSv1 accepts)', async () => {
+    const oldTls = (p: number) =>
+      run(peerPath('curl'), [
+        '-sS',
+        '--max-time',
+        '10',
+        '--cacert',
+        ca.caCertPath,
+        '--resolve',
+        `localhost:${p}:127.0.0.1`,
+        '--tlsv1.0',
+        '--tls-max',
+        '1.1',
+        '--ciphers',
+        'DEFAULT:@SECLEVEL=0',
+        `https://localhost:${p}/`,
+      ]);
+    const control = await oldTls(legacyPort);
+    expect(control.stderr).toBe('');
+    expect(control.stdout).toBe('hello over old TLS\n');
+
+    const r = await oldTls(port);
     expect(r.code).toBe(35); // SSL connect error
     expect(r.stdout).toBe('');
   });
 
-  it('writes the CA file curl and browsers can import', async () => {
+  itWithPeers(['openssl'], 'writes the CA file curl and browsers can import', async () => {
     const copy = join(dir, 'copy.pem');
     await writeFile(copy, ca.caCert);
-    const r = await run('openssl', ['verify', '-CAfile', copy, site.certPath]);
+    const r = await run(peerPath('openssl'), ['verify', '-CAfile', copy, site.certPath]);
     expect(r.stdout).toMatch(/: OK/);
   });
 });

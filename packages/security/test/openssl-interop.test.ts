@@ -1,19 +1,23 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWithPeers, peerPath } from '../../../test-support/peers.js';
 import { createCA, type IssuedCertificate, issueCertificate, serverOptions } from '../src/index.js';
 import { run, type Served, serve, tempDir } from './helpers.js';
 
 // The real peer: Debian's `openssl s_client`. OpenSSL 3 itself refuses TLS < 1.2 and weak suites at
 // its default security level, so every probe lowers the client's level (@SECLEVEL=0): any refusal
 // observed is the server's. Each weak probe also runs against a Node server with default options,
-// which accepts it, so the refusals below are our policy and not the test setup.
+// which accepts it, so the refusals below are our policy and not the test setup. Node's default
+// minimum is already TLS 1.2, so the protocol-version probes run against a server that allows
+// TLS 1.0 (and SECLEVEL 0, which OpenSSL 3 needs for it) as their control.
 
 let dir: string;
 let cleanup: () => Promise<void>;
 let caFile: string;
 let ours: Served;
 let nodeDefaults: Served;
+let legacy: Served;
 let oursEcdsa: Served;
 let rsa: IssuedCertificate;
 
@@ -31,15 +35,16 @@ beforeAll(async () => {
   const ec = await issueCertificate(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   ours = await serve(serverOptions(rsa));
   nodeDefaults = await serve({ cert: rsa.cert, key: rsa.key });
+  legacy = await serve({ cert: rsa.cert, key: rsa.key, minVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' });
   oursEcdsa = await serve(serverOptions(ec));
 });
 afterAll(async () => {
-  await Promise.all([ours?.close(), nodeDefaults?.close(), oursEcdsa?.close()]);
+  await Promise.all([ours?.close(), nodeDefaults?.close(), legacy?.close(), oursEcdsa?.close()]);
   await cleanup?.();
 });
 
 async function sClient(port: number, args: string[]) {
-  const r = await run('openssl', [
+  const r = await run(peerPath('openssl'), [
     's_client',
     '-connect',
     `127.0.0.1:${port}`,
@@ -68,11 +73,15 @@ function lastServerError(s: Served): string | undefined {
   return (s.clientErrors.at(-1) as NodeJS.ErrnoException | undefined)?.code;
 }
 
-describe('openssl s_client against a serverOptions() server', () => {
+describeWithPeers(['openssl'], 'openssl s_client against a serverOptions() server', () => {
   it.each([
-    ['TLS 1.0', ['-tls1']],
-    ['TLS 1.1', ['-tls1_1']],
-  ])('refuses %s', async (_name, args) => {
+    ['TLS 1.0', ['-tls1'], 'TLSv1'],
+    ['TLS 1.1', ['-tls1_1'], 'TLSv1.1'],
+  ])('refuses %s (which a server allowing TLSv1 accepts)', async (_name, args, protocol) => {
+    const control = await sClient(legacy.port, [...args, '-cipher', 'DEFAULT:@SECLEVEL=0']);
+    expect(control.established, control.out).toBe(true);
+    expect(control.protocol).toBe(protocol);
+
     const before = ours.clientErrors.length;
     const r = await sClient(ours.port, [...args, '-cipher', 'DEFAULT:@SECLEVEL=0']);
     expect(r.established).toBe(false);
@@ -147,7 +156,7 @@ describe('openssl s_client against a serverOptions() server', () => {
 async function renegotiate(port: number): Promise<string> {
   const { spawn } = await import('node:child_process');
   const child = spawn(
-    'openssl',
+    peerPath('openssl'),
     ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', '-CAfile', caFile],
     {
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import { InvalidOptionError, originCheck } from '../src/index.js';
 
 describe('origin allowlist', () => {
@@ -61,10 +62,11 @@ describe('origin allowlist', () => {
     }
   });
 
-  it('property: a wildcard never matches a host outside the suffix', () => {
+  itFuzz('property: a wildcard never matches a host outside the suffix', async () => {
     const wild = originCheck(['https://*.example.com']);
     const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/);
-    fc.assert(
+    await fuzz(
+      'security-origin-1',
       fc.property(
         fc.array(label, { minLength: 1, maxLength: 4 }),
         fc.string({ maxLength: 30 }),
@@ -81,8 +83,9 @@ describe('origin allowlist', () => {
     );
   });
 
-  it('property: arbitrary strings never throw', () => {
-    fc.assert(
+  itFuzz('property: arbitrary strings never throw', async () => {
+    await fuzz(
+      'security-origin-2',
       fc.property(fc.string({ maxLength: 3000 }), (s) => {
         expect(typeof check(s)).toBe('boolean');
       }),

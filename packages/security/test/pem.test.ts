@@ -1,13 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import { createCA, PemError, parsePem, splitCertificates, toPem } from '../src/index.js';
 
 const label = fc.stringMatching(/^[A-Z0-9]([A-Z0-9 ]{0,20}[A-Z0-9])?$/);
 const blocks = fc.array(fc.record({ type: label, der: fc.uint8Array({ maxLength: 300 }) }), { maxLength: 5 });
 
 describe('PEM codec', () => {
-  it('round-trips any labels and bytes, with any explanatory text around blocks', () => {
-    fc.assert(
+  itFuzz('round-trips any labels and bytes, with any explanatory text around blocks', async () => {
+    await fuzz(
+      'security-pem-1',
       fc.property(
         blocks,
         fc.array(fc.stringMatching(/^[a-z ]{0,30}$/), { minLength: 6, maxLength: 6 }),
@@ -24,8 +26,9 @@ describe('PEM codec', () => {
     );
   });
 
-  it('accepts CRLF line endings and indentation', () => {
-    fc.assert(
+  itFuzz('accepts CRLF line endings and indentation', async () => {
+    await fuzz(
+      'security-pem-2',
       fc.property(fc.uint8Array({ minLength: 1, maxLength: 200 }), (der) => {
         const crlf = toPem('CERTIFICATE', der).replace(/\n/g, '\r\n  ');
         expect(Buffer.compare(parsePem(crlf)[0]!.der, Buffer.from(der))).toBe(0);
@@ -34,7 +37,7 @@ describe('PEM codec', () => {
     );
   });
 
-  it('never throws anything but PemError on arbitrary input, and never hangs', () => {
+  itFuzz('never throws anything but PemError on arbitrary input, and never hangs', async () => {
     const pemish = fc.oneof(
       fc.string({ maxLength: 500 }),
       fc
@@ -44,7 +47,8 @@ describe('PEM codec', () => {
           return s.slice(0, at) + junk + s.slice(at);
         }),
     );
-    fc.assert(
+    await fuzz(
+      'security-pem-3',
       fc.property(pemish, (input) => {
         try {
           parsePem(input);

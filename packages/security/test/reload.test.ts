@@ -12,6 +12,7 @@ import {
   reloadable,
   serverOptions,
 } from '../src/index.js';
+import { itWithPeers, peerPath } from '../../../test-support/peers.js';
 import { handshake, type Served, serve, tempDir } from './helpers.js';
 
 let dir: string;
@@ -148,38 +149,42 @@ describe('reloadable(server, loader)', () => {
     expect(await presented()).toBe(first.fingerprint256);
   });
 
-  it('accepts key types this package does not issue (a P-521 certificate made by openssl req)', async () => {
-    const { run } = await import('./helpers.js');
-    const { readFile } = await import('node:fs/promises');
-    const r = await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-521',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost',
-      '-keyout',
-      join(dir, 'p521-key.pem'),
-      '-out',
-      join(dir, 'p521.pem'),
-    ]);
-    expect(r.code, r.stderr).toBe(0);
-    const cert = await readFile(join(dir, 'p521.pem'), 'utf8');
-    reloader = reloadable(served.server, {
-      certPath: join(dir, 'p521.pem'),
-      keyPath: join(dir, 'p521-key.pem'),
-    });
-    expect(await reloader.reload()).toBe(true);
-    const hs = await handshake(served.port, clientOptions({ ca: cert, servername: 'localhost' }));
-    expect(hs.ok).toBe(true);
-  });
+  itWithPeers(
+    ['openssl'],
+    'accepts key types this package does not issue (a P-521 certificate made by openssl req)',
+    async () => {
+      const { run } = await import('./helpers.js');
+      const { readFile } = await import('node:fs/promises');
+      const r = await run(peerPath('openssl'), [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-521',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost',
+        '-keyout',
+        join(dir, 'p521-key.pem'),
+        '-out',
+        join(dir, 'p521.pem'),
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const cert = await readFile(join(dir, 'p521.pem'), 'utf8');
+      reloader = reloadable(served.server, {
+        certPath: join(dir, 'p521.pem'),
+        keyPath: join(dir, 'p521-key.pem'),
+      });
+      expect(await reloader.reload()).toBe(true);
+      const hs = await handshake(served.port, clientOptions({ ca: cert, servername: 'localhost' }));
+      expect(hs.ok).toBe(true);
+    },
+  );
 
   it('stops watching when the server closes', async () => {
     const s = await serve(serverOptions(first));

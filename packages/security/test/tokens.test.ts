@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import {
   generateSecret,
   InvalidOptionError,
@@ -43,10 +44,11 @@ describe('signed expiring tokens', () => {
     );
   });
 
-  it('property: a token with any single character changed never verifies', () => {
+  itFuzz('property: a token with any single character changed never verifies', async () => {
     const signer = new TokenSigner({ keys: [k1, k2] });
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.';
-    fc.assert(
+    await fuzz(
+      'security-tokens-1',
       fc.property(
         fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }),
         fc.nat(),
@@ -64,9 +66,10 @@ describe('signed expiring tokens', () => {
     );
   });
 
-  it('property: arbitrary strings never verify and never throw anything but TokenError', () => {
+  itFuzz('property: arbitrary strings never verify and never throw anything but TokenError', async () => {
     const signer = new TokenSigner({ keys: [k1] });
-    fc.assert(
+    await fuzz(
+      'security-tokens-2',
       fc.property(
         fc.oneof(
           fc.string({ maxLength: 200 }),
@@ -81,8 +84,9 @@ describe('signed expiring tokens', () => {
     );
   });
 
-  it('property: expired tokens never verify', () => {
-    fc.assert(
+  itFuzz('property: expired tokens never verify', async () => {
+    await fuzz(
+      'security-tokens-3',
       fc.property(fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 0, max: 1e9 }), (ttl, after) => {
         const c = clock();
         const signer = new TokenSigner({ keys: [k1], now: c.now });

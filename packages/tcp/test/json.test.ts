@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import { connect, createServer, InvalidFrameError, JsonLinesCodec, json, type Server } from '../src/index.js';
 import { chunked, concatEncoded, cutsArb, drive } from './helpers.js';
 
@@ -10,8 +11,9 @@ afterEach(async () => {
 });
 
 describe('newline-delimited JSON codec', () => {
-  it('round-trips arbitrary JSON values across arbitrary chunk splits', () => {
-    fc.assert(
+  itFuzz('round-trips arbitrary JSON values across arbitrary chunk splits', async () => {
+    await fuzz(
+      'tcp-json-1',
       fc.property(fc.array(fc.jsonValue(), { maxLength: 10 }), cutsArb, (values, cuts) => {
         const codec = new JsonLinesCodec();
         const wire = concatEncoded(values.map((v) => codec.encode(v)));

@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import { FrameTooLargeError, InvalidFrameError, TruncatedFrameError } from '../src/errors.js';
 import { LengthPrefixedCodec, lengthPrefixed } from '../src/length-prefixed.js';
 import type { LengthPrefixedOptions } from '../src/options.js';
@@ -20,38 +21,43 @@ const optionsArb: fc.Arbitrary<LengthPrefixedOptions> = fc.record(
 );
 
 describe('length-prefixed codec', () => {
-  it('round-trips random frame lists for every option combination and chunking, down to 1-byte chunks', () => {
-    fc.assert(
-      fc.property(
-        optionsArb,
-        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 12 }),
-        cutsArb,
-        (options, payloads, cuts) => {
-          const adjust = options.lengthAdjustment ?? 0;
-          // A positive adjustment means the length field under-counts, so payloads need at least that many bytes.
-          const valid = payloads.map((p) => (p.length >= adjust ? p : new Uint8Array(adjust)));
-          const encoder = new LengthPrefixedCodec(options);
-          const encoded = valid.map((p) => concatEncoded([encoder.encode(p)]));
-          // Expected: each whole encoded frame minus the stripped prefix.
-          const expected = encoded.map((frame, i) => {
-            const header = frame.length - valid[i]!.length;
-            return frame.subarray(options.initialBytesToStrip ?? header);
-          });
-          const strip = options.initialBytesToStrip;
-          fc.pre(strip === undefined || encoded.every((f) => f.length >= strip));
-          const decoder = new LengthPrefixedCodec(options);
-          const { frames, errors } = drive(decoder, chunked(Buffer.concat(encoded), cuts));
-          expect(errors).toEqual([]);
-          expect(frames.map((f) => f.toString('hex'))).toEqual(expected.map((f) => f.toString('hex')));
-          expect(decoder.bufferedBytes).toBe(0);
-        },
-      ),
-      { numRuns: 400 },
-    );
-  });
+  itFuzz(
+    'round-trips random frame lists for every option combination and chunking, down to 1-byte chunks',
+    async () => {
+      await fuzz(
+        'tcp-length-prefixed-1',
+        fc.property(
+          optionsArb,
+          fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 12 }),
+          cutsArb,
+          (options, payloads, cuts) => {
+            const adjust = options.lengthAdjustment ?? 0;
+            // A positive adjustment means the length field under-counts, so payloads need at least that many bytes.
+            const valid = payloads.map((p) => (p.length >= adjust ? p : new Uint8Array(adjust)));
+            const encoder = new LengthPrefixedCodec(options);
+            const encoded = valid.map((p) => concatEncoded([encoder.encode(p)]));
+            // Expected: each whole encoded frame minus the stripped prefix.
+            const expected = encoded.map((frame, i) => {
+              const header = frame.length - valid[i]!.length;
+              return frame.subarray(options.initialBytesToStrip ?? header);
+            });
+            const strip = options.initialBytesToStrip;
+            fc.pre(strip === undefined || encoded.every((f) => f.length >= strip));
+            const decoder = new LengthPrefixedCodec(options);
+            const { frames, errors } = drive(decoder, chunked(Buffer.concat(encoded), cuts));
+            expect(errors).toEqual([]);
+            expect(frames.map((f) => f.toString('hex'))).toEqual(expected.map((f) => f.toString('hex')));
+            expect(decoder.bufferedBytes).toBe(0);
+          },
+        ),
+        { numRuns: 400 },
+      );
+    },
+  );
 
-  it('encodeInto writes exactly the bytes encode returns, or reports that it does not fit', () => {
-    fc.assert(
+  itFuzz('encodeInto writes exactly the bytes encode returns, or reports that it does not fit', async () => {
+    await fuzz(
+      'tcp-length-prefixed-2',
       fc.property(
         optionsArb,
         fc.oneof(
@@ -82,8 +88,9 @@ describe('length-prefixed codec', () => {
     );
   });
 
-  it('decodes default frames back to exactly the payloads sent (strings and bytes)', () => {
-    fc.assert(
+  itFuzz('decodes default frames back to exactly the payloads sent (strings and bytes)', async () => {
+    await fuzz(
+      'tcp-length-prefixed-3',
       fc.property(
         fc.array(fc.string({ unit: 'grapheme', maxLength: 50 }), { maxLength: 10 }),
         cutsArb,
@@ -99,8 +106,9 @@ describe('length-prefixed codec', () => {
     );
   });
 
-  it('never crashes, hangs or buffers beyond maxFrameLength on random bytes', () => {
-    fc.assert(
+  itFuzz('never crashes, hangs or buffers beyond maxFrameLength on random bytes', async () => {
+    await fuzz(
+      'tcp-length-prefixed-4',
       fc.property(
         optionsArb,
         fc.integer({ min: 6, max: 400 }), // |lengthAdjustment| <= maxFrameLength
@@ -186,32 +194,36 @@ describe('length-prefixed codec', () => {
     for (const frame of out) expect(frame.buffer).toBe(wire.buffer);
   });
 
-  it('reassembles large frames split anywhere, into buffers that do not alias the input chunks', () => {
-    // Frames of a socket read's size (64 KiB) and above always straddle chunks and get reassembled;
-    // the small ones in between may come back as zero-copy views.
-    const sizes = [70_000, 5, 300_000, 65_536, 0, 262_140];
-    const payloads = sizes.map((n, i) => Buffer.alloc(n, i + 1).fill(0xab, 0, Math.min(n, 7)));
-    const encoder = new LengthPrefixedCodec({ maxFrameLength: 1 << 20 });
-    const wire = concatEncoded(payloads.map((p) => encoder.encode(p)));
-    fc.assert(
-      fc.property(fc.array(fc.nat(), { maxLength: 40 }), (cuts) => {
-        // Each chunk gets its own memory, so overwriting one cannot touch another.
-        const chunks = splitAt(wire, cuts).map((c) => new Uint8Array(c));
-        const decoder = new LengthPrefixedCodec({ maxFrameLength: 1 << 20 });
-        const frames: Buffer[] = [];
-        for (const chunk of chunks) {
-          decoder.decode(chunk, frames);
-          expect(decoder.bufferedBytes).toBeLessThan(wire.length);
-        }
-        expect(decoder.bufferedBytes).toBe(0);
-        // The transport may reuse a chunk's memory once no zero-copy view points into it.
-        for (const chunk of chunks) if (frames.every((f) => f.buffer !== chunk.buffer)) chunk.fill(0);
-        expect(frames.map((f) => f.length)).toEqual(sizes);
-        for (let i = 0; i < frames.length; i++) expect(frames[i]!.equals(payloads[i]!)).toBe(true);
-      }),
-      { numRuns: 25 },
-    );
-  });
+  itFuzz(
+    'reassembles large frames split anywhere, into buffers that do not alias the input chunks',
+    async () => {
+      // Frames of a socket read's size (64 KiB) and above always straddle chunks and get reassembled;
+      // the small ones in between may come back as zero-copy views.
+      const sizes = [70_000, 5, 300_000, 65_536, 0, 262_140];
+      const payloads = sizes.map((n, i) => Buffer.alloc(n, i + 1).fill(0xab, 0, Math.min(n, 7)));
+      const encoder = new LengthPrefixedCodec({ maxFrameLength: 1 << 20 });
+      const wire = concatEncoded(payloads.map((p) => encoder.encode(p)));
+      await fuzz(
+        'tcp-length-prefixed-5',
+        fc.property(fc.array(fc.nat(), { maxLength: 40 }), (cuts) => {
+          // Each chunk gets its own memory, so overwriting one cannot touch another.
+          const chunks = splitAt(wire, cuts).map((c) => new Uint8Array(c));
+          const decoder = new LengthPrefixedCodec({ maxFrameLength: 1 << 20 });
+          const frames: Buffer[] = [];
+          for (const chunk of chunks) {
+            decoder.decode(chunk, frames);
+            expect(decoder.bufferedBytes).toBeLessThan(wire.length);
+          }
+          expect(decoder.bufferedBytes).toBe(0);
+          // The transport may reuse a chunk's memory once no zero-copy view points into it.
+          for (const chunk of chunks) if (frames.every((f) => f.buffer !== chunk.buffer)) chunk.fill(0);
+          expect(frames.map((f) => f.length)).toEqual(sizes);
+          for (let i = 0; i < frames.length; i++) expect(frames[i]!.equals(payloads[i]!)).toBe(true);
+        }),
+        { numRuns: 25 },
+      );
+    },
+  );
 
   it('counts only received bytes while a large frame is arriving, and reports it truncated at end', () => {
     const codec = new LengthPrefixedCodec();

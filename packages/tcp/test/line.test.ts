@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import { InvalidFrameError, LineTooLongError, TruncatedFrameError } from '../src/errors.js';
 import { LineCodec, lines } from '../src/line.js';
 import { bytewise, chunked, concatEncoded, cutsArb, drive } from './helpers.js';
@@ -13,8 +14,9 @@ const textArb = fc
 const delimiterArb = fc.constantFrom('\n', '\r\n', '||', '\0', '¶', 'END');
 
 describe('line codec', () => {
-  it('round-trips random lines for every delimiter, including UTF-8 split across chunks', () => {
-    fc.assert(
+  itFuzz('round-trips random lines for every delimiter, including UTF-8 split across chunks', async () => {
+    await fuzz(
+      'tcp-line-1',
       fc.property(delimiterArb, fc.array(textArb, { maxLength: 12 }), cutsArb, (delimiter, texts, cuts) => {
         const stripCR = delimiter === '\n';
         const valid = texts.filter((t) => !t.includes(delimiter) && !(stripCR && t.endsWith('\r')));
@@ -28,8 +30,9 @@ describe('line codec', () => {
     );
   });
 
-  it('encodeInto writes exactly the bytes encode returns, or reports that it does not fit', () => {
-    fc.assert(
+  itFuzz('encodeInto writes exactly the bytes encode returns, or reports that it does not fit', async () => {
+    await fuzz(
+      'tcp-line-2',
       fc.property(delimiterArb, textArb, fc.integer({ min: 0, max: 200 }), (delimiter, text, room) => {
         const codec = lines({ delimiter })();
         fc.pre(!text.includes(delimiter) && !(delimiter === '\n' && text.endsWith('\r')));
@@ -43,32 +46,37 @@ describe('line codec', () => {
     );
   });
 
-  it('round-trips for random option combinations (stripCR, CRLF encoding, trailing-line policy)', () => {
-    const optionsArb = fc.oneof(
-      fc.record({ delimiter: delimiterArb, stripCR: fc.boolean(), emitTrailingLine: fc.boolean() }),
-      fc.record({
-        delimiter: fc.constant('\n'),
-        encodeDelimiter: fc.constant('\r\n'),
-        stripCR: fc.constant(true),
-        emitTrailingLine: fc.boolean(),
-      }),
-    );
-    fc.assert(
-      fc.property(optionsArb, fc.array(textArb, { maxLength: 10 }), cutsArb, (options, texts, cuts) => {
-        const valid = texts.filter(
-          (t) => !t.includes(options.delimiter) && !(options.stripCR && t.endsWith('\r')),
-        );
-        const wire = concatEncoded(valid.map((t) => lines(options)().encode(t)));
-        const { frames, errors } = drive(lines(options)(), chunked(wire, cuts));
-        expect(errors).toEqual([]);
-        expect(frames).toEqual(valid);
-      }),
-      { numRuns: 300 },
-    );
-  });
+  itFuzz(
+    'round-trips for random option combinations (stripCR, CRLF encoding, trailing-line policy)',
+    async () => {
+      const optionsArb = fc.oneof(
+        fc.record({ delimiter: delimiterArb, stripCR: fc.boolean(), emitTrailingLine: fc.boolean() }),
+        fc.record({
+          delimiter: fc.constant('\n'),
+          encodeDelimiter: fc.constant('\r\n'),
+          stripCR: fc.constant(true),
+          emitTrailingLine: fc.boolean(),
+        }),
+      );
+      await fuzz(
+        'tcp-line-3',
+        fc.property(optionsArb, fc.array(textArb, { maxLength: 10 }), cutsArb, (options, texts, cuts) => {
+          const valid = texts.filter(
+            (t) => !t.includes(options.delimiter) && !(options.stripCR && t.endsWith('\r')),
+          );
+          const wire = concatEncoded(valid.map((t) => lines(options)().encode(t)));
+          const { frames, errors } = drive(lines(options)(), chunked(wire, cuts));
+          expect(errors).toEqual([]);
+          expect(frames).toEqual(valid);
+        }),
+        { numRuns: 300 },
+      );
+    },
+  );
 
-  it('round-trips arbitrary bytes in buffer mode', () => {
-    fc.assert(
+  itFuzz('round-trips arbitrary bytes in buffer mode', async () => {
+    await fuzz(
+      'tcp-line-4',
       fc.property(
         fc.constantFrom('\n', '\r\n', 'ab'),
         fc.array(fc.uint8Array({ maxLength: 50 }), { maxLength: 10 }),
@@ -89,41 +97,45 @@ describe('line codec', () => {
     );
   });
 
-  it('on random bytes matches a split() model, drops over-long lines and stays within maxLineLength', () => {
-    fc.assert(
-      fc.property(
-        fc.constantFrom('\n', '\r\n', 'ab', 'aab'),
-        fc.integer({ min: 0, max: 20 }),
-        // A small alphabet makes delimiters and near-delimiters frequent.
-        fc.array(fc.constantFrom(0x61, 0x62, 0x0d, 0x0a, 0x7a), { maxLength: 300 }),
-        cutsArb,
-        (delimiter, maxLineLength, bytes, cuts) => {
-          const input = Buffer.from(bytes);
-          const stripCR = delimiter === '\n';
-          const codec = new LineCodec<Buffer>({ delimiter, maxLineLength, output: 'buffer' });
-          const { frames, errors, maxBuffered } = drive(codec, chunked(input, cuts));
+  itFuzz(
+    'on random bytes matches a split() model, drops over-long lines and stays within maxLineLength',
+    async () => {
+      await fuzz(
+        'tcp-line-5',
+        fc.property(
+          fc.constantFrom('\n', '\r\n', 'ab', 'aab'),
+          fc.integer({ min: 0, max: 20 }),
+          // A small alphabet makes delimiters and near-delimiters frequent.
+          fc.array(fc.constantFrom(0x61, 0x62, 0x0d, 0x0a, 0x7a), { maxLength: 300 }),
+          cutsArb,
+          (delimiter, maxLineLength, bytes, cuts) => {
+            const input = Buffer.from(bytes);
+            const stripCR = delimiter === '\n';
+            const codec = new LineCodec<Buffer>({ delimiter, maxLineLength, output: 'buffer' });
+            const { frames, errors, maxBuffered } = drive(codec, chunked(input, cuts));
 
-          const segments = input.toString('latin1').split(delimiter);
-          const trailing = segments.pop()!;
-          const expected: string[] = [];
-          let tooLong = 0;
-          const accept = (segment: string) => {
-            const line = stripCR && segment.endsWith('\r') ? segment.slice(0, -1) : segment;
-            if (line.length > maxLineLength) tooLong++;
-            else expected.push(line);
-          };
-          segments.forEach(accept);
-          if (trailing.length > 0) accept(trailing);
+            const segments = input.toString('latin1').split(delimiter);
+            const trailing = segments.pop()!;
+            const expected: string[] = [];
+            let tooLong = 0;
+            const accept = (segment: string) => {
+              const line = stripCR && segment.endsWith('\r') ? segment.slice(0, -1) : segment;
+              if (line.length > maxLineLength) tooLong++;
+              else expected.push(line);
+            };
+            segments.forEach(accept);
+            if (trailing.length > 0) accept(trailing);
 
-          expect(frames.map((f) => f.toString('latin1'))).toEqual(expected);
-          expect(errors.length).toBeGreaterThanOrEqual(tooLong > 0 ? 1 : 0);
-          for (const e of errors) expect(e).toBeInstanceOf(LineTooLongError);
-          expect(maxBuffered).toBeLessThanOrEqual(maxLineLength + delimiter.length + 1);
-        },
-      ),
-      { numRuns: 500 },
-    );
-  });
+            expect(frames.map((f) => f.toString('latin1'))).toEqual(expected);
+            expect(errors.length).toBeGreaterThanOrEqual(tooLong > 0 ? 1 : 0);
+            for (const e of errors) expect(e).toBeInstanceOf(LineTooLongError);
+            expect(maxBuffered).toBeLessThanOrEqual(maxLineLength + delimiter.length + 1);
+          },
+        ),
+        { numRuns: 500 },
+      );
+    },
+  );
 
   it('tolerates \\r\\n and emits a final unterminated line at end of stream', () => {
     const { frames } = drive(lines()(), bytewise(Buffer.from('hello\r\nworld\n\r\nlast')));

@@ -2,20 +2,23 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWithPeers, peerPath } from '../../../test-support/peers.js';
 import { connect, createServer, lengthPrefixed, lines, type Server } from '../src/index.js';
 import { within } from './helpers.js';
 
-let dir: string;
+let dir: string | undefined;
 let key: Buffer;
 let cert: Buffer;
 const servers: Server<any, any>[] = [];
 
-beforeAll(() => {
+/** A throwaway self-signed certificate (made by openssl, so only suites that declare it call this). */
+function makeCertificate(): void {
+  if (dir !== undefined) return;
   dir = mkdtempSync(join(tmpdir(), 'net-tcp-tls-'));
   // A throwaway self-signed certificate for localhost and 127.0.0.1, valid for one day.
   execFileSync(
-    'openssl',
+    peerPath('openssl'),
     [
       'req',
       '-x509',
@@ -39,14 +42,16 @@ beforeAll(() => {
   );
   key = readFileSync(join(dir, 'key.pem'));
   cert = readFileSync(join(dir, 'cert.pem'));
-});
+}
 
 afterAll(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close({ deadline: 0 })));
-  rmSync(dir, { recursive: true, force: true });
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('TLS', () => {
+describeWithPeers(['openssl'], 'TLS', () => {
+  beforeAll(makeCertificate);
+
   it('echoes length-prefixed frames over TLS with the certificate verified via ca', async () => {
     const server = createServer({ codec: lengthPrefixed(), tls: { key, cert } }, async (conn) => {
       for await (const frame of conn) await conn.send(Buffer.concat([Buffer.from('tls:'), frame]));
@@ -78,7 +83,9 @@ describe('TLS', () => {
   });
 });
 
-describe('interop with openssl s_client', () => {
+describeWithPeers(['openssl'], 'interop with openssl s_client', () => {
+  beforeAll(makeCertificate);
+
   it('serves a line protocol over TLS to a real OpenSSL client that verifies our certificate', async () => {
     const server = createServer({ codec: lines(), tls: { key, cert } }, (conn) => {
       conn.on('message', (line) => void conn.end(`> ${line.toUpperCase()}`));
@@ -87,13 +94,13 @@ describe('interop with openssl s_client', () => {
     const { port } = await server.listen({ host: '127.0.0.1' });
     const out = await new Promise<string>((resolve, reject) => {
       const child = spawn(
-        'openssl',
+        peerPath('openssl'),
         [
           's_client',
           '-connect',
           `127.0.0.1:${port}`,
           '-CAfile',
-          join(dir, 'cert.pem'),
+          join(dir!, 'cert.pem'),
           '-verify_return_error',
           '-quiet',
         ],
@@ -123,7 +130,7 @@ describe('interop with openssl s_client', () => {
 /** Run `nc -N` with the given stdin; resolves with its stdout. Bounded by a kill timer. */
 function nc(port: number, input: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('nc', ['-N', '-w', '10', '127.0.0.1', String(port)], {
+    const child = spawn(peerPath('nc'), ['-N', '-w', '10', '127.0.0.1', String(port)], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let out = '';
@@ -145,7 +152,7 @@ function nc(port: number, input: string): Promise<string> {
   });
 }
 
-describe('interop with netcat (netcat-openbsd)', () => {
+describeWithPeers(['nc'], 'interop with netcat (netcat-openbsd)', () => {
   it('serves lines typed into nc, with a greeting, CRLF tolerance and a final unterminated line', async () => {
     const received: string[] = [];
     const server = createServer({ codec: lines() }, (conn) => {

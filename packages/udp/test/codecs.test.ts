@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import { decodeFrame, encodeFrame, type FrameKind, REQUEST_HEADER_SIZE } from '../src/index.js';
 
 const RUNS = { numRuns: 300 };
@@ -15,8 +16,9 @@ describe('request header codec', () => {
   const kind = fc.constantFrom<FrameKind>('request', 'reply', 'error');
   const id = fc.integer({ min: 0, max: 0xffffffff });
 
-  it('round-trips kind, id and payload at any buffer offset', () => {
-    fc.assert(
+  itFuzz('round-trips kind, id and payload at any buffer offset', async () => {
+    await fuzz(
+      'udp-codecs-1',
       fc.property(
         kind,
         id,
@@ -35,8 +37,9 @@ describe('request header codec', () => {
     );
   });
 
-  it('never throws on arbitrary bytes and accepts only well-formed headers', () => {
-    fc.assert(
+  itFuzz('never throws on arbitrary bytes and accepts only well-formed headers', async () => {
+    await fuzz(
+      'udp-codecs-2',
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
         const frame = decodeFrame(bytes);
         const wellFormed = bytes.length >= 8 && bytes[0] === 0xae && bytes[1] === 0x55 && bytes[2] === 1;
@@ -59,8 +62,9 @@ describe('request header codec', () => {
     expect(() => encodeFrame('request', -1)).toThrow(RangeError);
   });
 
-  it('decodes a header split across an arbitrary prefix of a larger datagram', () => {
-    fc.assert(
+  itFuzz('decodes a header split across an arbitrary prefix of a larger datagram', async () => {
+    await fuzz(
+      'udp-codecs-3',
       fc.property(id, fc.uint8Array({ maxLength: 100 }), fc.nat(108), (i, payload, cut) => {
         const bytes = encodeFrame('request', i, payload);
         const prefix = bytes.subarray(0, Math.min(cut, bytes.length));

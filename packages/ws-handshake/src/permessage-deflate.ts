@@ -76,6 +76,13 @@ function concat(chunks: Buffer[], length: number): Buffer {
 }
 
 /**
+ * Bytes zlib has produced while inflating, over every connection in this process. Internal (not
+ * exported from the package): the tests read it to prove that the zip-bomb guard stops zlib within
+ * one output chunk of the limit, which an RSS delta cannot show.
+ */
+export const inflatedBytes = { total: 0 };
+
+/**
  * permessage-deflate codec for one connection, both directions. zlib runs on the thread pool,
  * so both directions are asynchronous; callers keep at most one operation per direction in
  * flight (the receiver pauses while inflating, the connection queues sends while deflating),
@@ -160,6 +167,7 @@ export class PerMessageDeflate implements FrameInflater {
   }
 
   private readonly onInflateData = (chunk: Buffer): void => {
+    inflatedBytes.total += chunk.length;
     if (this.inCallback === null) return;
     this.inLength += chunk.length;
     if (this.inLength > this.inLimit) {

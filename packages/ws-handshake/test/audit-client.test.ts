@@ -640,8 +640,13 @@ beforeAll(async () => {
         }
         c.run(s).then(
           async () => {
-            // The client must not leave before the server closes TCP; give it a moment to.
-            await until(() => s.ended, 10_000, 'TCP close').catch(() => {});
+            // The server has sent its FIN (closeNormally/expectFailure end TCP); the client must now
+            // close its side too. A connection that never closes is a failed case, not an OK.
+            const closed = await until(() => s.ended, 10_000, 'TCP close').then(
+              () => true,
+              () => false,
+            );
+            if (!closed && !results.has(n)) results.set(n, 'FAILED: the TCP connection never closed');
             if (!results.has(n)) results.set(n, 'OK');
             s.socket.destroy();
           },

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
 import {
   acceptDeflateOffer,
   deflateOffer,
@@ -7,7 +8,8 @@ import {
   verifyDeflateResponse,
 } from '../src/extension.js';
 import type { PerMessageDeflateOptions } from '../src/options.js';
-import { PerMessageDeflate } from '../src/permessage-deflate.js';
+import { inflatedBytes, PerMessageDeflate } from '../src/permessage-deflate.js';
+import { INFLATE_CHUNK, zipBomb } from './helpers.js';
 
 const bits = fc.option(fc.integer({ min: 8, max: 15 }), { nil: undefined });
 const deflateOptions = fc.record({
@@ -22,36 +24,40 @@ function clean(o: PerMessageDeflateOptions): PerMessageDeflateOptions {
 }
 
 describe('permessage-deflate negotiation', () => {
-  it('a server always answers a client offer with a response the client accepts, within both limits', () => {
-    fc.assert(
-      fc.property(deflateOptions, deflateOptions, (c, s) => {
-        const client = clean(c);
-        const server = clean(s);
-        const offers = parseExtensions(deflateOffer(client))!;
-        const accepted = acceptDeflateOffer(offers, server);
-        expect(accepted).not.toBeNull();
-        const response = parseExtensions(accepted!.response)!;
-        expect(response).toHaveLength(1);
-        const agreed = verifyDeflateResponse(response[0]!, client);
-        expect(typeof agreed).toBe('object');
-        if (typeof agreed === 'string') return;
-        // Both sides compute the same parameters.
-        expect(agreed.serverNoContextTakeover).toBe(accepted!.params.serverNoContextTakeover);
-        expect(agreed.serverMaxWindowBits).toBe(accepted!.params.serverMaxWindowBits);
-        if (client.serverNoContextTakeover) expect(agreed.serverNoContextTakeover).toBe(true);
-        if (client.serverMaxWindowBits !== undefined) {
-          expect(agreed.serverMaxWindowBits).toBeLessThanOrEqual(client.serverMaxWindowBits);
-        }
-        if (server.serverMaxWindowBits !== undefined) {
-          expect(agreed.serverMaxWindowBits).toBeLessThanOrEqual(server.serverMaxWindowBits);
-        }
-        if (client.clientMaxWindowBits !== undefined) {
-          expect(agreed.clientMaxWindowBits).toBeLessThanOrEqual(client.clientMaxWindowBits);
-        }
-      }),
-      { numRuns: 300 },
-    );
-  });
+  itFuzz(
+    'a server always answers a client offer with a response the client accepts, within both limits',
+    async () => {
+      await fuzz(
+        'ws-deflate-1',
+        fc.property(deflateOptions, deflateOptions, (c, s) => {
+          const client = clean(c);
+          const server = clean(s);
+          const offers = parseExtensions(deflateOffer(client))!;
+          const accepted = acceptDeflateOffer(offers, server);
+          expect(accepted).not.toBeNull();
+          const response = parseExtensions(accepted!.response)!;
+          expect(response).toHaveLength(1);
+          const agreed = verifyDeflateResponse(response[0]!, client);
+          expect(typeof agreed).toBe('object');
+          if (typeof agreed === 'string') return;
+          // Both sides compute the same parameters.
+          expect(agreed.serverNoContextTakeover).toBe(accepted!.params.serverNoContextTakeover);
+          expect(agreed.serverMaxWindowBits).toBe(accepted!.params.serverMaxWindowBits);
+          if (client.serverNoContextTakeover) expect(agreed.serverNoContextTakeover).toBe(true);
+          if (client.serverMaxWindowBits !== undefined) {
+            expect(agreed.serverMaxWindowBits).toBeLessThanOrEqual(client.serverMaxWindowBits);
+          }
+          if (server.serverMaxWindowBits !== undefined) {
+            expect(agreed.serverMaxWindowBits).toBeLessThanOrEqual(server.serverMaxWindowBits);
+          }
+          if (client.clientMaxWindowBits !== undefined) {
+            expect(agreed.clientMaxWindowBits).toBeLessThanOrEqual(client.clientMaxWindowBits);
+          }
+        }),
+        { numRuns: 300 },
+      );
+    },
+  );
 });
 
 function compress(d: PerMessageDeflate, data: Buffer, fin: boolean): Promise<Buffer> {
@@ -64,8 +70,9 @@ function decompress(d: PerMessageDeflate, data: Buffer, fin: boolean, limit = 1 
 }
 
 describe('permessage-deflate codec', () => {
-  it('round-trips message sequences, fragmented or whole, under any negotiated params', async () => {
-    await fc.assert(
+  itFuzz('round-trips message sequences, fragmented or whole, under any negotiated params', async () => {
+    await fuzz(
+      'ws-deflate-2',
       fc.asyncProperty(
         fc.record({
           serverNoContextTakeover: fc.boolean(),
@@ -115,14 +122,16 @@ describe('permessage-deflate codec', () => {
       serverMaxWindowBits: 15,
       clientMaxWindowBits: 15,
     };
-    const server = new PerMessageDeflate(params, true, 1000);
     const client = new PerMessageDeflate(params, false, 1000);
-    const wire = await compress(server, Buffer.alloc(100_000), true);
-    await expect(decompress(client, wire, true, 1000)).rejects.toMatchObject({
+    // 1 GiB of zeros in ~1 MiB: zlib must be stopped within one output chunk of the limit.
+    const before = inflatedBytes.total;
+    await expect(decompress(client, zipBomb(1024), true, 1000)).rejects.toMatchObject({
       code: 'ERR_WS_MESSAGE_TOO_BIG',
       closeCode: 1009,
     });
-    server.close();
+    const inflated = inflatedBytes.total - before;
+    expect(inflated).toBeGreaterThan(1000);
+    expect(inflated).toBeLessThanOrEqual(1000 + INFLATE_CHUNK);
     client.close();
   });
 });

@@ -1,3 +1,4 @@
+import zlib from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import {
@@ -252,4 +253,22 @@ export function closePayload(code: number, reason: string | Buffer = ''): Buffer
   const b = Buffer.alloc(2);
   b.writeUInt16BE(code);
   return Buffer.concat([b, typeof reason === 'string' ? Buffer.from(reason) : reason]);
+}
+
+/** zlib's output chunk (Z_DEFAULT_CHUNK): how far past a limit one inflate step can go. */
+export const INFLATE_CHUNK = zlib.constants.Z_DEFAULT_CHUNK;
+
+/**
+ * A raw-deflate message (without the 00 00 ff ff trailer, as permessage-deflate sends it) that
+ * inflates to `mebibytes` MiB of zeros, built without allocating them: one 1 MiB block, then the
+ * same back-reference-only block repeated (it refers to the zeros already in the window).
+ * About 1 KiB on the wire per MiB inflated.
+ */
+export function zipBomb(mebibytes: number): Buffer {
+  const block = Buffer.alloc(1024 * 1024);
+  const sync = { level: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  const first = zlib.deflateRawSync(block, sync);
+  const next = zlib.deflateRawSync(block, { ...sync, dictionary: Buffer.alloc(32 * 1024) });
+  const bomb = Buffer.concat([first, ...Array.from({ length: mebibytes - 1 }, () => next)]);
+  return bomb.subarray(0, bomb.length - 4);
 }

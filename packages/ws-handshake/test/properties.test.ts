@@ -1,7 +1,16 @@
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, formatExtension, parseExtensions, Receiver, type ReceiverSink } from '../src/index.js';
+import { fuzz, itFuzz } from '../../../test-support/fuzz.js';
+import {
+  computeAcceptKey,
+  encodeFrame,
+  formatExtension,
+  parseExtensions,
+  Receiver,
+  type ReceiverSink,
+  validateUpgradeRequest,
+} from '../src/index.js';
 import { UTF8_ACCEPT, UTF8_REJECT, utf8Feed } from '../src/utf8.js';
 
 type Event =
@@ -52,8 +61,9 @@ const message = fc.oneof(
 );
 
 describe('receiver properties', () => {
-  it('decodes any sequence of messages, fragments and pings under arbitrary chunking', () => {
-    fc.assert(
+  itFuzz('decodes any sequence of messages, fragments and pings under arbitrary chunking', async () => {
+    await fuzz(
+      'ws-properties-1',
       fc.property(
         fc.array(message, { maxLength: 8 }),
         fc.array(fc.nat(), { maxLength: 40 }),
@@ -89,9 +99,10 @@ describe('receiver properties', () => {
     );
   });
 
-  it('never crashes, hangs or buffers beyond maxPayload on random bytes', () => {
+  itFuzz('never crashes, hangs or buffers beyond maxPayload on random bytes', async () => {
     const maxPayload = 4096;
-    fc.assert(
+    await fuzz(
+      'ws-properties-2',
       fc.property(
         fc.uint8Array({ maxLength: 20_000 }),
         fc.array(fc.nat(), { maxLength: 20 }),
@@ -142,8 +153,9 @@ describe('incremental UTF-8 validation', () => {
       .map(([a, b, c]) => Buffer.concat([Buffer.from(a), Buffer.from(b), Buffer.from(c)])),
   );
 
-  it('agrees with the native validator under any split', () => {
-    fc.assert(
+  itFuzz('agrees with the native validator under any split', async () => {
+    await fuzz(
+      'ws-properties-3',
       fc.property(bytesLikeUtf8, fc.array(fc.nat(), { maxLength: 10 }), (buf, cuts) => {
         let state = UTF8_ACCEPT;
         for (const piece of split(buf, cuts)) {
@@ -156,8 +168,9 @@ describe('incremental UTF-8 validation', () => {
     );
   });
 
-  it('agrees with the native validator on long inputs (fast path)', () => {
-    fc.assert(
+  itFuzz('agrees with the native validator on long inputs (fast path)', async () => {
+    await fuzz(
+      'ws-properties-4',
       fc.property(
         fc.string({ unit: 'grapheme', minLength: 30, maxLength: 400 }),
         fc.nat(),
@@ -180,8 +193,9 @@ describe('incremental UTF-8 validation', () => {
 
 describe('extension header codec', () => {
   const token = fc.stringMatching(/^[a-z0-9_-]{1,12}$/);
-  it('round-trips parse(format(x))', () => {
-    fc.assert(
+  itFuzz('round-trips parse(format(x))', async () => {
+    await fuzz(
+      'ws-properties-5',
       fc.property(
         fc.array(
           fc.record({
@@ -198,8 +212,9 @@ describe('extension header codec', () => {
       { numRuns: 200 },
     );
   });
-  it('never throws on arbitrary input', () => {
-    fc.assert(
+  itFuzz('never throws on arbitrary input', async () => {
+    await fuzz(
+      'ws-properties-6',
       fc.property(fc.string({ maxLength: 200 }), (s) => {
         const r = parseExtensions(s);
         expect(r === null || Array.isArray(r)).toBe(true);
@@ -247,4 +262,85 @@ describe('receiver memory under a byte-at-a-time drip', () => {
       else expect((events[0]![1] as Buffer).equals(payload)).toBe(true);
     });
   }
+});
+
+describe('upgrade request validation', () => {
+  const valid = {
+    method: 'GET',
+    httpVersionMajor: 1,
+    httpVersionMinor: 1,
+    headers: {
+      host: 'example.test',
+      upgrade: 'websocket',
+      connection: 'Upgrade',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    } as Record<string, string>,
+  };
+  const anyText = fc.string({ maxLength: 40, unit: 'binary' });
+  /** One header (or the method) replaced by another plausible or arbitrary value, or removed. */
+  const mutation = fc.oneof(
+    fc.record({
+      field: fc.constant('method'),
+      value: fc.oneof(fc.constantFrom('GET', 'get', 'POST', 'HEAD'), anyText),
+    }),
+    fc.record({
+      field: fc.constantFrom('host', 'upgrade', 'connection', 'sec-websocket-version', 'sec-websocket-key'),
+      value: fc.oneof(
+        fc.constantFrom(
+          undefined,
+          '',
+          'websocket',
+          'WebSocket',
+          'h2c, websocket',
+          'keep-alive, Upgrade',
+          'upgrade',
+          '13',
+          ' 13 ',
+          '8',
+          'AAAAAAAAAAAAAAAAAAAAAA==',
+          'AAAAAAAAAAAAAAAAAAAAAA=',
+        ),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b).toString('base64')),
+        anyText,
+      ),
+    }),
+  );
+
+  /** RFC 6455 §4.2.1, written independently of the implementation for the fields mutated here. */
+  function model(method: string, h: Record<string, string | undefined>): boolean {
+    const tokens = (v: string | undefined) => (v ?? '').split(',').map((t) => t.trim().toLowerCase());
+    const key = h['sec-websocket-key']?.trim();
+    return (
+      method === 'GET' &&
+      h.host !== undefined &&
+      h.host !== '' &&
+      tokens(h.upgrade).includes('websocket') &&
+      tokens(h.connection).includes('upgrade') &&
+      h['sec-websocket-version']?.trim() === '13' &&
+      key !== undefined &&
+      /^[A-Za-z0-9+/]{22}==$/.test(key) &&
+      Buffer.from(key, 'base64').length === 16
+    );
+  }
+
+  itFuzz('accepts a mutated handshake exactly when RFC 6455 does, and never throws', async () => {
+    await fuzz(
+      'ws-upgrade-request',
+      fc.property(fc.array(mutation, { maxLength: 3 }), (mutations) => {
+        let method = valid.method;
+        const headers: Record<string, string | undefined> = { ...valid.headers };
+        for (const m of mutations) {
+          if (m.field === 'method') method = m.value ?? '';
+          else if (m.value === undefined) delete headers[m.field];
+          else headers[m.field] = m.value;
+        }
+        const v = validateUpgradeRequest({ ...valid, method, headers: headers as Record<string, string> });
+        expect(v.ok).toBe(model(method, headers));
+        if (v.ok) expect(computeAcceptKey(v.key)).toMatch(/^[A-Za-z0-9+/]{27}=$/);
+        else expect([400, 405, 426]).toContain(v.status);
+      }),
+      { numRuns: 1000 },
+    );
+  });
 });

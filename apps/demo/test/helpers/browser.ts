@@ -1,4 +1,5 @@
 import { type Browser, chromium } from 'playwright-core';
+import { peerPath } from '../../../../test-support/peers.js';
 
 export const CHROMIUM_ARGS = [
   '--headless',
@@ -13,7 +14,8 @@ export const CHROMIUM_ARGS = [
 
 export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    // CHROMIUM_PATH, NET_PEER_CHROMIUM or PATH; callers declare the peer with describeWithPeers.
+    executablePath: peerPath('chromium'),
     args: [...CHROMIUM_ARGS, ...extraArgs],
     timeout: 30_000,
   });

@@ -1,22 +1,22 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
-import { findPeer } from '../../../../test-support/peers.js';
+import { describeWithPeers, findPeer, peerPath } from '../../../../test-support/peers.js';
 
-/** Found through the peers API (REDIS_SERVER, then PATH); never a hard-coded path. */
-export const REDIS_SERVER = findPeer('redis-server') ?? 'redis-server';
-
-/** True when a redis-server binary runs here; suites skip (with a note) when it does not. */
+/** True when redis-server is installed (REDIS_SERVER, NET_PEER_REDIS_SERVER or PATH). */
 export function redisAvailable(): boolean {
-  try {
-    execFileSync(REDIS_SERVER, ['--version'], { stdio: 'ignore', timeout: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
+  return findPeer('redis-server') !== undefined;
+}
+
+/**
+ * A describe block that needs redis-server: skipped with a recorded reason without it, failed
+ * under CI=true (test-support/peers.ts).
+ */
+export function describeWithRedis(title: string, body: () => void): void {
+  describeWithPeers(['redis-server'], title, body);
 }
 
 /** A free loopback port: bind port 0, read it, close. Redis needs a number on its command line. */
@@ -74,7 +74,7 @@ export async function startRedis(options: { extraArgs?: string[] } = {}): Promis
   const start = async () => {
     if (proc) throw new Error('redis-server already running');
     const child = spawn(
-      REDIS_SERVER,
+      peerPath('redis-server'),
       [
         '--port',
         String(port),
