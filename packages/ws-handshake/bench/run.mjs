@@ -6,6 +6,7 @@
 // each), server CPU per message beside messages/s. Results: bench/results.json.
 //   node bench/run.mjs [--quick]   BENCH_ROUNDS, BENCH_ONLY=pingpong,echo,binary,broadcast,idle,
 //   BENCH_SMOKE=1 (tiny smoke run), IDLE_CONNECTIONS, BENCH_CPU_PROF=dir (profile the servers).
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -433,6 +434,54 @@ if (want('idle')) {
       unit: 'bytes',
       better: 'lower',
       impls: pick(res, 'rssPerConn'),
+      comparisons: against(['ws']),
+    }),
+  );
+}
+if (want('topics')) {
+  // bench/topics.mjs: publish to N subscribers, ours (`wss.publish`) against a `ws` loop over
+  // clients; it runs its own server processes and reports every round as one JSON line.
+  const n = SMOKE ? 200 : Number(process.env.TOPIC_SUBSCRIBERS ?? 10_000);
+  const publishes = SMOKE ? 5 : 50;
+  const out = execFileSync(
+    process.execPath,
+    [
+      `${here}topics.mjs`,
+      '--json',
+      '--n',
+      String(n),
+      '--publishes',
+      String(publishes),
+      '--rounds',
+      String(EXTRA_ROUNDS),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 20 },
+  );
+  const line = out.split('\n').find((l) => l.startsWith('TOPICS_JSON '));
+  if (!line) throw new Error(`topics bench printed no result:\n${out}`);
+  const { results } = JSON.parse(line.slice('TOPICS_JSON '.length));
+  const title = `topics: publish 256 B to ${n.toLocaleString('en')} subscribers, ${publishes} publishes`;
+  const topicImpls = (key) => ({
+    net: { label: LABELS.net, values: results.net.map((x) => x[key]) },
+    ws: { label: `${LABELS.ws} (loop over clients)`, values: results.ws.map((x) => x[key]) },
+  });
+  rows.push(
+    row({
+      id: 'topics-cpu',
+      title,
+      metric: 'server CPU per delivery',
+      unit: 'µs',
+      better: 'lower',
+      impls: topicImpls('cpuPerDelivery'),
+      comparisons: against(['ws']),
+    }),
+    row({
+      id: 'topics-publish',
+      title,
+      metric: 'time until every subscriber has it, per publish',
+      unit: 'ms',
+      better: 'lower',
+      impls: topicImpls('perPublish'),
       comparisons: against(['ws']),
     }),
   );

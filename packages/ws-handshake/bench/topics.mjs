@@ -20,6 +20,8 @@ const { values } = parseArgs({
     size: { type: 'string', default: '256' },
     rounds: { type: 'string', default: '3' },
     deflate: { type: 'boolean', default: false },
+    // One JSON line with every round's values, for bench/run.mjs (which writes results.json).
+    json: { type: 'boolean', default: false },
   },
 });
 const N = Number(values.n);
@@ -161,6 +163,10 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const results = { ws: [], net: [] };
 for (let r = 0; r < ROUNDS; r++) {
   for (const impl of ['ws', 'net']) results[impl].push(await round(impl));
+}
+if (values.json) {
+  console.log(`TOPICS_JSON ${JSON.stringify({ n: N, publishes: PUBLISHES, size: SIZE, results })}`);
+  process.exit(0);
 }
 const row = (label, key, digits) => {
   const w = median(results.ws.map((x) => x[key]));
