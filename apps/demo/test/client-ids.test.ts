@@ -272,3 +272,21 @@ describe('client outbox', () => {
 });
 
 const LIMITS = { maxMessageLength: 2000, maxFrameBytes: 16384, ratePerSecond: 5, burst: 10 };
+
+describe('terminal client resume', () => {
+  it('rejoins every room it was in after a reconnect, not only rooms where it saw a message', () => {
+    const t = new WsLineTranslator('ada');
+    t.output({ type: 'welcome', nick: 'ada', server: 'test' } as never);
+    for (const room of ['lobby', 'quiet', 'busy', 'dev'])
+      t.output({ type: 'joined', room, members: ['ada'], count: 1 });
+    t.output({ type: 'message', id: '5-0', room: 'busy', nick: 'bob', text: 'hi', ts: 1 } as never);
+    t.output({ type: 'left', room: 'dev' } as never);
+    t.current = 'quiet';
+    const joins = t.resumeFrames('ada').filter((f) => f.type === 'join');
+    expect(joins).toEqual([
+      { type: 'join', room: 'lobby' },
+      { type: 'join', room: 'busy', after: '5-0' },
+      { type: 'join', room: 'quiet' }, // the current room last: it is current again afterwards
+    ]);
+  });
+});

@@ -15,6 +15,8 @@ export class WsLineTranslator {
   nick: string | undefined;
   current: string | undefined;
   readonly lastIds = new Map<string, string>();
+  /** Every room the server confirmed we joined and we have not left: all of them are rejoined. */
+  readonly joined = new Set<string>();
   /** Messages typed but not acknowledged yet: resent after a reconnect or a STORE_FAILED. */
   readonly outbox: Outbox;
   private readonly seen = new Set<string>();
@@ -29,10 +31,11 @@ export class WsLineTranslator {
     const frames: ClientFrame[] = [];
     if (this.nick && this.nick !== welcomeNick) frames.push({ type: 'nick', nick: this.nick });
     else this.nick = welcomeNick;
-    const rooms =
-      this.lastIds.size > 0 || this.current
-        ? new Set([...this.lastIds.keys(), this.current ?? 'lobby'])
-        : new Set(['lobby']);
+    // Every room we were in, not only those where a message was seen; the current room last, so
+    // it is current again once the joins are answered.
+    const rooms = [...this.joined].filter((r) => r !== this.current);
+    if (this.current !== undefined) rooms.push(this.current);
+    if (rooms.length === 0) rooms.push('lobby');
     for (const room of rooms) {
       const after = this.lastIds.get(room);
       frames.push(after ? { type: 'join', room, after } : { type: 'join', room });
@@ -112,6 +115,7 @@ export class WsLineTranslator {
         return { lines: [`* you are now ${f.nick}`] };
       case 'joined':
         this.current = f.room;
+        this.joined.add(f.room);
         return {
           lines: [
             `* you joined #${f.room} (${f.count} here${f.members.length === f.count ? `: ${f.members.join(', ')}` : ''})`,
@@ -121,7 +125,8 @@ export class WsLineTranslator {
         return { lines: f.truncated ? [`* (older messages in #${f.room} skipped)`] : [] };
       case 'left':
         this.lastIds.delete(f.room);
-        if (this.current === f.room) this.current = [...this.lastIds.keys()].at(-1);
+        this.joined.delete(f.room);
+        if (this.current === f.room) this.current = [...this.joined].at(-1);
         return { lines: [`* you left #${f.room}`] };
       case 'message': {
         if (this.seen.has(f.id)) return { lines: [] };
