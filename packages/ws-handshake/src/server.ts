@@ -3,53 +3,18 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { negotiate, type ResolvedServerOptions, resolveOptions, serverSetup } from './accept-policy.js';
 import { type HandshakeMessage, handshakeChannel } from './diagnostics.js';
-import { HandshakeTimeoutError, InvalidArgumentError } from './errors.js';
-import { acceptDeflateOffer, validateDeflateOptions } from './extension.js';
+import { InvalidArgumentError } from './errors.js';
 import { buildAcceptResponse, buildRejectResponse, validateUpgradeRequest } from './handshake.js';
-import {
-  type AuthorizeResult,
-  type CreateServerOptions,
-  DEFAULT_DEFLATE_THRESHOLD,
-  DEFAULT_HANDSHAKE_TIMEOUT,
-  DEFAULT_MAX_PAYLOAD,
-  DEFAULT_SERVER_HEARTBEAT,
-  type PerMessageDeflateOptions,
-  type ServerOptions,
-  type WebSocketServerOptions,
-} from './options.js';
+import type { CreateServerOptions, ServerOptions, WebSocketServerOptions } from './options.js';
 import { createOwnedServer } from './owned-server.js';
-import { PerMessageDeflate } from './permessage-deflate.js';
 import type { SendData } from './outbound.js';
 import { PreparedMessage } from './prepared.js';
 import { deliverTextAsBuffer } from './text-as-buffer.js';
 import { TopicRegistry } from './topics.js';
 import { remoteAddressOf } from './transport.js';
 import { WebSocket } from './websocket.js';
-
-interface ResolvedServerOptions {
-  options: ServerOptions;
-  deflate: PerMessageDeflateOptions | null;
-  path: string | undefined;
-  origins: ((origin: string, req: IncomingMessage) => boolean) | null;
-}
-
-function resolveOptions(options: WebSocketServerOptions): ResolvedServerOptions {
-  let deflate: PerMessageDeflateOptions | null = null;
-  if (options.perMessageDeflate !== undefined && options.perMessageDeflate !== false) {
-    deflate = options.perMessageDeflate === true ? {} : options.perMessageDeflate;
-    validateDeflateOptions(deflate);
-  }
-  let origins: ResolvedServerOptions['origins'] = null;
-  const allowed = options.allowedOrigins;
-  if (typeof allowed === 'function') {
-    origins = allowed;
-  } else if (allowed !== undefined) {
-    const set = new Set(allowed.map((o) => o.toLowerCase()));
-    origins = (origin) => set.has(origin.toLowerCase());
-  }
-  return { options, deflate, path: options.path, origins };
-}
 
 /** Refusal of the request being handled, for `net:ws:handshake` (one upgrade runs to completion per socket). */
 const refusals = new WeakMap<Duplex, { status: number; reason: string }>();
@@ -63,30 +28,6 @@ function reject(socket: Duplex, status: number, message: string, headers?: Recor
     socket.destroy();
   }
   return null;
-}
-
-async function runAuthorize(
-  authorize: NonNullable<ServerOptions['authorize']>,
-  req: IncomingMessage,
-  timeout: number,
-): Promise<AuthorizeResult> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      Promise.resolve().then(() => authorize(req)),
-      new Promise<never>((_, fail) => {
-        timer = setTimeout(() => fail(new HandshakeTimeoutError(timeout)), timeout);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function pathnameOf(url: string | undefined): string {
-  if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }
 
 async function performUpgrade(
@@ -151,72 +92,15 @@ async function upgrade(
     if (refuse !== null) return reject(socket, 503, refuse);
     const v = validateUpgradeRequest(req);
     if (!v.ok) return reject(socket, v.status, v.message, v.headers);
-    if (resolved.path !== undefined && pathnameOf(req.url) !== resolved.path) {
-      return reject(socket, 404, 'Not Found');
+    const decision = await negotiate(req, v, resolved, () => socket.destroyed || !socket.writable);
+    if (decision === null) {
+      socket.destroy();
+      return null;
     }
-    if (resolved.origins !== null) {
-      const origin = req.headers.origin;
-      if (origin === undefined ? options.requireOrigin === true : !resolved.origins(origin, req)) {
-        return reject(socket, 403, 'Origin not allowed');
-      }
-    }
-    if (options.authorize !== undefined) {
-      let result: AuthorizeResult;
-      try {
-        result = await runAuthorize(
-          options.authorize,
-          req,
-          options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
-        );
-      } catch (error) {
-        if (error instanceof HandshakeTimeoutError) return reject(socket, 503, 'Authorization timed out');
-        return reject(socket, 500, 'Authorization failed');
-      }
-      if (result === false) return reject(socket, 401, 'Unauthorized');
-      if (typeof result === 'object' && result !== null) {
-        const status =
-          Number.isInteger(result.status) && result.status >= 400 && result.status <= 599
-            ? result.status
-            : 403;
-        return reject(socket, status, result.body ?? http.STATUS_CODES[status] ?? 'Rejected', result.headers);
-      }
-      if (socket.destroyed || !socket.writable) {
-        socket.destroy();
-        return null;
-      }
-    }
-
-    let protocol: string | undefined;
-    if (v.protocols.length > 0) {
-      if (options.handleProtocols !== undefined) {
-        const chosen = options.handleProtocols(v.protocols, req);
-        if (typeof chosen === 'string' && v.protocols.includes(chosen)) protocol = chosen;
-      } else if (options.protocols !== undefined) {
-        protocol = v.protocols.find((p) => options.protocols!.includes(p));
-      } else {
-        protocol = v.protocols[0];
-      }
-    }
-
-    let deflate: PerMessageDeflate | null = null;
-    let extensions: string | undefined;
-    if (resolved.deflate !== null && v.extensions.length > 0) {
-      const accepted = acceptDeflateOffer(v.extensions, resolved.deflate);
-      if (accepted !== null) {
-        extensions = accepted.response;
-        deflate = new PerMessageDeflate(
-          accepted.params,
-          true,
-          options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
-          resolved.deflate.level,
-          resolved.deflate.memLevel,
-        );
-      }
-    }
-
+    if (decision.refused) return reject(socket, decision.status, decision.message, decision.headers);
     let response: string;
     try {
-      response = buildAcceptResponse(v.key, protocol, extensions, options.headers);
+      response = buildAcceptResponse(v.key, decision.protocol, decision.extensions, options.headers);
     } catch {
       return reject(socket, 500, 'Invalid response headers');
     }
@@ -224,17 +108,7 @@ async function upgrade(
     return new WebSocket(
       socket,
       head,
-      {
-        isServer: true,
-        url: req.url ?? '/',
-        protocol: protocol ?? '',
-        extensions: extensions ?? '',
-        deflate,
-        deflateThreshold: resolved.deflate?.threshold ?? DEFAULT_DEFLATE_THRESHOLD,
-        heartbeatInterval: options.heartbeatInterval ?? DEFAULT_SERVER_HEARTBEAT,
-        transport: 'http/1.1',
-        topics,
-      },
+      serverSetup(req.url ?? '/', decision, resolved, 'http/1.1', topics),
       options,
     );
   } finally {
