@@ -64,3 +64,12 @@ export { PreparedMessage } from './prepared.js';
 export type { TransportName } from './transport.js';
 export type { MessageData, SendOptions, WebSocketEvents } from './websocket.js';
 export { WebSocket } from './websocket.js';
+export type { H2ConnectValidation, H2RequestHeaders } from './h2-handshake.js';
+export {
+  buildH2AcceptHeaders,
+  isWebSocketConnect,
+  validateExtendedConnect,
+  verifyH2Response,
+} from './h2-handshake.js';
+export type { H2UpgradeRequest } from './h2-upgrade.js';
+export { handleH2Connect } from './h2-upgrade.js';

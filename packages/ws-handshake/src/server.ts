@@ -1,11 +1,16 @@
 import { EventEmitter } from 'node:events';
-import http, { type IncomingMessage } from 'node:http';
+import type http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type http2 from 'node:http2';
+import type { ServerHttp2Stream } from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { negotiate, type ResolvedServerOptions, resolveOptions, serverSetup } from './accept-policy.js';
 import { type HandshakeMessage, handshakeChannel } from './diagnostics.js';
 import { InvalidArgumentError } from './errors.js';
+import { type H2RequestHeaders, isWebSocketConnect } from './h2-handshake.js';
+import { h2RequestOf, performH2Upgrade } from './h2-upgrade.js';
 import { buildAcceptResponse, buildRejectResponse, validateUpgradeRequest } from './handshake.js';
 import type { CreateServerOptions, ServerOptions, WebSocketServerOptions } from './options.js';
 import { createOwnedServer } from './owned-server.js';
@@ -168,6 +173,8 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   private closing = false;
   /** Servers whose `upgrade` events we listen to (the owned one, `server`, `attach()`). */
   private readonly attached = new Set<http.Server | https.Server>();
+  /** node:http2 servers whose extended CONNECT streams we accept (`attachH2()`). */
+  private readonly attachedH2 = new Set<http2.Http2SecureServer | http2.Http2Server>();
 
   /**
    * `callback` runs once the owned server listens (`port`), like a `listening` listener.
@@ -233,6 +240,35 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       this.registry,
     );
     if (ws === null) return null;
+    return this.adopt(ws, req, callback);
+  }
+
+  /**
+   * Complete an RFC 8441 WebSocket from an HTTP/2 stream (`stream` event of a `node:http2` server
+   * created with `settings: { enableConnectProtocol: true }`): same policy, tracking, topics and
+   * `connection` event as `handleUpgrade()`; `req` is then an `H2UpgradeRequest` view.
+   */
+  async handleH2Stream(
+    stream: ServerHttp2Stream,
+    headers: H2RequestHeaders,
+    callback?: UpgradeCallback,
+  ): Promise<WebSocket | null> {
+    const ws = await performH2Upgrade(
+      stream,
+      headers,
+      this.resolved,
+      this.closing ? 'Server is shutting down' : null,
+      this.registry,
+    );
+    if (ws === null) return null;
+    return this.adopt(ws, h2RequestOf(stream, headers), callback);
+  }
+
+  private adopt(
+    ws: WebSocket,
+    req: IncomingMessage,
+    callback: UpgradeCallback | undefined,
+  ): WebSocket | null {
     if (this.closing) {
       // The server started shutting down while this handshake (e.g. authorize) was running.
       ws.close(1001, 'Server shutting down').catch(() => {});
@@ -258,6 +294,40 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     this.attached.add(server);
     server.on('upgrade', this.onUpgrade);
     server.on('listening', this.onListening);
+    return this;
+  }
+
+  private readonly onStream = (stream: ServerHttp2Stream, headers: H2RequestHeaders): void => {
+    if (!isWebSocketConnect(headers)) return;
+    this.handleH2Stream(stream, headers).catch(() => stream.destroy());
+  };
+
+  /**
+   * node:http2's compatibility layer (a `request` listener) answers every CONNECT itself with 405
+   * unless someone listens to `connect`; this listener keeps it away from WebSocket CONNECTs and
+   * leaves the 405 to other CONNECTs when nobody else listens.
+   */
+  private readonly onCompatConnect = (
+    req: http2.Http2ServerRequest,
+    res: http2.Http2ServerResponse,
+  ): void => {
+    if (isWebSocketConnect(req.headers)) return;
+    const server = this.attachedH2.values().next().value;
+    if (server !== undefined && server.listenerCount('connect') > 1) return;
+    res.statusCode = 405;
+    res.end();
+  };
+
+  /**
+   * Accept RFC 8441 WebSockets on every `stream` of a `node:http2` server (or one session) created
+   * with `settings: { enableConnectProtocol: true }`. Only CONNECT streams with `:protocol
+   * websocket` are taken; other streams are left to the server's own handlers.
+   */
+  attachH2(server: http2.Http2SecureServer | http2.Http2Server): this {
+    if (this.attachedH2.has(server)) return this;
+    this.attachedH2.add(server);
+    server.on('stream', this.onStream);
+    server.on('connect', this.onCompatConnect);
     return this;
   }
 
@@ -330,6 +400,11 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       server.removeListener('listening', this.onListening);
     }
     this.attached.clear();
+    for (const server of this.attachedH2) {
+      server.removeListener('stream', this.onStream);
+      server.removeListener('connect', this.onCompatConnect);
+    }
+    this.attachedH2.clear();
     const waits: Promise<void>[] = [];
     for (const ws of this.clients) waits.push(ws.close(code, reason).catch(() => {}));
     await Promise.all(waits);
