@@ -10,6 +10,7 @@ export {
   HandshakeError,
   HandshakeTimeoutError,
   HeartbeatTimeoutError,
+  Http2UnsupportedError,
   InvalidArgumentError,
   InvalidCloseCodeError,
   InvalidUtf8Error,
@@ -73,3 +74,4 @@ export {
 } from './h2-handshake.js';
 export type { H2UpgradeRequest } from './h2-upgrade.js';
 export { handleH2Connect } from './h2-upgrade.js';
+export { h2SessionCount } from './h2-client.js';
