@@ -5,6 +5,7 @@ import {
   createWebSocketServer,
   h2SessionCount,
   HandshakeError,
+  AbortedError,
   HandshakeTimeoutError,
   Http2UnsupportedError,
   type WebSocket,
@@ -160,6 +161,26 @@ describe('servers without RFC 8441', () => {
       await withTimeout(ws.close(), 10_000, 'close');
     } finally {
       await wss.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('aborts a pending CONNECT with the signal and releases the session', async () => {
+    const { server, port } = await h2Server(tls);
+    server.on('stream', () => {});
+    try {
+      const controller = new AbortController();
+      const pending = connect(`wss://localhost:${port}/`, {
+        http2: true,
+        tls: { ca: tls.cert },
+        signal: controller.signal,
+      }).catch((e: unknown) => e);
+      await waitFor(() => h2SessionCount(`wss://localhost:${port}/`) === 1, 10_000, 'session open');
+      controller.abort(new Error('user left'));
+      const error = await pending;
+      expect(error).toBeInstanceOf(AbortedError);
+      await waitFor(() => h2SessionCount(`wss://localhost:${port}/`) === 0, 10_000, 'session released');
+    } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
