@@ -167,7 +167,8 @@ describe('servers without RFC 8441', () => {
 
   it('aborts a pending CONNECT with the signal and releases the session', async () => {
     const { server, port } = await h2Server(tls);
-    server.on('stream', () => {});
+    let streams = 0;
+    server.on('stream', () => streams++);
     try {
       const controller = new AbortController();
       const pending = connect(`wss://localhost:${port}/`, {
@@ -175,7 +176,9 @@ describe('servers without RFC 8441', () => {
         tls: { ca: tls.cert },
         signal: controller.signal,
       }).catch((e: unknown) => e);
-      await waitFor(() => h2SessionCount(`wss://localhost:${port}/`) === 1, 10_000, 'session open');
+      // Abort once the CONNECT is on the wire: the stream must be reset for the session to go.
+      await waitFor(() => streams === 1, 10_000, 'CONNECT received');
+      expect(h2SessionCount(`wss://localhost:${port}/`)).toBe(1);
       controller.abort(new Error('user left'));
       const error = await pending;
       expect(error).toBeInstanceOf(AbortedError);
