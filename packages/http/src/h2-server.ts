@@ -17,6 +17,8 @@ export interface H2Handlers {
   clientError: (err: Error, socket: Duplex) => void;
   upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   connect: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** An RFC 8441 extended CONNECT (`:protocol` set, e.g. `websocket`) on an h2 stream. */
+  extendedConnect: (req: http2.Http2ServerRequest, res: ServerResponse) => void;
   /** A session or stream crossed an HTTP/2 limit, or failed at the protocol level. */
   violation: (err: Error, socket: Duplex) => void;
 }
@@ -94,6 +96,8 @@ export class H2Transport {
       maxConcurrentStreams: this.#limits.maxConcurrentStreams,
       maxHeaderListSize: this.#maxHeaderList,
       enablePush: false,
+      // RFC 8441: clients may open WebSockets (or other `:protocol`s) as streams; see `h2connect()`.
+      enableConnectProtocol: true,
     };
     const common = {
       settings,
@@ -170,7 +174,8 @@ export class H2Transport {
 
   /**
    * node:http2 reports an h2 CONNECT as (req, res) and an HTTP/1.1 fallback CONNECT as
-   * (req, socket, head) on the same event. Tunnels over h2 streams are not offered: 405.
+   * (req, socket, head) on the same event. Extended CONNECT (RFC 8441, `:protocol`) goes to the
+   * `h2connect()` routes; plain tunnels over h2 streams are not offered: 405.
    */
   readonly #onConnect = (
     req: IncomingMessage,
@@ -179,6 +184,10 @@ export class H2Transport {
   ): void => {
     if (second instanceof http2.Http2ServerResponse) {
       const res = second as unknown as ServerResponse;
+      if (req instanceof http2.Http2ServerRequest && req.headers[':protocol'] !== undefined) {
+        if (this.#admit(req, res)) this.#handlers.extendedConnect(req, res);
+        return;
+      }
       res.setHeader('allow', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
       writeStatus(res, 405, 'ERR_HTTP_METHOD_NOT_ALLOWED', 'CONNECT is not served over HTTP/2');
       return;

@@ -45,6 +45,7 @@ export {
   Server,
   type ServerEvents,
   type UpgradeHandler,
+  type H2ConnectHandler,
 } from './server.js';
 export { contentTypeFor, etagMatches, parseRange, type RangeResult, serveStatic } from './static.js';
 export { normalizePath } from './path.js';

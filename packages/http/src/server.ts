@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
-import type * as http2 from 'node:http2';
+import * as http2 from 'node:http2';
+
+const http2Constants = http2.constants;
 import * as https from 'node:https';
 import { type AddressInfo, connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -39,6 +41,17 @@ export type UpgradeHandler = (
   req: http.IncomingMessage,
   socket: Duplex,
   head: Buffer,
+  params: Readonly<Record<string, string>>,
+) => unknown;
+
+/**
+ * Called for an RFC 8441 extended CONNECT on an HTTP/2 stream (`:protocol` set, e.g. `websocket`)
+ * on a registered path; it owns the stream from then on and answers it (e.g. `:status 200`).
+ * Same shape as `handleH2Connect(stream, headers)` of @net/ws-handshake, plus the path params.
+ */
+export type H2ConnectHandler = (
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
   params: Readonly<Record<string, string>>,
 ) => unknown;
 
@@ -116,6 +129,7 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #h2: H2Transport | undefined;
   readonly #router = new Router<RouteRecord>();
   readonly #upgrades = new Router<UpgradeHandler>();
+  readonly #h2connects = new Router<H2ConnectHandler>();
   readonly #bodyLimit: number;
   readonly #options: ServerOptions;
   readonly #connect: ConnectOptions | undefined;
@@ -152,6 +166,7 @@ export class Server extends EventEmitter<ServerEvents> {
         clientError: this.#onClientError,
         upgrade: this.#onUpgrade,
         connect: this.#onConnect,
+        extendedConnect: this.#onExtendedConnect,
         violation: (err, socket) => this.emit('clientError', err, socket),
       });
       this.node = this.#h2.node;
@@ -267,6 +282,17 @@ export class Server extends EventEmitter<ServerEvents> {
    */
   upgrade<Path extends string>(pattern: Path, handler: UpgradeHandler): this {
     this.#upgrades.add('GET', pattern, handler);
+    return this;
+  }
+
+  /**
+   * Hands RFC 8441 extended CONNECT streams (HTTP/2 only, e.g. WebSockets from browsers that reuse
+   * the page's connection) for `pattern` to `handler`. The h2 server advertises
+   * `SETTINGS_ENABLE_CONNECT_PROTOCOL`; other paths get 404, and `:protocol` values your handler
+   * does not want are its to refuse.
+   */
+  h2connect<Path extends string>(pattern: Path, handler: H2ConnectHandler): this {
+    this.#h2connects.add('CONNECT', pattern, handler);
     return this;
   }
 
@@ -585,6 +611,44 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#detached.add(socket);
     socket.once('close', () => this.#detached.delete(socket));
   }
+
+  readonly #onExtendedConnect = (req: http2.Http2ServerRequest, res: http.ServerResponse): void => {
+    if (this.#closing !== null) {
+      writeStatus(res, 503, 'ERR_HTTP_SERVER_STATE', 'Server is shutting down');
+      return;
+    }
+    const url = req.url;
+    const queryStart = url.indexOf('?');
+    let match: ReturnType<Router<H2ConnectHandler>['find']>;
+    try {
+      match =
+        url.charCodeAt(0) === 47
+          ? this.#h2connects.find(
+              'CONNECT',
+              normalizePath(queryStart === -1 ? url : url.slice(0, queryStart)),
+            )
+          : null;
+    } catch {
+      match = null;
+    }
+    if (match === null) {
+      writeStatus(res, 404, 'ERR_HTTP_NOT_FOUND', 'No extended CONNECT handler for this path');
+      return;
+    }
+    const stream = req.stream;
+    const fail = (err: unknown): void => {
+      this.emit('upgradeError', err, req as unknown as http.IncomingMessage);
+      if (!stream.destroyed && !stream.headersSent)
+        writeStatus(res, 500, 'ERR_HTTP_INTERNAL', 'Internal Server Error');
+      else if (!stream.destroyed) stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+    };
+    try {
+      const result = match.value(stream, req.headers, match.params);
+      if (result instanceof Promise) result.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  };
 
   readonly #onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', destroyOnError);

@@ -28,6 +28,7 @@ import {
   type PerMessageDeflateOptions,
 } from './options.js';
 import { PerMessageDeflate } from './permessage-deflate.js';
+import { AlpnFallback, connectH2 } from './h2-client.js';
 import { openTunnel, resolveProxy } from './proxy.js';
 import { deliverTextAsBuffer } from './text-as-buffer.js';
 import { WebSocket } from './websocket.js';
@@ -92,16 +93,38 @@ export function connect(url: string | URL, options: ClientOptions = {}): Promise
       fail(error);
       return;
     }
-    attempt(
+    const h1 = (socket?: Duplex): void =>
+      attempt(
+        target,
+        options,
+        protocols,
+        deflate,
+        options.maxRedirects ?? 0,
+        { ...options.headers },
+        resolve,
+        fail,
+        socket,
+      );
+    const h2 = options.http2 === true || (options.http2 === 'auto' && target.protocol === 'wss:');
+    if (!h2) {
+      h1();
+      return;
+    }
+    if (options.proxy !== undefined && options.proxy !== false) {
+      fail(new InvalidArgumentError('The http2 option cannot be combined with proxy'));
+      return;
+    }
+    connectH2(
       target,
       options,
       protocols,
       deflate,
-      options.maxRedirects ?? 0,
-      { ...options.headers },
-      resolve,
-      fail,
-    );
+      options.timeout ?? options.handshakeTimeout ?? DEFAULT_TIMEOUT,
+    ).then((result) => {
+      if (result instanceof WebSocket) resolve(result);
+      else if (result instanceof AlpnFallback) h1(result.socket);
+      else h1();
+    }, fail);
   });
 }
 
@@ -114,6 +137,8 @@ function attempt(
   userHeaders: http.OutgoingHttpHeaders,
   resolve: (ws: WebSocket) => void,
   fail: (error: WebSocketError) => void,
+  /** A TLS connection already open to `url` (`http2: 'auto'` after ALPN chose HTTP/1.1). */
+  preconnected?: Duplex,
 ): void {
   const secure = url.protocol === 'wss:';
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
@@ -172,6 +197,7 @@ function attempt(
     _: unknown,
     callback: (error: Error | null, socket?: Duplex) => void,
   ): Duplex | undefined => {
+    if (preconnected !== undefined) return preconnected;
     if (proxy !== null) {
       // TLS to the origin runs inside the tunnel, with the usual certificate checks.
       tunnel = openTunnel(proxy, host, port, (error, socket) => {

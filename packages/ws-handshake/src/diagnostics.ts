@@ -18,7 +18,7 @@ export interface HandshakeMessage {
   side: 'server' | 'client';
   /** `'accepted'`, or `'rejected'` with the HTTP `status` sent (server) or received (client), or `'failed'` (socket, timeout, bad response). */
   outcome: 'accepted' | 'rejected' | 'failed';
-  /** HTTP status: 101 when accepted; the refusal's status; undefined when none was exchanged. */
+  /** HTTP status: 101 when accepted (200 over HTTP/2); the refusal's status; undefined when none was exchanged. */
   status: number | undefined;
   /** Milliseconds from the request (server: the `upgrade` event; client: `connect()`) to the outcome. */
   durationMs: number;
@@ -77,9 +77,10 @@ export function traceClientHandshake(
   started: number,
   error: WebSocketError | null,
   ws: WebSocket | undefined,
+  transport: TransportName = 'http/1.1',
 ): void {
   if (!handshakeChannel.hasSubscribers) return;
-  const status = error === null ? 101 : (error as { status?: number }).status;
+  const status = error === null ? (transport === 'h2' ? 200 : 101) : (error as { status?: number }).status;
   handshakeChannel.publish({
     side: 'client',
     outcome: error === null ? 'accepted' : status !== undefined ? 'rejected' : 'failed',
@@ -89,6 +90,6 @@ export function traceClientHandshake(
     remoteAddress: ws?.remoteAddress,
     reason: error?.message,
     ws,
-    transport: 'http/1.1',
+    transport,
   } satisfies HandshakeMessage);
 }

@@ -146,3 +146,14 @@ export class ProxyError extends WebSocketError {
     this.status = status;
   }
 }
+
+/**
+ * `connect(url, { http2: true })` could not open the WebSocket over HTTP/2: the server did not
+ * select `h2` in ALPN, or its SETTINGS do not enable extended CONNECT (RFC 8441
+ * `SETTINGS_ENABLE_CONNECT_PROTOCOL`). With `http2: 'auto'` this falls back to HTTP/1.1 instead.
+ */
+export class Http2UnsupportedError extends WebSocketError {
+  constructor(message: string) {
+    super('ERR_WS_H2_UNSUPPORTED', message);
+  }
+}

@@ -10,6 +10,7 @@ export {
   HandshakeError,
   HandshakeTimeoutError,
   HeartbeatTimeoutError,
+  Http2UnsupportedError,
   InvalidArgumentError,
   InvalidCloseCodeError,
   InvalidUtf8Error,
@@ -64,3 +65,13 @@ export { PreparedMessage } from './prepared.js';
 export type { TransportName } from './transport.js';
 export type { MessageData, SendOptions, WebSocketEvents } from './websocket.js';
 export { WebSocket } from './websocket.js';
+export type { H2ConnectValidation, H2RequestHeaders } from './h2-handshake.js';
+export {
+  buildH2AcceptHeaders,
+  isWebSocketConnect,
+  validateExtendedConnect,
+  verifyH2Response,
+} from './h2-handshake.js';
+export type { H2UpgradeRequest } from './h2-upgrade.js';
+export { handleH2Connect } from './h2-upgrade.js';
+export { h2SessionCount } from './h2-client.js';

@@ -188,6 +188,16 @@ export interface ClientOptions extends ConnectionOptions {
    * @default undefined (direct connection; the environment is not read)
    */
   proxy?: string | URL | false;
+  /**
+   * Open the WebSocket as a stream of an HTTP/2 session (RFC 8441 extended CONNECT). `true`: only
+   * over HTTP/2 (`wss:` with ALPN `h2`, `ws:` as cleartext h2 with prior knowledge); fails with
+   * `Http2UnsupportedError` when the server does not select `h2` or does not advertise
+   * `SETTINGS_ENABLE_CONNECT_PROTOCOL`. `'auto'` (`wss:` only): HTTP/2 when the server offers both,
+   * else HTTP/1.1. Sockets to the same origin with equal `tls` options share one session,
+   * closed when its last WebSocket closes. Not combinable with `proxy`; redirects are not followed.
+   * @default false
+   */
+  http2?: boolean | 'auto';
 }
 
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;

@@ -1,55 +1,25 @@
 import { EventEmitter } from 'node:events';
-import http, { type IncomingMessage } from 'node:http';
+import type http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type http2 from 'node:http2';
+import type { ServerHttp2Stream } from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { negotiate, type ResolvedServerOptions, resolveOptions, serverSetup } from './accept-policy.js';
 import { type HandshakeMessage, handshakeChannel } from './diagnostics.js';
-import { HandshakeTimeoutError, InvalidArgumentError } from './errors.js';
-import { acceptDeflateOffer, validateDeflateOptions } from './extension.js';
+import { InvalidArgumentError } from './errors.js';
+import { type H2RequestHeaders, isWebSocketConnect } from './h2-handshake.js';
+import { h2RequestOf, performH2Upgrade } from './h2-upgrade.js';
 import { buildAcceptResponse, buildRejectResponse, validateUpgradeRequest } from './handshake.js';
-import {
-  type AuthorizeResult,
-  type CreateServerOptions,
-  DEFAULT_DEFLATE_THRESHOLD,
-  DEFAULT_HANDSHAKE_TIMEOUT,
-  DEFAULT_MAX_PAYLOAD,
-  DEFAULT_SERVER_HEARTBEAT,
-  type PerMessageDeflateOptions,
-  type ServerOptions,
-  type WebSocketServerOptions,
-} from './options.js';
+import type { CreateServerOptions, ServerOptions, WebSocketServerOptions } from './options.js';
 import { createOwnedServer } from './owned-server.js';
-import { PerMessageDeflate } from './permessage-deflate.js';
 import type { SendData } from './outbound.js';
 import { PreparedMessage } from './prepared.js';
 import { deliverTextAsBuffer } from './text-as-buffer.js';
 import { TopicRegistry } from './topics.js';
 import { remoteAddressOf } from './transport.js';
 import { WebSocket } from './websocket.js';
-
-interface ResolvedServerOptions {
-  options: ServerOptions;
-  deflate: PerMessageDeflateOptions | null;
-  path: string | undefined;
-  origins: ((origin: string, req: IncomingMessage) => boolean) | null;
-}
-
-function resolveOptions(options: WebSocketServerOptions): ResolvedServerOptions {
-  let deflate: PerMessageDeflateOptions | null = null;
-  if (options.perMessageDeflate !== undefined && options.perMessageDeflate !== false) {
-    deflate = options.perMessageDeflate === true ? {} : options.perMessageDeflate;
-    validateDeflateOptions(deflate);
-  }
-  let origins: ResolvedServerOptions['origins'] = null;
-  const allowed = options.allowedOrigins;
-  if (typeof allowed === 'function') {
-    origins = allowed;
-  } else if (allowed !== undefined) {
-    const set = new Set(allowed.map((o) => o.toLowerCase()));
-    origins = (origin) => set.has(origin.toLowerCase());
-  }
-  return { options, deflate, path: options.path, origins };
-}
 
 /** Refusal of the request being handled, for `net:ws:handshake` (one upgrade runs to completion per socket). */
 const refusals = new WeakMap<Duplex, { status: number; reason: string }>();
@@ -63,30 +33,6 @@ function reject(socket: Duplex, status: number, message: string, headers?: Recor
     socket.destroy();
   }
   return null;
-}
-
-async function runAuthorize(
-  authorize: NonNullable<ServerOptions['authorize']>,
-  req: IncomingMessage,
-  timeout: number,
-): Promise<AuthorizeResult> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      Promise.resolve().then(() => authorize(req)),
-      new Promise<never>((_, fail) => {
-        timer = setTimeout(() => fail(new HandshakeTimeoutError(timeout)), timeout);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function pathnameOf(url: string | undefined): string {
-  if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }
 
 async function performUpgrade(
@@ -151,72 +97,15 @@ async function upgrade(
     if (refuse !== null) return reject(socket, 503, refuse);
     const v = validateUpgradeRequest(req);
     if (!v.ok) return reject(socket, v.status, v.message, v.headers);
-    if (resolved.path !== undefined && pathnameOf(req.url) !== resolved.path) {
-      return reject(socket, 404, 'Not Found');
+    const decision = await negotiate(req, v, resolved, () => socket.destroyed || !socket.writable);
+    if (decision === null) {
+      socket.destroy();
+      return null;
     }
-    if (resolved.origins !== null) {
-      const origin = req.headers.origin;
-      if (origin === undefined ? options.requireOrigin === true : !resolved.origins(origin, req)) {
-        return reject(socket, 403, 'Origin not allowed');
-      }
-    }
-    if (options.authorize !== undefined) {
-      let result: AuthorizeResult;
-      try {
-        result = await runAuthorize(
-          options.authorize,
-          req,
-          options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
-        );
-      } catch (error) {
-        if (error instanceof HandshakeTimeoutError) return reject(socket, 503, 'Authorization timed out');
-        return reject(socket, 500, 'Authorization failed');
-      }
-      if (result === false) return reject(socket, 401, 'Unauthorized');
-      if (typeof result === 'object' && result !== null) {
-        const status =
-          Number.isInteger(result.status) && result.status >= 400 && result.status <= 599
-            ? result.status
-            : 403;
-        return reject(socket, status, result.body ?? http.STATUS_CODES[status] ?? 'Rejected', result.headers);
-      }
-      if (socket.destroyed || !socket.writable) {
-        socket.destroy();
-        return null;
-      }
-    }
-
-    let protocol: string | undefined;
-    if (v.protocols.length > 0) {
-      if (options.handleProtocols !== undefined) {
-        const chosen = options.handleProtocols(v.protocols, req);
-        if (typeof chosen === 'string' && v.protocols.includes(chosen)) protocol = chosen;
-      } else if (options.protocols !== undefined) {
-        protocol = v.protocols.find((p) => options.protocols!.includes(p));
-      } else {
-        protocol = v.protocols[0];
-      }
-    }
-
-    let deflate: PerMessageDeflate | null = null;
-    let extensions: string | undefined;
-    if (resolved.deflate !== null && v.extensions.length > 0) {
-      const accepted = acceptDeflateOffer(v.extensions, resolved.deflate);
-      if (accepted !== null) {
-        extensions = accepted.response;
-        deflate = new PerMessageDeflate(
-          accepted.params,
-          true,
-          options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
-          resolved.deflate.level,
-          resolved.deflate.memLevel,
-        );
-      }
-    }
-
+    if (decision.refused) return reject(socket, decision.status, decision.message, decision.headers);
     let response: string;
     try {
-      response = buildAcceptResponse(v.key, protocol, extensions, options.headers);
+      response = buildAcceptResponse(v.key, decision.protocol, decision.extensions, options.headers);
     } catch {
       return reject(socket, 500, 'Invalid response headers');
     }
@@ -224,17 +113,7 @@ async function upgrade(
     return new WebSocket(
       socket,
       head,
-      {
-        isServer: true,
-        url: req.url ?? '/',
-        protocol: protocol ?? '',
-        extensions: extensions ?? '',
-        deflate,
-        deflateThreshold: resolved.deflate?.threshold ?? DEFAULT_DEFLATE_THRESHOLD,
-        heartbeatInterval: options.heartbeatInterval ?? DEFAULT_SERVER_HEARTBEAT,
-        transport: 'http/1.1',
-        topics,
-      },
+      serverSetup(req.url ?? '/', decision, resolved, 'http/1.1', topics),
       options,
     );
   } finally {
@@ -294,6 +173,8 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
   private closing = false;
   /** Servers whose `upgrade` events we listen to (the owned one, `server`, `attach()`). */
   private readonly attached = new Set<http.Server | https.Server>();
+  /** node:http2 servers whose extended CONNECT streams we accept (`attachH2()`). */
+  private readonly attachedH2 = new Set<http2.Http2SecureServer | http2.Http2Server>();
 
   /**
    * `callback` runs once the owned server listens (`port`), like a `listening` listener.
@@ -359,6 +240,35 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       this.registry,
     );
     if (ws === null) return null;
+    return this.adopt(ws, req, callback);
+  }
+
+  /**
+   * Complete an RFC 8441 WebSocket from an HTTP/2 stream (`stream` event of a `node:http2` server
+   * created with `settings: { enableConnectProtocol: true }`): same policy, tracking, topics and
+   * `connection` event as `handleUpgrade()`; `req` is then an `H2UpgradeRequest` view.
+   */
+  async handleH2Stream(
+    stream: ServerHttp2Stream,
+    headers: H2RequestHeaders,
+    callback?: UpgradeCallback,
+  ): Promise<WebSocket | null> {
+    const ws = await performH2Upgrade(
+      stream,
+      headers,
+      this.resolved,
+      this.closing ? 'Server is shutting down' : null,
+      this.registry,
+    );
+    if (ws === null) return null;
+    return this.adopt(ws, h2RequestOf(stream, headers), callback);
+  }
+
+  private adopt(
+    ws: WebSocket,
+    req: IncomingMessage,
+    callback: UpgradeCallback | undefined,
+  ): WebSocket | null {
     if (this.closing) {
       // The server started shutting down while this handshake (e.g. authorize) was running.
       ws.close(1001, 'Server shutting down').catch(() => {});
@@ -384,6 +294,40 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     this.attached.add(server);
     server.on('upgrade', this.onUpgrade);
     server.on('listening', this.onListening);
+    return this;
+  }
+
+  private readonly onStream = (stream: ServerHttp2Stream, headers: H2RequestHeaders): void => {
+    if (!isWebSocketConnect(headers)) return;
+    this.handleH2Stream(stream, headers).catch(() => stream.destroy());
+  };
+
+  /**
+   * node:http2's compatibility layer (a `request` listener) answers every CONNECT itself with 405
+   * unless someone listens to `connect`; this listener keeps it away from WebSocket CONNECTs and
+   * leaves the 405 to other CONNECTs when nobody else listens.
+   */
+  private readonly onCompatConnect = (
+    req: http2.Http2ServerRequest,
+    res: http2.Http2ServerResponse,
+  ): void => {
+    if (isWebSocketConnect(req.headers)) return;
+    const server = this.attachedH2.values().next().value;
+    if (server !== undefined && server.listenerCount('connect') > 1) return;
+    res.statusCode = 405;
+    res.end();
+  };
+
+  /**
+   * Accept RFC 8441 WebSockets on every `stream` of a `node:http2` server (or one session) created
+   * with `settings: { enableConnectProtocol: true }`. Only CONNECT streams with `:protocol
+   * websocket` are taken; other streams are left to the server's own handlers.
+   */
+  attachH2(server: http2.Http2SecureServer | http2.Http2Server): this {
+    if (this.attachedH2.has(server)) return this;
+    this.attachedH2.add(server);
+    server.on('stream', this.onStream);
+    server.on('connect', this.onCompatConnect);
     return this;
   }
 
@@ -456,6 +400,11 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       server.removeListener('listening', this.onListening);
     }
     this.attached.clear();
+    for (const server of this.attachedH2) {
+      server.removeListener('stream', this.onStream);
+      server.removeListener('connect', this.onCompatConnect);
+    }
+    this.attachedH2.clear();
     const waits: Promise<void>[] = [];
     for (const ws of this.clients) waits.push(ws.close(code, reason).catch(() => {}));
     await Promise.all(waits);
