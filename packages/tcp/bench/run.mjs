@@ -336,7 +336,7 @@ async function compare(id, name, unit, anchor, ours, target, work, labels, headl
     const [x, y] =
       i % 2 === 0
         ? [await measure(anchor, work), await measure(ours, work)]
-        : (async () => {
+        : await (async () => {
             const yy = await measure(ours, work);
             return [await measure(anchor, work), yy];
           })();
