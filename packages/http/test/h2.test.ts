@@ -270,7 +270,14 @@ describe('HTTP/1.1 fallback on an h2 TLS server', () => {
   it('dispatches upgrades and closes idle HTTP/1.1 connections promptly on close()', async () => {
     const app = createServer({ tls: { key, cert }, http2: true });
     app.get('/v', (ctx) => ({ version: ctx.req.httpVersion }));
-    app.get('/think', () => new Promise((r) => setTimeout(() => r('thought'), 500)));
+    let thinking!: () => void;
+    const started = new Promise<void>((r) => {
+      thinking = r;
+    });
+    app.get('/think', () => {
+      thinking();
+      return new Promise((r) => setTimeout(() => r('thought'), 500));
+    });
     app.upgrade('/ws', (_req, socket) => {
       socket.end('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
     });
@@ -330,7 +337,9 @@ describe('HTTP/1.1 fallback on an h2 TLS server', () => {
       busyData += d;
     });
     const busyClosed = new Promise<number>((r) => busy.once('close', () => r(Date.now())));
-    await new Promise((r) => setTimeout(r, 100));
+    // The request must be in the handler when close() is called (a fixed sleep raced it on a busy
+    // machine, and an idle connection is rightly closed at once).
+    await started;
     const t0 = Date.now();
     await app.close({ deadline: 8000 });
     expect(Date.now() - t0).toBeLessThan(3000);

@@ -110,7 +110,7 @@ class DecodeFailure {
   ) {}
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
 export function escapeLabel(label: string): string {

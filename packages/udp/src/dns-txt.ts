@@ -12,7 +12,7 @@ export type TxtInput = Record<string, TxtValue | number | boolean | null | undef
 export const MAX_TXT_SIZE = 1300;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Why a key is refused, or undefined. */
 export function txtKeyProblem(key: string): string | undefined {

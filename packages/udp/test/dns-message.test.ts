@@ -121,6 +121,27 @@ describe('DNS message codec', () => {
     );
   });
 
+  it('keeps a leading U+FEFF in a name (a decoder must not eat it as a BOM)', () => {
+    // Found by the round-trip property: TextDecoder strips a leading BOM unless told not to.
+    const m = {
+      id: 0,
+      response: false,
+      opcode: 0,
+      authoritative: false,
+      truncated: false,
+      recursionDesired: false,
+      recursionAvailable: false,
+      rcode: 0,
+      questions: [],
+      answers: [{ name: '\uFEFF', class: 1, cacheFlush: false, ttl: 0, type: 1, data: '0.0.0.0' }],
+      authorities: [],
+      additionals: [],
+    } as Parameters<typeof encodeMessage>[0];
+    for (const compress of [false, true]) {
+      expect(decodeMessage(encodeMessage(m, { compress }))).toEqual({ ok: true, message: m });
+    }
+  });
+
   it('compression never grows a message and turns a repeated name into a 2-byte pointer', () => {
     fc.assert(
       fc.property(message, (m) => {
