@@ -1,49 +1,15 @@
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-
-const exec = promisify(execFile);
-const dist = join(import.meta.dirname, '..', 'dist');
-
-// One process loads both builds, as an application does when ESM code and a CommonJS dependency
-// use the package: errors made by one build must pass `instanceof` checks written against the other.
-const program = `
-import { createRequire } from 'node:module';
-const esm = await import(${JSON.stringify(join(dist, 'index.js'))});
-const cjs = createRequire(import.meta.url)(${JSON.stringify(join(dist, 'index.cjs'))});
-const fromCjs = new cjs.BodyTooLargeError(10);
-const fromEsm = new esm.BodyTooLargeError(10);
-console.log(JSON.stringify({
-  distinctClasses: esm.BodyTooLargeError !== cjs.BodyTooLargeError,
-  cjsErrorIsEsmSub: fromCjs instanceof esm.BodyTooLargeError,
-  cjsErrorIsEsmBase: fromCjs instanceof esm.HttpError,
-  esmErrorIsCjsSub: fromEsm instanceof cjs.BodyTooLargeError,
-  esmErrorIsCjsBase: fromEsm instanceof cjs.HttpError,
-  sameBuild: fromEsm instanceof esm.BodyTooLargeError && fromEsm instanceof esm.HttpError && fromEsm instanceof Error,
-  baseIsNotSub: new esm.HttpError(400) instanceof cjs.BodyTooLargeError,
-  plainErrorIsBase: new Error('x') instanceof esm.HttpError || new Error('x') instanceof cjs.HttpError,
-  lookalikeIsBase: Object.assign(Object.create(Error.prototype), { code: fromEsm.code }) instanceof cjs.HttpError,
-  code: fromCjs.code === fromEsm.code,
-}));
-`;
+import { ERRORS_ACROSS_BUILDS, errorsAcrossBuilds } from '../../../test-support/dual-package.js';
 
 describe('errors across the ESM and CommonJS builds (dual-package hazard)', () => {
   it('passes instanceof for an error made by the other build, and only for the right class', async () => {
-    const { stdout } = await exec(process.execPath, ['--input-type=module', '-e', program], {
-      timeout: 30_000,
+    const results = await errorsAcrossBuilds(join(import.meta.dirname, '..'), {
+      base: 'HttpError',
+      baseArgs: '400',
+      sub: 'BodyTooLargeError',
+      subArgs: '10',
     });
-    expect(JSON.parse(stdout)).toEqual({
-      distinctClasses: true,
-      cjsErrorIsEsmSub: true,
-      cjsErrorIsEsmBase: true,
-      esmErrorIsCjsSub: true,
-      esmErrorIsCjsBase: true,
-      sameBuild: true,
-      baseIsNotSub: false,
-      plainErrorIsBase: false,
-      lookalikeIsBase: false,
-      code: true,
-    });
+    expect(results).toEqual(ERRORS_ACROSS_BUILDS);
   });
 });
