@@ -4,22 +4,14 @@
  * discovery answer is unauthenticated: names are shown without control characters, and a CA pin
  * learned from it is trusted on first use only.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createResponder, find, type MdnsResponder } from '@net/udp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { itWithPeers, peerPath } from '../../../test-support/peers.js';
 import { waitFor } from './helpers/clients.js';
 import { CLIENT_JS, type RunningServer, startServer, tempDir } from './helpers/server.js';
-
-const HAVE_SCRIPT = (() => {
-  try {
-    execFileSync('script', ['--version'], { stdio: 'ignore', timeout: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 const children: ChildProcess[] = [];
 const servers: RunningServer[] = [];
@@ -47,7 +39,7 @@ const client = (args: string[], env?: NodeJS.ProcessEnv) => run(process.execPath
 
 function onTerminal(args: string[]) {
   const quoted = [process.execPath, CLIENT_JS, ...args].map((x) => `'${x.replace(/'/g, "'\\''")}'`);
-  return run('script', ['-q', '-f', '-e', '-c', quoted.join(' '), '/dev/null']);
+  return run(peerPath('script'), ['-q', '-f', '-e', '-c', quoted.join(' '), '/dev/null']);
 }
 
 describe('the server advertises _net-chat._tcp', () => {
@@ -75,7 +67,8 @@ describe('the server advertises _net-chat._tcp', () => {
     });
   });
 
-  it.skipIf(!HAVE_SCRIPT)(
+  itWithPeers(
+    ['script'],
     "lists two servers at once in the terminal client's picker (mDNS browse on loopback)",
     async () => {
       const cli = onTerminal(['--discovery-interface', '127.0.0.1', '--nick', 'browsing']);
