@@ -7,33 +7,13 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { itWithPeers, peerPath } from '../../../test-support/peers.js';
 import { TcpTestClient, WsTestClient, waitFor } from './helpers/clients.js';
+import { seen } from './helpers/h2-log.js';
 import { CLIENT_JS, type RunningServer, startServer } from './helpers/server.js';
 
 // Issue 14, apps/demo: with --tls the HTTPS port speaks HTTP/2 (ALPN h2) for the page, the JSON
 // API and /ws (RFC 8441), and HTTP/1.1 on the same port. The server's debug log names the
 // protocol and the client's address:port of every request and WebSocket; that is what the tests
 // read to know what arrived how.
-
-interface Seen {
-  requests: { method: string; path: string; version: string; port: number }[];
-  sockets: { transport: string; port: number }[];
-}
-
-export function seen(server: RunningServer): Seen {
-  const err = server.stderr();
-  return {
-    requests: [...err.matchAll(/ debug https: (\S+) (\S+) HTTP\/(\S+) from [^\s]+:(\d+)$/gm)].map((m) => ({
-      method: m[1]!,
-      path: m[2]!,
-      version: m[3]!,
-      port: Number(m[4]),
-    })),
-    sockets: [...err.matchAll(/ debug wss: WebSocket over (\S+) from [^\s]+:(\d+)$/gm)].map((m) => ({
-      transport: m[1]!,
-      port: Number(m[2]),
-    })),
-  };
-}
 
 function h2Request(
   session: http2.ClientHttp2Session,
