@@ -335,3 +335,37 @@ describe('--tls over HTTP/2 with --max-conns-per-address', () => {
     expect(ws.headers['retry-after']).toBe('10');
   });
 });
+
+describe('--tls-only over HTTP/2', () => {
+  let server: RunningServer;
+  let session: http2.ClientHttp2Session | undefined;
+  beforeAll(async () => {
+    server = await startServer({ args: ['--tls-only'] });
+  }, 60_000);
+  afterAll(async () => {
+    session?.destroy();
+    await server?.stop('SIGKILL');
+  });
+
+  it('sends HSTS on h2 responses too', async () => {
+    session = await h2Connect(server.port('https'), readFileSync(server.caPath!, 'utf8'));
+    const page = await h2Request(session, { ':path': '/' });
+    expect(page.status).toBe(200);
+    expect(page.headers['strict-transport-security']).toBe('max-age=86400');
+  });
+
+  it('shuts down gracefully on SIGTERM: an h2 WebSocket gets bye and close 1001, exit 0', async () => {
+    const ca = readFileSync(server.caPath!, 'utf8');
+    const ws = await WsTestClient.open(server.urls.https!, {
+      nick: 'leaver',
+      room: 'lobby',
+      connect: { http2: true, tls: { ca } },
+    });
+    expect(ws.ws.transport).toBe('h2');
+    expect(await server.stop('SIGTERM')).toBe(0);
+    await waitFor('ws close', () => ws.closeCode !== undefined);
+    expect(ws.closeCode).toBe(1001);
+    expect(ws.frames.some((f) => f.type === 'bye')).toBe(true);
+    expect(server.stderr()).not.toMatch(/shutdown took longer/);
+  });
+});
