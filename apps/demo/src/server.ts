@@ -34,6 +34,11 @@ function url(scheme: string, address: string, port: number): string {
   return `${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`;
 }
 
+/** A client-chosen string for a log line: one line, bounded, visible ASCII only. */
+function printable(text: string): string {
+  return text.slice(0, 200).replace(/[^\x21-\x7e]/g, '?');
+}
+
 /** Addresses go to stdout, one per line, so scripts and tests can parse them. */
 function announceLine(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -120,7 +125,7 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
       onRequest: (ctx) => {
         if (debug)
           log.debug(
-            `${transport}: ${ctx.method} ${ctx.path} HTTP/${ctx.req.httpVersion} from ${peerOf(ctx.req)}`,
+            `${transport}: ${ctx.method} ${printable(ctx.path)} HTTP/${ctx.req.httpVersion} from ${peerOf(ctx.req)}`,
           );
         return guard.onRequest(ctx);
       },

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { itWithPeers, peerPath } from '../../../test-support/peers.js';
 import { TcpTestClient, WsTestClient, waitFor } from './helpers/clients.js';
 import { seen } from './helpers/h2-log.js';
-import { CLIENT_JS, type RunningServer, startServer } from './helpers/server.js';
+import { CLIENT_JS, type RunningServer, startServer, tempDir } from './helpers/server.js';
 
 // Issue 14, apps/demo: with --tls the HTTPS port speaks HTTP/2 (ALPN h2) for the page, the JSON
 // API and /ws (RFC 8441), and HTTP/1.1 on the same port. The server's debug log names the
@@ -368,4 +368,54 @@ describe('--tls-only over HTTP/2', () => {
     expect(ws.frames.some((f) => f.type === 'bye')).toBe(true);
     expect(server.stderr()).not.toMatch(/shutdown took longer/);
   });
+});
+
+describe('the terminal client over wss:// with h2 across a server restart', () => {
+  const servers: RunningServer[] = [];
+  afterAll(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    for (const s of servers) await s.stop('SIGKILL');
+  });
+
+  it('opens a new h2 session to the restarted server and resumes without repeats', async () => {
+    const dataDir = tempDir('chat-h2-restart-');
+    const first = await startServer({ dataDir, args: ['--tls', '--log-level', 'debug'] });
+    servers.push(first);
+    const httpsPort = first.port('https');
+    const c = runClient([
+      '--url',
+      `wss://127.0.0.1:${httpsPort}/ws`,
+      '--ca',
+      first.caPath!,
+      '--nick',
+      'term',
+    ]);
+    await waitFor('joined', () => /you joined #lobby/.test(c.out()), 20_000);
+    const web1 = await WsTestClient.open(first.urls.http!, { nick: 'web', room: 'lobby' });
+    web1.send({ type: 'send', room: 'lobby', text: 'before restart' });
+    await waitFor('before', () => c.out().includes('<web> before restart'));
+    expect(seen(first).sockets.map((s) => s.transport)).toEqual(['h2']);
+
+    expect(await first.stop('SIGTERM')).toBe(0);
+    await waitFor('client noticed', () => /disconnected/.test(c.out()));
+    // Same data directory (same dev CA) and HTTPS port.
+    const second = await startServer({
+      dataDir,
+      args: ['--tls', '--log-level', 'debug', '--https-port', String(httpsPort)],
+    });
+    servers.push(second);
+    const web2 = await WsTestClient.open(second.urls.http!, { nick: 'web', room: 'lobby' });
+    web2.send({ type: 'send', room: 'lobby', text: 'during reconnect', ref: 'd' });
+    await web2.next('ack', (f) => f.ref === 'd');
+    await waitFor('during', () => c.out().includes('<web> during reconnect'), 20_000);
+    c.child.stdin!.write('still here\n');
+    await web2.next('message', (f) => f.nick === 'term' && f.text === 'still here');
+    expect(seen(second).sockets.map((s) => s.transport)).toEqual(['h2']);
+    const count = (text: string) => c.out().split(text).length - 1;
+    expect(count('<web> before restart')).toBe(1);
+    expect(count('<web> during reconnect')).toBe(1);
+    c.child.stdin!.write('/quit\n');
+    expect(await c.exit).toBe(0);
+    await web2.close();
+  }, 60_000);
 });
