@@ -4,6 +4,7 @@ import http2 from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import type { ClientOptions } from '@net/ws-handshake';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { itWithPeers, peerPath } from '../../../test-support/peers.js';
 import { TcpTestClient, WsTestClient, waitFor } from './helpers/clients.js';
@@ -59,6 +60,19 @@ function httpsGet(url: string, ca: string): Promise<{ status: number; version: s
     req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
     req.end();
   });
+}
+
+/** Open a WebSocket, retrying while the server still counts slots of connections just closed. */
+async function waitForOpen(url: string, connect: ClientOptions): Promise<WsTestClient> {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await WsTestClient.open(url, { connect });
+    } catch (err) {
+      if (Date.now() > end || !/503/.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 const children: ChildProcess[] = [];
@@ -333,6 +347,22 @@ describe('--tls over HTTP/2 with --max-conns-per-address', () => {
     });
     expect(ws.status).toBe(503);
     expect(ws.headers['retry-after']).toBe('10');
+  });
+
+  it('counts RFC 8441 WebSockets against the per-address WebSocket cap and frees a slot on close', async () => {
+    for (const s of sessions.splice(0)) s.destroy();
+    const url = `https://127.0.0.1:${server.port('https')}`;
+    const connect = { http2: true as const, tls: { ca } };
+    // The sessions just destroyed may still hold their slots for a moment.
+    const first = await waitForOpen(url, connect);
+    const second = await WsTestClient.open(url, { connect });
+    expect([first.ws.transport, second.ws.transport]).toEqual(['h2', 'h2']);
+    await expect(WsTestClient.open(url, { connect })).rejects.toThrow(/503/);
+    await second.close();
+    const third = await waitForOpen(url, connect);
+    expect(third.ws.transport).toBe('h2');
+    await first.close();
+    await third.close();
   });
 });
 
