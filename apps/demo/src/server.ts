@@ -18,7 +18,7 @@ import { openChatCA } from './tls-setup.js';
 import { createTokenIssuer } from './transports/tokens.js';
 import { mountHttpApi } from './transports/http-api.js';
 import { type Discovery, startDiscovery } from './transports/udp-discovery.js';
-import { mountWebSocket, type WsEndpoint } from './transports/ws.js';
+import { mountWebSocket, peerOf, type WsEndpoint } from './transports/ws.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const VERSION = (() => {
@@ -32,6 +32,11 @@ const SERVER_NAME = `net-chat/${VERSION}`;
 
 function url(scheme: string, address: string, port: number): string {
   return `${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`;
+}
+
+/** A client-chosen string for a log line: one line, bounded, visible ASCII only. */
+function printable(text: string): string {
+  return text.slice(0, 200).replace(/[^\x21-\x7e]/g, '?');
 }
 
 /** Addresses go to stdout, one per line, so scripts and tests can parse them. */
@@ -111,10 +116,19 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
       transport,
       ...(config.tlsOnly && transport === 'https' ? { hsts: 'max-age=86400' } : {}),
     });
+    // HTTPS speaks HTTP/2 by ALPN (HTTP/1.1 still on the same port): a browser's page, API calls
+    // and /ws (RFC 8441) then share one TLS connection.
+    const debug = config.logLevel === 'debug';
     const http = createHttpServer({
-      ...(tls ? { tls } : {}),
+      ...(tls ? { tls, http2: true } : {}),
       bodyLimit: 64 * 1024,
-      onRequest: (ctx) => guard.onRequest(ctx),
+      onRequest: (ctx) => {
+        if (debug)
+          log.debug(
+            `${transport}: ${ctx.method} ${printable(ctx.path)} HTTP/${ctx.req.httpVersion} from ${peerOf(ctx.req)}`,
+          );
+        return guard.onRequest(ctx);
+      },
     });
     guard.attach(http);
     wsEndpoints.push(

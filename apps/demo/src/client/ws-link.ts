@@ -26,7 +26,8 @@ export class WsLink implements Link {
     const ws = await connect(this.url, {
       timeout: 10_000,
       maxPayload: 1024 * 1024,
-      ...(secure ? { tls: tlsOptions(this.url.hostname, this.trust) } : {}),
+      // wss: HTTP/2 (RFC 8441) when the server offers it by ALPN, else the HTTP/1.1 upgrade.
+      ...(secure ? { tls: tlsOptions(this.url.hostname, this.trust), http2: 'auto' as const } : {}),
     });
     this.ws = ws;
     ws.on('message', (data) => {

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { constants, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Server as HttpServer } from '@net/http';
 import { originCheck } from '@net/security';
@@ -7,6 +8,7 @@ import type { ChatCore } from '../chat/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { TokenIssuer } from './auth.js';
+import type { UpgradeRequestView } from './http-guard.js';
 import { JsonSession, type SharedFrame } from './json-session.js';
 
 export const MAX_FRAME_BYTES = 16 * 1024;
@@ -37,8 +39,8 @@ export function mountWebSocket(
     origins: readonly string[];
     rate: number;
     burst: number;
-    /** Called before every upgrade; a refusal is answered with its HTTP status. */
-    admit?: (req: IncomingMessage) => UpgradeAdmission;
+    /** Called before every upgrade (HTTP/1.1 or RFC 8441); a refusal is answered with its HTTP status. */
+    admit?: (req: UpgradeRequestView) => UpgradeAdmission;
   },
 ): WsEndpoint {
   const { core, metrics, log, transport } = deps;
@@ -74,8 +76,26 @@ export function mountWebSocket(
     if (admission) socket.once('close', admission.release);
     wss.handleUpgrade(req, socket, head).catch(() => socket.destroy());
   });
-  wss.on('connection', (ws) => {
+  // HTTP/2 (https with --tls): browsers open /ws as an extended CONNECT stream of the page's own
+  // connection (RFC 8441); the same checks apply, with `:authority` standing in for Host.
+  http.h2connect('/ws', (stream, headers) => {
+    const authority = headers[':authority'];
+    const admission = deps.admit?.({
+      headers: { host: typeof authority === 'string' ? authority : undefined },
+      socket: stream.session?.socket ?? {},
+    });
+    if (admission && 'status' in admission) {
+      metrics.rejectedInput(transport, admission.code.toLowerCase());
+      refuseStream(stream, admission);
+      return;
+    }
+    if (admission) stream.once('close', admission.release);
+    wss.handleH2Stream(stream, headers).catch(() => stream.destroy());
+  });
+  wss.on('connection', (ws, req) => {
     metrics.connectionOpened(transport);
+    // Which connection carries it (an h2 stream shares the page's): for debugging, and the tests.
+    log.debug(`${transport}: WebSocket over ${ws.transport} from ${peerOf(req)}`);
     const session = new JsonSession(
       core,
       {
@@ -124,6 +144,33 @@ export function mountWebSocket(
       await wss.close(1001, 'server shutting down');
     },
   };
+}
+
+/** `address:port` of the TCP connection under a request, or '?' once it is gone. */
+export function peerOf(req: { socket?: UpgradeRequestView['socket'] | undefined }): string {
+  try {
+    // Over HTTP/2 `socket` is node's proxy of the session's socket; it throws once that is unbound.
+    const s = req.socket;
+    return s?.remotePort === undefined ? '?' : `${s.remoteAddress}:${s.remotePort}`;
+  } catch {
+    return '?';
+  }
+}
+
+function refuseStream(stream: ServerHttp2Stream, r: { status: number; code: string; message: string }): void {
+  if (stream.destroyed || stream.headersSent) return;
+  const body = JSON.stringify({ error: { code: r.code, message: r.message } });
+  stream.respond({
+    ':status': r.status,
+    'content-type': 'application/json',
+    ...(r.status === 503 ? { 'retry-after': '10' } : {}),
+  });
+  stream.end(body);
+  // A client that keeps sending after the refusal gets its stream reset, not buffered.
+  stream.resume();
+  setTimeout(() => {
+    if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+  }, 1000).unref();
 }
 
 function refuseUpgrade(socket: Duplex, r: { status: number; code: string; message: string }): void {

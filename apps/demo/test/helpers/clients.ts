@@ -1,5 +1,5 @@
 import { connect as tcpConnect, lines } from '@net/tcp';
-import { connect as wsConnect, type WebSocket } from '@net/ws-handshake';
+import { type ClientOptions, connect as wsConnect, type WebSocket } from '@net/ws-handshake';
 
 /** Poll until `check` returns a truthy value; every wait is bounded. */
 export async function waitFor<T>(
@@ -29,10 +29,14 @@ export class WsTestClient {
     ws.on('error', () => {});
   }
 
-  static async open(httpUrl: string, options: { origin?: string; nick?: string; room?: string } = {}) {
+  static async open(
+    httpUrl: string,
+    options: { origin?: string; nick?: string; room?: string; connect?: ClientOptions } = {},
+  ) {
     const ws = await wsConnect(`${httpUrl.replace(/^http/, 'ws')}/ws`, {
       origin: options.origin ?? httpUrl,
       maxPayload: 4 * 1024 * 1024,
+      ...options.connect,
     });
     const c = new WsTestClient(ws);
     await c.next('welcome');
