@@ -9,6 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 git -C "$root" archive HEAD | tar -x -C "$tmp"
 # Uncommitted changesets count too when run by hand before a commit.
 cp "$root"/.changeset/*.md "$tmp/.changeset/" 2>/dev/null || true
+(cd "$root" && node scripts/sync-metadata.mjs --check)
 (cd "$root" && pnpm exec changeset status) >/dev/null
 (cd "$tmp" && "$root/node_modules/.bin/changeset" version >/dev/null)
 status=0

@@ -5,7 +5,8 @@
 // requests/s (wrk) and server CPU µs per request (process.cpuUsage() of the server child).
 // Results: bench/results.json (rendered into the READMEs by `pnpm figures`).
 //   BENCH_ROUNDS (default 5), BENCH_DURATION seconds per measurement (default 3),
-//   BENCH_ONLY=hello,pipelined,routes, BENCH_SMOKE=1 for a smoke run.
+//   BENCH_ONLY=hello,pipelined,routes,h2, BENCH_SMOKE=1 for a smoke run.
+// The HTTP/2 rows (h2load against node:http2 and Fastify with http2: true) come from ./h2.mjs.
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ import {
   spawnOn,
   writeResults,
 } from '../../../scripts/bench/lib.mjs';
+import { h2Settings, haveH2load, measureH2 } from './h2.mjs';
 import { routeTable } from './server.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (SMOKE ? 1 : 5));
@@ -200,6 +202,10 @@ if (!ONLY || ONLY.includes('routes')) {
     }),
   );
 }
+if (!ONLY || ONLY.includes('h2')) {
+  if (await haveH2load()) rows.push(...(await measureH2(plan, h2Settings())));
+  else console.log('\nh2load not found (Debian nghttp2-client): the HTTP/2 rows are skipped');
+}
 rmSync(pipelineLua, { force: true });
 rmSync(routesLua, { force: true });
 for (const r of rows) printRow(r);
@@ -215,6 +221,7 @@ writeResults(
     warmupSeconds: WARMUP,
     connections: CONNECTIONS,
     loadGenerator: 'wrk -t1',
+    h2: { ...h2Settings(), loadGenerator: 'h2load -t1 (h2c)' },
     seconds,
   },
   rows,

@@ -18,6 +18,7 @@ import { CLIENT_DEFAULTS, checkInt, type RequestOptions } from './options.js';
 
 /** Shared keep-alive agents; idle sockets are unref'd by Node so they never hold the process open. */
 export const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
+/** The shared keep-alive agent `request()` uses for `https:` URLs ({@link httpAgent} for `http:`). */
 export const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 256, scheduling: 'lifo' });
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);

@@ -19,6 +19,7 @@ import { InvalidPathError, RouteError } from './errors.js';
 /** Method key that matches any method (`router.add('*', ...)`). */
 export const ANY_METHOD = '*';
 
+/** A successful lookup: the registered value, the decoded path parameters and the pattern. */
 export interface RouteMatch<T> {
   readonly value: T;
   /** Decoded parameter values. Shared and frozen for static routes: do not mutate. */
@@ -65,6 +66,7 @@ function decode(value: string): string {
   }
 }
 
+/** The route table behind `Server`: method + pattern → value, usable alone (values of any type). */
 export class Router<T> {
   readonly #static = new Map<string, MethodTable<T>>();
   readonly #root = new TrieNode<T>();

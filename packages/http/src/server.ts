@@ -55,17 +55,16 @@ export type H2ConnectHandler = (
   params: Readonly<Record<string, string>>,
 ) => unknown;
 
-type Segment<S extends string> = S extends `:${infer Name}`
-  ? Name
-  : S extends `*${infer Name}`
-    ? Name extends ''
-      ? '*'
-      : Name
-    : never;
 /** The parameter names of a route pattern: `ParamNames<'/a/:x/:y'>` is `'x' | 'y'` (`*` for a wildcard). */
 export type ParamNames<P extends string> = P extends `${infer Head}/${infer Tail}`
-  ? Segment<Head> | ParamNames<Tail>
-  : Segment<P>;
+  ? ParamNames<Head> | ParamNames<Tail>
+  : P extends `:${infer Name}`
+    ? Name
+    : P extends `*${infer Name}`
+      ? Name extends ''
+        ? '*'
+        : Name
+      : never;
 /** The params object type of a route pattern: `PathParams<'/rooms/:room'>` is `{ room: string }`. */
 export type PathParams<P extends string> = string extends P
   ? Record<string, string>
@@ -241,15 +240,19 @@ export class Server extends EventEmitter<ServerEvents> {
     return this;
   }
 
+  /** Registers `handler` for GET on `pattern`; HEAD runs it too (body omitted). */
   get<Path extends string>(pattern: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): this {
     return this.route('GET', pattern, handler, options);
   }
+  /** Registers `handler` for POST on `pattern`. */
   post<Path extends string>(pattern: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): this {
     return this.route('POST', pattern, handler, options);
   }
+  /** Registers `handler` for PUT on `pattern`. */
   put<Path extends string>(pattern: Path, handler: Handler<PathParams<Path>>, options?: RouteOptions): this {
     return this.route('PUT', pattern, handler, options);
   }
+  /** Registers `handler` for PATCH on `pattern`. */
   patch<Path extends string>(
     pattern: Path,
     handler: Handler<PathParams<Path>>,
@@ -257,6 +260,7 @@ export class Server extends EventEmitter<ServerEvents> {
   ): this {
     return this.route('PATCH', pattern, handler, options);
   }
+  /** Registers `handler` for DELETE on `pattern`. */
   delete<Path extends string>(
     pattern: Path,
     handler: Handler<PathParams<Path>>,
@@ -264,6 +268,7 @@ export class Server extends EventEmitter<ServerEvents> {
   ): this {
     return this.route('DELETE', pattern, handler, options);
   }
+  /** Registers `handler` for OPTIONS on `pattern`. */
   options<Path extends string>(
     pattern: Path,
     handler: Handler<PathParams<Path>>,

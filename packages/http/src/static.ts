@@ -49,6 +49,7 @@ export function contentTypeFor(file: string, overrides?: Record<string, string>)
   return overrides?.[ext] ?? TYPES[ext] ?? 'application/octet-stream';
 }
 
+/** What {@link parseRange} decided: one inclusive byte range, `'unsatisfiable'` (416), or `null` (200). */
 export type RangeResult = { start: number; end: number } | 'unsatisfiable' | null;
 
 /**

@@ -19,6 +19,7 @@ export function certificateDer(input: CertificateInput): Buffer {
   return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
 }
 
+/** Parses a certificate given as PEM, DER or `X509Certificate`; `CertificateParseError` if it cannot. */
 export function parseCertificate(input: CertificateInput): X509Certificate {
   if (input instanceof X509Certificate) return input;
   try {

@@ -31,12 +31,14 @@ export class BufferList {
     return this.#chunks.length - this.#head;
   }
 
+  /** Appends a chunk without copying it; empty chunks are ignored. */
   push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return;
     this.#chunks.push(asBuffer(chunk));
     this.#length += chunk.byteLength;
   }
 
+  /** Drops every unread byte. */
   clear(): void {
     this.#chunks = [];
     this.#head = 0;

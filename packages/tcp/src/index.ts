@@ -18,6 +18,7 @@ export type {
   CloseOptions,
   ConnectionOptions,
   ConnectOptions,
+  JsonCodecOptions,
   LengthPrefixedOptions,
   LineCodecOptions,
   ListenOptions,

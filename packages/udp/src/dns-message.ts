@@ -7,14 +7,23 @@
  */
 import { DnsEncodeError } from './errors.js';
 
+/** Resource record type A: one IPv4 address (RFC 1035). */
 export const RR_A = 1;
+/** Resource record type PTR: a pointer to another name; DNS-SD lists instances with it. */
 export const RR_PTR = 12;
+/** Resource record type TXT: key/value strings (DNS-SD service metadata, RFC 6763 §6). */
 export const RR_TXT = 16;
+/** Resource record type AAAA: one IPv6 address (RFC 3596). */
 export const RR_AAAA = 28;
+/** Resource record type SRV: host and port of a service instance (RFC 2782). */
 export const RR_SRV = 33;
+/** Resource record type OPT: the EDNS(0) pseudo-record (RFC 6891). */
 export const RR_OPT = 41;
+/** Resource record type NSEC: which types a name has; mDNS uses it for negative answers. */
 export const RR_NSEC = 47;
+/** Query type ANY: every record type of a name. */
 export const RR_ANY = 255;
+/** Class IN (Internet), the only class mDNS and DNS-SD use. */
 export const CLASS_IN = 1;
 
 /** Largest message we decode or encode: the mDNS ceiling (RFC 6762 §17). */
@@ -22,6 +31,7 @@ export const MAX_DNS_MESSAGE = 9000;
 const MAX_NAME = 255;
 const MAX_LABEL = 63;
 
+/** One entry of the question section: which name and record type is asked for. */
 export interface DnsQuestion {
   name: string;
   type: number;
@@ -30,6 +40,7 @@ export interface DnsQuestion {
   class: number;
 }
 
+/** The data of an SRV record: where a service instance listens (RFC 2782). */
 export interface SrvData {
   priority: number;
   weight: number;
@@ -37,12 +48,14 @@ export interface SrvData {
   target: string;
 }
 
+/** The data of an NSEC record: the next name and the record types that exist for this one. */
 export interface NsecData {
   next: string;
   types: number[];
 }
 
-interface RecordBase {
+/** Fields every resource record has, whatever its type. */
+export interface RecordBase {
   name: string;
   class: number;
   /** The mDNS cache-flush bit (top bit of rrclass): this set replaces what caches hold. */
@@ -51,6 +64,7 @@ interface RecordBase {
   ttl: number;
 }
 
+/** One resource record; `data` is decoded for the types this package knows, raw bytes otherwise. */
 export type DnsRecord =
   | (RecordBase & { type: typeof RR_A; data: string })
   | (RecordBase & { type: typeof RR_AAAA; data: string })
@@ -60,6 +74,7 @@ export type DnsRecord =
   | (RecordBase & { type: typeof RR_NSEC; data: NsecData })
   | (RecordBase & { type: number; data: Uint8Array });
 
+/** A whole DNS message: header flags and the four sections. */
 export interface DnsMessage {
   id: number;
   /** true for a response (QR bit). */
@@ -76,6 +91,7 @@ export interface DnsMessage {
   additionals: DnsRecord[];
 }
 
+/** Why `decodeMessage` refused a message (also the keys of {@link DnsDecodeStats.invalid}). */
 export type DnsDecodeReason =
   | 'too-short'
   | 'too-large'
@@ -89,6 +105,7 @@ export type DnsDecodeReason =
   | 'bad-rdata'
   | 'trailing-bytes';
 
+/** What `decodeMessage` returns: the message, or the reason and byte offset it was refused at. */
 export type DnsDecodeResult =
   | { ok: true; message: DnsMessage }
   | { ok: false; reason: DnsDecodeReason; offset: number };
@@ -99,6 +116,7 @@ export interface DnsDecodeStats {
   invalid: Partial<Record<DnsDecodeReason, number>>;
 }
 
+/** A fresh, zeroed {@link DnsDecodeStats} to pass to `decodeMessage`. */
 export function newDecodeStats(): DnsDecodeStats {
   return { decoded: 0, invalid: {} };
 }
@@ -113,6 +131,7 @@ class DecodeFailure {
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
+/** Escapes `.` and `\` inside one label so the joined name splits back the same way. */
 export function escapeLabel(label: string): string {
   return label.replace(/[\\.]/g, (c) => `\\${c}`);
 }
@@ -135,6 +154,7 @@ export function nameToLabels(name: string): string[] {
   return labels;
 }
 
+/** Joins labels into a name, escaping `.` and `\` inside a label (inverse of {@link nameToLabels}). */
 export function labelsToName(labels: readonly string[]): string {
   return labels.map(escapeLabel).join('.');
 }
@@ -512,6 +532,7 @@ function writeRecord(w: Writer, r: DnsRecord): void {
   w.buf[lenAt + 1] = len & 0xff;
 }
 
+/** Options of {@link encodeMessage}. */
 export interface EncodeOptions {
   /** Largest message produced; beyond it `ERR_UDP_DNS_ENCODE` is thrown. @default 9000 */
   maxSize?: number;
@@ -545,6 +566,7 @@ export function encodeMessage(m: Partial<DnsMessage>, options: EncodeOptions = {
   return w.buf.slice(0, w.pos);
 }
 
+/** Parses an IPv6 address (`::` and an IPv4 tail allowed) into 16 bytes; `DnsEncodeError` on bad text. */
 export function parseIPv6(text: string): Uint8Array {
   const out = new Uint8Array(16);
   let s = text.replace(/%.*$/, '');

@@ -26,6 +26,7 @@ import { AbortError, InvalidArgumentError } from './errors.js';
 import type { DiscoveredService } from './mdns-browser.js';
 import { createSocket } from './socket.js';
 
+/** Options of {@link queryUnicast}: whom to ask, for which type, and how long. */
 export interface UnicastQueryOptions {
   /** The host to ask. */
   host: string;

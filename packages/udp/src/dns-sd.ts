@@ -27,6 +27,7 @@ export async function createResponder(options: ResponderOptions = {}): Promise<R
 export interface Advertisement {
   service: Service;
   responder: Responder;
+  /** Sends goodbyes for the service and closes the responder. */
   close(): Promise<void>;
 }
 
@@ -117,14 +118,17 @@ export class Mdns {
     this.querier = new Querier(transport, options, false);
   }
 
+  /** Advertises a service instance on this transport; `service.ready` settles once it is announced. */
   publish(options: AdvertiseOptions): Service {
     return this.responder.advertise(options);
   }
 
+  /** Watches a service type on this transport; close the browser when done. */
   browse(type: string, options: BrowseOptions = {}): Browser {
     return new Browser(this.querier, type, options);
   }
 
+  /** Resolves one instance name (`'Name._type._tcp.local'`) to its host, port, addresses and TXT. */
   resolve(
     fqdn: string,
     options: { timeout?: number; signal?: AbortSignal } = {},
@@ -132,6 +136,7 @@ export class Mdns {
     return resolveWith(this.querier, fqdn, options);
   }
 
+  /** Lists the service types announced on the network (`_services._dns-sd._udp.local`). */
   browseTypes(): TypeBrowser {
     return new TypeBrowser(this.querier);
   }
@@ -144,6 +149,7 @@ export class Mdns {
   }
 }
 
+/** Opens one shared mDNS transport for publishing and browsing; `close()` it when done. */
 export async function createMdns(options: MdnsOptions = {}): Promise<Mdns> {
   return new Mdns(await MdnsTransport.open(options), options);
 }

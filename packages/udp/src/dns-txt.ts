@@ -6,6 +6,7 @@ import { DnsEncodeError } from './errors.js';
 
 /** A TXT value: text, raw bytes, or `true` for a key present without `=` (boolean attribute). */
 export type TxtValue = string | Uint8Array | true;
+/** TXT pairs as given to `advertise`: numbers become text; `false`, `null` and `undefined` are left out. */
 export type TxtInput = Record<string, TxtValue | number | boolean | null | undefined>;
 
 /** RFC 6763 §6.2: keep the whole record small enough to share a packet with the other records. */

@@ -24,6 +24,7 @@ export {
   RR_PTR,
   RR_SRV,
   RR_TXT,
+  type RecordBase as DnsRecordBase,
   rdataOf,
   recordKey,
   type SrvData,
@@ -52,7 +53,7 @@ export {
   SERVICE_TYPES,
   TypeBrowser,
 } from './mdns-browser.js';
-export { RecordCache } from './mdns-cache.js';
+export { type CacheChange, RecordCache } from './mdns-cache.js';
 export {
   AMPLIFICATION_LIMIT,
   Responder as MdnsResponder,
@@ -66,6 +67,7 @@ export {
   OTHER_TTL,
   Service,
   type ServiceEvents,
+  type State as ServiceState,
 } from './mdns-service.js';
 export {
   defaultInterfaces,
@@ -73,8 +75,10 @@ export {
   MDNS_GROUP_IPV6,
   MDNS_PORT,
   MdnsTransport,
+  type MdnsTransportEvents,
   type MdnsTransportOptions,
   type MdnsTransportStats,
+  type Via as MdnsVia,
 } from './mdns-transport.js';
 export {
   AbortError,

@@ -26,6 +26,7 @@ import { RecordCache } from './mdns-cache.js';
 import type { MdnsTransport, Via } from './mdns-transport.js';
 import type { RemoteInfo } from './socket.js';
 
+/** The DNS-SD meta-query name whose PTR records list every service type on the network (RFC 6763 §9). */
 export const SERVICE_TYPES = '_services._dns-sd._udp.local';
 const MAX_QUERY_INTERVAL = 3_600_000;
 const TICK = 100;
@@ -48,6 +49,7 @@ export interface DiscoveredService {
   rawTxt: Uint8Array[];
 }
 
+/** Options of a {@link Querier}. */
 export interface QuerierOptions {
   /** Most cached records; the ones closest to expiry go first. @default 4096 */
   maxCacheEntries?: number;
@@ -172,6 +174,7 @@ export class Querier extends EventEmitter<{ change: [names: Set<string>]; tick: 
     void this.transport.multicast(message).catch(() => {});
   }
 
+  /** Stops querying; closes the transport too when this querier opened it. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -181,12 +184,14 @@ export class Querier extends EventEmitter<{ change: [names: Set<string>]; tick: 
   }
 }
 
+/** Events of a {@link Browser}, each with the instance as it is now. */
 export interface BrowserEvents {
   up: [service: DiscoveredService];
   down: [service: DiscoveredService];
   changed: [service: DiscoveredService];
 }
 
+/** Options of `browse()`. */
 export interface BrowseOptions {
   /** Stops the browser when aborted. */
   signal?: AbortSignal;
@@ -287,7 +292,7 @@ export class Browser extends EventEmitter<BrowserEvents> {
     if (t.service) this.emit('down', t.service);
   }
 
-  /** Asks again now (the next scheduled query is moved forward). */
+  /** Stops watching: no more queries or events for this type, and the async iterator ends. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -298,6 +303,7 @@ export class Browser extends EventEmitter<BrowserEvents> {
     await this.#onClose?.();
   }
 
+  /** Yields each instance that comes up (those already known first) until `close()`. */
   async *[Symbol.asyncIterator](): AsyncGenerator<DiscoveredService> {
     const queue: DiscoveredService[] = [...this.services];
     let wake: (() => void) | undefined;
@@ -423,6 +429,7 @@ export class TypeBrowser extends EventEmitter<{ up: [type: string]; down: [type:
     }
   };
 
+  /** Stops watching service types. */
   async close(): Promise<void> {
     this.#release();
     this.#querier.off('change', this.#update);

@@ -17,6 +17,7 @@ interface Entry {
 /** What the cache changed: names whose record sets differ now. */
 export type CacheChange = Set<string>;
 
+/** The mDNS record cache of a querier: bounded, expiring, with cache-flush and goodbye rules. */
 export class RecordCache {
   readonly #entries = new Map<string, Entry>();
   readonly #byName = new Map<string, Set<string>>();

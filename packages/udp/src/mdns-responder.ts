@@ -41,6 +41,7 @@ const LEGACY_TTL = 10;
 const PROBE_INTERVAL = 250;
 const SERVICE_TYPE_ENUM = '_services._dns-sd._udp.local';
 
+/** Options of an mDNS responder (`createResponder`, `advertise`, `createMdns`). */
 export interface ResponderOptions extends MdnsTransportOptions {
   /** Host name published with A records (`.local` is appended). @default os.hostname() */
   host?: string;
@@ -50,6 +51,7 @@ export interface ResponderOptions extends MdnsTransportOptions {
   signal?: AbortSignal;
 }
 
+/** Counters of an mDNS responder, for monitoring and tests. */
 export interface ResponderStats {
   queries: number;
   multicastAnswers: number;

@@ -11,6 +11,7 @@ import { InvalidArgumentError, NameConflictError } from './errors.js';
 export const HOST_TTL = 120;
 /** TTL of the other records (PTR, TXT). */
 export const OTHER_TTL = 4500;
+/** What to advertise: one DNS-SD service instance (`advertise`, `responder.advertise`, `mdns.publish`). */
 export interface AdvertiseOptions {
   /** Instance name, any UTF-8 up to 63 bytes, e.g. `'Chat on alice-laptop'`. */
   name: string;
@@ -38,6 +39,7 @@ export interface ServiceHost {
 
 const SERVICE_TYPE_ENUM = '_services._dns-sd._udp.local';
 
+/** Events of an advertised {@link Service}. */
 export interface ServiceEvents {
   /** Probing finished and the first announcement went out. */
   up: [];
@@ -47,6 +49,7 @@ export interface ServiceEvents {
   error: [error: Error];
 }
 
+/** Lifecycle of an advertised name: probing it, announced and defended, or stopped. */
 export type State = 'probing' | 'announced' | 'stopped';
 
 /** Something that owns unique names: the host, or one service instance. */
@@ -114,10 +117,12 @@ export class Service extends EventEmitter<ServiceEvents> implements Owner {
     return `${labelsToName([this.#name])}.${this.type}.local`;
   }
 
+  /** The names this service probes and defends: its instance name. */
   uniqueNames(): string[] {
     return [this.fqdn];
   }
 
+  /** The records this service publishes: PTR (type and type enumeration), SRV and TXT. */
   records(): DnsRecord[] {
     const typeName = `${this.type}.local`;
     return [

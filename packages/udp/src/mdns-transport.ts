@@ -18,8 +18,11 @@ import {
 import { InvalidArgumentError } from './errors.js';
 import { createSocket, type RemoteInfo, type UdpSocket } from './socket.js';
 
+/** The mDNS UDP port (RFC 6762 §5). */
 export const MDNS_PORT = 5353;
+/** The IPv4 mDNS multicast group. */
 export const MDNS_GROUP_IPV4 = '224.0.0.251';
+/** The IPv6 mDNS multicast group (link-local scope). */
 export const MDNS_GROUP_IPV6 = 'ff02::fb';
 
 /** Options shared by everything that opens an mDNS transport. */
@@ -52,12 +55,14 @@ export interface MdnsTransportOptions {
 /** Where a message arrived: the shared mDNS port or the optional unicast DNS-SD port. */
 export type Via = 'mdns' | 'unicast';
 
+/** Events of an {@link MdnsTransport}: decoded messages, refused datagrams, and send problems. */
 export interface MdnsTransportEvents {
   message: [message: DnsMessage, rinfo: RemoteInfo, via: Via];
   invalid: [reason: DnsDecodeReason, rinfo: RemoteInfo];
   warning: [warning: Error];
 }
 
+/** Counters of an {@link MdnsTransport}. */
 export interface MdnsTransportStats {
   received: number;
   sent: number;
@@ -66,6 +71,7 @@ export interface MdnsTransportStats {
   decode: DnsDecodeStats;
 }
 
+/** The IPv4 addresses an mDNS transport uses by default: every non-internal one, else loopback. */
 export function defaultInterfaces(): string[] {
   const out: string[] = [];
   for (const list of Object.values(networkInterfaces())) {
@@ -74,6 +80,7 @@ export function defaultInterfaces(): string[] {
   return out.length > 0 ? out : ['127.0.0.1'];
 }
 
+/** The mDNS sockets of one process: shared port 5353, the group joined per interface, a unicast port. */
 export class MdnsTransport extends EventEmitter<MdnsTransportEvents> {
   readonly interfaces: readonly string[];
   readonly maxMessageSize: number;
@@ -101,6 +108,7 @@ export class MdnsTransport extends EventEmitter<MdnsTransportEvents> {
     }
   }
 
+  /** Opens and binds the sockets; rejects (closing what opened) when a port or group cannot be used. */
   static async open(options: MdnsTransportOptions = {}): Promise<MdnsTransport> {
     const t = new MdnsTransport(options);
     try {
@@ -260,6 +268,7 @@ export class MdnsTransport extends EventEmitter<MdnsTransportEvents> {
     }
   }
 
+  /** Waits for queued sends, then closes every socket. */
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.#chain;

@@ -16,10 +16,15 @@
  * with a reason, so garbage on the wire is counted, not fatal.
  */
 
+/** The two bytes every request/response frame starts with (0xAE 0x55). */
 export const REQUEST_MAGIC = 0xae55;
+/** The header version this package writes and accepts. */
 export const REQUEST_VERSION = 1;
+/** Header length in bytes; the payload starts here. */
 export const REQUEST_HEADER_SIZE = 8;
+/** Flags bit: this frame is a reply (it echoes the request's id). */
 export const FLAG_REPLY = 0x01;
+/** Flags bit on a reply: the handler failed; the payload is the UTF-8 error message. */
 export const FLAG_ERROR = 0x02;
 
 /** Why a datagram was not a frame. */

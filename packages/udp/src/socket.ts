@@ -408,6 +408,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> implements AsyncIte
     return queue;
   }
 
+  /** Same as `messages()` with the socket's default queue limit and overflow policy. */
   [Symbol.asyncIterator](): AsyncIterableIterator<Datagram> {
     return this.messages();
   }

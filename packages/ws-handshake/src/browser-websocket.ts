@@ -16,6 +16,7 @@ export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
 /** Data `send()` accepts, as in the WHATWG interface (plus Node's Buffer, a Uint8Array). */
 export type BrowserSendData = string | ArrayBuffer | ArrayBufferView | Blob;
 
+/** Fields of a {@link CloseEvent}: whether the closing handshake completed, the code and the reason. */
 export interface CloseEventInit extends BaseEventInit {
   wasClean?: boolean;
   code?: number;
@@ -35,6 +36,7 @@ export class CloseEvent extends Event {
   }
 }
 
+/** Fields of an {@link ErrorEvent}: a message and the error that caused it. */
 export interface ErrorEventInit extends BaseEventInit {
   message?: string;
   error?: unknown;
@@ -59,7 +61,8 @@ const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
 
-type Handler = ((this: BrowserWebSocket, event: Event) => unknown) | null;
+/** An `on…` property handler of a {@link BrowserWebSocket}; `null` when none is set. */
+export type Handler = ((this: BrowserWebSocket, event: Event) => unknown) | null;
 type HandlerName = 'open' | 'message' | 'error' | 'close';
 
 function syntaxError(message: string): DOMException {

@@ -105,6 +105,7 @@ export function parseExtensions(header: string): ExtensionOffer[] | null {
   return out;
 }
 
+/** Formats one extension offer or response as a `Sec-WebSocket-Extensions` element (`name; k=v`). */
 export function formatExtension(offer: ExtensionOffer): string {
   let s = offer.name;
   for (const [k, v] of offer.params) s += v === true ? `; ${k}` : `; ${k}=${v}`;

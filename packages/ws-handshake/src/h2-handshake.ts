@@ -13,6 +13,7 @@ import { parseProtocols } from './handshake.js';
 /** Pseudo-headers and fields of an HTTP/2 request, as node:http2 hands them over. */
 export type H2RequestHeaders = IncomingHttpHeaders & Record<string, string | string[] | undefined>;
 
+/** Result of {@link validateExtendedConnect}: what to accept the stream with, or how to refuse it. */
 export type H2ConnectValidation =
   | { ok: true; path: string; authority: string; protocols: string[]; extensions: ExtensionOffer[] }
   | { ok: false; status: number; message: string; headers?: Record<string, string> };

@@ -46,6 +46,7 @@ export function parseProtocols(value: string | undefined): string[] | null {
   return out;
 }
 
+/** The parts of an HTTP upgrade request that validation reads (an `IncomingMessage` fits). */
 export interface UpgradeRequestLike {
   method?: string | undefined;
   httpVersionMajor?: number;
@@ -53,6 +54,7 @@ export interface UpgradeRequestLike {
   headers: IncomingHttpHeaders;
 }
 
+/** Result of {@link validateUpgradeRequest}: what to answer the 101 with, or how to refuse it. */
 export type UpgradeValidation =
   | { ok: true; key: string; protocols: string[]; extensions: ExtensionOffer[] }
   | { ok: false; status: number; message: string; headers?: Record<string, string> };
@@ -136,6 +138,7 @@ export function buildRejectResponse(status: number, body: string, headers?: Reco
   );
 }
 
+/** The parts of a 101 response that {@link verifyUpgradeResponse} reads (an `IncomingMessage` fits). */
 export interface UpgradeResponseLike {
   statusCode?: number | undefined;
   headers: IncomingHttpHeaders;

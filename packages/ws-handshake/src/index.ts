@@ -1,4 +1,10 @@
-export type { BinaryType, BrowserSendData, CloseEventInit, ErrorEventInit } from './browser-websocket.js';
+export type {
+  BinaryType,
+  BrowserSendData,
+  CloseEventInit,
+  ErrorEventInit,
+  Handler as BrowserEventHandler,
+} from './browser-websocket.js';
 export { BrowserWebSocket, CloseEvent, ErrorEvent } from './browser-websocket.js';
 export { connect } from './client.js';
 export { CloseCode, isValidWireCloseCode, Opcode, ReadyState, WS_GUID } from './constants.js';
@@ -51,7 +57,7 @@ export { bypassesProxy, resolveProxy } from './proxy.js';
 export type { FrameInflater, ReceiverOptions, ReceiverSink } from './receiver.js';
 export { Receiver } from './receiver.js';
 export { encodeFrame } from './sender.js';
-export type { WebSocketServerEvents } from './server.js';
+export type { UpgradeCallback, WebSocketServerEvents } from './server.js';
 export { createWebSocketServer, handleUpgrade, WebSocketServer } from './server.js';
 export type {
   CloseMessage,

@@ -3,6 +3,7 @@ import { ProxyError } from './errors.js';
 /** Largest CONNECT response head accepted from a proxy. */
 export const MAX_PROXY_RESPONSE_HEAD = 16 * 1024;
 
+/** A proxy's parsed answer to CONNECT: status, headers (lower-case names), bytes after the head. */
 export interface ConnectResponse {
   status: number;
   reason: string;
@@ -28,6 +29,7 @@ export class ConnectResponseParser {
     this.limit = limit;
   }
 
+  /** Feeds bytes; returns the response once the head is complete, `null` while more are needed. */
   push(chunk: Buffer): ConnectResponse | null {
     // Search only where a terminator can newly appear: the last 3 old bytes plus the chunk.
     const searchFrom = Math.max(0, this.size - 3);

@@ -11,8 +11,11 @@ import { isValidUtf8, UTF8_ACCEPT, UTF8_REJECT, utf8Feed } from './utf8.js';
 
 /** Receives what the parser decodes. Called synchronously from `push()`. */
 export interface ReceiverSink {
+  /** A complete message: text as a UTF-8-validated `string`, binary as a `Buffer`. */
   onMessage(data: string | Buffer, isBinary: boolean): void;
+  /** A ping frame arrived; the owner answers with a pong carrying `data`. */
   onPing(data: Buffer): void;
+  /** A pong frame arrived (an answer to our ping, or unsolicited). */
   onPong(data: Buffer): void;
   /** A valid close frame; `code` is 1005 when the frame carried no status. */
   onClose(code: number, reason: string): void;
@@ -30,6 +33,7 @@ export interface ReceiverSink {
  * callback may be asynchronous. `limit` is how many decompressed bytes may still be produced.
  */
 export interface FrameInflater {
+  /** Inflates one frame's payload (`fin` marks the message end); calls back with the bytes or an error. */
   decompress(
     data: Buffer,
     fin: boolean,
@@ -38,6 +42,7 @@ export interface FrameInflater {
   ): void;
 }
 
+/** Options of a {@link Receiver}: which side it parses for, the size limit and the inflater. */
 export interface ReceiverOptions {
   /** Server side: frames must be masked. Client side: frames must not be. */
   isServer: boolean;
@@ -122,6 +127,7 @@ export class Receiver {
     return this.buffered;
   }
 
+  /** Feeds bytes as they arrive; decoded frames go to the sink synchronously, in order. */
   push(chunk: Buffer): void {
     if (this.state === DEAD || chunk.length === 0) return;
     this.chunks.push(chunk);

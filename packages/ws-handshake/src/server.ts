@@ -145,6 +145,7 @@ export function handleUpgrade(
   });
 }
 
+/** Events of a {@link WebSocketServer}. */
 export interface WebSocketServerEvents {
   connection: [ws: WebSocket, req: IncomingMessage];
   /** The HTTP server (owned with `port`, or given with `server`) is listening. */

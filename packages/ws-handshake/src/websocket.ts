@@ -39,6 +39,7 @@ export { PreparedMessage } from './prepared.js';
 /** A received message: `string` for text, `Buffer` for binary. */
 export type MessageData = string | Buffer;
 
+/** Events of a {@link WebSocket} (Node `EventEmitter` style). */
 export interface WebSocketEvents {
   /** A complete message: `string` for text, `Buffer` for binary. */
   message: [data: MessageData, isBinary: boolean];
@@ -54,6 +55,7 @@ export interface WebSocketEvents {
   pong: [data: Buffer];
 }
 
+/** Per-call options of `ws.send()`. */
 export interface SendOptions {
   /** Send as a binary message. @default true for bytes, false for strings */
   binary?: boolean;
