@@ -45,7 +45,9 @@ export interface ServerOptions {
   keepAliveTimeout?: number;
   /**
    * A connection with no traffic in either direction for this long is destroyed, in ms (0 = never).
-   * Catches clients that stop reading a response. Upgraded and tunnelled sockets are exempt.
+   * Catches clients that stop reading a response. Upgraded and tunnelled sockets are exempt. On
+   * HTTP/1 one sweep every `socketTimeout / 4` (at most every second) checks every connection, so
+   * a silent one goes within two sweeps after the limit; no per-socket timer is re-armed per request.
    * @default 120_000
    */
   socketTimeout?: number;

@@ -26,6 +26,7 @@ import {
   type TunnelTarget,
 } from './options.js';
 import { H2Transport } from './h2-server.js';
+import { InactivitySweep } from './inactivity.js';
 import { normalizePath } from './path.js';
 import { rawResponse, send, sendError, writeStatus } from './respond.js';
 import { Router } from './router.js';
@@ -138,6 +139,8 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #tunnelsByClient = new Map<string, number>();
   /** Upgraded and tunnelled sockets: Node no longer tracks them as HTTP connections. */
   readonly #detached = new Set<Duplex>();
+  /** HTTP/1 `socketTimeout` (h2 sessions keep Node's own timer). */
+  #inactivity: InactivitySweep | null = null;
   #closing: Promise<void> | null = null;
 
   constructor(options: ServerOptions = {}) {
@@ -199,8 +202,15 @@ export class Server extends EventEmitter<ServerEvents> {
       : http.createServer(httpOptions);
     node.maxHeadersCount = options.maxHeadersCount ?? SERVER_DEFAULTS.maxHeadersCount;
     node.maxRequestsPerSocket = options.maxRequestsPerSocket ?? SERVER_DEFAULTS.maxRequestsPerSocket;
-    // Without a 'timeout' listener Node destroys the socket when this inactivity timer fires.
-    node.timeout = options.socketTimeout ?? SERVER_DEFAULTS.socketTimeout;
+    // Not node.timeout: Node re-arms that timer on every read and write, see InactivitySweep.
+    node.timeout = 0;
+    const socketTimeout = options.socketTimeout ?? SERVER_DEFAULTS.socketTimeout;
+    if (socketTimeout > 0) {
+      const sweep = new InactivitySweep(socketTimeout);
+      this.#inactivity = sweep;
+      // The socket the HTTP layer reads: the TLS socket for https, so it is the one upgrades hand over.
+      node.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => sweep.add(socket));
+    }
     node.on('request', this.#onRequest);
     node.on('checkContinue', this.#onCheckContinue);
     node.on('clientError', this.#onClientError);
@@ -608,6 +618,7 @@ export class Server extends EventEmitter<ServerEvents> {
   #track(socket: Duplex): void {
     // Long-lived by nature: the HTTP inactivity timer no longer applies (tunnels have their own).
     (socket as Socket).setTimeout?.(0);
+    this.#inactivity?.release(socket as Socket);
     this.#detached.add(socket);
     socket.once('close', () => this.#detached.delete(socket));
   }
