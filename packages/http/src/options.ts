@@ -1,3 +1,4 @@
+import type { ResponseSchema } from './serializer.js';
 import type { IncomingMessage } from 'node:http';
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
@@ -166,6 +167,13 @@ export interface Http2Options {
 export interface RouteOptions {
   /** Body size limit for this route, in bytes. @default the server's `bodyLimit` */
   bodyLimit?: number;
+  /**
+   * JSON schema (a subset, see `ResponseSchema`) of the plain object or array the handler returns.
+   * Compiled once into a serializer: faster than `JSON.stringify` for that shape, only the listed
+   * properties are sent, and a value that does not match is a 500 (`ResponseShapeError`).
+   * @default none: `JSON.stringify`
+   */
+  response?: ResponseSchema;
 }
 
 /** Target of a CONNECT request. */

@@ -30,6 +30,7 @@ import { InactivitySweep } from './inactivity.js';
 import { normalizePath } from './path.js';
 import { rawResponse, send, sendError, writeStatus } from './respond.js';
 import { Router } from './router.js';
+import { compileSerializer } from './serializer.js';
 
 /** A route handler: return a value (see README "Responses") or a promise of one. */
 export type Handler<P extends Record<string, string> = Record<string, string>> = (ctx: Context<P>) => unknown;
@@ -97,6 +98,8 @@ export interface ServerEvents {
 interface RouteRecord {
   handler: Handler;
   bodyLimit: number;
+  /** Compiled from the route's `response` schema. */
+  serialize: ((value: unknown) => string) | undefined;
 }
 
 /** Where `Server.listen()` listens; omitted fields take Node's defaults (port 0: any free port). */
@@ -245,6 +248,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const record: RouteRecord = {
       handler: handler as Handler,
       bodyLimit: options?.bodyLimit ?? this.#bodyLimit,
+      serialize: options?.response === undefined ? undefined : compileSerializer(options.response),
     };
     for (const m of typeof method === 'string' ? [method] : method)
       this.#router.add(m.toUpperCase(), pattern, record);
@@ -444,7 +448,7 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     const ctx = new Context(req, res, match.params, path, queryStart, route.bodyLimit);
     if (this.#options.onRequest !== undefined) {
-      this.#hooked(ctx, route.handler, this.#options.onRequest, expectContinue);
+      this.#hooked(ctx, route, this.#options.onRequest, expectContinue);
       return;
     }
     if (expectContinue) res.writeContinue();
@@ -461,13 +465,13 @@ export class Server extends EventEmitter<ServerEvents> {
       typeof (result as Promise<unknown>).then === 'function'
     ) {
       (result as Promise<unknown>).then(
-        (value) => this.#finish(ctx, value),
+        (value) => this.#finish(ctx, value, route.serialize),
         (err: unknown) => this.#fail(err, ctx),
       );
       return;
     }
     try {
-      send(res, result);
+      send(res, result, route.serialize);
     } catch (err) {
       this.#fail(err, ctx);
     }
@@ -475,19 +479,22 @@ export class Server extends EventEmitter<ServerEvents> {
 
   async #hooked(
     ctx: Context,
-    handler: Handler,
+    route: RouteRecord,
     hook: (ctx: Context) => unknown,
     expectContinue: boolean,
   ): Promise<void> {
     let value: unknown;
     let waiting = expectContinue;
+    // The route's schema describes what its handler returns, not a hook's early answer.
+    let serialize: RouteRecord['serialize'];
     try {
       value = await hook(ctx);
       if (value === undefined && !ctx.res.headersSent && !ctx.res.writableEnded) {
         // The client waits for 100 Continue: only ask for the body once the hook let it through.
         if (waiting) ctx.res.writeContinue();
         waiting = false;
-        value = await handler(ctx);
+        serialize = route.serialize;
+        value = await route.handler(ctx);
       }
     } catch (err) {
       if (waiting && !ctx.res.headersSent) ctx.res.setHeader('connection', 'close');
@@ -496,12 +503,12 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     // A refusal without 100 Continue: the body may or may not follow, so do not reuse the connection.
     if (waiting && !ctx.res.headersSent) ctx.res.setHeader('connection', 'close');
-    this.#finish(ctx, value);
+    this.#finish(ctx, value, serialize);
   }
 
-  #finish(ctx: Context, value: unknown): void {
+  #finish(ctx: Context, value: unknown, serialize?: RouteRecord['serialize']): void {
     try {
-      send(ctx.res, value);
+      send(ctx.res, value, serialize);
     } catch (err) {
       this.#fail(err, ctx);
     }
