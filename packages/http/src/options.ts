@@ -40,15 +40,18 @@ export interface ServerOptions {
    */
   requestTimeout?: number;
   /**
-   * How long an idle keep-alive connection stays open waiting for the next request, in ms.
+   * How long an idle keep-alive connection stays open waiting for the next request, in ms
+   * (announced as `Keep-Alive: timeout=N`; closed after it plus Node's one-second grace, found by
+   * the same sweep as `socketTimeout` on HTTP/1). 0 = no limit.
    * @default 5_000
    */
   keepAliveTimeout?: number;
   /**
    * A connection with no traffic in either direction for this long is destroyed, in ms (0 = never).
    * Catches clients that stop reading a response. Upgraded and tunnelled sockets are exempt. On
-   * HTTP/1 one sweep every `socketTimeout / 4` (at most every second) checks every connection, so
-   * a silent one goes within two sweeps after the limit; no per-socket timer is re-armed per request.
+   * HTTP/1 one sweep every quarter of the shorter of this and the keep-alive time (at most every
+   * second) checks every connection, so a silent one goes within two sweeps after the limit; no
+   * per-socket timer is armed or re-armed per request.
    * @default 120_000
    */
   socketTimeout?: number;

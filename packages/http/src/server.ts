@@ -109,6 +109,9 @@ export interface ListenOptions {
   backlog?: number;
 }
 
+/** Node reads this per response to write the `Keep-Alive` header. */
+type KeepAliveResponse = http.ServerResponse & { _keepAliveTimeout?: number };
+
 const BODYLESS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE']);
 
 function destroyOnError(this: Duplex): void {
@@ -142,8 +145,10 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #tunnelsByClient = new Map<string, number>();
   /** Upgraded and tunnelled sockets: Node no longer tracks them as HTTP connections. */
   readonly #detached = new Set<Duplex>();
-  /** HTTP/1 `socketTimeout` (h2 sessions keep Node's own timer). */
+  /** HTTP/1 `socketTimeout` and `keepAliveTimeout` (h2 sessions keep Node's own timers). */
   #inactivity: InactivitySweep | null = null;
+  /** `keepAliveTimeout` for HTTP/1 responses (0 on h2, where Node handles it). */
+  #keepAlive = 0;
   #closing: Promise<void> | null = null;
 
   constructor(options: ServerOptions = {}) {
@@ -180,6 +185,7 @@ export class Server extends EventEmitter<ServerEvents> {
       return;
     }
     this.#h2 = undefined;
+    this.#keepAlive = options.keepAliveTimeout ?? SERVER_DEFAULTS.keepAliveTimeout;
     const requestTimeout = options.requestTimeout ?? SERVER_DEFAULTS.requestTimeout;
     let headersTimeout = options.headersTimeout ?? SERVER_DEFAULTS.headersTimeout;
     // Node insists headersTimeout <= requestTimeout when the latter is enabled.
@@ -189,7 +195,6 @@ export class Server extends EventEmitter<ServerEvents> {
       maxHeaderSize: options.maxHeaderSize ?? SERVER_DEFAULTS.maxHeaderSize,
       requestTimeout,
       headersTimeout,
-      keepAliveTimeout: options.keepAliveTimeout ?? SERVER_DEFAULTS.keepAliveTimeout,
       // Node's default check period is 30 s, far too coarse for a 10 s header deadline.
       connectionsCheckingInterval:
         options.connectionsCheckingInterval ?? Math.max(100, Math.min(1000, Math.floor(smallest / 4))),
@@ -205,11 +210,14 @@ export class Server extends EventEmitter<ServerEvents> {
       : http.createServer(httpOptions);
     node.maxHeadersCount = options.maxHeadersCount ?? SERVER_DEFAULTS.maxHeadersCount;
     node.maxRequestsPerSocket = options.maxRequestsPerSocket ?? SERVER_DEFAULTS.maxRequestsPerSocket;
-    // Not node.timeout: Node re-arms that timer on every read and write, see InactivitySweep.
+    // Neither node.timeout nor Node's keep-alive timer: both cost timers per request (see
+    // InactivitySweep). Node's keepAliveTimeout is 0 for the same reason; #dispatch puts the value
+    // back on each response so Node still announces `Keep-Alive: timeout=N`.
     node.timeout = 0;
+    node.keepAliveTimeout = 0;
     const socketTimeout = options.socketTimeout ?? SERVER_DEFAULTS.socketTimeout;
-    if (socketTimeout > 0) {
-      const sweep = new InactivitySweep(socketTimeout);
+    if (socketTimeout > 0 || this.#keepAlive > 0) {
+      const sweep = new InactivitySweep(socketTimeout, this.#keepAlive);
       this.#inactivity = sweep;
       // The socket the HTTP layer reads: the TLS socket for https, so it is the one upgrades hand over.
       node.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => sweep.add(socket));
@@ -405,6 +413,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #dispatch(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
     const url = req.url!;
     const method = req.method!;
+    // What Node announces in `Keep-Alive: timeout=N` (its server-wide value is 0, see constructor).
+    if (this.#keepAlive > 0) (res as KeepAliveResponse)._keepAliveTimeout = this.#keepAlive;
     if (this.#closing !== null) res.setHeader('connection', 'close');
     if (url.charCodeAt(0) !== 47 /* '/' */) {
       this.#nonOriginForm(req, res, url, expectContinue);

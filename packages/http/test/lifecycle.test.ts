@@ -175,6 +175,32 @@ describe('socket inactivity', () => {
   });
 });
 
+describe('keep-alive timeout', () => {
+  it('announces Keep-Alive: timeout and closes a connection idle that long plus a grace second', async () => {
+    const app = createServer({ keepAliveTimeout: 1000 });
+    app.get('/hello', () => ({ hello: 'world' }));
+    const { port } = await app.listen(0, '127.0.0.1');
+    try {
+      const idle = await raw(port, ['GET /hello HTTP/1.1\r\nHost: x\r\n\r\n'], 6000);
+      expect(statusOf(idle.data)).toBe(200);
+      expect(idle.data.toLowerCase()).toContain('\r\nkeep-alive: timeout=1\r\n');
+      expect(idle.closed).toBe(true);
+      // 1 s announced + 1 s grace, found by a sweep every 500 ms; never before the announced second.
+      expect(idle.elapsed).toBeGreaterThanOrEqual(1000);
+      expect(idle.elapsed).toBeLessThan(5000);
+      // A slow handler is not an idle connection: still answered after the keep-alive time.
+      app.get('/slow', async () => {
+        await sleep(3500);
+        return { slow: true };
+      });
+      const slow = await raw(port, ['GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], 8000);
+      expect(statusOf(slow.data)).toBe(200);
+    } finally {
+      await app.close({ deadline: 200 });
+    }
+  });
+});
+
 describeWithPeers(['openssl'], 'socket inactivity over TLS', () => {
   it('destroys a TLS connection whose response stalls', async () => {
     const { key, cert } = selfSignedCert();
