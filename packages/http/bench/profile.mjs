@@ -94,7 +94,13 @@ function summarise({ file }) {
     }
     const key = `${functionName || '(anonymous)'} ${url.split('/').slice(-2).join('/')}:${lineNumber + 1}`;
     byFn.set(key, (byFn.get(key) ?? 0) + t);
-    const o = functionName.startsWith('(') ? `${functionName}` : origin(url);
+    // A route's compiled response serializer comes from new Function: no URL, names f0, f1, ...
+    const compiled = url === '' && /^(f\d+|serialize)$/.test(functionName);
+    const o = functionName.startsWith('(')
+      ? `${functionName}`
+      : compiled
+        ? '@net/http (compiled serializer)'
+        : origin(url);
     byOrigin.set(o, (byOrigin.get(o) ?? 0) + t);
   }
   const busy = total - idle;

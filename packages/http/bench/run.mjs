@@ -7,6 +7,7 @@
 //   BENCH_ROUNDS (default 5), BENCH_DURATION seconds per measurement (default 3),
 //   BENCH_ONLY=hello,pipelined,routes,h2, BENCH_SMOKE=1 for a smoke run.
 // The HTTP/2 rows (h2load against node:http2 and Fastify with http2: true) come from ./h2.mjs.
+// The hello shape also measures @net/http with a response schema (`hello-schema-*` rows).
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -134,6 +135,7 @@ async function measure(kinds, lua) {
 
 const LABELS = {
   net: '@net/http',
+  'net-schema': '@net/http with a response schema',
   raw: 'node:http (writeHead + content-length)',
   fastify: 'Fastify 5 (logger off)',
   'net-routes': '@net/http',
@@ -145,13 +147,16 @@ const vs = (ours, anchors, target = {}) => anchors.map((a) => ({ ours, anchor: a
 const started = Date.now();
 const rows = [];
 const hello = ['net', 'raw', 'fastify'];
+// The schema variant is measured in the same rounds (same machine state) but reported as its own rows.
+const helloPlus = [...hello, 'net-schema'];
 const shapes = [
   ['hello', 'hello JSON, 100 connections, no pipelining (one request in flight each)', undefined, true],
   ['pipelined', 'hello JSON, 100 connections, pipelining x10', pipelineLua, false],
 ];
 for (const [id, title, lua, headline] of shapes) {
   if (ONLY && !ONLY.includes(id)) continue;
-  const m = await measure(hello, lua);
+  const kinds = headline ? helloPlus : hello;
+  const m = await measure(kinds, lua);
   const targets = headline ? { raw: '>= 0.97', fastify: '>= 1.05' } : {};
   rows.push(
     row({
@@ -173,6 +178,28 @@ for (const [id, title, lua, headline] of shapes) {
       headline,
       impls: impls(m.cpu, hello),
       comparisons: vs('net', ['raw', 'fastify']),
+    }),
+  );
+  if (!headline) continue;
+  const schemaTitle = `${title}, route with a response schema (compiled serializer)`;
+  const schemaImpls = ['net-schema', 'raw', 'fastify'];
+  rows.push(
+    row({
+      id: `${id}-schema-rps`,
+      title: schemaTitle,
+      metric: 'requests/s',
+      unit: 'req/s',
+      impls: impls(m.rps, schemaImpls),
+      comparisons: vs('net-schema', ['raw', 'fastify']),
+    }),
+    row({
+      id: `${id}-schema-cpu`,
+      title: schemaTitle,
+      metric: 'server CPU per request',
+      unit: 'µs',
+      better: 'lower',
+      impls: impls(m.cpu, schemaImpls),
+      comparisons: vs('net-schema', ['raw', 'fastify']),
     }),
   );
 }

@@ -1,10 +1,12 @@
 // One benchmark server per process, so the load generator never shares its event loop.
-// Usage: node bench/server.mjs <raw|net|fastify|net-routes|fastify-routes>; prints {"port":N}.
+// Usage: node bench/server.mjs <raw|net|net-schema|fastify|net-routes|fastify-routes>; prints {"port":N}.
 // Every hello server answers GET / with the same JSON body from the same handler function.
 import http from 'node:http';
 
 const kind = process.argv[2];
 const payload = () => ({ hello: 'world' });
+/** The hello body's shape, for the route option that compiles a serializer from it. */
+const helloSchema = { type: 'object', properties: { hello: { type: 'string' } }, required: ['hello'] };
 
 /** 50 routes: 25 static, 25 with a parameter, spread over a few prefixes. */
 export function routeTable() {
@@ -26,10 +28,11 @@ async function main() {
       });
       res.end(body);
     });
-  } else if (kind === 'net' || kind === 'net-routes') {
+  } else if (kind === 'net' || kind === 'net-schema' || kind === 'net-routes') {
     const { createServer } = await import('../dist/index.js');
     const app = createServer();
     if (kind === 'net') app.get('/', payload);
+    else if (kind === 'net-schema') app.get('/', payload, { response: helloSchema });
     else for (const route of routeTable()) app.get(route, (ctx) => ({ route, params: ctx.params }));
     server = app.node;
   } else if (kind === 'fastify' || kind === 'fastify-routes') {

@@ -132,6 +132,22 @@ export class TooManyTunnelsError extends HttpError {
   }
 }
 
+/**
+ * A handler returned a value that does not match its route's `response` schema. 500; the message
+ * (which names the place, e.g. `$.items[].id`) is not shown to the client but reaches `requestError`.
+ */
+export class ResponseShapeError extends HttpError {
+  /** Where in the value, e.g. `$.user.id` (`[]` for any array item). */
+  readonly path: string;
+  constructor(path: string, expected: string) {
+    super(500, `Response does not match the route's schema at ${path}: expected ${expected}`, {
+      code: 'ERR_HTTP_RESPONSE_SHAPE',
+    });
+    this.name = 'ResponseShapeError';
+    this.path = path;
+  }
+}
+
 /** A route pattern is invalid or conflicts with one already registered (thrown at registration). */
 export class RouteError extends Error {
   readonly code: 'ERR_HTTP_INVALID_ROUTE' | 'ERR_HTTP_ROUTE_CONFLICT';

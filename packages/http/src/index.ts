@@ -17,6 +17,7 @@ export {
   RequestTimeoutError,
   ResponseConsumedError,
   ResponseJsonError,
+  ResponseShapeError,
   ResponseTooLargeError,
   RouteError,
   ServerStateError,
@@ -49,3 +50,4 @@ export {
 } from './server.js';
 export { contentTypeFor, etagMatches, parseRange, type RangeResult, serveStatic } from './static.js';
 export { normalizePath } from './path.js';
+export { compileSerializer, type ResponseSchema } from './serializer.js';

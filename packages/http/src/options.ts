@@ -1,3 +1,4 @@
+import type { ResponseSchema } from './serializer.js';
 import type { IncomingMessage } from 'node:http';
 import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
@@ -39,13 +40,18 @@ export interface ServerOptions {
    */
   requestTimeout?: number;
   /**
-   * How long an idle keep-alive connection stays open waiting for the next request, in ms.
+   * How long an idle keep-alive connection stays open waiting for the next request, in ms
+   * (announced as `Keep-Alive: timeout=N`; closed after it plus Node's one-second grace, found by
+   * the same sweep as `socketTimeout` on HTTP/1). 0 = no limit.
    * @default 5_000
    */
   keepAliveTimeout?: number;
   /**
    * A connection with no traffic in either direction for this long is destroyed, in ms (0 = never).
-   * Catches clients that stop reading a response. Upgraded and tunnelled sockets are exempt.
+   * Catches clients that stop reading a response. Upgraded and tunnelled sockets are exempt. On
+   * HTTP/1 one sweep every quarter of the shorter of this and the keep-alive time (at most every
+   * second) checks every connection, so a silent one goes within two sweeps after the limit; no
+   * per-socket timer is armed or re-armed per request.
    * @default 120_000
    */
   socketTimeout?: number;
@@ -164,6 +170,13 @@ export interface Http2Options {
 export interface RouteOptions {
   /** Body size limit for this route, in bytes. @default the server's `bodyLimit` */
   bodyLimit?: number;
+  /**
+   * JSON schema (a subset, see `ResponseSchema`) of the plain object or array the handler returns.
+   * Compiled once into a serializer: faster than `JSON.stringify` for that shape, only the listed
+   * properties are sent, and a value that does not match is a 500 (`ResponseShapeError`).
+   * @default none: `JSON.stringify`
+   */
+  response?: ResponseSchema;
 }
 
 /** Target of a CONNECT request. */

@@ -67,10 +67,11 @@ function onPipelineDone(this: ServerResponse, err: Error | null | undefined): vo
  * - Node Readable or web ReadableStream → streamed (application/octet-stream unless set)
  * - `Reply` → its status and headers, then its body by these same rules
  * - the `ServerResponse` itself, or anything once headers are sent → left alone (the handler owns it)
- * - anything else → JSON
+ * - anything else → JSON; a plain object or array (also as a `Reply` body) through `serialize`
+ *   when the route has a response schema
  * A Content-Type already set by the handler wins. Throws when JSON serialisation fails.
  */
-export function send(res: ServerResponse, value: unknown): void {
+export function send(res: ServerResponse, value: unknown, serialize?: (value: unknown) => string): void {
   if (res.headersSent || res.writableEnded || value === res) {
     if (value instanceof Readable && value !== (res as unknown)) value.destroy();
     return;
@@ -90,7 +91,12 @@ export function send(res: ServerResponse, value: unknown): void {
         return;
       }
       // Plain objects and arrays (the common case) go straight to JSON.
-      if (!isPlain(value)) {
+      if (isPlain(value)) {
+        if (serialize !== undefined) {
+          endBody(res, serialize(value), JSON_TYPE);
+          return;
+        }
+      } else {
         if (value instanceof Uint8Array) {
           endBody(res, value, BINARY_TYPE);
           return;
@@ -100,7 +106,7 @@ export function send(res: ServerResponse, value: unknown): void {
           const headers = value.headers;
           if (headers !== undefined)
             for (const name of Object.keys(headers)) res.setHeader(name, headers[name]!);
-          send(res, value.body);
+          send(res, value.body, serialize);
           return;
         }
         if (value instanceof Readable) {

@@ -26,9 +26,11 @@ import {
   type TunnelTarget,
 } from './options.js';
 import { H2Transport } from './h2-server.js';
+import { InactivitySweep } from './inactivity.js';
 import { normalizePath } from './path.js';
 import { rawResponse, send, sendError, writeStatus } from './respond.js';
 import { Router } from './router.js';
+import { compileSerializer } from './serializer.js';
 
 /** A route handler: return a value (see README "Responses") or a promise of one. */
 export type Handler<P extends Record<string, string> = Record<string, string>> = (ctx: Context<P>) => unknown;
@@ -95,6 +97,8 @@ export interface ServerEvents {
 interface RouteRecord {
   handler: Handler;
   bodyLimit: number;
+  /** Compiled from the route's `response` schema. */
+  serialize: ((value: unknown) => string) | undefined;
 }
 
 /** Where `Server.listen()` listens; omitted fields take Node's defaults (port 0: any free port). */
@@ -103,6 +107,9 @@ export interface ListenOptions {
   host?: string;
   backlog?: number;
 }
+
+/** Node reads this per response to write the `Keep-Alive` header. */
+type KeepAliveResponse = http.ServerResponse & { _keepAliveTimeout?: number };
 
 const BODYLESS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE']);
 
@@ -137,6 +144,10 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #tunnelsByClient = new Map<string, number>();
   /** Upgraded and tunnelled sockets: Node no longer tracks them as HTTP connections. */
   readonly #detached = new Set<Duplex>();
+  /** HTTP/1 `socketTimeout` and `keepAliveTimeout` (h2 sessions keep Node's own timers). */
+  #inactivity: InactivitySweep | null = null;
+  /** `keepAliveTimeout` for HTTP/1 responses (0 on h2, where Node handles it). */
+  #keepAlive = 0;
   #closing: Promise<void> | null = null;
 
   constructor(options: ServerOptions = {}) {
@@ -173,6 +184,7 @@ export class Server extends EventEmitter<ServerEvents> {
       return;
     }
     this.#h2 = undefined;
+    this.#keepAlive = options.keepAliveTimeout ?? SERVER_DEFAULTS.keepAliveTimeout;
     const requestTimeout = options.requestTimeout ?? SERVER_DEFAULTS.requestTimeout;
     let headersTimeout = options.headersTimeout ?? SERVER_DEFAULTS.headersTimeout;
     // Node insists headersTimeout <= requestTimeout when the latter is enabled.
@@ -182,7 +194,6 @@ export class Server extends EventEmitter<ServerEvents> {
       maxHeaderSize: options.maxHeaderSize ?? SERVER_DEFAULTS.maxHeaderSize,
       requestTimeout,
       headersTimeout,
-      keepAliveTimeout: options.keepAliveTimeout ?? SERVER_DEFAULTS.keepAliveTimeout,
       // Node's default check period is 30 s, far too coarse for a 10 s header deadline.
       connectionsCheckingInterval:
         options.connectionsCheckingInterval ?? Math.max(100, Math.min(1000, Math.floor(smallest / 4))),
@@ -198,8 +209,18 @@ export class Server extends EventEmitter<ServerEvents> {
       : http.createServer(httpOptions);
     node.maxHeadersCount = options.maxHeadersCount ?? SERVER_DEFAULTS.maxHeadersCount;
     node.maxRequestsPerSocket = options.maxRequestsPerSocket ?? SERVER_DEFAULTS.maxRequestsPerSocket;
-    // Without a 'timeout' listener Node destroys the socket when this inactivity timer fires.
-    node.timeout = options.socketTimeout ?? SERVER_DEFAULTS.socketTimeout;
+    // Neither node.timeout nor Node's keep-alive timer: both cost timers per request (see
+    // InactivitySweep). Node's keepAliveTimeout is 0 for the same reason; #dispatch puts the value
+    // back on each response so Node still announces `Keep-Alive: timeout=N`.
+    node.timeout = 0;
+    node.keepAliveTimeout = 0;
+    const socketTimeout = options.socketTimeout ?? SERVER_DEFAULTS.socketTimeout;
+    if (socketTimeout > 0 || this.#keepAlive > 0) {
+      const sweep = new InactivitySweep(socketTimeout, this.#keepAlive);
+      this.#inactivity = sweep;
+      // The socket the HTTP layer reads: the TLS socket for https, so it is the one upgrades hand over.
+      node.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => sweep.add(socket));
+    }
     node.on('request', this.#onRequest);
     node.on('checkContinue', this.#onCheckContinue);
     node.on('clientError', this.#onClientError);
@@ -234,6 +255,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const record: RouteRecord = {
       handler: handler as Handler,
       bodyLimit: options?.bodyLimit ?? this.#bodyLimit,
+      serialize: options?.response === undefined ? undefined : compileSerializer(options.response),
     };
     for (const m of typeof method === 'string' ? [method] : method)
       this.#router.add(m.toUpperCase(), pattern, record);
@@ -396,6 +418,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #dispatch(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
     const url = req.url!;
     const method = req.method!;
+    // What Node announces in `Keep-Alive: timeout=N` (its server-wide value is 0, see constructor).
+    if (this.#keepAlive > 0) (res as KeepAliveResponse)._keepAliveTimeout = this.#keepAlive;
     if (this.#closing !== null) res.setHeader('connection', 'close');
     if (url.charCodeAt(0) !== 47 /* '/' */) {
       this.#nonOriginForm(req, res, url, expectContinue);
@@ -439,7 +463,7 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     const ctx = new Context(req, res, match.params, path, queryStart, route.bodyLimit);
     if (this.#options.onRequest !== undefined) {
-      this.#hooked(ctx, route.handler, this.#options.onRequest, expectContinue);
+      this.#hooked(ctx, route, this.#options.onRequest, expectContinue);
       return;
     }
     if (expectContinue) res.writeContinue();
@@ -456,13 +480,13 @@ export class Server extends EventEmitter<ServerEvents> {
       typeof (result as Promise<unknown>).then === 'function'
     ) {
       (result as Promise<unknown>).then(
-        (value) => this.#finish(ctx, value),
+        (value) => this.#finish(ctx, value, route.serialize),
         (err: unknown) => this.#fail(err, ctx),
       );
       return;
     }
     try {
-      send(res, result);
+      send(res, result, route.serialize);
     } catch (err) {
       this.#fail(err, ctx);
     }
@@ -470,19 +494,22 @@ export class Server extends EventEmitter<ServerEvents> {
 
   async #hooked(
     ctx: Context,
-    handler: Handler,
+    route: RouteRecord,
     hook: (ctx: Context) => unknown,
     expectContinue: boolean,
   ): Promise<void> {
     let value: unknown;
     let waiting = expectContinue;
+    // The route's schema describes what its handler returns, not a hook's early answer.
+    let serialize: RouteRecord['serialize'];
     try {
       value = await hook(ctx);
       if (value === undefined && !ctx.res.headersSent && !ctx.res.writableEnded) {
         // The client waits for 100 Continue: only ask for the body once the hook let it through.
         if (waiting) ctx.res.writeContinue();
         waiting = false;
-        value = await handler(ctx);
+        serialize = route.serialize;
+        value = await route.handler(ctx);
       }
     } catch (err) {
       if (waiting && !ctx.res.headersSent) ctx.res.setHeader('connection', 'close');
@@ -491,12 +518,12 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     // A refusal without 100 Continue: the body may or may not follow, so do not reuse the connection.
     if (waiting && !ctx.res.headersSent) ctx.res.setHeader('connection', 'close');
-    this.#finish(ctx, value);
+    this.#finish(ctx, value, serialize);
   }
 
-  #finish(ctx: Context, value: unknown): void {
+  #finish(ctx: Context, value: unknown, serialize?: RouteRecord['serialize']): void {
     try {
-      send(ctx.res, value);
+      send(ctx.res, value, serialize);
     } catch (err) {
       this.#fail(err, ctx);
     }
@@ -613,6 +640,7 @@ export class Server extends EventEmitter<ServerEvents> {
   #track(socket: Duplex): void {
     // Long-lived by nature: the HTTP inactivity timer no longer applies (tunnels have their own).
     (socket as Socket).setTimeout?.(0);
+    this.#inactivity?.release(socket as Socket);
     this.#detached.add(socket);
     socket.once('close', () => this.#detached.delete(socket));
   }

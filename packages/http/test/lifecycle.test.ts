@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { get as httpsGet } from 'node:https';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -133,6 +134,92 @@ describe('socket inactivity', () => {
       );
       expect(statusOf(upgraded.data)).toBe(101);
       expect(upgraded.closed).toBe(false);
+    } finally {
+      await app.close({ deadline: 200 });
+    }
+  });
+
+  it('keeps a slow response that still moves bytes, and an idle connection between requests', async () => {
+    const app = createServer({ socketTimeout: 400, keepAliveTimeout: 10_000 });
+    // 12 chunks 100 ms apart: 1.2 s in all, three times the limit, never 400 ms silent.
+    app.get('/trickle', () => {
+      let left = 12;
+      return new Readable({
+        read() {
+          if (left-- > 0) setTimeout(() => this.push('x'), 100);
+          else this.push(null);
+        },
+      });
+    });
+    app.get('/hello', () => ({ hello: 'world' }));
+    const { port } = await app.listen(0, '127.0.0.1');
+    try {
+      const slow = await raw(port, ['GET /trickle HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], 10_000);
+      expect(statusOf(slow.data)).toBe(200);
+      // Chunked: twelve one-byte chunks, then the terminating chunk.
+      expect(slow.data.match(/\r\n1\r\nx/g)?.length).toBe(12);
+      expect(slow.data.endsWith('0\r\n\r\n')).toBe(true);
+      expect(slow.elapsed).toBeGreaterThanOrEqual(1000);
+      // Silent for 250 ms between requests (under the limit): the second request is still served.
+      const two = await raw(
+        port,
+        ['GET /hello HTTP/1.1\r\nHost: x\r\n\r\n', 250, 'GET /hello HTTP/1.1\r\nHost: x\r\n\r\n'],
+        1500,
+      );
+      expect(two.data.match(/HTTP\/1\.1 200/g)?.length).toBe(2);
+      // Then silent past the limit: closed by the sweep, long before the 10 s keep-alive timeout.
+      expect(two.closed).toBe(true);
+    } finally {
+      await app.close({ deadline: 200 });
+    }
+  });
+});
+
+describe('keep-alive timeout', () => {
+  it('announces Keep-Alive: timeout and closes a connection idle that long plus a grace second', async () => {
+    const app = createServer({ keepAliveTimeout: 1000 });
+    app.get('/hello', () => ({ hello: 'world' }));
+    const { port } = await app.listen(0, '127.0.0.1');
+    try {
+      const idle = await raw(port, ['GET /hello HTTP/1.1\r\nHost: x\r\n\r\n'], 6000);
+      expect(statusOf(idle.data)).toBe(200);
+      expect(idle.data.toLowerCase()).toContain('\r\nkeep-alive: timeout=1\r\n');
+      expect(idle.closed).toBe(true);
+      // 1 s announced + 1 s grace, found by a sweep every 500 ms; never before the announced second.
+      expect(idle.elapsed).toBeGreaterThanOrEqual(1000);
+      expect(idle.elapsed).toBeLessThan(5000);
+      // A slow handler is not an idle connection: still answered after the keep-alive time.
+      app.get('/slow', async () => {
+        await sleep(3500);
+        return { slow: true };
+      });
+      const slow = await raw(port, ['GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], 8000);
+      expect(statusOf(slow.data)).toBe(200);
+    } finally {
+      await app.close({ deadline: 200 });
+    }
+  });
+});
+
+describeWithPeers(['openssl'], 'socket inactivity over TLS', () => {
+  it('destroys a TLS connection whose response stalls', async () => {
+    const { key, cert } = selfSignedCert();
+    const app = createServer({ tls: { key, cert }, socketTimeout: 400 });
+    app.get('/stall', () => new Readable({ read() {} }));
+    const { port } = await app.listen(0, '127.0.0.1');
+    try {
+      const started = Date.now();
+      const outcome = await new Promise<string>((resolve) => {
+        const req = httpsGet({ host: '127.0.0.1', port, path: '/stall', ca: cert, agent: false }, (res) => {
+          res.on('data', () => {});
+          res.on('error', () => resolve('closed'));
+          res.on('close', () => resolve(res.complete ? 'complete' : 'closed'));
+        });
+        req.on('error', () => resolve('closed'));
+        setTimeout(() => resolve('open'), 5000).unref();
+      });
+      expect(outcome).toBe('closed');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     } finally {
       await app.close({ deadline: 200 });
     }
