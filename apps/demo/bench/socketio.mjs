@@ -11,6 +11,8 @@
 // the same minimal client (raw-ws.mjs): the generator's cost per delivery is the same for both.
 //
 //   node bench/socketio.mjs [--sizes 1000,5000,10000] [--seconds 3] [--kinds demo-disk,demo-tmpfs,socketio]
+//   node bench/socketio.mjs --sizes 10000 --kinds demo-tmpfs --fixed 20000,40000   (profiling, with
+//   BENCH_SERVER_PROF=<dir> and/or BENCH_SERVER_HOOKS=1; writes no results)
 //   BENCH_SMOKE=1: sizes 50, 1 s windows, figures never shown. Results: bench/results.json.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
@@ -42,6 +44,8 @@ const { values } = parseArgs({
     // First offered deliveries/s of the search.
     start: { type: 'string', default: SMOKE ? '500' : '20000' },
     'max-steps': { type: 'string', default: '12' },
+    // Profiling: run exactly these offered deliveries/s (comma list), no search, no results file.
+    fixed: { type: 'string' },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
@@ -93,22 +97,28 @@ process.on('exit', () => {
 });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 
+// Profiling a server (not for figures): BENCH_SERVER_PROF=<dir> writes a .cpuprofile there,
+// BENCH_SERVER_HOOKS=1 prints its event-loop delay and GC totals (server-hooks.mjs) at exit;
+// BENCH_DEMO_SERVER=<path to a built server.js> runs another build of the demo (A/B runs).
+const NODE_FLAGS = [
+  ...(process.env.BENCH_SERVER_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SERVER_PROF] : []),
+  ...(process.env.BENCH_SERVER_HOOKS ? ['--import', join(here, 'server-hooks.mjs')] : []),
+];
+
 // ---- servers ------------------------------------------------------------------------------------
 async function startServer(kind) {
   let dataDir;
   let args;
   if (kind === 'socketio') {
-    args = [join(here, 'socketio-server.mjs')];
+    args = [...NODE_FLAGS, join(here, 'socketio-server.mjs')];
   } else {
     const base = kind === 'demo-tmpfs' ? tmpfsRoot() : tmpdir();
     if (kind === 'demo-disk' && fsType(base) === 'tmpfs') throw new Error(`${base} is tmpfs, not a disk`);
     mkdirSync(base, { recursive: true });
     dataDir = mkdtempSync(join(base, 'chat-sio-bench-'));
     args = [
-      ...(process.env.BENCH_SERVER_PROF
-        ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SERVER_PROF]
-        : []),
-      join(here, '..', 'dist', 'server.js'),
+      ...NODE_FLAGS,
+      process.env.BENCH_DEMO_SERVER ?? join(here, '..', 'dist', 'server.js'),
       ...['--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--udp-port', '0'],
       ...['--data-dir', dataDir, '--history', '0', '--log-level', 'warn'],
       // One sender posts far above the interactive default rate.
@@ -259,6 +269,7 @@ async function step(server, sender, post, n, offered) {
   recording = true;
   const cpu0 = procCpuMicros(server.child.pid);
   const load0 = process.cpuUsage();
+  const mono0 = process.hrtime.bigint() / 1000n;
   const t0 = performance.now();
   for (let k = 0; k < total; k++) {
     const wait = t0 + (k * 1000) / rate - performance.now();
@@ -294,6 +305,8 @@ async function step(server, sender, post, n, offered) {
     cpuPerDelivery: cpu / Math.max(1, got),
     serverCpuShare: cpu / 1000 / wall,
     loadCpuShare: (load.user + load.system) / 1000 / wall,
+    // CLOCK_MONOTONIC µs, the clock of a server .cpuprofile's timestamps (to cut the step out).
+    monoUs: [Number(mono0), Number(process.hrtime.bigint() / 1000n)],
   };
 }
 const passed = (s) => s.p99 < P99_MS && s.lost === 0 && s.acksMissing === 0;
@@ -327,6 +340,14 @@ async function runOne(kind, n, sameLoad) {
     );
     return s;
   };
+  if (values.fixed) {
+    for (const o of values.fixed.split(',').map(Number))
+      console.log(`    window µs ${(await run(o)).monoUs.join(' ')}`);
+    for (const c of clients) c.close();
+    sender.close();
+    await server.stop();
+    return { steps };
+  }
   let good = null;
   let bad = null;
   let offered = START;
@@ -370,6 +391,11 @@ const LABELS = {
   'demo-tmpfs': 'demo, log on tmpfs',
   socketio: 'socket.io 4 (WebSocket only, no persistence)',
 };
+if (values.fixed) {
+  for (const n of sizes) for (const kind of kinds) await runOne(kind, n);
+  unmountTmpfs();
+  process.exit(0);
+}
 const started = Date.now();
 const rows = [];
 const raw = {};
