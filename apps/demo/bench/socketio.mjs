@@ -380,8 +380,10 @@ async function runOne(kind, n, sameLoad) {
     if (passed(s)) good = s;
     else bad = s;
   }
-  let same = steps.find((st) => st.offered === sameLoad);
-  if (sameLoad > 0 && same === undefined) same = await run(sameLoad);
+  // socket.io's own "same load" step is its best one; the demo measures socket.io's best rate.
+  const target = sameLoad ?? good?.offered;
+  let same = steps.find((st) => st.offered === target);
+  if (target > 0 && same === undefined) same = await run(target);
   for (const c of clients) c.close();
   sender.close();
   await server.stop();
