@@ -117,8 +117,10 @@ function rootSection(all) {
     for (const r of run.rows.filter((row) => row.headline)) {
       for (const c of r.comparisons) {
         const hist = history(data.measured, r.id, c);
+        // Several of ours against one anchor (the demo: log on disk and on tmpfs): name which.
+        const which = r.comparisons.filter((k) => k.anchor === c.anchor).length > 1 ? `, ${c.oursLabel}` : '';
         lines.push(
-          `| ${name} | ${esc(r.title)} | ${esc(r.metric)} (${esc(r.unit)}, ${r.better} is better) | ${esc(c.anchorLabel)} | ${range(hist)} | ${hist.length} | ${num(r.impls[c.ours].median)} / ${num(r.impls[c.anchor].median)} ${esc(r.unit)} | ${esc(c.target ?? '')} |`,
+          `| ${name} | ${esc(r.title + which)} | ${esc(r.metric)} (${esc(r.unit)}, ${r.better} is better) | ${esc(c.anchorLabel)} | ${range(hist)} | ${hist.length} | ${num(r.impls[c.ours].median)} / ${num(r.impls[c.anchor].median)} ${esc(r.unit)} | ${esc(c.target ?? '')} |`,
         );
       }
     }

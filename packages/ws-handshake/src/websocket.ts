@@ -26,7 +26,7 @@ import { type ConnectionConfig, connectionConfig } from './connection-config.js'
 import { type ConnectionOptions, DEFAULT_MAX_PAYLOAD } from './options.js';
 import { Outbound, type OutboundOwner, type SendData, toBuffer } from './outbound.js';
 import type { PerMessageDeflate } from './permessage-deflate.js';
-import type { PreparedMessage } from './prepared.js';
+import { PreparedMessage } from './prepared.js';
 import { Receiver, type ReceiverSink } from './receiver.js';
 import { closePayload } from './sender.js';
 import type { TopicRegistry } from './topics.js';
@@ -331,6 +331,18 @@ export class WebSocket
     promise.catch(noop);
     this.outbound.prepared(frame, capturedResolve, capturedReject);
     return promise;
+  }
+
+  /**
+   * `sendPrepared` without the promise, for a server's own fan-out loop (one message to thousands
+   * of connections): no promise and no write callback per recipient, as `broadcast` and
+   * `publish` do. Returns false when the message was not queued: the connection is not open or is
+   * closing, or it is over `maxBufferedAmount` (it is then closed as a slow consumer).
+   */
+  queuePrepared(message: PreparedMessage): boolean {
+    if (!(message instanceof PreparedMessage))
+      throw new InvalidArgumentError('queuePrepared takes a PreparedMessage');
+    return this._broadcast(message);
   }
 
   /**
