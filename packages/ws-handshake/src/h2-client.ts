@@ -20,7 +20,6 @@ import {
   type PerMessageDeflateOptions,
 } from './options.js';
 import { PerMessageDeflate } from './permessage-deflate.js';
-import { deliverTextAsBuffer } from './text-as-buffer.js';
 import { WebSocket } from './websocket.js';
 
 /*
@@ -419,7 +418,6 @@ export function connectH2(
         },
         options,
       );
-      if (options.textAsBuffer === true) deliverTextAsBuffer(ws);
       finish(null, ws);
     };
 

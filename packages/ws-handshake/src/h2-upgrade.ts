@@ -9,7 +9,6 @@ import {
   validateExtendedConnect,
 } from './h2-handshake.js';
 import { DEFAULT_CLOSE_TIMEOUT, type ServerOptions } from './options.js';
-import { deliverTextAsBuffer } from './text-as-buffer.js';
 import type { TopicRegistry } from './topics.js';
 import { prepareStream, remoteAddressOf } from './transport.js';
 import { WebSocket } from './websocket.js';
@@ -203,8 +202,5 @@ export function handleH2Connect(
   headers: H2RequestHeaders,
   options: ServerOptions = {},
 ): Promise<WebSocket | null> {
-  return performH2Upgrade(stream, headers, resolveOptions(options), null, null).then((ws) => {
-    if (ws !== null && options.textAsBuffer === true) deliverTextAsBuffer(ws);
-    return ws;
-  });
+  return performH2Upgrade(stream, headers, resolveOptions(options), null, null);
 }

@@ -16,7 +16,6 @@ import type { CreateServerOptions, ServerOptions, WebSocketServerOptions } from 
 import { createOwnedServer } from './owned-server.js';
 import type { SendData } from './outbound.js';
 import { PreparedMessage } from './prepared.js';
-import { deliverTextAsBuffer } from './text-as-buffer.js';
 import { TopicRegistry } from './topics.js';
 import { remoteAddressOf } from './transport.js';
 import { WebSocket } from './websocket.js';
@@ -139,10 +138,7 @@ export function handleUpgrade(
   head: Buffer,
   options: ServerOptions = {},
 ): Promise<WebSocket | null> {
-  return performUpgrade(req, socket, head, resolveOptions(options), null, null).then((ws) => {
-    if (ws !== null && options.textAsBuffer === true) deliverTextAsBuffer(ws);
-    return ws;
-  });
+  return performUpgrade(req, socket, head, resolveOptions(options), null, null);
 }
 
 export interface WebSocketServerEvents {
@@ -274,7 +270,6 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       ws.close(1001, 'Server shutting down').catch(() => {});
       return null;
     }
-    if (this.resolved.options.textAsBuffer === true) deliverTextAsBuffer(ws);
     if (ws.readyState !== WebSocket.CLOSED) {
       this.clients.add(ws);
       ws._owner = this.clients;

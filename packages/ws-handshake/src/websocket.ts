@@ -202,6 +202,9 @@ export class WebSocket
       isServer: setup.isServer,
       maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
       inflater: setup.deflate,
+      // `ws` hands text out as bytes; code ported from it may check Buffer.isBuffer(data). The
+      // receiver then skips decoding instead of the text being decoded and encoded again.
+      textAsBuffer: options.textAsBuffer === true,
     });
     (socket as OwnedSocket)[kConnection] = this;
     socket.on('error', socketOnError);
