@@ -62,6 +62,14 @@ export function h2RequestOf(stream: ServerHttp2Stream, headers: H2RequestHeaders
   return req;
 }
 
+/**
+ * @internal The handshake is over: forget the stream's request view. Left in the cache it would
+ * keep the view and its copy of the headers alive as long as the WebSocket lives.
+ */
+export function releaseH2Request(stream: ServerHttp2Stream): void {
+  views.delete(stream);
+}
+
 const refusals = new WeakMap<ServerHttp2Stream, { status: number; reason: string }>();
 
 function gone(stream: ServerHttp2Stream): boolean {
@@ -202,5 +210,7 @@ export function handleH2Connect(
   headers: H2RequestHeaders,
   options: ServerOptions = {},
 ): Promise<WebSocket | null> {
-  return performH2Upgrade(stream, headers, resolveOptions(options), null, null);
+  return performH2Upgrade(stream, headers, resolveOptions(options), null, null).finally(() =>
+    releaseH2Request(stream),
+  );
 }

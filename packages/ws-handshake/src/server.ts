@@ -10,7 +10,7 @@ import { negotiate, type ResolvedServerOptions, resolveOptions, serverSetup } fr
 import { type HandshakeMessage, handshakeChannel } from './diagnostics.js';
 import { InvalidArgumentError } from './errors.js';
 import { type H2RequestHeaders, isWebSocketConnect } from './h2-handshake.js';
-import { h2RequestOf, performH2Upgrade } from './h2-upgrade.js';
+import { h2RequestOf, performH2Upgrade, releaseH2Request } from './h2-upgrade.js';
 import { buildAcceptResponse, buildRejectResponse, validateUpgradeRequest } from './handshake.js';
 import type { CreateServerOptions, ServerOptions, WebSocketServerOptions } from './options.js';
 import { createOwnedServer } from './owned-server.js';
@@ -249,15 +249,19 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     headers: H2RequestHeaders,
     callback?: UpgradeCallback,
   ): Promise<WebSocket | null> {
-    const ws = await performH2Upgrade(
-      stream,
-      headers,
-      this.resolved,
-      this.closing ? 'Server is shutting down' : null,
-      this.registry,
-    );
-    if (ws === null) return null;
-    return this.adopt(ws, h2RequestOf(stream, headers), callback);
+    try {
+      const ws = await performH2Upgrade(
+        stream,
+        headers,
+        this.resolved,
+        this.closing ? 'Server is shutting down' : null,
+        this.registry,
+      );
+      if (ws === null) return null;
+      return this.adopt(ws, h2RequestOf(stream, headers), callback);
+    } finally {
+      releaseH2Request(stream);
+    }
   }
 
   private adopt(
