@@ -5,7 +5,8 @@
 // order rotated per round. Headline: ping-pong (50 connections, one 1 KiB text message in flight
 // each), server CPU per message beside messages/s. Results: bench/results.json.
 //   node bench/run.mjs [--quick]   BENCH_ROUNDS, BENCH_ONLY=pingpong,echo,binary,broadcast,idle,
-//   BENCH_SMOKE=1 (tiny smoke run), IDLE_CONNECTIONS, BENCH_CPU_PROF=dir (profile the servers).
+//   topics,h2 (comma list), BENCH_SMOKE=1 (tiny smoke run), IDLE_CONNECTIONS, TOPIC_SUBSCRIBERS,
+//   H2_SOCKETS (default 1,000), BENCH_CPU_PROF=dir (profile the servers).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -287,6 +288,7 @@ async function idleRun(impl, n) {
 
 const LABELS = {
   net: '@net/ws-handshake',
+  'net-bytes': '@net/ws-handshake, textAsBuffer',
   ws: 'ws 8 (pure JS)',
   'ws-native': 'ws 8 + bufferutil + utf-8-validate',
   floor: 'minimal unvalidated echo on node:net',
@@ -320,7 +322,9 @@ const all = ['net', 'ws', 'ws-native', 'floor'];
 const anchors = ['ws', 'ws-native', 'floor'];
 if (want('pingpong')) {
   const title = 'ping-pong: 50 connections, one 1 KiB text message in flight each';
-  const res = await rounds(all, (impl) => echoRun(impl, text, 1, 50, 1), ROUNDS);
+  // textAsBuffer too: `ws` hands text out as bytes, our default decodes it to a string.
+  const res = await rounds([...all, 'net-bytes'], (impl) => echoRun(impl, text, 1, 50, 1), ROUNDS);
+  const withBytes = [...against(anchors), { ours: 'net-bytes', anchor: 'ws' }];
   rows.push(
     row({
       id: 'pingpong-cpu',
@@ -330,7 +334,7 @@ if (want('pingpong')) {
       better: 'lower',
       headline: true,
       impls: pick(res, 'cpuPerMsg'),
-      comparisons: against(anchors),
+      comparisons: withBytes,
     }),
     row({
       id: 'pingpong-msgs',
@@ -339,7 +343,7 @@ if (want('pingpong')) {
       unit: 'msgs/s',
       headline: true,
       impls: pick(res, 'msgs'),
-      comparisons: against(anchors),
+      comparisons: withBytes,
     }),
   );
 }
@@ -486,6 +490,52 @@ if (want('topics')) {
     }),
   );
 }
+if (want('h2')) {
+  // bench/h2-sockets.mjs: N WebSockets over one HTTP/2 connection (RFC 8441) against one
+  // HTTP/1.1 connection each, TLS both ways, our server and client; its own processes per round.
+  const n = SMOKE ? 50 : Number(process.env.H2_SOCKETS ?? 1000);
+  const out = execFileSync(
+    process.execPath,
+    [
+      `${here}h2-sockets.mjs`,
+      '--json',
+      '--n',
+      String(n),
+      '--rounds',
+      String(EXTRA_ROUNDS),
+      '--concurrency',
+      String(SMOKE ? 10 : 100),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 20 },
+  );
+  const line = out.split('\n').find((l) => l.startsWith('H2_SOCKETS_JSON '));
+  if (!line) throw new Error(`h2-sockets bench printed no result:\n${out}`);
+  const { results, concurrency } = JSON.parse(line.slice('H2_SOCKETS_JSON '.length));
+  const title = `${n.toLocaleString('en-US')} WebSockets over TLS, ${concurrency} opening at a time: all on one HTTP/2 connection (RFC 8441) vs an HTTP/1.1 connection each`;
+  const h2Impls = (key) => ({
+    h2: { label: '@net/ws-handshake over one HTTP/2 connection', values: results.h2.map((x) => x[key]) },
+    h1: { label: '@net/ws-handshake over HTTP/1.1', values: results.h1.map((x) => x[key]) },
+  });
+  const h2Row = (id, metric, unit, key) =>
+    row({
+      id,
+      title,
+      metric,
+      unit,
+      better: 'lower',
+      impls: h2Impls(key),
+      comparisons: [{ ours: 'h2', anchor: 'h1' }],
+    });
+  rows.push(
+    h2Row('h2-open-all', 'time to open all', 'ms', 'openMs'),
+    h2Row('h2-handshake-p50', 'handshake time per socket, p50', 'ms', 'p50'),
+    h2Row('h2-handshake-p99', 'handshake time per socket, p99', 'ms', 'p99'),
+    h2Row('h2-server-heap', 'server heap + external per socket', 'bytes', 'serverJs'),
+    h2Row('h2-server-rss', 'server RSS per socket', 'bytes', 'serverRss'),
+    h2Row('h2-client-heap', 'client heap + external per socket', 'bytes', 'clientJs'),
+    h2Row('h2-client-rss', 'client RSS per socket', 'bytes', 'clientRss'),
+  );
+}
 for (const r of rows) printRow(r);
 const seconds = (Date.now() - started) / 1000;
 console.log(`total ${seconds.toFixed(1)} s`);
@@ -499,6 +549,7 @@ writeResults(
     idleRounds: IDLE_ROUNDS,
     durationMs: DURATION,
     idleConnections: IDLE_N,
+    h2Sockets: SMOKE ? 50 : Number(process.env.H2_SOCKETS ?? 1000),
     ws: wsVersion,
     seconds,
   },

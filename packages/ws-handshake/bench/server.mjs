@@ -1,10 +1,11 @@
 // Server under test, run in its own process by bench/run.mjs:
-//   node --expose-gc bench/server.mjs <net|ws|ws-native|floor> <echo|broadcast|idle>
+//   node --expose-gc bench/server.mjs <net|net-bytes|ws|ws-native|floor> <echo|broadcast|idle>
 // Prints "READY <port>". In broadcast mode a connection to /control triggers a broadcast of
 // every message it sends. On stdin "MEM" it prints memory usage (after GC) as JSON, on "CPU" the
 // process CPU time. `ws` is run with WS_NO_BUFFER_UTIL / WS_NO_UTF_8_VALIDATE set by the runner
 // (pure JS); `ws-native` is the same code with bufferutil and utf-8-validate loadable.
-// `floor` (echo only) is a minimal unvalidated echo on node:net: see floor.mjs.
+// `floor` (echo only) is a minimal unvalidated echo on node:net: see floor.mjs. `net-bytes` is
+// ours with `textAsBuffer: true` (text handed out as its bytes, as `ws` does, so not decoded).
 import { createServer } from 'node:http';
 import { createInterface } from 'node:readline';
 import { WebSocketServer as WSServer } from 'ws';
@@ -15,8 +16,12 @@ const http =
   impl === 'floor' ? (await import('./floor.mjs')).floorServer() : createServer((_req, res) => res.end());
 const MAX = 64 * 1024 * 1024;
 
-if (impl === 'net') {
-  const wss = new WebSocketServer({ maxPayload: MAX, maxBufferedAmount: 256 * 1024 * 1024 });
+if (impl === 'net' || impl === 'net-bytes') {
+  const wss = new WebSocketServer({
+    maxPayload: MAX,
+    maxBufferedAmount: 256 * 1024 * 1024,
+    textAsBuffer: impl === 'net-bytes',
+  });
   if (mode === 'broadcast') {
     http.on('upgrade', (req, socket, head) => {
       if (req.url === '/control') {

@@ -30,7 +30,6 @@ import {
 import { PerMessageDeflate } from './permessage-deflate.js';
 import { AlpnFallback, connectH2 } from './h2-client.js';
 import { openTunnel, resolveProxy } from './proxy.js';
-import { deliverTextAsBuffer } from './text-as-buffer.js';
 import { WebSocket } from './websocket.js';
 
 const DEFAULT_TIMEOUT = 10_000;
@@ -317,7 +316,6 @@ function attempt(
       },
       options,
     );
-    if (options.textAsBuffer === true) deliverTextAsBuffer(ws);
     settle(null, ws);
   });
 

@@ -20,7 +20,6 @@ import {
   type PerMessageDeflateOptions,
 } from './options.js';
 import { PerMessageDeflate } from './permessage-deflate.js';
-import { deliverTextAsBuffer } from './text-as-buffer.js';
 import { WebSocket } from './websocket.js';
 
 /*
@@ -32,8 +31,12 @@ interface PooledSession {
   session: http2.ClientHttp2Session;
   /** Resolves once the server's SETTINGS arrived (true: extended CONNECT enabled); rejects if the session failed first. */
   ready: Promise<boolean>;
+  /** Whether the server's SETTINGS arrived (its stream limit is known). */
+  settled: boolean;
   /** WebSockets (and handshakes in flight) using the session. */
   users: number;
+  /** Streams requested and not yet closed: each WebSocket holds one for its lifetime. */
+  streams: number;
 }
 
 const pool = new Map<string, PooledSession[]>();
@@ -118,8 +121,13 @@ function pooled(key: string, session: http2.ClientHttp2Session): PooledSession {
   const entry: PooledSession = {
     session,
     users: 0,
+    streams: 0,
+    settled: false,
     ready: new Promise<boolean>((resolve, reject) => {
-      session.once('remoteSettings', (settings) => resolve(settings.enableConnectProtocol === true));
+      session.once('remoteSettings', (settings) => {
+        entry.settled = true;
+        resolve(settings.enableConnectProtocol === true);
+      });
       session.once('error', (error) => reject(new SocketError(error)));
       session.once('close', () => reject(new SocketError(new Error('HTTP/2 session closed'))));
     }),
@@ -135,11 +143,24 @@ function pooled(key: string, session: http2.ClientHttp2Session): PooledSession {
   return entry;
 }
 
-/** Sessions being opened (TLS + ALPN), so concurrent connect() calls to one origin share one. */
-const opening = new Map<string, { done: Promise<void> }>();
+/**
+ * Sessions being opened (TLS + ALPN), so concurrent connect() calls to one origin share one.
+ * `h2`: the opening produced a pooled HTTP/2 session (in auto mode, waiters fall back otherwise).
+ */
+const opening = new Map<string, { done: Promise<void>; h2: boolean }>();
+
+/**
+ * Whether the server's SETTINGS_MAX_CONCURRENT_STREAMS leaves no stream for another WebSocket
+ * (node:http2 reports 2^32-1 when the server sets no limit). A stream beyond the limit would wait
+ * in the session until another closed, which for WebSockets means until the handshake times out.
+ */
+function isFull(e: PooledSession): boolean {
+  if (!e.settled) return false;
+  return e.streams >= (e.session.remoteSettings.maxConcurrentStreams ?? 2 ** 32 - 1);
+}
 
 function findSession(key: string): PooledSession | undefined {
-  return pool.get(key)?.find((e) => !e.session.closed && !e.session.destroyed);
+  return pool.get(key)?.find((e) => !e.session.closed && !e.session.destroyed && !isFull(e));
 }
 
 const functionIds = new WeakMap<object, number>();
@@ -241,58 +262,79 @@ export function connectH2(
     signal?.addEventListener('abort', onAbort, { once: true });
 
     const start = async (): Promise<void> => {
-      let found = findSession(key);
-      if (found === undefined) {
-        const pending = opening.get(key);
-        if (pending !== undefined) {
-          // Another connect() is opening this origin's session: share it rather than racing.
-          await pending.done;
-          found = findSession(key);
-          if (found === undefined && auto) {
-            if (!settled) finish(null, null);
-            return;
+      // A session whose stream limit is reached is skipped and another one shared or opened.
+      // Sockets that joined a session before its SETTINGS arrived find out after them, and go
+      // round again; the handshake timeout bounds the whole loop.
+      for (;;) {
+        let found = findSession(key);
+        let openedHere = false;
+        if (found === undefined) {
+          const pending = opening.get(key);
+          if (pending !== undefined) {
+            // Another connect() is opening this origin's session: share it rather than racing.
+            await pending.done;
+            found = findSession(key);
+            if (found === undefined && auto && !pending.h2) {
+              if (!settled) finish(null, null);
+              return;
+            }
           }
         }
-      }
-      if (found === undefined) {
-        let markDone!: () => void;
-        const done = new Promise<void>((resolve) => {
-          markDone = resolve;
-        });
-        const mine = { done };
-        opening.set(key, mine);
-        try {
-          const opened = await openSession(url, options, auto);
-          if (opened instanceof AlpnFallback) {
-            if (settled) opened.socket.destroy();
-            else finish(null, opened);
-            return;
+        if (found === undefined) {
+          let markDone!: () => void;
+          const done = new Promise<void>((resolve) => {
+            markDone = resolve;
+          });
+          const mine = { done, h2: false };
+          opening.set(key, mine);
+          try {
+            const opened = await openSession(url, options, auto);
+            if (opened instanceof AlpnFallback) {
+              if (settled) opened.socket.destroy();
+              else finish(null, opened);
+              return;
+            }
+            found = pooled(key, opened);
+            mine.h2 = true;
+            openedHere = true;
+          } finally {
+            if (opening.get(key) === mine) opening.delete(key);
+            markDone();
           }
-          found = pooled(key, opened);
-        } finally {
-          if (opening.get(key) === mine) opening.delete(key);
-          markDone();
         }
-      }
-      entry = found;
-      entry.users++;
-      const enabled = await entry.ready;
-      if (settled) {
+        entry = found;
+        entry.users++;
+        const enabled = await entry.ready;
+        if (settled) {
+          drop();
+          return;
+        }
+        if (!enabled) {
+          drop();
+          if (auto) finish(null, null);
+          else
+            finish(
+              new Http2UnsupportedError(
+                'Server does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441)',
+              ),
+            );
+          return;
+        }
+        if (!isFull(entry)) {
+          request(entry);
+          return;
+        }
         drop();
-        return;
-      }
-      if (!enabled) {
-        drop();
-        if (auto) finish(null, null);
-        else
+        if (openedHere) {
+          // A fresh session with no stream to spare: the server allows none (limit 0).
           finish(
-            new Http2UnsupportedError(
-              'Server does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441)',
+            new HandshakeError(
+              'The HTTP/2 server allows no stream for the WebSocket (SETTINGS_MAX_CONCURRENT_STREAMS)',
             ),
           );
-        return;
+          return;
+        }
       }
-      request(entry);
     };
 
     const request = (e: PooledSession): void => {
@@ -321,7 +363,11 @@ export function connectH2(
         return;
       }
       stream = s;
-      s.once('close', () => release(key, e));
+      e.streams++;
+      s.once('close', () => {
+        e.streams--;
+        release(key, e);
+      });
       s.once('error', (error) => finish(new SocketError(error)));
       s.once('close', () =>
         finish(new SocketError(new Error(`Stream closed before the response (code ${s.rstCode})`))),
@@ -372,7 +418,6 @@ export function connectH2(
         },
         options,
       );
-      if (options.textAsBuffer === true) deliverTextAsBuffer(ws);
       finish(null, ws);
     };
 

@@ -9,7 +9,6 @@ import {
   validateExtendedConnect,
 } from './h2-handshake.js';
 import { DEFAULT_CLOSE_TIMEOUT, type ServerOptions } from './options.js';
-import { deliverTextAsBuffer } from './text-as-buffer.js';
 import type { TopicRegistry } from './topics.js';
 import { prepareStream, remoteAddressOf } from './transport.js';
 import { WebSocket } from './websocket.js';
@@ -61,6 +60,14 @@ export function h2RequestOf(stream: ServerHttp2Stream, headers: H2RequestHeaders
   const req = view as unknown as IncomingMessage;
   views.set(stream, req);
   return req;
+}
+
+/**
+ * @internal The handshake is over: forget the stream's request view. Left in the cache it would
+ * keep the view and its copy of the headers alive as long as the WebSocket lives.
+ */
+export function releaseH2Request(stream: ServerHttp2Stream): void {
+  views.delete(stream);
 }
 
 const refusals = new WeakMap<ServerHttp2Stream, { status: number; reason: string }>();
@@ -203,8 +210,7 @@ export function handleH2Connect(
   headers: H2RequestHeaders,
   options: ServerOptions = {},
 ): Promise<WebSocket | null> {
-  return performH2Upgrade(stream, headers, resolveOptions(options), null, null).then((ws) => {
-    if (ws !== null && options.textAsBuffer === true) deliverTextAsBuffer(ws);
-    return ws;
-  });
+  return performH2Upgrade(stream, headers, resolveOptions(options), null, null).finally(() =>
+    releaseH2Request(stream),
+  );
 }

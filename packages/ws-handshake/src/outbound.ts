@@ -34,6 +34,8 @@ export interface OutboundConfig {
 
 type Resolve = (() => void) | undefined;
 type Reject = ((error: Error) => void) | undefined;
+/** The promise `resolve`/`reject` settle: marked handled only when it is rejected (see `fail`). */
+type Pending = Promise<void> | undefined;
 
 interface QueuedFrame {
   opcode: number;
@@ -42,9 +44,23 @@ interface QueuedFrame {
   compress: boolean;
   resolve: Resolve;
   reject: Reject;
+  promise: Pending;
 }
 
-type Waiter = (() => void) | ((error: Error) => void) | undefined;
+type Waiter = (() => void) | ((error: Error) => void) | Promise<void> | undefined;
+
+const noop = (): void => {};
+
+/**
+ * Reject a send's promise without risking an unhandled rejection when the caller ignored it.
+ * The handler is attached here, on the rare failing path, rather than a `.catch()` per send:
+ * that would cost every message a second promise and a microtask.
+ */
+function fail(reject: Reject, promise: Pending, error: Error): void {
+  if (reject === undefined) return;
+  promise?.catch(noop);
+  reject(error);
+}
 // Shared empty placeholders (never pushed to): arrays are created on first use.
 const NO_FRAMES: QueuedFrame[] = [];
 const NO_WAITERS: Waiter[] = [];
@@ -80,7 +96,7 @@ export class Outbound {
   private queue: QueuedFrame[] = NO_FRAMES;
   private queuedBytes = 0;
 
-  // Write completions, in write order: [resolve, reject, resolve, reject, ...].
+  // Write completions, in write order: [resolve, reject, promise, resolve, reject, promise, ...].
   private writeWaiters: Waiter[] = NO_WAITERS;
   private writeWaitersHead = 0;
   private writeDone: ((error?: Error | null) => void) | null = null;
@@ -148,6 +164,7 @@ export class Outbound {
     compress: boolean,
     resolve: Resolve,
     reject: Reject,
+    promise: Pending,
   ): void {
     let opcode: number;
     if (this.fragmentOpcode !== 0) opcode = Opcode.Continuation;
@@ -163,15 +180,15 @@ export class Outbound {
         deflate = compress && payload.length >= this.config.deflateThreshold;
         this.flags = deflate ? this.flags | O_FRAGMENT_COMPRESSED : this.flags & ~O_FRAGMENT_COMPRESSED;
       }
-      this.enqueue(opcode, payload, fin, deflate, resolve, reject);
+      this.enqueue(opcode, payload, fin, deflate, resolve, reject, promise);
     } else if (typeof data === 'string' && opcode !== Opcode.Binary) {
-      if (resolve !== undefined) this.pushWaiter(resolve, reject!);
+      if (resolve !== undefined) this.pushWaiter(resolve, reject!, promise!);
       this.socket.write(
         encodeTextFrame(opcode, data, Buffer.byteLength(data), fin, this.masked),
         resolve === undefined ? undefined : this.getWriteDone(),
       );
     } else {
-      this.writeFrame(encodeFrame(opcode, toBuffer(data), fin, false, this.masked), resolve, reject);
+      this.writeFrame(encodeFrame(opcode, toBuffer(data), fin, false, this.masked), resolve, reject, promise);
     }
     if (fin && this.held !== null) this.releaseHeld();
     this.check();
@@ -190,8 +207,9 @@ export class Outbound {
       return;
     }
     const frame = this.frameOf(message);
-    if (frame === null) this.message(message.data, message.binary, true, true, undefined, undefined);
-    else this.prepared(frame, undefined, undefined);
+    if (frame === null)
+      this.message(message.data, message.binary, true, true, undefined, undefined, undefined);
+    else this.prepared(frame, undefined, undefined, undefined);
   }
 
   private releaseHeld(): void {
@@ -204,17 +222,17 @@ export class Outbound {
   }
 
   /** Write a frame built once for many connections (check `canWritePrepared` first). */
-  prepared(frame: Buffer | [Buffer, Buffer], resolve: Resolve, reject: Reject): void {
-    this.writeFrame(frame, resolve, reject);
+  prepared(frame: Buffer | [Buffer, Buffer], resolve: Resolve, reject: Reject, promise: Pending): void {
+    this.writeFrame(frame, resolve, reject, promise);
     this.check();
   }
 
   /** Queue a control frame, after any message still being compressed. */
-  control(opcode: number, payload: Buffer, resolve: Resolve, reject: Reject): void {
+  control(opcode: number, payload: Buffer, resolve: Resolve, reject: Reject, promise: Pending): void {
     if (this.deflate !== null && (this.deflating || this.queue.length > 0)) {
-      this.enqueue(opcode, payload, true, false, resolve, reject);
+      this.enqueue(opcode, payload, true, false, resolve, reject, promise);
     } else {
-      this.writeFrame(encodeFrame(opcode, payload, true, false, this.masked), resolve, reject);
+      this.writeFrame(encodeFrame(opcode, payload, true, false, this.masked), resolve, reject, promise);
     }
     this.check();
   }
@@ -240,12 +258,12 @@ export class Outbound {
     this.held = null;
     this.deflate?.close();
     const error = new ConnectionClosedError('Connection closed before the data was written');
-    for (const job of this.queue) job.reject?.(error);
+    for (const job of this.queue) fail(job.reject, job.promise, error);
     this.queue = NO_FRAMES;
     this.queuedBytes = 0;
     const waiters = this.writeWaiters;
-    for (let i = this.writeWaitersHead; i + 1 < waiters.length; i += 2) {
-      (waiters[i + 1] as (error: Error) => void)(error);
+    for (let i = this.writeWaitersHead; i + 2 < waiters.length; i += 3) {
+      fail(waiters[i + 1] as Reject, waiters[i + 2] as Pending, error);
     }
     this.writeWaiters = NO_WAITERS;
     this.writeWaitersHead = 0;
@@ -287,9 +305,9 @@ export class Outbound {
 
   // ------------------------------------------------------------- writing
 
-  private pushWaiter(resolve: () => void, reject: (error: Error) => void): void {
+  private pushWaiter(resolve: () => void, reject: (error: Error) => void, promise: Promise<void>): void {
     if (this.writeWaiters === NO_WAITERS) this.writeWaiters = [];
-    this.writeWaiters.push(resolve, reject);
+    this.writeWaiters.push(resolve, reject, promise);
   }
 
   private getWriteDone(): (error?: Error | null) => void {
@@ -302,23 +320,30 @@ export class Outbound {
     const head = this.writeWaitersHead;
     if (head >= waiters.length) return;
     const resolve = waiters[head] as () => void;
-    const reject = waiters[head + 1] as (error: Error) => void;
+    const reject = waiters[head + 1] as Reject;
+    const promise = waiters[head + 2] as Pending;
     waiters[head] = undefined;
     waiters[head + 1] = undefined;
-    if (head + 2 === waiters.length) {
+    waiters[head + 2] = undefined;
+    if (head + 3 === waiters.length) {
       waiters.length = 0;
       this.writeWaitersHead = 0;
     } else {
-      this.writeWaitersHead = head + 2;
+      this.writeWaitersHead = head + 3;
     }
-    if (error) reject(new ConnectionClosedError(`Write failed: ${error.message}`));
+    if (error) fail(reject, promise, new ConnectionClosedError(`Write failed: ${error.message}`));
     else resolve();
   }
 
-  private writeFrame(frame: Buffer | [Buffer, Buffer], resolve: Resolve, reject: Reject): void {
+  private writeFrame(
+    frame: Buffer | [Buffer, Buffer],
+    resolve: Resolve,
+    reject: Reject,
+    promise: Pending,
+  ): void {
     const socket = this.socket;
     const cb = resolve === undefined ? undefined : this.getWriteDone();
-    if (resolve !== undefined) this.pushWaiter(resolve, reject!);
+    if (resolve !== undefined) this.pushWaiter(resolve, reject!, promise!);
     if (Array.isArray(frame)) {
       socket.cork();
       socket.write(frame[0]);
@@ -336,9 +361,10 @@ export class Outbound {
     compress: boolean,
     resolve: Resolve,
     reject: Reject,
+    promise: Pending,
   ): void {
     if (this.queue === NO_FRAMES) this.queue = [];
-    this.queue.push({ opcode, payload, fin, compress, resolve, reject });
+    this.queue.push({ opcode, payload, fin, compress, resolve, reject, promise });
     this.queuedBytes += payload.length;
     if (!this.deflating) this.drainQueue();
   }
@@ -359,6 +385,7 @@ export class Outbound {
         encodeFrame(job.opcode, job.payload, job.fin, false, this.masked),
         job.resolve,
         job.reject,
+        job.promise,
       );
     }
     if (queue.length === 0 && (this.flags & O_END_PENDING) !== 0) {
@@ -373,12 +400,17 @@ export class Outbound {
     if (job === undefined) return;
     this.queuedBytes -= job.payload.length;
     if (error !== null || data === null || (this.flags & O_CLOSED) !== 0) {
-      job.reject?.(error ?? new ConnectionClosedError());
+      fail(job.reject, job.promise, error ?? new ConnectionClosedError());
       if ((this.flags & O_CLOSED) === 0) this.owner._onOutboundError(error);
       return;
     }
     const rsv1 = job.opcode !== Opcode.Continuation;
-    this.writeFrame(encodeFrame(job.opcode, data, job.fin, rsv1, this.masked), job.resolve, job.reject);
+    this.writeFrame(
+      encodeFrame(job.opcode, data, job.fin, rsv1, this.masked),
+      job.resolve,
+      job.reject,
+      job.promise,
+    );
     this.drainQueue();
     this.check();
     this.watch();

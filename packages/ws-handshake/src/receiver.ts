@@ -49,6 +49,8 @@ export interface ReceiverOptions {
   maxPayload: number;
   /** Present when permessage-deflate was negotiated: RSV1 is then allowed on first frames. */
   inflater?: FrameInflater | null;
+  /** Deliver text messages as their (validated) UTF-8 bytes instead of a decoded string. @default false */
+  textAsBuffer?: boolean;
 }
 
 // Shared empty placeholder (never pushed to): the fragment list is created on first use.
@@ -78,6 +80,7 @@ export class Receiver {
   private readonly isServer: boolean;
   private readonly maxPayload: number;
   private readonly inflater: FrameInflater | null;
+  private readonly textAsBuffer: boolean;
 
   private chunks: Buffer[] = [];
   private pos = 0;
@@ -119,6 +122,7 @@ export class Receiver {
     this.isServer = options.isServer;
     this.maxPayload = options.maxPayload;
     this.inflater = options.inflater ?? null;
+    this.textAsBuffer = options.textAsBuffer === true;
     this.onInflatedBound = this.inflater === null ? null : this.onInflated.bind(this);
   }
 
@@ -465,7 +469,7 @@ export class Receiver {
       const complete = this.utf8State === UTF8_ACCEPT;
       this.utf8State = UTF8_ACCEPT;
       if (!complete) return this.fail(new InvalidUtf8Error('text message'));
-      this.sink.onMessage(data.toString('utf8'), false);
+      this.sink.onMessage(this.textAsBuffer ? data : data.toString(), false);
     } else {
       this.sink.onMessage(data, true);
     }

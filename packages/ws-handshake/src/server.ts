@@ -10,13 +10,12 @@ import { negotiate, type ResolvedServerOptions, resolveOptions, serverSetup } fr
 import { type HandshakeMessage, handshakeChannel } from './diagnostics.js';
 import { InvalidArgumentError } from './errors.js';
 import { type H2RequestHeaders, isWebSocketConnect } from './h2-handshake.js';
-import { h2RequestOf, performH2Upgrade } from './h2-upgrade.js';
+import { h2RequestOf, performH2Upgrade, releaseH2Request } from './h2-upgrade.js';
 import { buildAcceptResponse, buildRejectResponse, validateUpgradeRequest } from './handshake.js';
 import type { CreateServerOptions, ServerOptions, WebSocketServerOptions } from './options.js';
 import { createOwnedServer } from './owned-server.js';
 import type { SendData } from './outbound.js';
 import { PreparedMessage } from './prepared.js';
-import { deliverTextAsBuffer } from './text-as-buffer.js';
 import { TopicRegistry } from './topics.js';
 import { remoteAddressOf } from './transport.js';
 import { WebSocket } from './websocket.js';
@@ -139,10 +138,7 @@ export function handleUpgrade(
   head: Buffer,
   options: ServerOptions = {},
 ): Promise<WebSocket | null> {
-  return performUpgrade(req, socket, head, resolveOptions(options), null, null).then((ws) => {
-    if (ws !== null && options.textAsBuffer === true) deliverTextAsBuffer(ws);
-    return ws;
-  });
+  return performUpgrade(req, socket, head, resolveOptions(options), null, null);
 }
 
 /** Events of a {@link WebSocketServer}. */
@@ -254,15 +250,19 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
     headers: H2RequestHeaders,
     callback?: UpgradeCallback,
   ): Promise<WebSocket | null> {
-    const ws = await performH2Upgrade(
-      stream,
-      headers,
-      this.resolved,
-      this.closing ? 'Server is shutting down' : null,
-      this.registry,
-    );
-    if (ws === null) return null;
-    return this.adopt(ws, h2RequestOf(stream, headers), callback);
+    try {
+      const ws = await performH2Upgrade(
+        stream,
+        headers,
+        this.resolved,
+        this.closing ? 'Server is shutting down' : null,
+        this.registry,
+      );
+      if (ws === null) return null;
+      return this.adopt(ws, h2RequestOf(stream, headers), callback);
+    } finally {
+      releaseH2Request(stream);
+    }
   }
 
   private adopt(
@@ -275,7 +275,6 @@ export class WebSocketServer extends EventEmitter<WebSocketServerEvents> {
       ws.close(1001, 'Server shutting down').catch(() => {});
       return null;
     }
-    if (this.resolved.options.textAsBuffer === true) deliverTextAsBuffer(ws);
     if (ws.readyState !== WebSocket.CLOSED) {
       this.clients.add(ws);
       ws._owner = this.clients;

@@ -73,7 +73,8 @@ export function utf8Feed(buf: Uint8Array, state: number): number {
     }
     if (b < 0x80) break;
   }
-  if (!isUtf8(buf.subarray(i, tail))) return UTF8_REJECT;
+  // The whole piece in the common case: no view object to allocate.
+  if (!isUtf8(i === 0 && tail === len ? buf : buf.subarray(i, tail))) return UTF8_REJECT;
   return step(buf, tail, len, UTF8_ACCEPT);
 }
 

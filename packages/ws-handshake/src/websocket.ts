@@ -204,6 +204,9 @@ export class WebSocket
       isServer: setup.isServer,
       maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
       inflater: setup.deflate,
+      // `ws` hands text out as bytes; code ported from it may check Buffer.isBuffer(data). The
+      // receiver then skips decoding instead of the text being decoded and encoded again.
+      textAsBuffer: options.textAsBuffer === true,
     });
     (socket as OwnedSocket)[kConnection] = this;
     socket.on('error', socketOnError);
@@ -305,8 +308,8 @@ export class WebSocket
     const refused = this.refuseSend();
     if (refused !== null) return refused;
     const binary = options?.binary ?? typeof data !== 'string';
+    // No `.catch()` here: Outbound marks the promise handled only if it ever rejects it.
     const promise = new Promise<void>(capture);
-    promise.catch(noop);
     this.outbound.message(
       data,
       binary,
@@ -314,6 +317,7 @@ export class WebSocket
       options?.compress !== false,
       capturedResolve,
       capturedReject,
+      promise,
     );
     return promise;
   }
@@ -328,8 +332,7 @@ export class WebSocket
     const refused = this.refuseSend();
     if (refused !== null) return refused;
     const promise = new Promise<void>(capture);
-    promise.catch(noop);
-    this.outbound.prepared(frame, capturedResolve, capturedReject);
+    this.outbound.prepared(frame, capturedResolve, capturedReject, promise);
     return promise;
   }
 
@@ -376,8 +379,7 @@ export class WebSocket
     const refused = this.refuseSend();
     if (refused !== null) return refused;
     const promise = new Promise<void>(capture);
-    promise.catch(noop);
-    this.outbound.control(opcode, payload, capturedResolve, capturedReject);
+    this.outbound.control(opcode, payload, capturedResolve, capturedReject, promise);
     return promise;
   }
 
@@ -484,7 +486,7 @@ export class WebSocket
     this.outbound.endFragments();
     if (this.state === ReadyState.OPEN) this.state = ReadyState.CLOSING;
     // Close frames are exempt from the limit (one per connection, at most 125 bytes).
-    this.outbound.control(Opcode.Close, closePayload(code, reason), undefined, undefined);
+    this.outbound.control(Opcode.Close, closePayload(code, reason), undefined, undefined, undefined);
     if (this.has(F_CLOSE_RECEIVED)) this.afterCloseHandshake();
     this.armCloseTimer();
   }
@@ -520,7 +522,13 @@ export class WebSocket
       if (!this.has(F_CLOSE_RECEIVED)) this.set(F_LOCAL_CLOSE);
       this.outbound.endFragments();
       if (this.state === ReadyState.OPEN) this.state = ReadyState.CLOSING;
-      this.outbound.control(Opcode.Close, closePayload(error.closeCode ?? 1002, ''), undefined, undefined);
+      this.outbound.control(
+        Opcode.Close,
+        closePayload(error.closeCode ?? 1002, ''),
+        undefined,
+        undefined,
+        undefined,
+      );
     }
     // Keep reading (and discarding) until the peer closes, so unread data does not turn our
     // FIN into a RST that could destroy the close frame in flight.
@@ -570,7 +578,7 @@ export class WebSocket
     // The automatic pong is accounted like any send: reading stops once it crosses the limit,
     // so a peer flooding pings without reading cannot make us queue pongs without bound.
     if (this.state === ReadyState.OPEN && !this.has(F_CLOSE_SENT) && !this.outbound.full) {
-      this.outbound.control(Opcode.Pong, data, undefined, undefined);
+      this.outbound.control(Opcode.Pong, data, undefined, undefined, undefined);
     }
     this.emit('ping', data);
   }
@@ -671,7 +679,7 @@ export class WebSocket
       return;
     }
     this.clear(F_ALIVE);
-    if (!this.outbound.full) this.outbound.control(Opcode.Ping, token, undefined, undefined);
+    if (!this.outbound.full) this.outbound.control(Opcode.Ping, token, undefined, undefined, undefined);
   }
 
   private stopHeartbeat(): void {

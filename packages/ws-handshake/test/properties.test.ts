@@ -11,6 +11,7 @@ import {
   type ReceiverSink,
   validateUpgradeRequest,
 } from '../src/index.js';
+import { applyMask } from '../src/mask.js';
 import { UTF8_ACCEPT, UTF8_REJECT, utf8Feed } from '../src/utf8.js';
 
 type Event =
@@ -340,6 +341,47 @@ describe('upgrade request validation', () => {
         if (v.ok) expect(computeAcceptKey(v.key)).toMatch(/^[A-Za-z0-9+/]{27}=$/);
         else expect([400, 405, 426]).toContain(v.status);
       }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('payload masking', () => {
+  /** RFC 6455 §5.3 byte by byte: the reference the word-at-a-time loop must agree with. */
+  function referenceMask(buf: Uint8Array, mask: Uint8Array, offset: number): Buffer {
+    const out = Buffer.from(buf);
+    for (let i = 0; i < out.length; i++) out[i] = out[i]! ^ mask[(i + offset) & 3]!;
+    return out;
+  }
+
+  itFuzz('agrees with the byte-by-byte definition for any length, alignment and split', async () => {
+    await fuzz(
+      'ws-properties-mask',
+      fc.property(
+        fc.uint8Array({ maxLength: 600, size: 'max' }),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        fc.nat({ max: 7 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (payload, mask, align, cuts) => {
+          // Start the payload at every alignment inside a larger buffer, as socket chunks do.
+          const backing = Buffer.alloc(payload.length + 16, 0xee);
+          const view = backing.subarray(align, align + payload.length);
+          view.set(payload);
+          // Unmask piece by piece (views, not copies), as payloads arriving in several reads are.
+          const points = [...new Set(cuts.map((c) => (view.length === 0 ? 0 : c % view.length)))];
+          points.sort((a, b) => a - b);
+          let offset = 0;
+          for (const p of [...points, view.length]) {
+            if (p <= offset) continue;
+            applyMask(view.subarray(offset, p), mask, offset);
+            offset = p;
+          }
+          expect(Buffer.from(view)).toEqual(referenceMask(payload, mask, 0));
+          // Bytes around the payload are never touched.
+          expect(backing.subarray(0, align).every((b) => b === 0xee)).toBe(true);
+          expect(backing.subarray(align + payload.length).every((b) => b === 0xee)).toBe(true);
+        },
+      ),
       { numRuns: 1000 },
     );
   });
