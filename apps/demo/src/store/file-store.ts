@@ -1,6 +1,8 @@
+import { DEFAULT_ROOM } from '../protocol/frames.js';
 import type { OpenLogFile } from './log-handle.js';
 import { LocalPresence } from './presence.js';
 import { cutoffMs, DEFAULT_RETENTION, type RetentionPolicy } from './retention.js';
+import { StoreClosedError } from './errors.js';
 import { SegmentLog } from './segment-log.js';
 import {
   type AppendOptions,
@@ -45,6 +47,8 @@ export interface FileStoreOptions {
   readonly cidsPerNick?: number;
   /** Nicknames whose recent cids are remembered; the least recently active is forgotten. @default 10000 */
   readonly cidNicks?: number;
+  /** The room rooms() always lists (the chat's default room). @default 'lobby' */
+  readonly defaultRoom?: string;
   /** Called with a human-readable note when recovery drops a torn or corrupt line, or the log fails. */
   readonly onWarning?: (message: string) => void;
 }
@@ -55,14 +59,6 @@ interface Pending {
   readonly line: string;
   readonly resolve: (message: StoredMessage) => void;
   readonly reject: (error: Error) => void;
-}
-
-export class StoreClosedError extends Error {
-  readonly code = 'ERR_STORE_CLOSED';
-  constructor() {
-    super('the message store is closed');
-    this.name = 'StoreClosedError';
-  }
 }
 
 /**
@@ -80,7 +76,7 @@ export class FileStore implements ChatStore {
   private readonly history = new Map<string, StoredMessage[]>();
   private readonly dropped = new Set<string>();
   private readonly listeners = new Map<string, Set<(event: RoomEvent) => void>>();
-  private readonly presence = new LocalPresence();
+  private readonly presence: LocalPresence;
   /**
    * Recent client message ids: lower-case nick -> (room + cid -> the message, or its pending
    * append). Both levels are Maps in insertion order, trimmed from the oldest, so memory is bounded
@@ -103,6 +99,7 @@ export class FileStore implements ChatStore {
     this.cidNicks = options.cidNicks ?? 10_000;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 8 * 1024 * 1024;
     this.onWarning = options.onWarning ?? (() => {});
+    this.presence = new LocalPresence(options.defaultRoom ?? DEFAULT_ROOM);
     this.log = new SegmentLog({
       dataDir: options.dataDir,
       retention: this.retention,
