@@ -26,7 +26,8 @@ export type ChatErrorCode =
   | 'ALREADY_LOGGED_IN'
   | 'LOGIN_REQUIRED'
   | 'SESSION_ENDED'
-  | 'BUSY';
+  | 'BUSY'
+  | 'UNAUTHORIZED';
 
 export class ChatError extends Error {
   readonly code: ChatErrorCode;
