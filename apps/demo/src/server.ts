@@ -74,8 +74,17 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
     storeErrorsSuppressed = 0;
     log.warn(`store error during ${what}: ${(err as Error)?.message ?? String(err)}${more}`);
   };
+  // Several nodes must accept each other's tokens: with Redis they share one signing secret.
+  const tokens = createTokenIssuer(
+    store instanceof RedisStore ? await store.sharedSecret('token-hmac', generateSecret) : undefined,
+  );
   const core = new ChatCore(store, {
     defaultRoom: DEFAULT_ROOM,
+    identity: {
+      guests: config.guests,
+      sessionTtlMs: config.sessionTtlSeconds * 1000,
+      tokens: { sign: tokens.sign!, open: tokens.open! },
+    },
     onStoreError,
     historyOnJoin: config.history,
     maxMessageLength: config.maxMessageLength,
@@ -92,10 +101,6 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
       };
     },
   });
-  // Several nodes must accept each other's tokens: with Redis they share one signing secret.
-  const tokens = createTokenIssuer(
-    store instanceof RedisStore ? await store.sharedSecret('token-hmac', generateSecret) : undefined,
-  );
   const publicDir = join(here, 'public');
   // The repository's API reference, when `pnpm docs` has built it (a packaged demo has none).
   const docsDir = process.env.CHAT_DOCS_DIR ?? join(here, '..', '..', '..', 'docs', 'api');
@@ -142,7 +147,18 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
       const pem = caPem;
       http.get('/ca.pem', () => reply(200, pem, { 'content-type': 'application/x-pem-file' }));
     }
-    mountHttpApi(http, { core, metrics, tokens, publicDir, docsDir, transport });
+    mountHttpApi(http, {
+      core,
+      metrics,
+      tokens,
+      publicDir,
+      docsDir,
+      transport,
+      access: {
+        publicReads: config.publicReads,
+        ...(config.adminToken ? { adminToken: config.adminToken } : {}),
+      },
+    });
     http.on('requestError', (err) => log.warn(`${transport}: ${(err as Error).message}`));
     const addr = await http.listen(port, config.host);
     httpServers.push(http);

@@ -13,7 +13,9 @@ import {
   StoreOutcomeUnknownError,
   type Unsubscribe,
 } from '../store/types.js';
+import type { LoginSession } from '../store/accounts.js';
 import { ChatError } from './errors.js';
+import { GUEST_PREFIX, Identity, type IdentityOptions, type LoginResult } from './identity.js';
 import { JoinBucket } from './join-bucket.js';
 import { type Clock, LruMap, TokenBucket } from './limits.js';
 import { type RoomPage, RoomRegistry } from './rooms.js';
@@ -52,7 +54,19 @@ export type ChatEvent =
       readonly text: string;
       readonly ts: number;
     }
-  | { readonly type: 'nick'; readonly nick: string };
+  | { readonly type: 'nick'; readonly nick: string }
+  /**
+   * The connection's identity changed: logged in (`account` set, with a token bound to the new
+   * login session) or back to a guest (`account` undefined; `reason` says why: logout, session
+   * ended elsewhere).
+   */
+  | {
+      readonly type: 'identity';
+      readonly nick: string;
+      readonly account: string | undefined;
+      readonly token?: string | undefined;
+      readonly reason?: string;
+    };
 
 export type ChatSink = (event: ChatEvent) => void;
 
@@ -118,12 +132,16 @@ export interface ChatCoreOptions {
   readonly maxPostLimiters?: number;
   /** Clock for the limits above (tests). @default Date.now */
   readonly now?: Clock;
+  /** Accounts, guests and login sessions (the accounts themselves live in the store). */
+  readonly identity?: Omit<IdentityOptions, 'accounts'>;
 }
 
 /** Who posts over HTTP: the session that issued the token, and the client's address. */
 export interface PostClient {
   readonly sid?: string;
   readonly address?: string;
+  /** The account the token belongs to (login session tokens); guests have none. */
+  readonly account?: string;
 }
 
 interface Membership {
@@ -163,6 +181,8 @@ export class ChatCore {
   private readonly expiryTimer: NodeJS.Timeout;
   private nextSession = 1;
   private closing = false;
+  readonly identity: Identity;
+  private readonly stopEnded: () => void;
 
   constructor(store: ChatStore, options: ChatCoreOptions = {}) {
     this.store = store;
@@ -198,6 +218,55 @@ export class ChatCore {
       Math.max(1000, Math.min(roomIdleMs, 60_000)),
     );
     this.expiryTimer.unref();
+    this.identity = new Identity({ ...options.identity, accounts: store.accounts });
+    // A session ended anywhere (logout, password change, admin; any node): its connections here
+    // become guests now, not at their next command.
+    this.stopEnded = this.identity.onSessionsEnded((ids) => {
+      const ended = new Set(ids);
+      for (const s of this.sessions) {
+        const id = s.loginSession?.id;
+        if (id !== undefined && ended.has(id)) s.loginEnded();
+      }
+    });
+  }
+
+  /**
+   * The principal room ACLs are keyed by: the account a connection is logged in as, undefined for
+   * guests. The one place that answers "who is this" for authorisation.
+   */
+  principal(session: Session): string | undefined {
+    return session.account;
+  }
+
+  /** A fresh guest nickname: `guest-12345` (guests on/off) or `guest12345` (open, as before accounts). */
+  private guestNick(): string {
+    const sep = this.identity.guests === 'open' ? '' : GUEST_PREFIX.slice(5);
+    return `guest${sep}${randomInt(1000, 100000)}`;
+  }
+
+  /**
+   * Claim a guest nickname for a connection: prefixed under guests `on`, and never a registered
+   * name (the claim comes first, so a registration racing with it sees the name taken).
+   * @internal
+   */
+  async claimGuestNick(wanted: string | undefined, owner: string): Promise<string | undefined> {
+    if (wanted === undefined) {
+      for (let i = 0; i < 50; i++) {
+        const guest = this.guestNick();
+        if (await this.store.claimNick(guest, owner)) return guest;
+      }
+      return undefined;
+    }
+    const nick = this.identity.guestName(wanted);
+    if (!(await this.store.claimNick(nick, owner))) throw nickTaken(nick);
+    if (await this.identity.isRegistered(nick)) {
+      await this.store.releaseNick(nick, owner);
+      throw new ChatError(
+        'NAME_REGISTERED',
+        `"${nick}" is a registered name: /login ${nick} PASSWORD if it is yours`,
+      );
+    }
+    return nick;
   }
 
   /**
@@ -258,17 +327,8 @@ export class ChatCore {
     const id = `${process.pid}:${this.nextSession++}`;
     let chosen: string | undefined;
     try {
-      if (nick !== undefined) {
-        checkNick(nick);
-        if (!(await this.store.claimNick(nick, id))) throw nickTaken(nick);
-        chosen = nick;
-      } else {
-        for (let i = 0; i < 50 && !chosen; i++) {
-          const guest = `guest${randomInt(1000, 100000)}`;
-          if (await this.store.claimNick(guest, id)) chosen = guest;
-        }
-        if (!chosen) throw new ChatError('NICK_TAKEN', 'no free guest nickname, pick one with a nick');
-      }
+      chosen = await this.claimGuestNick(nick, id);
+      if (!chosen) throw new ChatError('NICK_TAKEN', 'no free guest nickname, pick one with a nick');
     } catch (err) {
       throw this.clientError(err, 'connect');
     }
@@ -353,6 +413,7 @@ export class ChatCore {
   /** Stop accepting sessions and close every open one (leave notices, nick release). */
   async shutdown(): Promise<void> {
     this.closing = true;
+    this.stopEnded();
     clearInterval(this.expiryTimer);
     await Promise.allSettled([...this.sessions].map((s) => s.close()));
   }
@@ -372,6 +433,18 @@ async function storeAppend(
   }
 }
 
+/** Direct-message addresses: an account (all its sessions) or a guest nickname (one connection). */
+export function accountAddress(account: string): string {
+  return `a:${account.toLowerCase()}`;
+}
+export function guestAddress(nick: string): string {
+  return `n:${nick.toLowerCase()}`;
+}
+
+function alreadyLoggedIn(account: string): ChatError {
+  return new ChatError('ALREADY_LOGGED_IN', `you are logged in as ${account} already (/logout first)`);
+}
+
 function nickTaken(nick: string): ChatError {
   return new ChatError('NICK_TAKEN', `nickname "${nick}" is taken, choose another`);
 }
@@ -389,6 +462,7 @@ export class Session {
   private readonly notices: TokenBucket;
   private readonly memberships = new Map<string, Membership>();
   private unsubscribeDirect: Unsubscribe;
+  private loginState: LoginSession | undefined;
   private closed = false;
   /** The one close in progress: every caller waits for the same leave/release work. */
   private closing: Promise<void> | undefined;
@@ -409,7 +483,147 @@ export class Session {
     this.limiter = limiter;
     this.control = new TokenBucket(core.nickChangeBurst, core.nickChangeIntervalMs, core.now);
     this.notices = new TokenBucket(core.noticeBurst, core.noticeIntervalMs, core.now);
-    this.unsubscribeDirect = core.store.subscribeDirect(nick, this.onDirect);
+    this.unsubscribeDirect = core.store.subscribeDirect(guestAddress(nick), this.onDirect);
+  }
+
+  /** The account this connection is logged in as; undefined for a guest. */
+  get account(): string | undefined {
+    return this.loginState?.account;
+  }
+
+  /** The live login session (what tokens of this connection are bound to). */
+  get loginSession(): LoginSession | undefined {
+    return this.loginState;
+  }
+
+  /**
+   * Every command of a logged-in connection checks its login session in the store first: one
+   * ended on another node (logout, password change, admin) turns this connection into a guest and
+   * the command fails with SESSION_ENDED. Guests under `--guests off` get LOGIN_REQUIRED.
+   */
+  async checkLive(): Promise<void> {
+    this.assertOpen();
+    const login = this.loginState;
+    if (login) {
+      try {
+        await this.core.identity.live(login.id);
+      } catch (err) {
+        if (this.loginState === login) await this.becomeGuest('your login session has ended');
+        throw err;
+      }
+      return;
+    }
+    if (this.core.identity.guests === 'off') {
+      throw new ChatError(
+        'LOGIN_REQUIRED',
+        'this server needs an account: /register NAME PASSWORD or /login NAME PASSWORD',
+      );
+    }
+  }
+
+  /** Register an account under `name` and log this connection in as it. */
+  async register(name: string, password: string, address?: string): Promise<LoginResult> {
+    this.assertOpen();
+    if (this.loginState) throw alreadyLoggedIn(this.loginState.account);
+    this.takeControl();
+    const store = this.core.store;
+    // Holding the name while registering: a guest cannot take it meanwhile (open guests).
+    if (!(await store.claimNick(name, this.id))) throw nickTaken(name);
+    let result: LoginResult;
+    try {
+      const record = await this.core.identity.register(name, password, address);
+      result = await this.core.identity.startSession(record.name);
+    } catch (err) {
+      if (name.toLowerCase() !== this.currentNick.toLowerCase()) await store.releaseNick(name, this.id);
+      throw err;
+    }
+    await this.becomeAccount(result);
+    await store.releaseNick(name, this.id);
+    return result;
+  }
+
+  async login(name: string, password: string, address?: string): Promise<LoginResult> {
+    this.assertOpen();
+    if (this.loginState) throw alreadyLoggedIn(this.loginState.account);
+    const result = await this.core.identity.login(name, password, address);
+    await this.becomeAccount(result);
+    return result;
+  }
+
+  /** End this connection's login session (its tokens die with it) and continue as a guest. */
+  async logout(): Promise<void> {
+    this.assertOpen();
+    const login = this.loginState;
+    if (!login) throw new ChatError('NOT_LOGGED_IN', 'you are not logged in');
+    await this.core.identity.logout(login.id);
+    if (this.loginState === login) await this.becomeGuest('logged out');
+  }
+
+  /** New password: every session of the account ends; this connection continues in a new one. */
+  async changePassword(oldPassword: string, newPassword: string, address?: string): Promise<LoginResult> {
+    await this.checkLive();
+    const login = this.loginState;
+    if (!login) throw new ChatError('NOT_LOGGED_IN', 'log in first: /login NAME PASSWORD');
+    const result = await this.core.identity.changePassword(login.account, oldPassword, newPassword, address);
+    this.loginState = result.session;
+    this.sink({ type: 'identity', nick: this.currentNick, account: result.account, token: result.token });
+    return result;
+  }
+
+  /** @internal The login session ended elsewhere: continue as a guest. */
+  loginEnded(): void {
+    if (this.closed || !this.loginState) return;
+    void this.becomeGuest('your login session has ended').catch(() => {});
+  }
+
+  private async becomeAccount(result: LoginResult): Promise<void> {
+    this.loginState = result.session;
+    await this.rename(result.account, false);
+    this.unsubscribeDirect();
+    this.unsubscribeDirect = this.core.store.subscribeDirect(accountAddress(result.account), this.onDirect);
+    this.sink({ type: 'identity', nick: this.currentNick, account: result.account, token: result.token });
+  }
+
+  private async becomeGuest(reason: string): Promise<void> {
+    this.loginState = undefined;
+    if (this.closed) return;
+    const store = this.core.store;
+    this.unsubscribeDirect();
+    this.unsubscribeDirect = () => {};
+    if (this.core.identity.guests === 'off') {
+      // No chatting without an account: a logged-out connection hears nothing more.
+      for (const [room, membership] of [...this.memberships]) {
+        await this.dropMembership(room, membership).catch(() => {});
+        this.sink({ type: 'left', room });
+      }
+    }
+    const guest = await this.core.claimGuestNick(undefined, this.id);
+    if (guest === undefined) throw new ChatError('NICK_TAKEN', 'no free guest nickname');
+    await this.rename(guest, true);
+    this.unsubscribeDirect = store.subscribeDirect(guestAddress(guest), this.onDirect);
+    this.sink({ type: 'identity', nick: this.currentNick, account: undefined, reason });
+  }
+
+  /**
+   * Move presence from the current name to `nick` in every room, with one rename notice per room
+   * (within the notice allowance). `claimed`: the new name is a claimed guest nickname (an account
+   * name is reserved by its account, never claimed).
+   */
+  private async rename(nick: string, claimed: boolean): Promise<void> {
+    const old = this.currentNick;
+    if (nick === old) return;
+    const store = this.core.store;
+    if (nick.toLowerCase() !== old.toLowerCase() || !claimed) await store.releaseNick(old, this.id);
+    this.currentNick = nick;
+    const ts = Date.now();
+    const allowed = this.notices.take();
+    for (const room of this.memberships.keys()) {
+      await store.removeMember(room, old);
+      await store.addMember(room, nick);
+      if (allowed && (await this.core.announcesPresence(room))) {
+        await store.publish({ kind: 'rename', room, from: old, to: nick, ts });
+      }
+    }
   }
 
   /**
@@ -448,30 +662,32 @@ export class Session {
       this.sink({ type: 'dm', from: event.from, to: event.to, text: event.text, ts: event.ts });
   };
 
-  async setNick(nick: string): Promise<void> {
-    this.assertOpen();
-    checkNick(nick);
+  /**
+   * A guest's new nickname (prefixed under guests `on`, never a registered name). A logged-in
+   * connection's name is its account: ALREADY_LOGGED_IN.
+   */
+  async setNick(wanted: string): Promise<void> {
+    await this.checkLive();
+    if (this.loginState) {
+      throw new ChatError(
+        'ALREADY_LOGGED_IN',
+        `you are logged in as ${this.loginState.account}; your name is your account (/logout to chat as a guest)`,
+      );
+    }
+    checkNick(wanted);
+    const nick = this.core.identity.guestName(wanted);
     const old = this.currentNick;
     if (nick === old) return;
     this.takeControl();
     const store = this.core.store;
     // A case-only change keeps the claim (same key, same owner).
-    if (!(await store.claimNick(nick, this.id))) throw nickTaken(nick);
-    if (nick.toLowerCase() !== old.toLowerCase()) await store.releaseNick(old, this.id);
+    const claimed = await this.core.claimGuestNick(wanted, this.id);
+    if (claimed === undefined) throw nickTaken(nick);
     this.unsubscribeDirect();
-    this.unsubscribeDirect = store.subscribeDirect(nick, this.onDirect);
-    this.currentNick = nick;
-    this.sink({ type: 'nick', nick });
-    const ts = Date.now();
+    this.unsubscribeDirect = store.subscribeDirect(guestAddress(nick), this.onDirect);
     // One notice allowance per rename, whatever the number of rooms; big rooms get none.
-    const allowed = this.notices.take();
-    for (const room of this.memberships.keys()) {
-      await store.removeMember(room, old);
-      await store.addMember(room, nick);
-      if (allowed && (await this.core.announcesPresence(room))) {
-        await store.publish({ kind: 'rename', room, from: old, to: nick, ts });
-      }
-    }
+    await this.rename(nick, true);
+    this.sink({ type: 'nick', nick });
   }
 
   /**
@@ -480,7 +696,7 @@ export class Session {
    * the replay without duplicates, so a resuming client sees no gap and no repeat.
    */
   async join(room: string, after?: string): Promise<string> {
-    this.assertOpen();
+    await this.checkLive();
     const name = checkRoom(room);
     if (after !== undefined && !isMessageId(after)) throw new ChatError('BAD_ID', 'after must be an id');
     const store = this.core.store;
@@ -548,7 +764,7 @@ export class Session {
   }
 
   async leave(room: string): Promise<void> {
-    this.assertOpen();
+    await this.checkLive();
     const name = checkRoom(room);
     const membership = this.memberships.get(name);
     if (!membership) throw new ChatError('NOT_IN_ROOM', `you are not in #${name}`);
@@ -573,7 +789,7 @@ export class Session {
    * a STORE_FAILED) resolves with the message stored first instead of storing it again.
    */
   async say(room: string, text: string, cid?: string): Promise<StoredMessage> {
-    this.assertOpen();
+    await this.checkLive();
     const name = checkRoom(room);
     if (!this.memberships.has(name)) throw new ChatError('NOT_IN_ROOM', `you are not in #${name}`);
     const stored = checkText(text, this.core.maxMessageLength);
@@ -584,13 +800,25 @@ export class Session {
     return storeAppend(this.core, name, this.currentNick, stored, cid);
   }
 
+  /**
+   * A direct message: to a registered name it goes to every session of that account (on any node)
+   * and to nobody else; to a guest name, to the guest connection holding it.
+   */
   async dm(to: string, text: string): Promise<void> {
-    this.assertOpen();
+    await this.checkLive();
     checkNick(to);
     const stored = checkText(text, this.core.maxMessageLength);
     this.takeToken();
     this.core.metrics?.messageIn(this.transport);
-    const event: DirectEvent = { kind: 'dm', from: this.currentNick, to, text: stored, ts: Date.now() };
+    const account = await this.core.identity.account(to);
+    const event: DirectEvent = {
+      kind: 'dm',
+      from: this.currentNick,
+      to: account?.name ?? to,
+      address: account ? accountAddress(account.name) : guestAddress(to),
+      text: stored,
+      ts: Date.now(),
+    };
     if (!(await this.core.store.sendDirect(event))) {
       throw new ChatError('NO_SUCH_NICK', `nobody called "${to}" is online`);
     }
@@ -598,7 +826,7 @@ export class Session {
 
   /** Typing indicator: forwarded at most once per typingIntervalMs per room, never an error. */
   async typing(room: string): Promise<void> {
-    this.assertOpen();
+    await this.checkLive();
     const name = checkRoom(room);
     const membership = this.memberships.get(name);
     if (!membership) throw new ChatError('NOT_IN_ROOM', `you are not in #${name}`);
@@ -608,7 +836,8 @@ export class Session {
     await this.core.store.publish({ kind: 'typing', room: name, nick: this.currentNick, ts: now });
   }
 
-  who(room: string): Promise<string[]> {
+  async who(room: string): Promise<string[]> {
+    await this.checkLive();
     return this.core.store.members(checkRoom(room));
   }
 

@@ -16,7 +16,18 @@ export type ChatErrorCode =
   | 'STORE_FAILED'
   | 'OUTCOME_UNKNOWN'
   | 'ROOM_LIMIT'
-  | 'SHUTTING_DOWN';
+  | 'SHUTTING_DOWN'
+  // Identity (accounts and login sessions):
+  | 'PASSWORD_INVALID'
+  | 'NAME_REGISTERED'
+  | 'ACCOUNT_EXISTS'
+  | 'LOGIN_FAILED'
+  | 'NOT_LOGGED_IN'
+  | 'ALREADY_LOGGED_IN'
+  | 'LOGIN_REQUIRED'
+  | 'SESSION_ENDED'
+  | 'BUSY'
+  | 'UNAUTHORIZED';
 
 export class ChatError extends Error {
   readonly code: ChatErrorCode;

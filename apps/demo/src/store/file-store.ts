@@ -1,4 +1,6 @@
 import { DEFAULT_ROOM } from '../protocol/frames.js';
+import { AccountFile } from './account-file.js';
+import type { AccountLimits } from './accounts.js';
 import type { OpenLogFile } from './log-handle.js';
 import { LocalPresence } from './presence.js';
 import { cutoffMs, DEFAULT_RETENTION, type RetentionPolicy } from './retention.js';
@@ -49,6 +51,8 @@ export interface FileStoreOptions {
   readonly cidNicks?: number;
   /** The room rooms() always lists (the chat's default room). @default 'lobby' */
   readonly defaultRoom?: string;
+  /** Accounts and sessions kept at most (see AccountLimits). */
+  readonly accountLimits?: AccountLimits;
   /** Called with a human-readable note when recovery drops a torn or corrupt line, or the log fails. */
   readonly onWarning?: (message: string) => void;
 }
@@ -77,6 +81,8 @@ export class FileStore implements ChatStore {
   private readonly dropped = new Set<string>();
   private readonly listeners = new Map<string, Set<(event: RoomEvent) => void>>();
   private readonly presence: LocalPresence;
+  /** Accounts and login sessions in `<dataDir>/accounts.json`. */
+  readonly accounts: AccountFile;
   /**
    * Recent client message ids: lower-case nick -> (room + cid -> the message, or its pending
    * append). Both levels are Maps in insertion order, trimmed from the oldest, so memory is bounded
@@ -100,6 +106,7 @@ export class FileStore implements ChatStore {
     this.maxQueuedBytes = options.maxQueuedBytes ?? 8 * 1024 * 1024;
     this.onWarning = options.onWarning ?? (() => {});
     this.presence = new LocalPresence(options.defaultRoom ?? DEFAULT_ROOM);
+    this.accounts = new AccountFile(options.dataDir, options.accountLimits);
     this.log = new SegmentLog({
       dataDir: options.dataDir,
       retention: this.retention,
@@ -122,6 +129,7 @@ export class FileStore implements ChatStore {
   }
 
   async open(): Promise<void> {
+    await this.accounts.open();
     const { truncatedRooms, lastId } = await this.log.open(({ message, cid }) => {
       this.remember(message);
       if (cid !== undefined) this.rememberCid(message.nick, message.room, cid, message);
@@ -270,11 +278,17 @@ export class FileStore implements ChatStore {
   nickTaken(nick: string): Promise<boolean> {
     return Promise.resolve(this.presence.nickTaken(nick));
   }
+  nickHeldBy(nick: string, owner: string): Promise<boolean> {
+    return Promise.resolve(this.presence.nickHeldBy(nick, owner));
+  }
+  nickOwner(session: string): string {
+    return session;
+  }
   sendDirect(event: DirectEvent): Promise<boolean> {
     return Promise.resolve(this.presence.sendDirect(event));
   }
-  subscribeDirect(nick: string, listener: (event: DirectEvent) => void): Unsubscribe {
-    return this.presence.subscribeDirect(nick, listener);
+  subscribeDirect(address: string, listener: (event: DirectEvent) => void): Unsubscribe {
+    return this.presence.subscribeDirect(address, listener);
   }
   addMember(room: string, nick: string): Promise<void> {
     this.presence.addMember(room, nick);
@@ -312,6 +326,7 @@ export class FileStore implements ChatStore {
     if (this.closed) return;
     this.closed = true;
     while (this.flushing) await this.flushing;
+    await this.accounts.flush();
     await this.log.close();
   }
 

@@ -48,6 +48,22 @@ export class RedisKeys {
   secret(name: string): string {
     return `${this.prefix}secret:${name}`;
   }
+  /** An account (JSON {name, hash, created}), by lower-cased name; no TTL. */
+  account(name: string): string {
+    return `${this.prefix}account:{${name.toLowerCase()}}`;
+  }
+  /** Ids of an account's login sessions (a set; entries may outlive their session and are ignored). */
+  accountSessions(name: string): string {
+    return `${this.prefix}account:{${name.toLowerCase()}}:sessions`;
+  }
+  /** One login session (JSON), expiring with it (PX). */
+  session(id: string): string {
+    return `${this.prefix}session:${id}`;
+  }
+  /** Pub/sub channel: ids of sessions ended (logout, password change, admin), JSON array. */
+  sessionsEnded(): string {
+    return `${this.prefix}sessions-ended`;
+  }
   /** The room a stream key belongs to (inverse of {@link stream}). */
   roomOfStream(key: string): string | undefined {
     const start = this.prefix.length + 1;

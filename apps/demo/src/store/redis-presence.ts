@@ -63,6 +63,15 @@ export class RedisPresence {
     return `${this.o.node}|${session}`;
   }
 
+  /** The value a session's nickname claims hold in Redis. */
+  ownerOf(session: string): string {
+    return this.owner(session);
+  }
+
+  async nickHeldBy(nick: string, owner: string): Promise<boolean> {
+    return (await this.o.link.call(['GET', this.o.keys.nick(nick)], this.deadline())) === owner;
+  }
+
   async claimNick(nick: string, session: string): Promise<boolean> {
     const owner = this.owner(session);
     const ok =

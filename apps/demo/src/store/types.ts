@@ -1,3 +1,5 @@
+import type { AccountStore } from './accounts.js';
+
 /**
  * The one storage interface the chat core talks to. Two implementations: the default in-process
  * fan-out + append-only file log (file-store.ts), and a Redis Streams store shared by several
@@ -29,11 +31,17 @@ export type RoomEvent =
     }
   | { readonly kind: 'typing'; readonly room: string; readonly nick: string; readonly ts: number };
 
-/** An event addressed to one nickname (direct messages), routed to wherever its owner is connected. */
+/**
+ * A direct message, routed to every connection subscribed to its address on any node. The chat
+ * core addresses an account as `a:<name>` (all of its sessions) and a guest as `n:<nick>`; without
+ * `address` the event goes to `to` (the nickname).
+ */
 export interface DirectEvent {
   readonly kind: 'dm';
   readonly from: string;
   readonly to: string;
+  /** Routing key, case-insensitive; @default to */
+  readonly address?: string;
   readonly text: string;
   readonly ts: number;
 }
@@ -97,10 +105,23 @@ export interface ChatStore {
   releaseNick(nick: string, owner: string): Promise<void>;
   /** Whether anyone holds the nickname right now. */
   nickTaken(nick: string): Promise<boolean>;
-  /** Route a direct event to the holder of `event.to`; false when nobody holds it. */
+  /**
+   * Whether `owner` (see {@link ChatStore.nickOwner}) holds the nickname right now: a guest's HTTP
+   * token is live only while the connection that asked for it still holds its name.
+   */
+  nickHeldBy(nick: string, owner: string): Promise<boolean>;
+  /** The store-wide owner value of a session's nickname claims (Redis adds the node). */
+  nickOwner(session: string): string;
+  /**
+   * Deliver a direct event to every listener of its address (`event.address ?? event.to`) on every
+   * node; false when nobody listens.
+   */
   sendDirect(event: DirectEvent): Promise<boolean>;
-  /** Receive direct events addressed to a nickname this node's session holds. */
-  subscribeDirect(nick: string, listener: (event: DirectEvent) => void): Unsubscribe;
+  /** Receive direct events for an address; several listeners (an account's sessions) may share one. */
+  subscribeDirect(address: string, listener: (event: DirectEvent) => void): Unsubscribe;
+
+  /** Accounts and login sessions (identity), shared like everything else in the store. */
+  readonly accounts: AccountStore;
 
   /** Presence: record that `nick` is (or is no longer) in `room`. */
   addMember(room: string, nick: string): Promise<void>;
@@ -125,6 +146,11 @@ export interface ChatStore {
 
   /** Flush and release resources; appends after close reject. */
   close(): Promise<void>;
+}
+
+/** The routing key of a direct event. */
+export function directAddress(event: DirectEvent): string {
+  return (event.address ?? event.to).toLowerCase();
 }
 
 // The error classes live in errors.ts; re-exported here for the modules that import them from types.
