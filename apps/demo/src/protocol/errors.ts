@@ -18,6 +18,13 @@ export const ERROR_SENTENCES: Readonly<Record<string, string>> = {
   OUTCOME_UNKNOWN: 'The server did not confirm the message in time; it will be resent.',
   SHUTTING_DOWN: 'The server is restarting.',
   UNKNOWN_COMMAND: 'Unknown command: type /help for the list.',
+  NOT_INVITED: 'That room is private: its owner has to invite you first.',
+  NOT_OWNER: 'Only the owner of this private room can do that.',
+  NOT_PRIVATE: 'That room is public: everyone may join it, no invitation needed.',
+  NOT_A_MEMBER: 'That account is not a member of this room.',
+  ROOM_EXISTS: 'That room exists already: a private room needs a new name.',
+  NO_SUCH_ACCOUNT: 'There is no account with that name.',
+  LOGIN_REQUIRED: 'Log in first: only accounts can do that.',
 };
 
 export function humanError(code: string, message: string): string {

@@ -5,6 +5,7 @@ import {
   errorLine,
   eventFrame,
   helpLines,
+  normalizeRoom,
   parseLine,
   renderFrame,
   unhandledCommand,
@@ -193,7 +194,11 @@ export class LineSession {
         return;
       }
       case 'rooms':
-        for (const l of renderFrame({ type: 'rooms', rooms: await this.core.rooms() })) w(l);
+        for (const l of renderFrame({
+          type: 'rooms',
+          rooms: await this.core.rooms(this.core.principal(session)),
+        }))
+          w(l);
         return;
       case 'who': {
         const room = cmd.room ?? this.current;
@@ -234,6 +239,21 @@ export class LineSession {
         session.takeControl();
         w(tokenLine(session.nick, this.options.tokens.issue(session.nick, session.id)));
         return;
+      case 'create':
+        this.current = await session.create(cmd.room, cmd.private);
+        return;
+      case 'invite': {
+        const room = this.roomOf(cmd.room);
+        const name = await session.invite(room, cmd.who);
+        for (const l of renderFrame({ type: 'invited', room: normalizeRoom(room), name })) w(l);
+        return;
+      }
+      case 'kick': {
+        const room = this.roomOf(cmd.room);
+        const name = await session.kick(room, cmd.who);
+        for (const l of renderFrame({ type: 'kicked', room: normalizeRoom(room), name })) w(l);
+        return;
+      }
       case 'quit':
         w('* bye');
         this.peer.end();
@@ -241,6 +261,13 @@ export class LineSession {
       default:
         unhandledCommand(cmd);
     }
+  }
+
+  /** The room a command names, else the current one. */
+  private roomOf(room: string | undefined): string {
+    const r = room ?? this.current;
+    if (!r) throw new ChatError('NOT_IN_ROOM', 'you are not in a room');
+    return r;
   }
 
   /** Connection gone: close the session now, or as soon as start() has it. */
