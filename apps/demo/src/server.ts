@@ -7,6 +7,7 @@ import { ChatCore } from './chat/index.js';
 import { ConfigError, helpText, parseConfig, type ServerConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { DEFAULT_ROOM } from './protocol/frames.js';
 import { type ChatStore, FileStore } from './store/index.js';
 import { RedisStore } from './store/redis-store.js';
 import { AddressCaps } from './transports/address-caps.js';
@@ -47,8 +48,13 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
   const metrics = new Metrics();
   // --redis: shared store for several nodes; otherwise the single-node file store.
   const store: ChatStore = config.redis
-    ? new RedisStore({ url: config.redis, onWarning: (w) => log.warn(w) })
-    : new FileStore({ dataDir: config.dataDir, retention: config.retention, onWarning: (w) => log.warn(w) });
+    ? new RedisStore({ url: config.redis, defaultRoom: DEFAULT_ROOM, onWarning: (w) => log.warn(w) })
+    : new FileStore({
+        dataDir: config.dataDir,
+        retention: config.retention,
+        defaultRoom: DEFAULT_ROOM,
+        onWarning: (w) => log.warn(w),
+      });
   await store.open();
   if (store instanceof RedisStore) announceLine(`store redis ${store.url} node ${store.node}`);
   const limiter = new RateLimiter({ capacity: config.burst, refillPerSecond: config.rate, maxKeys: 100_000 });
@@ -78,6 +84,7 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
       sessionTtlMs: config.sessionTtlSeconds * 1000,
       tokens: { sign: tokens.sign!, open: tokens.open! },
     },
+    defaultRoom: DEFAULT_ROOM,
     onStoreError,
     historyOnJoin: config.history,
     maxMessageLength: config.maxMessageLength,

@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { Metrics } from '../metrics.js';
+import { DEFAULT_ROOM } from '../protocol/frames.js';
 import {
   type ChatStore,
   compareIds,
@@ -185,7 +186,7 @@ export class ChatCore {
 
   constructor(store: ChatStore, options: ChatCoreOptions = {}) {
     this.store = store;
-    this.defaultRoom = checkRoom(options.defaultRoom ?? 'lobby');
+    this.defaultRoom = checkRoom(options.defaultRoom ?? DEFAULT_ROOM);
     this.historyOnJoin = options.historyOnJoin ?? 50;
     this.maxReplay = options.maxReplay ?? 1000;
     this.maxMessageLength = options.maxMessageLength ?? 2000;

@@ -1,8 +1,10 @@
 import { AccountFile } from './account-file.js';
 import type { AccountLimits } from './accounts.js';
+import { DEFAULT_ROOM } from '../protocol/frames.js';
 import type { OpenLogFile } from './log-handle.js';
 import { LocalPresence } from './presence.js';
 import { cutoffMs, DEFAULT_RETENTION, type RetentionPolicy } from './retention.js';
+import { StoreClosedError } from './errors.js';
 import { SegmentLog } from './segment-log.js';
 import {
   type AppendOptions,
@@ -49,6 +51,8 @@ export interface FileStoreOptions {
   readonly cidNicks?: number;
   /** Accounts and sessions kept at most (see AccountLimits). */
   readonly accountLimits?: AccountLimits;
+  /** The room rooms() always lists (the chat's default room). @default 'lobby' */
+  readonly defaultRoom?: string;
   /** Called with a human-readable note when recovery drops a torn or corrupt line, or the log fails. */
   readonly onWarning?: (message: string) => void;
 }
@@ -59,14 +63,6 @@ interface Pending {
   readonly line: string;
   readonly resolve: (message: StoredMessage) => void;
   readonly reject: (error: Error) => void;
-}
-
-export class StoreClosedError extends Error {
-  readonly code = 'ERR_STORE_CLOSED';
-  constructor() {
-    super('the message store is closed');
-    this.name = 'StoreClosedError';
-  }
 }
 
 /**
@@ -84,9 +80,9 @@ export class FileStore implements ChatStore {
   private readonly history = new Map<string, StoredMessage[]>();
   private readonly dropped = new Set<string>();
   private readonly listeners = new Map<string, Set<(event: RoomEvent) => void>>();
-  private readonly presence = new LocalPresence();
   /** Accounts and login sessions in `<dataDir>/accounts.json`. */
   readonly accounts: AccountFile;
+  private readonly presence: LocalPresence;
   /**
    * Recent client message ids: lower-case nick -> (room + cid -> the message, or its pending
    * append). Both levels are Maps in insertion order, trimmed from the oldest, so memory is bounded
@@ -110,6 +106,7 @@ export class FileStore implements ChatStore {
     this.maxQueuedBytes = options.maxQueuedBytes ?? 8 * 1024 * 1024;
     this.onWarning = options.onWarning ?? (() => {});
     this.accounts = new AccountFile(options.dataDir, options.accountLimits);
+    this.presence = new LocalPresence(options.defaultRoom ?? DEFAULT_ROOM);
     this.log = new SegmentLog({
       dataDir: options.dataDir,
       retention: this.retention,

@@ -9,6 +9,9 @@ export class LocalPresence {
   private readonly direct = new Map<string, Set<(event: DirectEvent) => void>>();
   private readonly roomMembers = new Map<string, Map<string, string>>();
 
+  /** `defaultRoom` is always listed by rooms(), even when empty. */
+  constructor(private readonly defaultRoom: string) {}
+
   claimNick(nick: string, owner: string): boolean {
     const key = nick.toLowerCase();
     const holder = this.nicks.get(key);
@@ -73,7 +76,7 @@ export class LocalPresence {
   }
 
   rooms(withHistory: Iterable<string>): RoomCount[] {
-    const names = new Set<string>(['lobby', ...withHistory, ...this.roomMembers.keys()]);
+    const names = new Set<string>([this.defaultRoom, ...withHistory, ...this.roomMembers.keys()]);
     return [...names].sort().map((room) => ({ room, members: this.roomMembers.get(room)?.size ?? 0 }));
   }
 }

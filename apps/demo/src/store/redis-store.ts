@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { StoreClosedError } from './file-store.js';
 import { ErrorReply } from 'redis';
 import type { AccountLimits } from './accounts.js';
 import { RedisAccounts } from './redis-accounts.js';
+import { DEFAULT_ROOM } from '../protocol/frames.js';
+import { StoreClosedError } from './errors.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisLink, type Reply, redact } from './redis-link.js';
 import { RedisPresence } from './redis-presence.js';
@@ -64,6 +65,8 @@ export interface RedisStoreOptions {
   readonly connectTimeoutMs?: number;
   /** Accounts and sessions kept at most (see AccountLimits). */
   readonly accountLimits?: AccountLimits;
+  /** The room the room list always includes (the chat's default room). @default 'lobby' */
+  readonly defaultRoom?: string;
   /** Notes about connection trouble and recovery (rate limited). */
   readonly onWarning?: (message: string) => void;
 }
@@ -174,6 +177,7 @@ export class RedisStore implements ChatStore {
       maxLiveRooms: options.maxLiveRooms ?? 10_000,
       maxRoomsCreatedPerMinute: options.maxRoomsCreatedPerMinute ?? 600,
       maxRoomsListed: options.maxRoomsListed ?? 200,
+      defaultRoom: options.defaultRoom ?? DEFAULT_ROOM,
       onWarning: this.onWarning,
       onExpired: (room, nick) => {
         const event = { kind: 'leave' as const, room, nick, ts: Date.now() };

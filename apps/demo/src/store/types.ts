@@ -132,7 +132,7 @@ export interface ChatStore {
   memberCount?(room: string): Promise<number>;
   /**
    * Rooms with member counts. File store: rooms that have members or history. Redis: rooms with
-   * live members (bounded, see RedisStoreOptions.maxRoomsListed), plus the lobby.
+   * live members (bounded, see RedisStoreOptions.maxRoomsListed), plus the default room.
    */
   rooms(): Promise<RoomCount[]>;
   /**
@@ -153,44 +153,8 @@ export function directAddress(event: DirectEvent): string {
   return (event.address ?? event.to).toLowerCase();
 }
 
-/**
- * The store is unreachable right now (e.g. Redis restarting) and gave up after a bounded wait.
- * Retryable: the operation was not acknowledged; retry it later (with the same clientId for an
- * append, so a write that landed despite the error is not stored twice).
- */
-export class StoreUnavailableError extends Error {
-  readonly code: string = 'ERR_STORE_UNAVAILABLE';
-  readonly retryable = true;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreUnavailableError';
-  }
-}
-
-/**
- * The store gave up waiting for the answer to a write it had already sent: the write may have
- * happened or not. Retryable like StoreUnavailableError, but a client must not be told "not
- * stored": it resends with the same clientId and gets the first id if the write did land.
- */
-export class StoreOutcomeUnknownError extends StoreUnavailableError {
-  override readonly code: string = 'ERR_STORE_OUTCOME_UNKNOWN';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreOutcomeUnknownError';
-  }
-}
-
-/**
- * The store refused to create another room (too many live rooms, or rooms created too fast
- * across all nodes). Nothing was changed; joining an existing room still works.
- */
-export class StoreLimitError extends Error {
-  readonly code = 'ERR_STORE_ROOM_LIMIT';
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreLimitError';
-  }
-}
+// The error classes live in errors.ts; re-exported here for the modules that import them from types.
+export { StoreLimitError, StoreOutcomeUnknownError, StoreUnavailableError } from './errors.js';
 
 /** Orders "<ms>-<seq>" ids numerically (a plain string compare breaks at digit-count changes). */
 export function compareIds(a: string, b: string): number {

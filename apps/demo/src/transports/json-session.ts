@@ -1,5 +1,6 @@
 import { type ChatCore, type ChatEvent, ChatError, type Session } from '../chat/index.js';
-import { PROTOCOL_VERSION, type ServerFrame } from '../client/web/protocol.js';
+import { eventFrame, wireMessage } from '../protocol/event-frame.js';
+import { PROTOCOL_VERSION, type ServerFrame } from '../protocol/frames.js';
 import type { StoredMessage } from '../store/types.js';
 import type { TokenIssuer } from './auth.js';
 
@@ -107,30 +108,13 @@ export class JsonSession {
         const m = e.message;
         this.core.metrics?.messageOut(this.options.transport);
         if (e.replay) {
-          const frame = {
-            type: 'message',
-            id: m.id,
-            room: m.room,
-            nick: m.nick,
-            text: m.text,
-            ts: m.ts,
-            replay: true,
-          };
-          this.peer.send(JSON.stringify(frame));
+          this.peer.send(JSON.stringify(wireMessage(m, true)));
           return;
         }
         // One live message goes to every member: serialise it once, not once per recipient.
         let shared = serialised.get(m);
         if (shared === undefined) {
-          const text = JSON.stringify({
-            type: 'message',
-            id: m.id,
-            room: m.room,
-            nick: m.nick,
-            text: m.text,
-            ts: m.ts,
-          });
-          shared = { text };
+          shared = { text: JSON.stringify(wireMessage(m)) };
           serialised.set(m, shared);
         }
         if (this.peer.sendShared) this.peer.sendShared(shared);
@@ -144,8 +128,10 @@ export class JsonSession {
         // Sent by the join handler so it can carry the ref.
         this.out({ type: 'joined', room: e.room, members: e.members, count: e.count, ...this.joinRef });
         return;
-      default:
-        this.out(e as ServerFrame);
+      default: {
+        const frame = eventFrame(e);
+        if (frame !== undefined) this.out(frame);
+      }
     }
   };
 

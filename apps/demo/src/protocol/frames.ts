@@ -1,5 +1,11 @@
-/** Wire types of the WebSocket JSON protocol, version 1 (PROTOCOL.md). Shared by server and clients. */
+/**
+ * Wire types of the WebSocket JSON protocol, version 1 (PROTOCOL.md). The server sessions, the
+ * terminal client and the web page all import them from here, so a field cannot drift.
+ */
 export const PROTOCOL_VERSION = 1;
+
+/** The room every client starts in (and falls back to); the server's core uses it as its default. */
+export const DEFAULT_ROOM = 'lobby';
 
 export interface WireMessage {
   type: 'message';
@@ -36,6 +42,12 @@ export type ServerFrame =
   | { type: 'error'; code: string; message: string; ref?: string; cid?: string }
   | { type: 'bye'; reason: string };
 
+/** Frames produced by the chat core's events (the rest answer requests). */
+export type EventFrame = Extract<
+  ServerFrame,
+  { type: 'message' | 'joined' | 'history-end' | 'left' | 'join' | 'leave' | 'rename' | 'typing' | 'dm' }
+>;
+
 export type ClientFrame =
   | { type: 'nick'; nick: string; ref?: string }
   | { type: 'join'; room: string; after?: string; ref?: string }
@@ -46,3 +58,8 @@ export type ClientFrame =
   | { type: 'who'; room: string; ref?: string }
   | { type: 'rooms'; ref?: string }
   | { type: 'ping'; ref?: string };
+
+/** A room as the server names it: `#` stripped, lower case (clients key their state by this). */
+export function normalizeRoom(room: string): string {
+  return (room.startsWith('#') ? room.slice(1) : room).toLowerCase();
+}
