@@ -572,6 +572,20 @@ export class Session {
     return result;
   }
 
+  /** Continue a live login session (a reconnecting page presents its login token). */
+  async adopt(login: LoginSession): Promise<LoginResult> {
+    this.assertOpen();
+    if (this.loginState) throw alreadyLoggedIn(this.loginState.account);
+    const live = await this.core.identity.live(login.id);
+    const result: LoginResult = {
+      account: live.account,
+      session: live,
+      token: this.core.identity.tokenFor(live),
+    };
+    await this.becomeAccount(result);
+    return result;
+  }
+
   /** End this connection's login session (its tokens die with it) and continue as a guest. */
   async logout(): Promise<void> {
     this.assertOpen();

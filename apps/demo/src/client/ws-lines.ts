@@ -36,6 +36,8 @@ export class WsLineTranslator {
   private showIds = false;
   /** The token of the last welcome or nick frame, shown by `/token`. */
   private token: string | undefined;
+  /** The login token while logged in: a reconnect continues the same login session with it. */
+  private loginToken: string | undefined;
   /** Cids typed with `/cid`: their acks are printed (the outbox's own are not). */
   private readonly typedCids = new Set<string>();
 
@@ -47,7 +49,8 @@ export class WsLineTranslator {
   /** Frames to send right after `welcome`: reclaim the nickname and rejoin rooms from the last ids. */
   resumeFrames(welcomeNick: string): ClientFrame[] {
     const frames: ClientFrame[] = [];
-    if (this.nick && this.nick !== welcomeNick) frames.push({ type: 'nick', nick: this.nick });
+    if (this.loginToken) frames.push({ type: 'login', token: this.loginToken });
+    else if (this.nick && this.nick !== welcomeNick) frames.push({ type: 'nick', nick: this.nick });
     else this.nick = welcomeNick;
     // Every room we were in, not only those where a message was seen; the current room last, so
     // it is current again once the joins are answered.
@@ -140,6 +143,14 @@ export class WsLineTranslator {
         if (!room) return { frames: [], print: [errorLine('NOT_IN_ROOM', 'you are not in a room')] };
         return { frames: [{ type: cmd.name, room, name: cmd.who }] };
       }
+      case 'register':
+        return { frames: [{ type: 'register', name: cmd.account, password: cmd.password }] };
+      case 'login':
+        return { frames: [{ type: 'login', name: cmd.account, password: cmd.password }] };
+      case 'logout':
+        return { frames: [{ type: 'logout' }] };
+      case 'password':
+        return { frames: [{ type: 'password', old: cmd.old, new: cmd.new }] };
       case 'help':
         return { frames: [], print: helpLines() };
       case 'quit':
@@ -157,6 +168,11 @@ export class WsLineTranslator {
       case 'nick':
         this.nick = f.nick;
         this.token = f.token;
+        return { lines: renderFrame(f) };
+      case 'account':
+        this.nick = f.nick;
+        this.loginToken = f.account !== null ? f.token : undefined;
+        if (f.token !== undefined || f.account === null) this.token = f.token;
         return { lines: renderFrame(f) };
       case 'joined':
         this.current = f.room;

@@ -17,6 +17,10 @@ export type Command =
   | { readonly name: 'create'; readonly room: string; readonly private: boolean }
   | { readonly name: 'invite'; readonly who: string; readonly room?: string }
   | { readonly name: 'kick'; readonly who: string; readonly room?: string }
+  | { readonly name: 'register'; readonly account: string; readonly password: string }
+  | { readonly name: 'login'; readonly account: string; readonly password: string }
+  | { readonly name: 'logout' }
+  | { readonly name: 'password'; readonly old: string; readonly new: string }
   | { readonly name: 'help' }
   | { readonly name: 'quit' };
 
@@ -28,6 +32,7 @@ export type ParseErrorCode =
   | 'ROOM_INVALID'
   | 'TEXT_INVALID'
   | 'TEXT_EMPTY'
+  | 'PASSWORD_INVALID'
   | 'UNKNOWN_COMMAND';
 
 export interface ParseError {
@@ -140,7 +145,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'token',
     example: '/token',
     usage: '/token',
-    help: ['a token for POST /api/rooms/ROOM/messages (15 min)'],
+    help: ['a token for the HTTP API (bound to your login, or as a guest to this connection)'],
     parse: () => ({ name: 'token' }),
   },
   {
@@ -168,6 +173,49 @@ export const COMMANDS: readonly CommandSpec[] = [
     usage: '/kick NAME [ROOM]',
     help: ['remove an account from your private room; its connections leave it'],
     parse: (rest) => memberCommand('kick', rest),
+  },
+  {
+    name: 'register',
+    example: '/register ada correct-horse',
+    usage: '/register NAME PASSWORD',
+    help: ['create an account and log in (password: 8-256 characters, the rest of the line)'],
+    parse: (rest) => {
+      const parts = head(rest);
+      return parts
+        ? { name: 'register', account: parts[0], password: parts[1] }
+        : usage('PASSWORD_INVALID', '/register NAME PASSWORD');
+    },
+  },
+  {
+    name: 'logout',
+    example: '/logout',
+    usage: '/logout',
+    help: ['end this login session and continue as a guest'],
+    parse: () => ({ name: 'logout' }),
+  },
+  {
+    name: 'login',
+    example: '/login ada correct-horse',
+    usage: '/login NAME PASSWORD',
+    help: ['log in to your account'],
+    parse: (rest) => {
+      const parts = head(rest);
+      return parts
+        ? { name: 'login', account: parts[0], password: parts[1] }
+        : usage('PASSWORD_INVALID', '/login NAME PASSWORD');
+    },
+  },
+  {
+    name: 'password',
+    example: '/password correct-horse battery-staple',
+    usage: '/password OLD NEW',
+    help: ['change your password (ends every other session of the account)'],
+    parse: (rest) => {
+      const parts = head(rest);
+      return parts
+        ? { name: 'password', old: parts[0], new: parts[1] }
+        : usage('PASSWORD_INVALID', '/password OLD NEW');
+    },
   },
   { name: 'help', example: '/help', usage: '/help', help: ['this help'], parse: () => ({ name: 'help' }) },
   { name: 'quit', example: '/quit', usage: '/quit', help: ['disconnect'], parse: () => ({ name: 'quit' }) },
@@ -205,6 +253,7 @@ export function helpLines(): string[] {
   const lines = ['* commands:'];
   for (const c of COMMANDS) {
     c.help.forEach((text, i) => {
+      // At least one space after a usage longer than the column.
       lines.push(`*   ${(i === 0 ? c.usage : '').padEnd(USAGE_WIDTH - 1)} ${text}`);
     });
   }

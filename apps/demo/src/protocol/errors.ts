@@ -24,7 +24,16 @@ export const ERROR_SENTENCES: Readonly<Record<string, string>> = {
   NOT_A_MEMBER: 'That account is not a member of this room.',
   ROOM_EXISTS: 'That room exists already: a private room needs a new name.',
   NO_SUCH_ACCOUNT: 'There is no account with that name.',
-  LOGIN_REQUIRED: 'Log in first: only accounts can do that.',
+  NAME_REGISTERED: 'That name belongs to an account: log in to use it.',
+  ACCOUNT_EXISTS: 'That name is registered already: pick another one, or log in.',
+  PASSWORD_INVALID: 'Passwords are 8–256 characters.',
+  LOGIN_FAILED: 'Wrong name or password.',
+  NOT_LOGGED_IN: 'You are not logged in.',
+  ALREADY_LOGGED_IN: 'You are logged in already: log out first.',
+  LOGIN_REQUIRED: 'This server needs an account: register or log in first.',
+  SESSION_ENDED:
+    'Your login session has ended (logged out elsewhere, password changed or expired): log in again.',
+  BUSY: 'The server is busy: try again in a moment.',
 };
 
 export function humanError(code: string, message: string): string {

@@ -44,5 +44,11 @@ export function eventFrame(e: ChatEvent): EventFrame | undefined {
       return { type: 'dm', from: e.from, to: e.to, text: e.text, ts: e.ts };
     case 'nick':
       return undefined;
+    case 'identity': {
+      const frame: EventFrame = { type: 'account', account: e.account ?? null, nick: e.nick };
+      if (e.token !== undefined) frame.token = e.token;
+      if (e.reason !== undefined) frame.reason = e.reason;
+      return frame;
+    }
   }
 }

@@ -43,12 +43,35 @@ export type ServerFrame =
   | { type: 'rooms'; rooms: { room: string; members: number }[]; ref?: string }
   | { type: 'pong'; ref?: string }
   | { type: 'error'; code: string; message: string; ref?: string; cid?: string }
-  | { type: 'bye'; reason: string };
+  | { type: 'bye'; reason: string }
+  | {
+      type: 'account';
+      /** The account now logged in; null: a guest. */
+      account: string | null;
+      nick: string;
+      /** Bound to the new login session (none for a guest). */
+      token?: string;
+      /** Why this connection is a guest again. */
+      reason?: string;
+      ref?: string;
+    };
 
 /** Frames produced by the chat core's events (the rest answer requests). */
 export type EventFrame = Extract<
   ServerFrame,
-  { type: 'message' | 'joined' | 'history-end' | 'left' | 'join' | 'leave' | 'rename' | 'typing' | 'dm' }
+  {
+    type:
+      | 'message'
+      | 'joined'
+      | 'history-end'
+      | 'left'
+      | 'join'
+      | 'leave'
+      | 'rename'
+      | 'typing'
+      | 'dm'
+      | 'account';
+  }
 >;
 
 export type ClientFrame =
@@ -63,7 +86,12 @@ export type ClientFrame =
   | { type: 'ping'; ref?: string }
   | { type: 'create'; room: string; private?: boolean; ref?: string }
   | { type: 'invite'; room: string; name: string; ref?: string }
-  | { type: 'kick'; room: string; name: string; ref?: string };
+  | { type: 'kick'; room: string; name: string; ref?: string }
+  | { type: 'register'; name: string; password: string; ref?: string }
+  | { type: 'login'; name: string; password: string; ref?: string }
+  | { type: 'login'; token: string; ref?: string }
+  | { type: 'logout'; ref?: string }
+  | { type: 'password'; old: string; new: string; ref?: string };
 
 /** A room as the server names it: `#` stripped, lower case (clients key their state by this). */
 export function normalizeRoom(room: string): string {

@@ -70,6 +70,10 @@ export function renderFrame(f: ServerFrame, view: LineView = {}): string[] {
       return [errorLine(f.code, f.message)];
     case 'bye':
       return [`* ${f.reason}`];
+    case 'account':
+      return f.account !== null
+        ? [`* logged in as ${f.account}`]
+        : [`* ${f.reason ?? 'logged out'}: you are ${f.nick} (a guest)`];
     case 'ack':
     case 'typing':
     case 'pong':

@@ -13,7 +13,7 @@ import {
   unknownCommand,
   welcomeLines,
 } from '../protocol/index.js';
-import type { TokenIssuer } from './auth.js';
+import { type TokenIssuer, tokenFor } from './auth.js';
 
 export interface LinePeer {
   writeLine(line: string): void;
@@ -26,6 +26,8 @@ export interface LineSessionOptions {
   readonly serverName: string;
   /** Issues the token for `/token` (HTTP POST as this nickname); without it `/token` is unknown. */
   readonly tokens?: TokenIssuer;
+  /** The client's address: login attempts are rate limited per address. */
+  readonly address?: string;
 }
 
 /** Lines received but not yet handled before the connection is dropped. */
@@ -236,8 +238,30 @@ export class LineSession {
           w(errorLine(e.code, e.message));
           return;
         }
-        session.takeControl();
-        w(tokenLine(session.nick, this.options.tokens.issue(session.nick, session.id)));
+        {
+          await session.checkLive();
+          session.takeControl();
+          const token = tokenFor(this.core, this.options.tokens, session);
+          if (token === undefined)
+            throw new ChatError('LOGIN_REQUIRED', 'log in first: /login NAME PASSWORD');
+          w(tokenLine(session.nick, token));
+          return;
+        }
+      case 'register':
+        await session.register(cmd.account, cmd.password, this.options.address);
+        await this.joinDefault(session);
+        return;
+      case 'login':
+        await session.login(cmd.account, cmd.password, this.options.address);
+        await this.joinDefault(session);
+        return;
+      case 'logout':
+        await session.logout();
+        if (!this.current || !session.inRoom(this.current)) this.current = session.rooms.at(-1);
+        return;
+      case 'password':
+        await session.changePassword(cmd.old, cmd.new, this.options.address);
+        w('* password changed: every other session of your account has ended');
         return;
       case 'create':
         this.current = await session.create(cmd.room, cmd.private);
@@ -268,6 +292,12 @@ export class LineSession {
     const r = room ?? this.current;
     if (!r) throw new ChatError('NOT_IN_ROOM', 'you are not in a room');
     return r;
+  }
+
+  /** After a login: into the default room when in none (e.g. `--guests off`, where guests join nothing). */
+  private async joinDefault(session: Session): Promise<void> {
+    if (this.current && session.inRoom(this.current)) return;
+    this.current = await session.join(this.core.defaultRoom);
   }
 
   /** Connection gone: close the session now, or as soon as start() has it. */

@@ -1,4 +1,5 @@
 // The browser client: plain DOM, no framework. All user-supplied text goes through textContent.
+import { accountUi } from './account-ui.js';
 import { Outbox, type PendingMessage } from './outbox.js';
 import { type Command, helpEntries, parseLine, unhandledCommand } from '../../protocol/commands.js';
 import { humanError } from '../../protocol/errors.js';
@@ -104,6 +105,8 @@ function roomState(room: string): RoomState {
 function send(frame: ClientFrame): void {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
 }
+
+const account = accountUi(send, (text) => notice(text));
 
 function colour(name: string): string {
   let h = 0;
@@ -231,7 +234,9 @@ function onFrame(f: ServerFrame): void {
       nickBtn.textContent = nick;
       if (f.v !== PROTOCOL_VERSION)
         notice(`server speaks protocol v${f.v}, this page v${PROTOCOL_VERSION}`, 'error');
-      if (wantedNick && wantedNick !== nick) send({ type: 'nick', nick: wantedNick, ref: 'login' });
+      // A tab that was logged in continues its login session; a guest reclaims its nickname.
+      if (account.loggedIn) for (const frame of account.resumeFrames()) send(frame);
+      else if (wantedNick && wantedNick !== nick) send({ type: 'nick', nick: wantedNick, ref: 'login' });
       // Rejoin every room this tab was in, each from its last seen id (resume without gaps).
       for (const [room, state] of saved.rooms) {
         if (room === current) continue;
@@ -253,6 +258,18 @@ function onFrame(f: ServerFrame): void {
       if (f.room === current) joinRoom(DEFAULT_ROOM);
       else send({ type: 'rooms' });
       break;
+    case 'account': {
+      const wasGuest = !account.loggedIn;
+      account.onAccount(f);
+      nick = f.nick;
+      token = f.token ?? '';
+      nickBtn.textContent = nick;
+      for (const line of renderFrame(f)) notice(line);
+      // Under --guests off a guest is in no room: after logging in, (re)join the current one.
+      if (f.account !== null && wasGuest) joinRoom(current);
+      refreshSidebar();
+      break;
+    }
     case 'nick':
       nick = f.nick;
       token = f.token;
@@ -314,6 +331,7 @@ function onFrame(f: ServerFrame): void {
         li.classList.toggle('current', (li as HTMLElement).dataset.room === current);
       break;
     case 'error': {
+      if (account.onError(f)) break;
       if (f.cid !== undefined && typedCids.delete(f.cid)) {
         notice(
           `${humanError(f.code, f.message)} (cid ${f.cid})`,
@@ -460,6 +478,18 @@ function runCommand(cmd: Command): void {
     case 'invite':
     case 'kick':
       send({ type: cmd.name, room: normalizeRoom(cmd.room ?? current), name: cmd.who });
+      return;
+    case 'register':
+      send({ type: 'register', name: cmd.account, password: cmd.password });
+      return;
+    case 'login':
+      send({ type: 'login', name: cmd.account, password: cmd.password });
+      return;
+    case 'logout':
+      send({ type: 'logout' });
+      return;
+    case 'password':
+      send({ type: 'password', old: cmd.old, new: cmd.new });
       return;
     case 'help':
       for (const { usage, text } of helpEntries()) notice(`${usage} — ${text}`);
