@@ -254,9 +254,10 @@ function onFrame(f: ServerFrame): void {
     case 'left':
       saved.rooms.delete(f.room);
       persist();
-      if (f.by !== undefined) notice(`${f.by} removed you from the private room #${f.room}.`, 'error');
       if (f.room === current) joinRoom(DEFAULT_ROOM);
       else send({ type: 'rooms' });
+      // After the switch (which clears the list), so the sentence stays on screen.
+      if (f.by !== undefined) notice(`${f.by} removed you from the private room #${f.room}.`, 'error');
       break;
     case 'account': {
       const wasGuest = !account.loggedIn;
