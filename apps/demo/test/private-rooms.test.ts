@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChatCore, type ChatEvent, type Session } from '../src/chat/index.js';
+import { WsLineTranslator } from '../src/client/ws-lines.js';
+import type { ServerFrame } from '../src/protocol/frames.js';
 import { FileStore } from '../src/store/index.js';
+import { JsonSession } from '../src/transports/json-session.js';
+import { fakeTokens } from './helpers/core.js';
 
 let dir: string;
 let store: FileStore;
@@ -149,5 +153,67 @@ describe('private rooms in the chat core', () => {
     await openCore();
     const later = await account('bob');
     await expect(later.s.join('secret')).rejects.toMatchObject({ code: 'NOT_INVITED' });
+  });
+});
+
+describe('private rooms in the terminal client (its lines over the JSON session)', () => {
+  /** A terminal client wired to a JsonSession on the core: typed lines in, printed lines out. */
+  async function terminal() {
+    const printed: string[] = [];
+    const t = new WsLineTranslator();
+    let session: JsonSession;
+    const deliver = (f: ServerFrame) => {
+      const out = t.output(f);
+      printed.push(...out.lines);
+      for (const frame of out.send ?? []) session.onText(JSON.stringify(frame));
+    };
+    session = new JsonSession(
+      core,
+      { send: (text) => deliver(JSON.parse(text) as ServerFrame), close: () => {} },
+      {
+        transport: 'ws',
+        serverName: 'test',
+        tokens: fakeTokens,
+        maxFrameBytes: 16384,
+        ratePerSecond: 50,
+        burst: 50,
+      },
+    );
+    await session.start();
+    await session.drain();
+    return {
+      printed,
+      type: async (line: string) => {
+        const before = printed.length;
+        const { frames, print } = t.input(line);
+        printed.push(...(print ?? []));
+        for (const f of frames) session.onText(JSON.stringify(f));
+        await session.drain();
+        // Events fanned out after the reply (a kick elsewhere) get a moment to arrive.
+        await new Promise((r) => setTimeout(r, 20));
+        return printed.slice(before);
+      },
+    };
+  }
+
+  it('creates, invites, refuses and kicks with the same lines as netcat', async () => {
+    const alice = await terminal();
+    const bob = await terminal();
+    await alice.type('/register alice password-1');
+    await bob.type('/register bob password-1');
+    expect(await alice.type('/create secret private')).toContainEqual(
+      expect.stringMatching(/^\* you joined private room #secret \(1 here: alice\)$/),
+    );
+    await alice.type('psst');
+    expect(await bob.type('/join secret')).toContainEqual(
+      expect.stringMatching(/^! NOT_INVITED: #secret is a private room/),
+    );
+    expect(await bob.type('/kick alice secret')).toContainEqual(expect.stringMatching(/^! NOT_OWNER: /));
+    expect(await alice.type('/invite bob')).toEqual(['* invited bob to #secret']);
+    expect(bob.printed).toContainEqual(expect.stringMatching(/^\[dm\] <alice> invited you to #secret/));
+    expect(await bob.type('/join secret')).toContain('[secret] <alice> psst');
+    expect(await alice.type('/kick bob')).toContain('* removed bob from #secret');
+    await expect.poll(() => bob.printed).toContain('* alice removed you from #secret');
+    expect(await bob.type('/who secret')).toContainEqual(expect.stringMatching(/^! NOT_INVITED: /));
   });
 });
