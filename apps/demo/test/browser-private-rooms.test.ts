@@ -55,6 +55,8 @@ describeWithPeers(['chromium'], 'private rooms on the web page', () => {
       .poll(() => refused.textContent())
       .toContain('That room is private: its owner has to invite you first.');
     expect(await refused.getAttribute('title')).toMatch(/^NOT_INVITED: /);
+    // The page goes back to the room it was in instead of showing the refused one.
+    expect(await carol.locator('#room-title').textContent()).toBe('#lobby');
     expect(await shown(carol)).not.toContain('only for the invited');
     const anon = await fetch(`${server.urls.http}/api/rooms/secret/messages`);
     expect(anon.status).toBe(401);

@@ -219,11 +219,24 @@ function refreshSidebar(): void {
   send({ type: 'who', room: current });
 }
 
+/** The room the server last confirmed we are in and see: where a refused join goes back to. */
+let confirmed = DEFAULT_ROOM;
+/** Refs of joins and creates carry the room, so a refusal can undo the switch to it. */
+const JOIN_REF = 'join:';
+
 function joinRoom(room: string, after?: string): void {
   const r = roomState(room);
   showRoom(room);
   const from = after ?? r.lastId;
-  send(from ? { type: 'join', room, after: from } : { type: 'join', room });
+  const ref = `${JOIN_REF}${room}`;
+  send(from ? { type: 'join', room, after: from, ref } : { type: 'join', room, ref });
+}
+
+/** A join or create was refused (private room, bad name, limits): back to the last room we had. */
+function joinRefused(room: string): void {
+  saved.rooms.delete(room);
+  persist();
+  if (room === current) showRoom(confirmed === room ? DEFAULT_ROOM : confirmed);
 }
 
 function onFrame(f: ServerFrame): void {
@@ -281,6 +294,7 @@ function onFrame(f: ServerFrame): void {
       addMessage(f);
       break;
     case 'joined':
+      if (f.room === current) confirmed = f.room;
       if (f.room === current) roomTitle.textContent = `${f.private ? '🔒 ' : ''}#${f.room}`;
       if (f.room === current)
         renderList(
@@ -333,6 +347,7 @@ function onFrame(f: ServerFrame): void {
       break;
     case 'error': {
       if (account.onError(f)) break;
+      if (f.ref?.startsWith(JOIN_REF)) joinRefused(f.ref.slice(JOIN_REF.length));
       if (f.cid !== undefined && typedCids.delete(f.cid)) {
         notice(
           `${humanError(f.code, f.message)} (cid ${f.cid})`,
@@ -473,7 +488,8 @@ function runCommand(cmd: Command): void {
     case 'create': {
       const room = normalizeRoom(cmd.room);
       showRoom(room);
-      send(cmd.private ? { type: 'create', room, private: true } : { type: 'create', room });
+      const ref = `${JOIN_REF}${room}`;
+      send(cmd.private ? { type: 'create', room, private: true, ref } : { type: 'create', room, ref });
       return;
     }
     case 'invite':
