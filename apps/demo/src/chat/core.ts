@@ -463,6 +463,8 @@ export class Session {
   private readonly memberships = new Map<string, Membership>();
   private unsubscribeDirect: Unsubscribe;
   private loginState: LoginSession | undefined;
+  /** A password change of this connection is running: the end of its old session is expected. */
+  private renewing = false;
   private closed = false;
   /** The one close in progress: every caller waits for the same leave/release work. */
   private closing: Promise<void> | undefined;
@@ -569,8 +571,15 @@ export class Session {
     this.assertOpen();
     const login = this.loginState;
     if (!login) throw new ChatError('NOT_LOGGED_IN', 'you are not logged in');
-    await this.core.identity.logout(login.id);
-    if (this.loginState === login) await this.becomeGuest('logged out');
+    // Cleared first: the "session ended" notice of this very logout is not handled a second time.
+    this.loginState = undefined;
+    try {
+      await this.core.identity.logout(login.id);
+    } catch (err) {
+      this.loginState ??= login;
+      throw err;
+    }
+    await this.becomeGuest('logged out');
   }
 
   /** New password: every session of the account ends; this connection continues in a new one. */
@@ -578,7 +587,14 @@ export class Session {
     await this.checkLive();
     const login = this.loginState;
     if (!login) throw new ChatError('NOT_LOGGED_IN', 'log in first: /login NAME PASSWORD');
-    const result = await this.core.identity.changePassword(login.account, oldPassword, newPassword, address);
+    // This connection's own session ends with the others; it continues in the new one.
+    this.renewing = true;
+    let result: LoginResult;
+    try {
+      result = await this.core.identity.changePassword(login.account, oldPassword, newPassword, address);
+    } finally {
+      this.renewing = false;
+    }
     this.loginState = result.session;
     this.sink({ type: 'identity', nick: this.currentNick, account: result.account, token: result.token });
     return result;
@@ -586,7 +602,7 @@ export class Session {
 
   /** @internal The login session ended elsewhere: continue as a guest. */
   loginEnded(): void {
-    if (this.closed || !this.loginState) return;
+    if (this.closed || !this.loginState || this.renewing) return;
     void this.becomeGuest('your login session has ended').catch(() => {});
   }
 
