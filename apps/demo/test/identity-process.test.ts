@@ -14,7 +14,9 @@ const clients: { close(): Promise<void> }[] = [];
 let redis: RedisInstance | undefined;
 
 async function node(args: string[] = []): Promise<RunningServer> {
-  const s = await startServer({ args: ['--guests', 'on', '--admin-token', ADMIN, '--rate', '50', '--burst', '50', ...args] });
+  const s = await startServer({
+    args: ['--guests', 'on', '--admin-token', ADMIN, '--rate', '50', '--burst', '50', ...args],
+  });
   running.push(s);
   return s;
 }
@@ -149,7 +151,10 @@ describe('accounts through the server process (file store)', () => {
     expect((await post(s, undefined, 'anonymous')).status).toBe(401);
     const history = await fetch(`${s.urls.http}/api/rooms/lobby/messages`);
     expect(history.status).toBe(200);
-    const out = await fetch(`${s.urls.http}/api/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const out = await fetch(`${s.urls.http}/api/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(out.status).toBe(204);
     const after = await post(s, token, 'after logout');
     expect(after.status).toBe(401);
