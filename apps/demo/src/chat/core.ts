@@ -15,7 +15,13 @@ import {
 } from '../store/types.js';
 import type { LoginSession } from '../store/accounts.js';
 import { ChatError } from './errors.js';
-import { GUEST_PREFIX, Identity, type IdentityOptions, type LoginResult } from './identity.js';
+import {
+  checkAccountName,
+  GUEST_PREFIX,
+  Identity,
+  type IdentityOptions,
+  type LoginResult,
+} from './identity.js';
 import { JoinBucket } from './join-bucket.js';
 import { type Clock, LruMap, TokenBucket } from './limits.js';
 import { type RoomPage, RoomRegistry } from './rooms.js';
@@ -527,6 +533,7 @@ export class Session {
   async register(name: string, password: string, address?: string): Promise<LoginResult> {
     this.assertOpen();
     if (this.loginState) throw alreadyLoggedIn(this.loginState.account);
+    checkAccountName(name); // before the claim: no store key for a name that can never be an account
     this.takeControl();
     const store = this.core.store;
     // Holding the name while registering: a guest cannot take it meanwhile (open guests).
