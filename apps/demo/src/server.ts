@@ -79,12 +79,12 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
     store instanceof RedisStore ? await store.sharedSecret('token-hmac', generateSecret) : undefined,
   );
   const core = new ChatCore(store, {
+    defaultRoom: DEFAULT_ROOM,
     identity: {
       guests: config.guests,
       sessionTtlMs: config.sessionTtlSeconds * 1000,
       tokens: { sign: tokens.sign!, open: tokens.open! },
     },
-    defaultRoom: DEFAULT_ROOM,
     onStoreError,
     historyOnJoin: config.history,
     maxMessageLength: config.maxMessageLength,

@@ -47,10 +47,10 @@ describeWithPeers(['chromium'], 'the web page as a new user meets it', () => {
   it('runs every command of the shared table, and refuses bad ones like netcat does', async () => {
     const bob = await TcpTestClient.open(server.port('tcp'), 'bob'); // for `/msg bob hi`
     const errors = page.locator('#messages li.error');
-    // All but those that change the page's identity or connection (tested elsewhere, the account
-    // commands in browser-accounts.test.ts).
-    const identity = new Set(['quit', 'nick', 'register', 'login', 'logout', 'password']);
-    for (const c of COMMANDS.filter((c) => !identity.has(c.name))) await type(c.example);
+    // All but those that change the page's identity or connection, or need an account (tested in
+    // browser-private-rooms and the accounts tests).
+    const elsewhere = ['quit', 'nick', 'register', 'login', 'logout', 'password', 'create', 'invite', 'kick'];
+    for (const c of COMMANDS.filter((c) => !elsewhere.includes(c.name))) await type(c.example);
     await expect.poll(() => page.locator('#messages').textContent()).toMatch(/ack c-1 \d+-\d+/);
     await expect.poll(() => page.locator('#messages').textContent()).toMatch(/token for guest\d+: /);
     await expect

@@ -115,10 +115,11 @@ describe('one command table for the server, the terminal client and the web page
       expect(frames.length > 0 || (print?.length ?? 0) > 0 || quit === true, c.example).toBe(true);
       for (const f of frames) {
         const replies = await server.send(f);
-        expect(
-          replies.filter((r) => r.type === 'error'),
-          `${c.example} → ${JSON.stringify(f)}`,
-        ).toEqual([]);
+        // The server understood the frame (it may still refuse what it asks: a guest's private room).
+        const frameErrors = replies.filter(
+          (r) => r.type === 'error' && ['UNKNOWN_TYPE', 'BAD_FRAME', 'BAD_JSON'].includes(r.code as string),
+        );
+        expect(frameErrors, `${c.example} → ${JSON.stringify(f)}`).toEqual([]);
         for (const r of replies) t.output(r as never);
       }
     }

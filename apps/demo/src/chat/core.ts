@@ -14,6 +14,7 @@ import {
   type Unsubscribe,
 } from '../store/types.js';
 import type { LoginSession } from '../store/accounts.js';
+import { isMember } from '../store/room-acl.js';
 import { ChatError } from './errors.js';
 import {
   checkAccountName,
@@ -22,6 +23,7 @@ import {
   type IdentityOptions,
   type LoginResult,
 } from './identity.js';
+import { assertMayUse, createPrivate, invite, kick, notInvited, roomAcl } from './private-rooms.js';
 import { JoinBucket } from './join-bucket.js';
 import { type Clock, LruMap, TokenBucket } from './limits.js';
 import { type RoomPage, RoomRegistry } from './rooms.js';
@@ -36,6 +38,8 @@ export type ChatEvent =
       /** At most `maxMembersListed` nicknames; `count` is the real size. */
       readonly members: string[];
       readonly count: number;
+      /** Set for a private room. */
+      readonly private?: boolean;
     }
   | {
       readonly type: 'history-end';
@@ -43,7 +47,8 @@ export type ChatEvent =
       readonly count: number;
       readonly truncated: boolean;
     }
-  | { readonly type: 'left'; readonly room: string }
+  /** `by`: the owner of the private room who removed this connection's account from it. */
+  | { readonly type: 'left'; readonly room: string; readonly by?: string }
   | { readonly type: 'join' | 'leave'; readonly room: string; readonly nick: string; readonly ts: number }
   | {
       readonly type: 'rename';
@@ -155,6 +160,8 @@ interface Membership {
   /** Live events that arrived while history was being replayed; null once live. */
   buffer: RoomEvent[] | null;
   lastTyping: number;
+  /** A private room: posting re-checks the ACL (a kick on another node may not have arrived). */
+  private: boolean;
 }
 
 /**
@@ -240,8 +247,8 @@ export class ChatCore {
    * The principal room ACLs are keyed by: the account a connection is logged in as, undefined for
    * guests. The one place that answers "who is this" for authorisation.
    */
-  principal(session: Session): string | undefined {
-    return session.account;
+  principal(who: { readonly account?: string | undefined }): string | undefined {
+    return who.account;
   }
 
   /** A fresh guest nickname: `guest-12345` (guests on/off) or `guest12345` (open, as before accounts). */
@@ -304,9 +311,12 @@ export class ChatCore {
   }
 
   /** One page of the room list ordered by name; `limit` is clamped to 1..1000. */
-  roomPage(options: { after?: string; limit?: number } = {}): Promise<RoomPage> {
+  async roomPage(options: { after?: string; limit?: number; principal?: string } = {}): Promise<RoomPage> {
     const limit = Math.min(Math.max(Math.trunc(options.limit ?? 100), 1), 1000);
-    return this.roomRegistry.page(options.after, limit);
+    const page = await this.roomRegistry.page(options.after, limit);
+    // Private rooms the caller is not in are left out (a page may come out shorter; `next` stays).
+    const rooms = await this.visibleRooms(page.rooms, options.principal);
+    return rooms === page.rooms ? page : { ...page, rooms };
   }
 
   /** @internal */
@@ -354,17 +364,28 @@ export class ChatCore {
     this.sessions.delete(session);
   }
 
-  async rooms(): Promise<RoomCount[]> {
+  /** The room list; private rooms only for their members (`principal`, see {@link principal}). */
+  async rooms(principal?: string): Promise<RoomCount[]> {
     try {
-      return await this.store.rooms();
+      return await this.visibleRooms(await this.store.rooms(), principal);
     } catch (err) {
       throw this.clientError(err, 'rooms');
     }
   }
 
-  async history(room: string, after: string | undefined, limit: number) {
+  private async visibleRooms<T extends { room: string }>(
+    list: T[],
+    principal: string | undefined,
+  ): Promise<T[]> {
+    const acls = await this.store.acls.getMany(list.map((r) => r.room));
+    return acls.size === 0 ? list : list.filter((r) => isMember(acls.get(r.room), principal));
+  }
+
+  /** A room's messages (HTTP API); a private room's only for a member (`principal`). */
+  async history(room: string, after: string | undefined, limit: number, principal?: string) {
     const name = checkRoom(room);
     if (after !== undefined && !isMessageId(after)) throw new ChatError('BAD_ID', 'after must be an id');
+    await assertMayUse(this, name, principal);
     try {
       return await this.store.read(name, { after, limit: Math.min(Math.max(limit, 0), this.maxReplay) });
     } catch (err) {
@@ -411,6 +432,7 @@ export class ChatCore {
         throw new ChatError('RATE_LIMITED', 'slow down: too many messages');
       }
     }
+    await assertMayUse(this, name, this.principal(client));
     await this.roomRegistry.admit(name);
     this.metrics?.messageIn(transport);
     return storeAppend(this, name, nick, stored, cid);
@@ -624,6 +646,8 @@ export class Session {
   private async becomeGuest(reason: string): Promise<void> {
     this.loginState = undefined;
     if (this.closed) return;
+    // Private rooms are for accounts: a connection that is no longer one is out of them.
+    await this.leavePrivateRooms();
     const store = this.core.store;
     this.unsubscribeDirect();
     this.unsubscribeDirect = () => {};
@@ -744,8 +768,9 @@ export class Session {
         throw new ChatError('TOO_MANY_ROOMS', `at most ${this.core.maxRoomsPerSession} rooms per connection`);
       }
       this.takeJoinToken();
+      const acl = await assertMayUse(this.core, name, this.core.principal(this));
       await this.core.roomRegistry.admit(name);
-      membership = { unsubscribe: () => {}, buffer: [], lastTyping: 0 };
+      membership = { unsubscribe: () => {}, buffer: [], lastTyping: 0, private: acl !== undefined };
       const m = membership;
       m.unsubscribe = store.subscribe(name, (event) => this.onRoomEvent(name, m, event));
       this.memberships.set(name, m);
@@ -765,7 +790,7 @@ export class Session {
       const count = await this.core.memberCount(name);
       const members = count <= this.core.maxMembersListed ? await store.members(name) : [this.currentNick];
       this.assertOpen();
-      this.sink({ type: 'joined', room: name, members, count });
+      this.sink({ type: 'joined', room: name, members, count, ...(m.private ? { private: true } : {}) });
       const limit = after === undefined ? this.core.historyOnJoin : this.core.maxReplay;
       const { messages, truncated } = await store.read(name, { after, limit });
       this.assertOpen();
@@ -828,9 +853,11 @@ export class Session {
   async say(room: string, text: string, cid?: string): Promise<StoredMessage> {
     await this.checkLive();
     const name = checkRoom(room);
-    if (!this.memberships.has(name)) throw new ChatError('NOT_IN_ROOM', `you are not in #${name}`);
+    const membership = this.memberships.get(name);
+    if (!membership) throw new ChatError('NOT_IN_ROOM', `you are not in #${name}`);
     const stored = checkText(text, this.core.maxMessageLength);
     if (cid !== undefined) checkCid(cid);
+    if (membership.private) await this.assertStillMember(name, membership);
     this.takeToken();
     this.core.roomRegistry.touch(name);
     this.core.metrics?.messageIn(this.transport);
@@ -875,7 +902,65 @@ export class Session {
 
   async who(room: string): Promise<string[]> {
     await this.checkLive();
-    return this.core.store.members(checkRoom(room));
+    const name = checkRoom(room);
+    await assertMayUse(this.core, name, this.core.principal(this));
+    return this.core.store.members(name);
+  }
+
+  /**
+   * `/create ROOM [private]`: a public room is simply joined; a private one is created (new
+   * rooms only, logged-in accounts only) with this account as owner and only member, then joined.
+   */
+  async create(room: string, isPrivate: boolean): Promise<string> {
+    await this.checkLive();
+    if (isPrivate) await createPrivate(this.core, room, this.core.principal(this));
+    return this.join(room);
+  }
+
+  /** `/invite NAME`: the owner of a private room adds an account to it; resolves with its name. */
+  async invite(room: string, name: string): Promise<string> {
+    await this.checkLive();
+    this.takeToken(); // each one is a store write: it costs like a message
+    const account = await invite(this.core, room, this.core.principal(this), name);
+    // Best effort: the account hears of it if it is online anywhere.
+    await this.core.store
+      .sendDirect({
+        kind: 'dm',
+        from: this.currentNick,
+        to: account,
+        address: accountAddress(account),
+        text: `invited you to #${checkRoom(room)} (/join ${checkRoom(room)})`,
+        ts: Date.now(),
+      })
+      .catch(() => false);
+    return account;
+  }
+
+  /** `/kick NAME`: the owner removes an account from a private room; its connections leave it. */
+  async kick(room: string, name: string): Promise<string> {
+    await this.checkLive();
+    this.takeToken();
+    return kick(this.core, room, this.core.principal(this), this.currentNick, name);
+  }
+
+  /** A kicked member whose kick event has not arrived (yet): leave now instead of posting. */
+  private async assertStillMember(room: string, membership: Membership): Promise<void> {
+    const acl = await roomAcl(this.core, room);
+    if (isMember(acl, this.core.principal(this))) return;
+    if (this.memberships.get(room) === membership) {
+      await this.dropMembership(room, membership).catch(() => {});
+      this.sink({ type: 'left', room });
+    }
+    throw notInvited(room);
+  }
+
+  /** Leave every private room (the principal changed: logout, session ended). */
+  private async leavePrivateRooms(): Promise<void> {
+    for (const [room, membership] of [...this.memberships]) {
+      if (!membership.private) continue;
+      await this.dropMembership(room, membership).catch(() => {});
+      this.sink({ type: 'left', room });
+    }
   }
 
   /**
@@ -940,6 +1025,15 @@ export class Session {
       case 'rename':
         this.sink({ type: 'rename', room: event.room, from: event.from, to: event.to, ts: event.ts });
         break;
+      case 'kick': {
+        if (this.core.principal(this)?.toLowerCase() !== event.principal) break;
+        const membership = this.memberships.get(event.room);
+        if (!membership) break;
+        void this.dropMembership(event.room, membership)
+          .catch(() => {})
+          .then(() => this.sink({ type: 'left', room: event.room, by: event.by }));
+        break;
+      }
       default:
         this.sink({ type: event.kind, room: event.room, nick: event.nick, ts: event.ts });
     }

@@ -27,7 +27,14 @@ export type ChatErrorCode =
   | 'LOGIN_REQUIRED'
   | 'SESSION_ENDED'
   | 'BUSY'
-  | 'UNAUTHORIZED';
+  | 'UNAUTHORIZED'
+  // Private rooms:
+  | 'NOT_INVITED'
+  | 'NOT_OWNER'
+  | 'NOT_PRIVATE'
+  | 'NOT_A_MEMBER'
+  | 'ROOM_EXISTS'
+  | 'NO_SUCH_ACCOUNT';
 
 export class ChatError extends Error {
   readonly code: ChatErrorCode;

@@ -129,6 +129,20 @@ export class WsLineTranslator {
               : errorLine('NOT_CONNECTED', 'no token yet: wait for the connection'),
           ],
         };
+      case 'create':
+        return {
+          frames: [
+            cmd.private
+              ? { type: 'create', room: normalizeRoom(cmd.room), private: true }
+              : { type: 'create', room: normalizeRoom(cmd.room) },
+          ],
+        };
+      case 'invite':
+      case 'kick': {
+        const room = normalizeRoom(cmd.room ?? this.current ?? '');
+        if (!room) return { frames: [], print: [errorLine('NOT_IN_ROOM', 'you are not in a room')] };
+        return { frames: [{ type: cmd.name, room, name: cmd.who }] };
+      }
       case 'register':
         return { frames: [{ type: 'register', name: cmd.account, password: cmd.password }] };
       case 'login':

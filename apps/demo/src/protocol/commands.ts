@@ -14,6 +14,9 @@ export type Command =
   | { readonly name: 'cid'; readonly cid: string; readonly text: string }
   | { readonly name: 'ids'; readonly on: boolean }
   | { readonly name: 'token' }
+  | { readonly name: 'create'; readonly room: string; readonly private: boolean }
+  | { readonly name: 'invite'; readonly who: string; readonly room?: string }
+  | { readonly name: 'kick'; readonly who: string; readonly room?: string }
   | { readonly name: 'register'; readonly account: string; readonly password: string }
   | { readonly name: 'login'; readonly account: string; readonly password: string }
   | { readonly name: 'logout' }
@@ -146,6 +149,32 @@ export const COMMANDS: readonly CommandSpec[] = [
     parse: () => ({ name: 'token' }),
   },
   {
+    name: 'create',
+    example: '/create secret private',
+    usage: '/create ROOM [private]',
+    help: ['create a room and join it; private: only accounts you /invite may read, list or post'],
+    parse: (rest) => {
+      const [room, flag, extra] = rest.split(/\s+/);
+      if (!room || extra !== undefined || (flag !== undefined && flag.toLowerCase() !== 'private'))
+        return usage('ROOM_INVALID', '/create ROOM [private]');
+      return { name: 'create', room, private: flag !== undefined };
+    },
+  },
+  {
+    name: 'invite',
+    example: '/invite bob',
+    usage: '/invite NAME [ROOM]',
+    help: ['let an account into your private room (the current one without ROOM)'],
+    parse: (rest) => memberCommand('invite', rest),
+  },
+  {
+    name: 'kick',
+    example: '/kick bob',
+    usage: '/kick NAME [ROOM]',
+    help: ['remove an account from your private room; its connections leave it'],
+    parse: (rest) => memberCommand('kick', rest),
+  },
+  {
     name: 'register',
     example: '/register ada correct-horse',
     usage: '/register NAME PASSWORD',
@@ -192,6 +221,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'quit', example: '/quit', usage: '/quit', help: ['disconnect'], parse: () => ({ name: 'quit' }) },
 ];
 
+function memberCommand(name: 'invite' | 'kick', rest: string): Command | ParseError {
+  const [who, room, extra] = rest.split(/\s+/);
+  if (!who || extra !== undefined) return usage('NICK_INVALID', `/${name} NAME [ROOM]`);
+  return room === undefined ? { name, who } : { name, who, room };
+}
+
 const BY_NAME = new Map(COMMANDS.map((c) => [`/${c.name}`, c]));
 
 /** One typed line (without its terminator) as a message, a command, or a refusal. */
@@ -211,7 +246,7 @@ export function unknownCommand(word: string): ParseError {
   return { code: 'UNKNOWN_COMMAND', message: `${word.slice(0, 32)} (try /help)` };
 }
 
-const USAGE_WIDTH = 17;
+const USAGE_WIDTH = 24;
 
 /** The help text, one entry per line, formatted for a terminal (`* ` prefix like every notice). */
 export function helpLines(): string[] {

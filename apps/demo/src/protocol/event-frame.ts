@@ -26,11 +26,13 @@ export function eventFrame(e: ChatEvent): EventFrame | undefined {
     case 'message':
       return wireMessage(e.message, e.replay);
     case 'joined':
-      return { type: 'joined', room: e.room, members: e.members, count: e.count };
+      return e.private
+        ? { type: 'joined', room: e.room, members: e.members, count: e.count, private: true }
+        : { type: 'joined', room: e.room, members: e.members, count: e.count };
     case 'history-end':
       return { type: 'history-end', room: e.room, count: e.count, truncated: e.truncated };
     case 'left':
-      return { type: 'left', room: e.room };
+      return e.by === undefined ? { type: 'left', room: e.room } : { type: 'left', room: e.room, by: e.by };
     case 'join':
     case 'leave':
       return { type: e.type, room: e.room, nick: e.nick, ts: e.ts };

@@ -27,9 +27,12 @@ export type ServerFrame =
       limits: { maxMessageLength: number; maxFrameBytes: number; ratePerSecond: number; burst: number };
     }
   | { type: 'nick'; nick: string; token: string; ref?: string }
-  | { type: 'joined'; room: string; members: string[]; count: number; ref?: string }
+  | { type: 'joined'; room: string; members: string[]; count: number; private?: boolean; ref?: string }
   | { type: 'history-end'; room: string; count: number; truncated: boolean }
-  | { type: 'left'; room: string; ref?: string }
+  /** `by`: the private room's owner removed you. */
+  | { type: 'left'; room: string; by?: string; ref?: string }
+  | { type: 'invited'; room: string; name: string; ref?: string }
+  | { type: 'kicked'; room: string; name: string; ref?: string }
   | WireMessage
   | { type: 'ack'; ref?: string; cid?: string; id?: string; room?: string; ts: number }
   | { type: 'join' | 'leave'; room: string; nick: string; ts: number }
@@ -81,6 +84,9 @@ export type ClientFrame =
   | { type: 'who'; room: string; ref?: string }
   | { type: 'rooms'; ref?: string }
   | { type: 'ping'; ref?: string }
+  | { type: 'create'; room: string; private?: boolean; ref?: string }
+  | { type: 'invite'; room: string; name: string; ref?: string }
+  | { type: 'kick'; room: string; name: string; ref?: string }
   | { type: 'register'; name: string; password: string; ref?: string }
   | { type: 'login'; name: string; password: string; ref?: string }
   | { type: 'login'; token: string; ref?: string }

@@ -44,12 +44,16 @@ export function renderFrame(f: ServerFrame, view: LineView = {}): string[] {
       return [`${view.showIds ? `@${f.id} ` : ''}[${f.room}] <${f.nick}> ${f.text}`];
     case 'joined':
       return [
-        `* you joined #${f.room} (${f.count} here${f.members.length === f.count ? `: ${f.members.join(', ')}` : ''})`,
+        `* you joined ${f.private ? 'private room ' : ''}#${f.room} (${f.count} here${f.members.length === f.count ? `: ${f.members.join(', ')}` : ''})`,
       ];
     case 'history-end':
       return f.truncated ? [`* (older messages in #${f.room} skipped)`] : [];
     case 'left':
-      return [`* you left #${f.room}`];
+      return [f.by === undefined ? `* you left #${f.room}` : `* ${f.by} removed you from #${f.room}`];
+    case 'invited':
+      return [`* invited ${f.name} to #${f.room}`];
+    case 'kicked':
+      return [`* removed ${f.name} from #${f.room}`];
     case 'join':
       return f.nick === view.self ? [] : [`* ${f.nick} joined #${f.room}`];
     case 'leave':

@@ -47,3 +47,21 @@ export class StoreLimitError extends Error {
     this.name = 'StoreLimitError';
   }
 }
+
+/** A private room limit (`maxPrivateRooms`, `maxMembers`) is reached: nothing was changed. */
+export class RoomAclLimitError extends Error {
+  readonly code = 'ERR_STORE_ACL_LIMIT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RoomAclLimitError';
+  }
+}
+
+/** `<dataDir>/rooms.json` cannot be read: the server does not start rather than open private rooms to all. */
+export class RoomAclFileError extends Error {
+  readonly code = 'ERR_ROOM_ACL_FILE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RoomAclFileError';
+  }
+}

@@ -44,6 +44,18 @@ export class RedisKeys {
   direct(nick: string): string {
     return `${this.prefix}dm:${nick.toLowerCase()}`;
   }
+  /** A private room's ACL: a hash of `owner` and `created`; no expiry. */
+  acl(room: string): string {
+    return `${this.prefix}{${room}}:acl`;
+  }
+  /** A private room's members: a set of lower-cased principals; no expiry. */
+  aclMembers(room: string): string {
+    return `${this.prefix}{${room}}:acl-members`;
+  }
+  /** Names of all private rooms (a set), for the limit and the room list. */
+  privateRooms(): string {
+    return `${this.prefix}private-rooms`;
+  }
   /** A value every node must agree on (e.g. the token signing secret). */
   secret(name: string): string {
     return `${this.prefix}secret:${name}`;

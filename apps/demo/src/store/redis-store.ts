@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ErrorReply } from 'redis';
-import type { AccountLimits } from './accounts.js';
-import { RedisAccounts } from './redis-accounts.js';
 import { DEFAULT_ROOM } from '../protocol/frames.js';
 import { StoreClosedError } from './errors.js';
+import type { AccountLimits } from './accounts.js';
+import { RedisAccounts } from './redis-accounts.js';
+import { RedisAcl } from './redis-acl.js';
+import type { RoomAclLimits } from './room-acl.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisLink, type Reply, redact } from './redis-link.js';
 import { RedisPresence } from './redis-presence.js';
@@ -63,10 +65,12 @@ export interface RedisStoreOptions {
   readonly maxPendingAppends?: number;
   /** How long the first connection may take before open() fails. @default 10000 */
   readonly connectTimeoutMs?: number;
-  /** Accounts and sessions kept at most (see AccountLimits). */
-  readonly accountLimits?: AccountLimits;
   /** The room the room list always includes (the chat's default room). @default 'lobby' */
   readonly defaultRoom?: string;
+  /** Accounts and sessions kept at most (see AccountLimits). */
+  readonly accountLimits?: AccountLimits;
+  /** Private rooms and members kept at most (see RoomAclLimits). */
+  readonly aclLimits?: RoomAclLimits;
   /** Notes about connection trouble and recovery (rate limited). */
   readonly onWarning?: (message: string) => void;
 }
@@ -112,6 +116,8 @@ export class RedisStore implements ChatStore {
   private readonly subs = new Map<string, RoomSubs>();
   private readonly direct = new Map<string, Set<(event: DirectEvent) => void>>();
   readonly accounts: RedisAccounts;
+  /** Private rooms (keys without expiry). */
+  readonly acls: RedisAcl;
   private readonly maxLen: string;
   private readonly retention: string;
   private readonly dedupTtl: string;
@@ -160,6 +166,7 @@ export class RedisStore implements ChatStore {
       onMessage: (m) => this.emit(m.room, { kind: 'message', message: m }),
       onWarning: this.onWarning,
     });
+    this.acls = new RedisAcl({ ...options.aclLimits, keys: this.keys, link: this.cmd, waitMs: this.waitMs });
     this.accounts = new RedisAccounts({
       ...options.accountLimits,
       keys: this.keys,

@@ -1,4 +1,5 @@
 import type { AccountStore } from './accounts.js';
+import type { RoomAclStore } from './room-acl.js';
 
 /**
  * The one storage interface the chat core talks to. Two implementations: the default in-process
@@ -29,7 +30,15 @@ export type RoomEvent =
       readonly to: string;
       readonly ts: number;
     }
-  | { readonly kind: 'typing'; readonly room: string; readonly nick: string; readonly ts: number };
+  | { readonly kind: 'typing'; readonly room: string; readonly nick: string; readonly ts: number }
+  /** A private room's owner removed `principal`: its connections on every node leave the room. */
+  | {
+      readonly kind: 'kick';
+      readonly room: string;
+      readonly principal: string;
+      readonly by: string;
+      readonly ts: number;
+    };
 
 /**
  * A direct message, routed to every connection subscribed to its address on any node. The chat
@@ -122,6 +131,8 @@ export interface ChatStore {
 
   /** Accounts and login sessions (identity), shared like everything else in the store. */
   readonly accounts: AccountStore;
+  /** Private rooms and their members, shared like everything else in the store. */
+  readonly acls: RoomAclStore;
 
   /** Presence: record that `nick` is (or is no longer) in `room`. */
   addMember(room: string, nick: string): Promise<void>;

@@ -24,6 +24,12 @@ const STATUS: Record<string, number> = {
   NICK_TAKEN: 409,
   BUSY: 503,
   FORBIDDEN: 403,
+  NOT_INVITED: 403,
+  NOT_OWNER: 403,
+  NOT_PRIVATE: 400,
+  NOT_A_MEMBER: 404,
+  NO_SUCH_ACCOUNT: 404,
+  ROOM_EXISTS: 409,
 };
 
 /** Options of the HTTP API's access rules. */
@@ -116,9 +122,13 @@ export function mountHttpApi(
       chatError(core.clientError(err, 'auth'));
     }
   };
-  /** Reads need a live token unless public reads are on. */
-  const reader = async (ctx: Context): Promise<void> => {
-    if (!publicReads) await who(ctx);
+  /**
+   * Reads need a live token unless public reads are on; a token sent anyway is checked, and its
+   * account is the principal that private rooms are matched against.
+   */
+  const reader = async (ctx: Context): Promise<TokenIdentity | undefined> => {
+    if (!publicReads || bearer(ctx) !== undefined) return who(ctx);
+    return undefined;
   };
   const accountReply = (r: { account: string; token: string | undefined; session: { expires: number } }) => ({
     account: r.account,
@@ -210,16 +220,17 @@ export function mountHttpApi(
     }),
   );
   server.get('/api/rooms', async (ctx) => {
-    await reader(ctx);
+    const id = await reader(ctx);
     const page = roomPageQuery(ctx.searchParams);
     if (!page) {
       metrics.rejectedInput('http', 'bad_limit');
       throw new HttpError(400, 'limit must be an integer 1-1000, after a room name', { code: 'BAD_LIMIT' });
     }
-    return core.roomPage(page);
+    const principal = id === undefined ? undefined : core.principal(id);
+    return core.roomPage(principal === undefined ? page : { ...page, principal });
   });
   server.get('/api/rooms/:room/messages', async (ctx) => {
-    await reader(ctx);
+    const id = await reader(ctx);
     const q = ctx.searchParams;
     const after = q.get('after') ?? undefined;
     const limitRaw = q.get('limit');
@@ -230,10 +241,21 @@ export function mountHttpApi(
     }
     try {
       const room = ctx.params.room;
-      const { messages, truncated } = await core.history(room, after === '' ? undefined : after, limit);
+      const principal = id === undefined ? undefined : core.principal(id);
+      const { messages, truncated } = await core.history(
+        room,
+        after === '' ? undefined : after,
+        limit,
+        principal,
+      );
       return { room: room.toLowerCase(), messages, truncated };
     } catch (err) {
-      metrics.rejectedInput('http', 'bad_request');
+      if (err instanceof ChatError && err.code === 'NOT_INVITED') {
+        metrics.rejectedInput('http', 'not_invited');
+        // No token: say what is missing (401); a token of a non-member: refused (403).
+        if (id === undefined)
+          throw unauthorized(`${err.message}; send a member's session token`, 'NOT_INVITED');
+      } else metrics.rejectedInput('http', 'bad_request');
       chatError(err);
     }
   });

@@ -135,7 +135,14 @@ export class JsonSession {
       }
       case 'joined':
         // Sent by the join handler so it can carry the ref.
-        this.out({ type: 'joined', room: e.room, members: e.members, count: e.count, ...this.joinRef });
+        this.out({
+          type: 'joined',
+          room: e.room,
+          members: e.members,
+          count: e.count,
+          ...(e.private ? { private: true } : {}),
+          ...this.joinRef,
+        });
         return;
       default: {
         const frame = eventFrame(e);
@@ -336,8 +343,31 @@ export class JsonSession {
           return;
         }
         case 'rooms':
-          this.out({ type: 'rooms', rooms: await this.core.rooms(), ...refPart });
+          this.out({ type: 'rooms', rooms: await this.core.rooms(this.core.principal(session)), ...refPart });
           return;
+        case 'create': {
+          if (f.private !== undefined && typeof f.private !== 'boolean')
+            throw new FrameError('field "private" must be a boolean');
+          this.joinRef = refPart;
+          try {
+            await session.create(str('room'), f.private === true);
+          } finally {
+            this.joinRef = {};
+          }
+          return;
+        }
+        case 'invite': {
+          const room = str('room');
+          const name = await session.invite(room, str('name'));
+          this.out({ type: 'invited', room: room.toLowerCase().replace(/^#/, ''), name, ...refPart });
+          return;
+        }
+        case 'kick': {
+          const room = str('room');
+          const name = await session.kick(room, str('name'));
+          this.out({ type: 'kicked', room: room.toLowerCase().replace(/^#/, ''), name, ...refPart });
+          return;
+        }
         case 'ping':
           this.out({ type: 'pong', ...refPart });
           return;

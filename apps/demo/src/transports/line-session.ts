@@ -5,6 +5,7 @@ import {
   errorLine,
   eventFrame,
   helpLines,
+  normalizeRoom,
   parseLine,
   renderFrame,
   unhandledCommand,
@@ -196,7 +197,11 @@ export class LineSession {
         return;
       }
       case 'rooms':
-        for (const l of renderFrame({ type: 'rooms', rooms: await this.core.rooms() })) w(l);
+        for (const l of renderFrame({
+          type: 'rooms',
+          rooms: await this.core.rooms(this.core.principal(session)),
+        }))
+          w(l);
         return;
       case 'who': {
         const room = cmd.room ?? this.current;
@@ -259,6 +264,21 @@ export class LineSession {
         await session.changePassword(cmd.old, cmd.new, this.options.address);
         w('* password changed: every other session of your account has ended');
         return;
+      case 'create':
+        this.current = await session.create(cmd.room, cmd.private);
+        return;
+      case 'invite': {
+        const room = this.roomOf(cmd.room);
+        const name = await session.invite(room, cmd.who);
+        for (const l of renderFrame({ type: 'invited', room: normalizeRoom(room), name })) w(l);
+        return;
+      }
+      case 'kick': {
+        const room = this.roomOf(cmd.room);
+        const name = await session.kick(room, cmd.who);
+        for (const l of renderFrame({ type: 'kicked', room: normalizeRoom(room), name })) w(l);
+        return;
+      }
       case 'quit':
         w('* bye');
         this.peer.end();
@@ -266,6 +286,13 @@ export class LineSession {
       default:
         unhandledCommand(cmd);
     }
+  }
+
+  /** The room a command names, else the current one. */
+  private roomOf(room: string | undefined): string {
+    const r = room ?? this.current;
+    if (!r) throw new ChatError('NOT_IN_ROOM', 'you are not in a room');
+    return r;
   }
 
   /** After a login: into the default room when in none (e.g. `--guests off`, where guests join nothing). */

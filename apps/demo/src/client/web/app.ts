@@ -256,6 +256,8 @@ function onFrame(f: ServerFrame): void {
       persist();
       if (f.room === current) joinRoom(DEFAULT_ROOM);
       else send({ type: 'rooms' });
+      // After the switch (which clears the list), so the sentence stays on screen.
+      if (f.by !== undefined) notice(`${f.by} removed you from the private room #${f.room}.`, 'error');
       break;
     case 'account': {
       const wasGuest = !account.loggedIn;
@@ -279,6 +281,7 @@ function onFrame(f: ServerFrame): void {
       addMessage(f);
       break;
     case 'joined':
+      if (f.room === current) roomTitle.textContent = `${f.private ? '🔒 ' : ''}#${f.room}`;
       if (f.room === current)
         renderList(
           membersEl,
@@ -364,6 +367,12 @@ function onFrame(f: ServerFrame): void {
         notice(humanError(f.code, f.message), 'error', Date.now(), `${f.code}: ${f.message}`);
       break;
     }
+    case 'invited':
+      notice(`You invited ${f.name} to #${f.room}.`);
+      break;
+    case 'kicked':
+      notice(`You removed ${f.name} from #${f.room}.`);
+      break;
     case 'bye':
       notice(`server: ${f.reason}`);
       break;
@@ -460,6 +469,16 @@ function runCommand(cmd: Command): void {
     case 'token':
       if (token) notice(tokenLine(nick, token));
       else notice('Not connected yet: no token.', 'error');
+      return;
+    case 'create': {
+      const room = normalizeRoom(cmd.room);
+      showRoom(room);
+      send(cmd.private ? { type: 'create', room, private: true } : { type: 'create', room });
+      return;
+    }
+    case 'invite':
+    case 'kick':
+      send({ type: cmd.name, room: normalizeRoom(cmd.room ?? current), name: cmd.who });
       return;
     case 'register':
       send({ type: 'register', name: cmd.account, password: cmd.password });
