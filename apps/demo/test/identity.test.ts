@@ -217,6 +217,24 @@ describe('the hijack sequence of issue 17 (chat core, file store)', () => {
     await expect(anon.say('lobby', 'x')).rejects.toMatchObject({ code: 'LOGIN_REQUIRED' });
   });
 
+  it('a password change keeps the changing connection logged in, in a new session', async () => {
+    const core = new ChatCore(store, { identity: { guests: 'on' } });
+    cores.push(core);
+    const ev = collector();
+    const a = await core.connect('test', ev.sink);
+    const other = await core.connect('test', () => {});
+    const first = await a.register('gina', 'password-1');
+    await other.login('gina', 'password-1');
+    const renewed = await a.changePassword('password-1', 'password-2');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(a.account).toBe('gina');
+    expect(a.nick).toBe('gina');
+    expect(a.loginSession?.id).toBe(renewed.session.id);
+    expect(renewed.session.id).not.toBe(first.session.id);
+    await vi.waitFor(() => expect(other.account).toBeUndefined());
+    await expect(a.say('lobby', 'x')).rejects.toMatchObject({ code: 'NOT_IN_ROOM' });
+  });
+
   it('a session ended elsewhere turns the connection into a guest at once', async () => {
     const core = new ChatCore(store, { identity: { guests: 'on' } });
     cores.push(core);

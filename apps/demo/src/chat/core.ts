@@ -16,8 +16,14 @@ import {
 import type { LoginSession } from '../store/accounts.js';
 import { isMember } from '../store/room-acl.js';
 import { ChatError } from './errors.js';
+import {
+  checkAccountName,
+  GUEST_PREFIX,
+  Identity,
+  type IdentityOptions,
+  type LoginResult,
+} from './identity.js';
 import { assertMayUse, createPrivate, invite, kick, notInvited, roomAcl } from './private-rooms.js';
-import { GUEST_PREFIX, Identity, type IdentityOptions, type LoginResult } from './identity.js';
 import { JoinBucket } from './join-bucket.js';
 import { type Clock, LruMap, TokenBucket } from './limits.js';
 import { type RoomPage, RoomRegistry } from './rooms.js';
@@ -485,6 +491,8 @@ export class Session {
   private readonly memberships = new Map<string, Membership>();
   private unsubscribeDirect: Unsubscribe;
   private loginState: LoginSession | undefined;
+  /** A password change of this connection is running: the end of its old session is expected. */
+  private renewing = false;
   private closed = false;
   /** The one close in progress: every caller waits for the same leave/release work. */
   private closing: Promise<void> | undefined;
@@ -547,6 +555,7 @@ export class Session {
   async register(name: string, password: string, address?: string): Promise<LoginResult> {
     this.assertOpen();
     if (this.loginState) throw alreadyLoggedIn(this.loginState.account);
+    checkAccountName(name); // before the claim: no store key for a name that can never be an account
     this.takeControl();
     const store = this.core.store;
     // Holding the name while registering: a guest cannot take it meanwhile (open guests).
@@ -591,8 +600,15 @@ export class Session {
     this.assertOpen();
     const login = this.loginState;
     if (!login) throw new ChatError('NOT_LOGGED_IN', 'you are not logged in');
-    await this.core.identity.logout(login.id);
-    if (this.loginState === login) await this.becomeGuest('logged out');
+    // Cleared first: the "session ended" notice of this very logout is not handled a second time.
+    this.loginState = undefined;
+    try {
+      await this.core.identity.logout(login.id);
+    } catch (err) {
+      this.loginState ??= login;
+      throw err;
+    }
+    await this.becomeGuest('logged out');
   }
 
   /** New password: every session of the account ends; this connection continues in a new one. */
@@ -600,7 +616,14 @@ export class Session {
     await this.checkLive();
     const login = this.loginState;
     if (!login) throw new ChatError('NOT_LOGGED_IN', 'log in first: /login NAME PASSWORD');
-    const result = await this.core.identity.changePassword(login.account, oldPassword, newPassword, address);
+    // This connection's own session ends with the others; it continues in the new one.
+    this.renewing = true;
+    let result: LoginResult;
+    try {
+      result = await this.core.identity.changePassword(login.account, oldPassword, newPassword, address);
+    } finally {
+      this.renewing = false;
+    }
     this.loginState = result.session;
     this.sink({ type: 'identity', nick: this.currentNick, account: result.account, token: result.token });
     return result;
@@ -608,7 +631,7 @@ export class Session {
 
   /** @internal The login session ended elsewhere: continue as a guest. */
   loginEnded(): void {
-    if (this.closed || !this.loginState) return;
+    if (this.closed || !this.loginState || this.renewing) return;
     void this.becomeGuest('your login session has ended').catch(() => {});
   }
 

@@ -98,6 +98,9 @@ export async function verifyPassword(password: string, stored: string): Promise<
 /** A hash of a random password: login of an unknown name costs the same time as a wrong password. */
 let dummy: Promise<string> | undefined;
 export function dummyHash(): Promise<string> {
-  dummy ??= hashPassword(randomBytes(16).toString('hex'));
+  dummy ??= hashPassword(randomBytes(16).toString('hex')).catch((err: unknown) => {
+    dummy = undefined; // BUSY at the first use must not stick
+    throw err;
+  });
   return dummy;
 }

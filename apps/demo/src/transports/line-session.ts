@@ -161,6 +161,7 @@ export class LineSession {
       case 'empty':
         return;
       case 'text':
+        await session.checkLive(); // LOGIN_REQUIRED before NOT_IN_ROOM under --guests off
         if (!this.current)
           throw new ChatError('NOT_IN_ROOM', `join a room first: /join ${this.core.defaultRoom}`);
         await session.say(this.current, parsed.text);
