@@ -107,6 +107,23 @@ describe('private rooms in the chat core', () => {
     expect(await alice.s.who('secret')).toEqual(['alice']);
   });
 
+  it('a kicked member whose kick event was lost stops receiving the room at the next re-check', async () => {
+    await core.shutdown();
+    core = new ChatCore(store, { historyOnJoin: 10, privateRecheckMs: 0 });
+    const alice = await account('alice');
+    const bob = await account('bob');
+    await alice.s.create('secret', true);
+    await alice.s.invite('secret', 'bob');
+    await bob.s.join('secret');
+    // Removed from the list without the kick event (as if Redis pub/sub lost it).
+    await store.acls.removeMember('secret', 'bob');
+    await alice.s.say('secret', 'one');
+    await expect.poll(() => bob.s.inRoom('secret')).toBe(false);
+    await expect.poll(() => bob.events).toContainEqual({ type: 'left', room: 'secret' });
+    await alice.s.say('secret', 'two');
+    expect(texts(bob)).not.toContain('alice: two');
+  });
+
   it('refuses guests, taking over an existing room, and invitations to public rooms', async () => {
     const g = await guest();
     expect(core.principal(g.s)).toBeUndefined();

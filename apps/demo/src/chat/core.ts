@@ -143,6 +143,12 @@ export interface ChatCoreOptions {
   readonly maxPostLimiters?: number;
   /** Clock for the limits above (tests). @default Date.now */
   readonly now?: Clock;
+  /**
+   * A member of a private room re-checks the room's access list in the store at most this often
+   * while messages arrive, so a member whose kick event was lost (Redis pub/sub during a restart)
+   * stops receiving the room within about this long. @default 5000
+   */
+  readonly privateRecheckMs?: number;
   /** Accounts, guests and login sessions (the accounts themselves live in the store). */
   readonly identity?: Omit<IdentityOptions, 'accounts'>;
 }
@@ -162,6 +168,8 @@ interface Membership {
   lastTyping: number;
   /** A private room: posting re-checks the ACL (a kick on another node may not have arrived). */
   private: boolean;
+  /** When the ACL was last re-checked for delivery (private rooms). */
+  checkedAt?: number;
 }
 
 /**
@@ -187,6 +195,7 @@ export class ChatCore {
   readonly noticeBurst: number;
   readonly noticeIntervalMs: number;
   readonly now: Clock;
+  readonly privateRecheckMs: number;
   /** @internal */
   readonly roomRegistry: RoomRegistry;
   private readonly limiterFactory: (() => RateLimiter) | undefined;
@@ -217,6 +226,7 @@ export class ChatCore {
     this.noticeBurst = options.noticeBurst ?? 5;
     this.noticeIntervalMs = options.noticeIntervalMs ?? 2000;
     this.now = options.now ?? Date.now;
+    this.privateRecheckMs = options.privateRecheckMs ?? 5000;
     const roomIdleMs = options.roomIdleMs ?? 600_000;
     this.roomRegistry = new RoomRegistry(
       store,
@@ -770,7 +780,13 @@ export class Session {
       this.takeJoinToken();
       const acl = await assertMayUse(this.core, name, this.core.principal(this));
       await this.core.roomRegistry.admit(name);
-      membership = { unsubscribe: () => {}, buffer: [], lastTyping: 0, private: acl !== undefined };
+      membership = {
+        unsubscribe: () => {},
+        buffer: [],
+        lastTyping: 0,
+        private: acl !== undefined,
+        checkedAt: this.core.now(),
+      };
       const m = membership;
       m.unsubscribe = store.subscribe(name, (event) => this.onRoomEvent(name, m, event));
       this.memberships.set(name, m);
@@ -1009,8 +1025,30 @@ export class Session {
 
   private onRoomEvent(room: string, membership: Membership, event: RoomEvent): void {
     if (this.closed || this.memberships.get(room) !== membership) return;
+    if (membership.private && event.kind === 'message') this.recheck(room, membership);
     if (membership.buffer) membership.buffer.push(event);
     else this.deliver(event);
+  }
+
+  /**
+   * Now and then while a private room's messages arrive: is this connection still a member? A
+   * kick normally arrives as an event; this bounds how long a lost one leaves a kicked member
+   * listening.
+   */
+  private recheck(room: string, membership: Membership): void {
+    const now = this.core.now();
+    if (membership.checkedAt !== undefined && now - membership.checkedAt < this.core.privateRecheckMs) return;
+    membership.checkedAt = now;
+    void this.core.store.acls.get(room).then(
+      async (acl) => {
+        if (isMember(acl, this.core.principal(this)) || this.memberships.get(room) !== membership) return;
+        await this.dropMembership(room, membership).catch(() => {});
+        this.sink({ type: 'left', room });
+      },
+      () => {
+        membership.checkedAt = undefined; // store away: try again with the next message
+      },
+    );
   }
 
   private deliver(event: RoomEvent): void {
