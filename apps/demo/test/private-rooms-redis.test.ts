@@ -70,6 +70,18 @@ describeWithRedis('private rooms across two nodes (Redis)', () => {
       ).status,
     ).toBe(403);
 
+    // The room list (SMISMEMBER on the private-room set) hides it from everyone but members.
+    const rooms = async (token?: string) => {
+      const res = await fetch(`${b.urls.http}/api/rooms`, {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
+      return ((await res.json()) as { rooms: { room: string }[] }).rooms.map((r) => r.room);
+    };
+    expect(await rooms()).not.toContain('secret');
+    expect(await rooms(bobToken)).not.toContain('secret');
+    alice.send('/token');
+    const aliceToken = /^\* token for alice: (\S+)$/.exec(await alice.waitLine(/^\* token for alice: /))![1]!;
+    expect(await rooms(aliceToken)).toContain('secret');
     alice.send('/invite bob');
     await alice.waitLine(/^\* invited bob to #secret$/);
     bob.send({ type: 'join', room: 'secret' });
