@@ -90,7 +90,8 @@ export class AclFile implements RoomAclStore {
   async removeMember(room: string, principal: string): Promise<boolean> {
     const acl = this.acls.get(room);
     const p = principal.toLowerCase();
-    if (!acl || !acl.members.includes(p) || p === acl.owner.toLowerCase()) return false;
+    if (acl === undefined) return false;
+    if (!acl.members.includes(p) || p === acl.owner.toLowerCase()) return false;
     await this.change(room, { ...acl, members: acl.members.filter((m) => m !== p) });
     return true;
   }
