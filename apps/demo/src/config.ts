@@ -35,6 +35,14 @@ export interface ServerConfig {
   roomIdleSeconds: number;
   /** Only TLS listeners; plain HTTP only redirects to HTTPS, no plain TCP. Implies `tls`. */
   tlsOnly: boolean;
+  /** Guests: `on` (prefixed `guest-`), `off` (login required) or `open` (free names, as before accounts). */
+  guests: 'on' | 'off' | 'open';
+  /** Lifetime of a login session and its tokens, seconds. */
+  sessionTtlSeconds: number;
+  /** Operator token for POST /api/admin/revoke; unset disables the endpoint. */
+  adminToken: string | undefined;
+  /** Room list and public room history over HTTP without a token. */
+  publicReads: boolean;
 }
 
 export class ConfigError extends Error {
@@ -89,6 +97,10 @@ export const OPTION_DOCS: [flag: string, env: string, def: string, what: string]
   ['--max-rooms', 'CHAT_MAX_ROOMS', '1000', 'rooms held; creating one more is refused (ROOM_LIMIT)'],
   ['--room-idle', 'CHAT_ROOM_IDLE', '600', 'seconds an empty room stays in memory'],
   ['--tls-only', 'CHAT_TLS_ONLY', 'off', 'TLS listeners only (implies --tls); plain HTTP redirects'],
+  ['--guests', 'CHAT_GUESTS', 'on', 'on (guest- names), off (login required), open (any unregistered name)'],
+  ['--session-ttl', 'CHAT_SESSION_TTL', '43200', 'seconds a login session (and its tokens) lives'],
+  ['--admin-token', 'CHAT_ADMIN_TOKEN', 'unset', 'operator token for POST /api/admin/revoke (16+ chars)'],
+  ['--public-reads', 'CHAT_PUBLIC_READS', 'on', 'room list and history over HTTP without a token (on/off)'],
 ];
 
 const HELP = `net-chat: one chat over TCP, TLS, HTTP, WebSocket and UDP discovery
@@ -155,6 +167,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
         'max-rooms': { type: 'string' },
         'room-idle': { type: 'string' },
         'tls-only': { type: 'boolean' },
+        guests: { type: 'string' },
+        'session-ttl': { type: 'string' },
+        'admin-token': { type: 'string' },
+        'public-reads': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -193,6 +209,17 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     if (!Number.isInteger(n)) throw new ConfigError(`--${flag}: "${n}" must be a whole number`);
     return n;
   };
+  const guests = s('guests', 'CHAT_GUESTS') ?? 'on';
+  if (guests !== 'on' && guests !== 'off' && guests !== 'open') {
+    throw new ConfigError(`--guests: "${guests}" is not one of on, off, open`);
+  }
+  const adminToken = s('admin-token', 'CHAT_ADMIN_TOKEN');
+  if (adminToken !== undefined && !/^[A-Za-z0-9_.-]{16,4096}$/.test(adminToken)) {
+    throw new ConfigError('--admin-token: at least 16 characters of A-Z a-z 0-9 _ . -');
+  }
+  const publicReads = s('public-reads', 'CHAT_PUBLIC_READS') ?? 'on';
+  if (!/^(on|off)$/.test(publicReads))
+    throw new ConfigError(`--public-reads: "${publicReads}" is not on or off`);
   return {
     host: s('host', 'CHAT_HOST') ?? '0.0.0.0',
     tcpPort: port('--tcp-port', s('tcp-port', 'CHAT_TCP_PORT'), 8124),
@@ -222,5 +249,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfi
     maxRooms: integer('max-rooms', 'CHAT_MAX_ROOMS', 1000, 1),
     roomIdleSeconds: positive('--room-idle', s('room-idle', 'CHAT_ROOM_IDLE'), 600, 1),
     tlsOnly,
+    guests,
+    sessionTtlSeconds: integer('session-ttl', 'CHAT_SESSION_TTL', 43_200, 1),
+    adminToken: adminToken === '' ? undefined : adminToken,
+    publicReads: publicReads === 'on',
   };
 }

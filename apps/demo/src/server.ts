@@ -7,6 +7,7 @@ import { ChatCore } from './chat/index.js';
 import { ConfigError, helpText, parseConfig, type ServerConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { DEFAULT_ROOM } from './protocol/frames.js';
 import { type ChatStore, FileStore } from './store/index.js';
 import { RedisStore } from './store/redis-store.js';
 import { AddressCaps } from './transports/address-caps.js';
@@ -52,8 +53,13 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
   const metrics = new Metrics();
   // --redis: shared store for several nodes; otherwise the single-node file store.
   const store: ChatStore = config.redis
-    ? new RedisStore({ url: config.redis, onWarning: (w) => log.warn(w) })
-    : new FileStore({ dataDir: config.dataDir, retention: config.retention, onWarning: (w) => log.warn(w) });
+    ? new RedisStore({ url: config.redis, defaultRoom: DEFAULT_ROOM, onWarning: (w) => log.warn(w) })
+    : new FileStore({
+        dataDir: config.dataDir,
+        retention: config.retention,
+        defaultRoom: DEFAULT_ROOM,
+        onWarning: (w) => log.warn(w),
+      });
   await store.open();
   if (store instanceof RedisStore) announceLine(`store redis ${store.url} node ${store.node}`);
   const limiter = new RateLimiter({ capacity: config.burst, refillPerSecond: config.rate, maxKeys: 100_000 });
@@ -73,7 +79,17 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
     storeErrorsSuppressed = 0;
     log.warn(`store error during ${what}: ${(err as Error)?.message ?? String(err)}${more}`);
   };
+  // Several nodes must accept each other's tokens: with Redis they share one signing secret.
+  const tokens = createTokenIssuer(
+    store instanceof RedisStore ? await store.sharedSecret('token-hmac', generateSecret) : undefined,
+  );
   const core = new ChatCore(store, {
+    defaultRoom: DEFAULT_ROOM,
+    identity: {
+      guests: config.guests,
+      sessionTtlMs: config.sessionTtlSeconds * 1000,
+      tokens: { sign: tokens.sign!, open: tokens.open! },
+    },
     onStoreError,
     historyOnJoin: config.history,
     maxMessageLength: config.maxMessageLength,
@@ -90,10 +106,6 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
       };
     },
   });
-  // Several nodes must accept each other's tokens: with Redis they share one signing secret.
-  const tokens = createTokenIssuer(
-    store instanceof RedisStore ? await store.sharedSecret('token-hmac', generateSecret) : undefined,
-  );
   const publicDir = join(here, 'public');
   // The repository's API reference, when `pnpm docs` has built it (a packaged demo has none).
   const docsDir = process.env.CHAT_DOCS_DIR ?? join(here, '..', '..', '..', 'docs', 'api');
@@ -149,7 +161,18 @@ async function start(config: ServerConfig, log: Logger): Promise<Running> {
       const pem = caPem;
       http.get('/ca.pem', () => reply(200, pem, { 'content-type': 'application/x-pem-file' }));
     }
-    mountHttpApi(http, { core, metrics, tokens, publicDir, docsDir, transport });
+    mountHttpApi(http, {
+      core,
+      metrics,
+      tokens,
+      publicDir,
+      docsDir,
+      transport,
+      access: {
+        publicReads: config.publicReads,
+        ...(config.adminToken ? { adminToken: config.adminToken } : {}),
+      },
+    });
     http.on('requestError', (err) => log.warn(`${transport}: ${(err as Error).message}`));
     const addr = await http.listen(port, config.host);
     httpServers.push(http);

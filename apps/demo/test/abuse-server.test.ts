@@ -102,7 +102,10 @@ describe('rate limits hold against the nick-change probe', () => {
     await Promise.all(Array.from({ length: 8 }, worker));
     const seconds = (Date.now() - started) / 1000;
     const created = results.filter((s) => s === 201).length;
-    expect(results.filter((s) => s !== 201 && s !== 429)).toEqual([]);
+    // Tokens of the names this connection gave up are dead (401 SESSION_ENDED, issue 17); the one
+    // of its current name still posts, within the rate.
+    expect(results.filter((s) => s !== 201 && s !== 429 && s !== 401)).toEqual([]);
+    expect(created).toBeGreaterThan(0);
     // Burst 10 plus 5 per second, with a generous margin for a slow machine.
     expect(created).toBeLessThanOrEqual(10 + Math.ceil(5 * seconds) + 5);
     await tcp.close();

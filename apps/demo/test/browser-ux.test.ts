@@ -1,6 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithPeers } from '../../../test-support/peers.js';
+import { COMMANDS } from '../src/protocol/commands.js';
 import { launchChromium } from './helpers/browser.js';
 import { TcpTestClient } from './helpers/clients.js';
 import { type RunningServer, startServer, tempDir } from './helpers/server.js';
@@ -41,6 +42,32 @@ describeWithPeers(['chromium'], 'the web page as a new user meets it', () => {
     expect(watcher.lines.some((l) => l.includes('/bogus'))).toBe(false);
     await type('/help');
     await expect.poll(() => page.locator('#messages').textContent()).toMatch(/\/join ROOM/);
+  });
+
+  it('runs every command of the shared table, and refuses bad ones like netcat does', async () => {
+    const bob = await TcpTestClient.open(server.port('tcp'), 'bob'); // for `/msg bob hi`
+    const errors = page.locator('#messages li.error');
+    // All but those that change the page's identity or connection, or need an account (tested in
+    // browser-private-rooms and the accounts tests).
+    const elsewhere = ['quit', 'nick', 'register', 'login', 'logout', 'password', 'create', 'invite', 'kick'];
+    for (const c of COMMANDS.filter((c) => !elsewhere.includes(c.name))) await type(c.example);
+    await expect.poll(() => page.locator('#messages').textContent()).toMatch(/ack c-1 \d+-\d+/);
+    await expect.poll(() => page.locator('#messages').textContent()).toMatch(/token for guest\d+: /);
+    await expect
+      .poll(() => page.locator('#messages').textContent())
+      .toMatch(/\* rooms: #dev \(0\)|\* rooms: .*#lobby/);
+    await expect.poll(() => page.locator('#messages').textContent()).toMatch(/\* in #lobby: /);
+    // `/join dev` and the `/leave` after it switch rooms (which clears the list): nothing since failed.
+    expect(await errors.count()).toBe(0);
+    await type('/join a b c');
+    const note = errors.last();
+    await expect.poll(() => note.textContent()).toMatch(/Usage: \/join ROOM \[AFTER_ID\]/);
+    expect(await note.getAttribute('title')).toMatch(/^ROOM_INVALID: /);
+    expect(await page.locator('#messages li.msg .msg-id').first().isVisible()).toBe(true);
+    await type('/ids off');
+    expect(await page.locator('#messages li.msg .msg-id').first().isVisible()).toBe(false);
+    await bob.waitLine(/^\[dm\] <guest\d+> hi$/);
+    await bob.close();
   });
 
   it('shows errors as sentences, with the code in the tooltip', async () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChatCore, type ChatEvent, ChatError } from '../src/chat/index.js';
 import { Outbox } from '../src/client/web/outbox.js';
-import type { ClientFrame, ServerFrame } from '../src/client/web/protocol.js';
+import type { ClientFrame, ServerFrame } from '../src/protocol/frames.js';
 import { WsLineTranslator } from '../src/client/ws-lines.js';
 import { FileStore } from '../src/store/index.js';
 import type { ChatStore } from '../src/store/types.js';

@@ -16,7 +16,25 @@ export type ChatErrorCode =
   | 'STORE_FAILED'
   | 'OUTCOME_UNKNOWN'
   | 'ROOM_LIMIT'
-  | 'SHUTTING_DOWN';
+  | 'SHUTTING_DOWN'
+  // Identity (accounts and login sessions):
+  | 'PASSWORD_INVALID'
+  | 'NAME_REGISTERED'
+  | 'ACCOUNT_EXISTS'
+  | 'LOGIN_FAILED'
+  | 'NOT_LOGGED_IN'
+  | 'ALREADY_LOGGED_IN'
+  | 'LOGIN_REQUIRED'
+  | 'SESSION_ENDED'
+  | 'BUSY'
+  | 'UNAUTHORIZED'
+  // Private rooms:
+  | 'NOT_INVITED'
+  | 'NOT_OWNER'
+  | 'NOT_PRIVATE'
+  | 'NOT_A_MEMBER'
+  | 'ROOM_EXISTS'
+  | 'NO_SUCH_ACCOUNT';
 
 export class ChatError extends Error {
   readonly code: ChatErrorCode;

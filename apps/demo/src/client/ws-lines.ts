@@ -1,5 +1,17 @@
 import { Outbox, type OutboxOptions } from './web/outbox.js';
-import type { ClientFrame, ServerFrame } from './web/protocol.js';
+import {
+  ackLine,
+  type ClientFrame,
+  type Command,
+  DEFAULT_ROOM,
+  errorLine,
+  helpLines,
+  normalizeRoom,
+  parseLine,
+  renderFrame,
+  type ServerFrame,
+  tokenLine,
+} from '../protocol/index.js';
 
 /** A resend the caller schedules: after `delayMs`, send `outbox.resend(cid)` if still pending. */
 export interface Retry {
@@ -20,6 +32,14 @@ export class WsLineTranslator {
   /** Messages typed but not acknowledged yet: resent after a reconnect or a STORE_FAILED. */
   readonly outbox: Outbox;
   private readonly seen = new Set<string>();
+  /** `/ids on`: room messages get their id as a prefix, like on the line protocol. */
+  private showIds = false;
+  /** The token of the last welcome or nick frame, shown by `/token`. */
+  private token: string | undefined;
+  /** The login token while logged in: a reconnect continues the same login session with it. */
+  private loginToken: string | undefined;
+  /** Cids typed with `/cid`: their acks are printed (the outbox's own are not). */
+  private readonly typedCids = new Set<string>();
 
   constructor(wantedNick?: string, outbox: OutboxOptions = {}) {
     this.nick = wantedNick;
@@ -29,13 +49,14 @@ export class WsLineTranslator {
   /** Frames to send right after `welcome`: reclaim the nickname and rejoin rooms from the last ids. */
   resumeFrames(welcomeNick: string): ClientFrame[] {
     const frames: ClientFrame[] = [];
-    if (this.nick && this.nick !== welcomeNick) frames.push({ type: 'nick', nick: this.nick });
+    if (this.loginToken) frames.push({ type: 'login', token: this.loginToken });
+    else if (this.nick && this.nick !== welcomeNick) frames.push({ type: 'nick', nick: this.nick });
     else this.nick = welcomeNick;
     // Every room we were in, not only those where a message was seen; the current room last, so
     // it is current again once the joins are answered.
     const rooms = [...this.joined].filter((r) => r !== this.current);
     if (this.current !== undefined) rooms.push(this.current);
-    if (rooms.length === 0) rooms.push('lobby');
+    if (rooms.length === 0) rooms.push(DEFAULT_ROOM);
     for (const room of rooms) {
       const after = this.lastIds.get(room);
       frames.push(after ? { type: 'join', room, after } : { type: 'join', room });
@@ -47,113 +68,136 @@ export class WsLineTranslator {
 
   /** A typed line → frames to send, or a local line to print (help, usage). */
   input(line: string): { frames: ClientFrame[]; print?: string[]; quit?: boolean } {
-    if (line.trim() === '') return { frames: [] };
-    if (!line.startsWith('/')) {
-      if (!this.current) return { frames: [], print: ['! NOT_IN_ROOM: join a room first: /join lobby'] };
-      const frame = this.outbox.add(this.current, line);
-      if (!frame) {
+    const parsed = parseLine(line);
+    switch (parsed.kind) {
+      case 'empty':
+        return { frames: [] };
+      case 'error':
+        return { frames: [], print: [errorLine(parsed.code, parsed.message)] };
+      case 'text': {
+        if (!this.current) return { frames: [], print: [notInRoom()] };
+        const frame = this.outbox.add(this.current, parsed.text);
+        if (!frame) {
+          return {
+            frames: [],
+            print: [
+              `! ${this.outbox.size} messages are still waiting for the server; not sent, try again later`,
+            ],
+          };
+        }
+        return { frames: [frame] };
+      }
+      case 'command':
+        return this.command(parsed.command);
+    }
+  }
+
+  private command(cmd: Command): { frames: ClientFrame[]; print?: string[]; quit?: boolean } {
+    switch (cmd.name) {
+      case 'nick':
+        return { frames: [{ type: 'nick', nick: cmd.nick }] };
+      case 'join': {
+        const room = normalizeRoom(cmd.room);
+        const after = cmd.after ?? this.lastIds.get(room);
+        return { frames: [after ? { type: 'join', room, after } : { type: 'join', room }] };
+      }
+      case 'leave': {
+        const room = normalizeRoom(cmd.room ?? this.current ?? '');
+        return room
+          ? { frames: [{ type: 'leave', room }] }
+          : { frames: [], print: [errorLine('NOT_IN_ROOM', 'you are not in a room')] };
+      }
+      case 'rooms':
+        return { frames: [{ type: 'rooms' }] };
+      case 'who':
+        return { frames: [{ type: 'who', room: normalizeRoom(cmd.room ?? this.current ?? DEFAULT_ROOM) }] };
+      case 'msg':
+        return { frames: [{ type: 'dm', to: cmd.to, text: cmd.text }], print: [`* sent to ${cmd.to}`] };
+      case 'cid':
+        if (!this.current) return { frames: [], print: [notInRoom()] };
+        this.typedCids.add(cmd.cid);
+        return { frames: [{ type: 'send', room: this.current, text: cmd.text, cid: cmd.cid }] };
+      case 'ids':
+        this.showIds = cmd.on;
+        return { frames: [], print: [`* ids ${cmd.on ? 'on' : 'off'}`] };
+      case 'token':
         return {
           frames: [],
           print: [
-            `! ${this.outbox.size} messages are still waiting for the server; not sent, try again later`,
+            this.token && this.nick
+              ? tokenLine(this.nick, this.token)
+              : errorLine('NOT_CONNECTED', 'no token yet: wait for the connection'),
           ],
         };
-      }
-      return { frames: [frame] };
-    }
-    const space = line.indexOf(' ');
-    const cmd = (space === -1 ? line : line.slice(0, space)).toLowerCase();
-    const rest = space === -1 ? '' : line.slice(space + 1).trim();
-    switch (cmd) {
-      case '/nick':
-        return rest
-          ? { frames: [{ type: 'nick', nick: rest }] }
-          : { frames: [], print: ['! usage: /nick NAME'] };
-      case '/join': {
-        if (!rest) return { frames: [], print: ['! usage: /join ROOM'] };
-        const room = rest.replace(/^#/, '').toLowerCase();
-        const after = this.lastIds.get(room);
-        return { frames: [after ? { type: 'join', room, after } : { type: 'join', room }] };
-      }
-      case '/leave': {
-        const room = (rest || this.current || '').replace(/^#/, '').toLowerCase();
-        return room
-          ? { frames: [{ type: 'leave', room }] }
-          : { frames: [], print: ['! you are not in a room'] };
-      }
-      case '/rooms':
-        return { frames: [{ type: 'rooms' }] };
-      case '/who':
-        return { frames: [{ type: 'who', room: (rest || this.current || 'lobby').replace(/^#/, '') }] };
-      case '/msg': {
-        const sp = rest.indexOf(' ');
-        if (sp === -1) return { frames: [], print: ['! usage: /msg NICK TEXT'] };
+      case 'create':
         return {
-          frames: [{ type: 'dm', to: rest.slice(0, sp), text: rest.slice(sp + 1) }],
-          print: [`* sent to ${rest.slice(0, sp)}`],
+          frames: [
+            cmd.private
+              ? { type: 'create', room: normalizeRoom(cmd.room), private: true }
+              : { type: 'create', room: normalizeRoom(cmd.room) },
+          ],
         };
+      case 'invite':
+      case 'kick': {
+        const room = normalizeRoom(cmd.room ?? this.current ?? '');
+        if (!room) return { frames: [], print: [errorLine('NOT_IN_ROOM', 'you are not in a room')] };
+        return { frames: [{ type: cmd.name, room, name: cmd.who }] };
       }
-      case '/help':
-        return {
-          frames: [],
-          print: ['* commands: /nick NAME, /join ROOM, /leave, /rooms, /who, /msg NICK TEXT, /help, /quit'],
-        };
-      case '/quit':
+      case 'register':
+        return { frames: [{ type: 'register', name: cmd.account, password: cmd.password }] };
+      case 'login':
+        return { frames: [{ type: 'login', name: cmd.account, password: cmd.password }] };
+      case 'logout':
+        return { frames: [{ type: 'logout' }] };
+      case 'password':
+        return { frames: [{ type: 'password', old: cmd.old, new: cmd.new }] };
+      case 'help':
+        return { frames: [], print: helpLines() };
+      case 'quit':
         return { frames: [], quit: true };
-      default:
-        return { frames: [], print: [`! UNKNOWN_COMMAND: ${cmd.slice(0, 32)} (try /help)`] };
     }
   }
 
   /** A server frame → lines to print (same shapes as the TCP line protocol). */
   output(f: ServerFrame): { lines: string[]; send?: ClientFrame[]; retry?: Retry } {
+    const view = { self: this.nick, showIds: this.showIds };
     switch (f.type) {
       case 'welcome':
-        return { lines: [`* connected to ${f.server} as ${f.nick}`], send: this.resumeFrames(f.nick) };
+        this.token = f.token;
+        return { lines: renderFrame(f), send: this.resumeFrames(f.nick) };
       case 'nick':
         this.nick = f.nick;
-        return { lines: [`* you are now ${f.nick}`] };
+        this.token = f.token;
+        return { lines: renderFrame(f) };
+      case 'account':
+        this.nick = f.nick;
+        this.loginToken = f.account !== null ? f.token : undefined;
+        if (f.token !== undefined || f.account === null) this.token = f.token;
+        return { lines: renderFrame(f) };
       case 'joined':
         this.current = f.room;
         this.joined.add(f.room);
-        return {
-          lines: [
-            `* you joined #${f.room} (${f.count} here${f.members.length === f.count ? `: ${f.members.join(', ')}` : ''})`,
-          ],
-        };
-      case 'history-end':
-        return { lines: f.truncated ? [`* (older messages in #${f.room} skipped)`] : [] };
+        return { lines: renderFrame(f) };
       case 'left':
         this.lastIds.delete(f.room);
         this.joined.delete(f.room);
         if (this.current === f.room) this.current = [...this.joined].at(-1);
-        return { lines: [`* you left #${f.room}`] };
+        return { lines: renderFrame(f) };
       case 'message': {
         if (this.seen.has(f.id)) return { lines: [] };
         this.seen.add(f.id);
         if (this.seen.size > 10_000) this.seen.clear();
         this.lastIds.set(f.room, f.id);
-        if (f.nick === this.nick && !f.replay) return { lines: [] };
-        return { lines: [`[${f.room}] <${f.nick}> ${f.text}`] };
+        return { lines: renderFrame(f, view) };
       }
-      case 'join':
-      case 'leave':
-        return {
-          lines:
-            f.nick === this.nick ? [] : [`* ${f.nick} ${f.type === 'join' ? 'joined' : 'left'} #${f.room}`],
-        };
-      case 'rename':
-        return { lines: [`* ${f.from} is now known as ${f.to} (#${f.room})`] };
-      case 'dm':
-        return { lines: [`[dm] <${f.from}> ${f.text}`] };
-      case 'who':
-        return { lines: [`* in #${f.room}: ${f.members.join(', ') || '(nobody)'}`] };
-      case 'rooms':
-        return { lines: [`* rooms: ${f.rooms.map((r) => `#${r.room} (${r.members})`).join(', ')}`] };
       case 'ack':
         this.outbox.acked(f.cid);
+        if (f.cid !== undefined && f.id !== undefined && this.typedCids.delete(f.cid))
+          return { lines: [ackLine(f.cid, f.id)] };
         return { lines: [] };
       case 'error': {
+        if (f.cid !== undefined && this.typedCids.delete(f.cid))
+          return { lines: [errorLine(f.code, `${f.message} (cid ${f.cid})`)] };
         const d = this.outbox.failed(f.cid, f.code);
         switch (d.action) {
           case 'retry':
@@ -170,13 +214,15 @@ export class WsLineTranslator {
               ],
             };
           default:
-            return { lines: [`! ${f.code}: ${f.message}`] };
+            return { lines: renderFrame(f) };
         }
       }
-      case 'bye':
-        return { lines: [`* ${f.reason}`] };
       default:
-        return { lines: [] };
+        return { lines: renderFrame(f, view) };
     }
   }
+}
+
+function notInRoom(): string {
+  return errorLine('NOT_IN_ROOM', `join a room first: /join ${DEFAULT_ROOM}`);
 }

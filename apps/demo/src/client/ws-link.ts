@@ -1,5 +1,5 @@
 import { connect, type WebSocket } from '@net/ws-handshake';
-import type { ClientFrame, ServerFrame } from './web/protocol.js';
+import type { ClientFrame, ServerFrame } from '../protocol/frames.js';
 import type { Link } from './link.js';
 import { type Trust, tlsOptions } from './trust.js';
 import { WsLineTranslator } from './ws-lines.js';

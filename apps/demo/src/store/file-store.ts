@@ -1,6 +1,12 @@
+import { DEFAULT_ROOM } from '../protocol/frames.js';
+import { AccountFile } from './account-file.js';
+import { AclFile } from './acl-file.js';
+import type { AccountLimits } from './accounts.js';
+import type { RoomAclLimits } from './room-acl.js';
 import type { OpenLogFile } from './log-handle.js';
 import { LocalPresence } from './presence.js';
 import { cutoffMs, DEFAULT_RETENTION, type RetentionPolicy } from './retention.js';
+import { StoreClosedError } from './errors.js';
 import { SegmentLog } from './segment-log.js';
 import {
   type AppendOptions,
@@ -45,6 +51,12 @@ export interface FileStoreOptions {
   readonly cidsPerNick?: number;
   /** Nicknames whose recent cids are remembered; the least recently active is forgotten. @default 10000 */
   readonly cidNicks?: number;
+  /** The room rooms() always lists (the chat's default room). @default 'lobby' */
+  readonly defaultRoom?: string;
+  /** Accounts and sessions kept at most (see AccountLimits). */
+  readonly accountLimits?: AccountLimits;
+  /** Private rooms and members kept at most (see RoomAclLimits). */
+  readonly aclLimits?: RoomAclLimits;
   /** Called with a human-readable note when recovery drops a torn or corrupt line, or the log fails. */
   readonly onWarning?: (message: string) => void;
 }
@@ -55,14 +67,6 @@ interface Pending {
   readonly line: string;
   readonly resolve: (message: StoredMessage) => void;
   readonly reject: (error: Error) => void;
-}
-
-export class StoreClosedError extends Error {
-  readonly code = 'ERR_STORE_CLOSED';
-  constructor() {
-    super('the message store is closed');
-    this.name = 'StoreClosedError';
-  }
 }
 
 /**
@@ -80,7 +84,11 @@ export class FileStore implements ChatStore {
   private readonly history = new Map<string, StoredMessage[]>();
   private readonly dropped = new Set<string>();
   private readonly listeners = new Map<string, Set<(event: RoomEvent) => void>>();
-  private readonly presence = new LocalPresence();
+  private readonly presence: LocalPresence;
+  /** Accounts and login sessions in `<dataDir>/accounts.json`. */
+  readonly accounts: AccountFile;
+  /** Private rooms in `<dataDir>/rooms.json`. */
+  readonly acls: AclFile;
   /**
    * Recent client message ids: lower-case nick -> (room + cid -> the message, or its pending
    * append). Both levels are Maps in insertion order, trimmed from the oldest, so memory is bounded
@@ -103,6 +111,9 @@ export class FileStore implements ChatStore {
     this.cidNicks = options.cidNicks ?? 10_000;
     this.maxQueuedBytes = options.maxQueuedBytes ?? 8 * 1024 * 1024;
     this.onWarning = options.onWarning ?? (() => {});
+    this.presence = new LocalPresence(options.defaultRoom ?? DEFAULT_ROOM);
+    this.accounts = new AccountFile(options.dataDir, options.accountLimits);
+    this.acls = new AclFile(options.dataDir, options.aclLimits);
     this.log = new SegmentLog({
       dataDir: options.dataDir,
       retention: this.retention,
@@ -125,6 +136,8 @@ export class FileStore implements ChatStore {
   }
 
   async open(): Promise<void> {
+    await this.accounts.open();
+    await this.acls.open();
     const { truncatedRooms, lastId } = await this.log.open(({ message, cid }) => {
       this.remember(message);
       if (cid !== undefined) this.rememberCid(message.nick, message.room, cid, message);
@@ -273,11 +286,17 @@ export class FileStore implements ChatStore {
   nickTaken(nick: string): Promise<boolean> {
     return Promise.resolve(this.presence.nickTaken(nick));
   }
+  nickHeldBy(nick: string, owner: string): Promise<boolean> {
+    return Promise.resolve(this.presence.nickHeldBy(nick, owner));
+  }
+  nickOwner(session: string): string {
+    return session;
+  }
   sendDirect(event: DirectEvent): Promise<boolean> {
     return Promise.resolve(this.presence.sendDirect(event));
   }
-  subscribeDirect(nick: string, listener: (event: DirectEvent) => void): Unsubscribe {
-    return this.presence.subscribeDirect(nick, listener);
+  subscribeDirect(address: string, listener: (event: DirectEvent) => void): Unsubscribe {
+    return this.presence.subscribeDirect(address, listener);
   }
   addMember(room: string, nick: string): Promise<void> {
     this.presence.addMember(room, nick);
@@ -315,6 +334,8 @@ export class FileStore implements ChatStore {
     if (this.closed) return;
     this.closed = true;
     while (this.flushing) await this.flushing;
+    await this.accounts.flush();
+    await this.acls.flush();
     await this.log.close();
   }
 

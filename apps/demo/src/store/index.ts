@@ -1,2 +1,8 @@
-export { FileStore, type FileStoreOptions, StoreClosedError } from './file-store.js';
+export {
+  StoreClosedError,
+  StoreLimitError,
+  StoreOutcomeUnknownError,
+  StoreUnavailableError,
+} from './errors.js';
+export { FileStore, type FileStoreOptions } from './file-store.js';
 export * from './types.js';

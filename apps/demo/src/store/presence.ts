@@ -1,4 +1,4 @@
-import type { DirectEvent, RoomCount, Unsubscribe } from './types.js';
+import { type DirectEvent, directAddress, type RoomCount, type Unsubscribe } from './types.js';
 
 /**
  * In-process presence and nickname ownership, shared by the single-node store. Nicknames are
@@ -6,8 +6,11 @@ import type { DirectEvent, RoomCount, Unsubscribe } from './types.js';
  */
 export class LocalPresence {
   private readonly nicks = new Map<string, string>();
-  private readonly direct = new Map<string, (event: DirectEvent) => void>();
+  private readonly direct = new Map<string, Set<(event: DirectEvent) => void>>();
   private readonly roomMembers = new Map<string, Map<string, string>>();
+
+  /** `defaultRoom` is always listed by rooms(), even when empty. */
+  constructor(private readonly defaultRoom: string) {}
 
   claimNick(nick: string, owner: string): boolean {
     const key = nick.toLowerCase();
@@ -22,22 +25,30 @@ export class LocalPresence {
     if (this.nicks.get(key) === owner) this.nicks.delete(key);
   }
 
+  nickHeldBy(nick: string, owner: string): boolean {
+    return this.nicks.get(nick.toLowerCase()) === owner;
+  }
+
   nickTaken(nick: string): boolean {
     return this.nicks.has(nick.toLowerCase());
   }
 
   sendDirect(event: DirectEvent): boolean {
-    const listener = this.direct.get(event.to.toLowerCase());
-    if (!listener) return false;
-    listener(event);
+    const listeners = this.direct.get(directAddress(event));
+    if (!listeners || listeners.size === 0) return false;
+    for (const l of [...listeners]) l(event);
     return true;
   }
 
-  subscribeDirect(nick: string, listener: (event: DirectEvent) => void): Unsubscribe {
-    const key = nick.toLowerCase();
-    this.direct.set(key, listener);
+  subscribeDirect(address: string, listener: (event: DirectEvent) => void): Unsubscribe {
+    const key = address.toLowerCase();
+    let set = this.direct.get(key);
+    if (!set) this.direct.set(key, (set = new Set()));
+    set.add(listener);
+    const s = set;
     return () => {
-      if (this.direct.get(key) === listener) this.direct.delete(key);
+      s.delete(listener);
+      if (s.size === 0 && this.direct.get(key) === s) this.direct.delete(key);
     };
   }
 
@@ -65,7 +76,7 @@ export class LocalPresence {
   }
 
   rooms(withHistory: Iterable<string>): RoomCount[] {
-    const names = new Set<string>(['lobby', ...withHistory, ...this.roomMembers.keys()]);
+    const names = new Set<string>([this.defaultRoom, ...withHistory, ...this.roomMembers.keys()]);
     return [...names].sort().map((room) => ({ room, members: this.roomMembers.get(room)?.size ?? 0 }));
   }
 }

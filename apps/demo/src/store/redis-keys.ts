@@ -44,9 +44,37 @@ export class RedisKeys {
   direct(nick: string): string {
     return `${this.prefix}dm:${nick.toLowerCase()}`;
   }
+  /** A private room's ACL: a hash of `owner` and `created`; no expiry. */
+  acl(room: string): string {
+    return `${this.prefix}{${room}}:acl`;
+  }
+  /** A private room's members: a set of lower-cased principals; no expiry. */
+  aclMembers(room: string): string {
+    return `${this.prefix}{${room}}:acl-members`;
+  }
+  /** Names of all private rooms (a set), for the limit and the room list. */
+  privateRooms(): string {
+    return `${this.prefix}private-rooms`;
+  }
   /** A value every node must agree on (e.g. the token signing secret). */
   secret(name: string): string {
     return `${this.prefix}secret:${name}`;
+  }
+  /** An account (JSON {name, hash, created}), by lower-cased name; no TTL. */
+  account(name: string): string {
+    return `${this.prefix}account:{${name.toLowerCase()}}`;
+  }
+  /** Ids of an account's login sessions (a set; entries may outlive their session and are ignored). */
+  accountSessions(name: string): string {
+    return `${this.prefix}account:{${name.toLowerCase()}}:sessions`;
+  }
+  /** One login session (JSON), expiring with it (PX). */
+  session(id: string): string {
+    return `${this.prefix}session:${id}`;
+  }
+  /** Pub/sub channel: ids of sessions ended (logout, password change, admin), JSON array. */
+  sessionsEnded(): string {
+    return `${this.prefix}sessions-ended`;
   }
   /** The room a stream key belongs to (inverse of {@link stream}). */
   roomOfStream(key: string): string | undefined {

@@ -15,6 +15,8 @@ export interface RedisPresenceOptions {
   readonly maxLiveRooms: number;
   /** New rooms per minute, all nodes together; more fail until the minute is over. */
   readonly maxRoomsCreatedPerMinute: number;
+  /** The room the room list always includes, even when empty (the chat's default room). */
+  readonly defaultRoom: string;
   /** Rooms the room list returns at most. */
   readonly maxRoomsListed: number;
   /** A member of a room with local listeners expired (its node died): announce the departure. */
@@ -59,6 +61,15 @@ export class RedisPresence {
 
   private owner(session: string): string {
     return `${this.o.node}|${session}`;
+  }
+
+  /** The value a session's nickname claims hold in Redis. */
+  ownerOf(session: string): string {
+    return this.owner(session);
+  }
+
+  async nickHeldBy(nick: string, owner: string): Promise<boolean> {
+    return (await this.o.link.call(['GET', this.o.keys.nick(nick)], this.deadline())) === owner;
   }
 
   async claimNick(nick: string, session: string): Promise<boolean> {
@@ -160,7 +171,7 @@ export class RedisPresence {
   }
 
   /**
-   * Rooms with live members (plus the lobby), at most maxRoomsListed, sorted by name. Bounded work
+   * Rooms with live members (plus the default room), at most maxRoomsListed, sorted by name. Bounded work
    * whatever the number of rooms: one range read of the live index and one ZCOUNT per listed room.
    */
   async rooms(): Promise<RoomCount[]> {
@@ -180,7 +191,7 @@ export class RedisPresence {
       ],
       d,
     );
-    const set = new Set<string>(['lobby']);
+    const set = new Set<string>([this.o.defaultRoom]);
     if (Array.isArray(names)) for (const n of names) if (typeof n === 'string') set.add(n);
     const sorted = [...set].sort();
     // Pipelined: node-redis writes these back to back on the one connection.
@@ -189,7 +200,7 @@ export class RedisPresence {
     );
     return sorted
       .map((room, i) => ({ room, members: typeof counts[i] === 'number' ? counts[i] : 0 }))
-      .filter((r) => r.members > 0 || r.room === 'lobby');
+      .filter((r) => r.members > 0 || r.room === this.o.defaultRoom);
   }
 
   /**

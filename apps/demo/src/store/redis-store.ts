@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { StoreClosedError } from './file-store.js';
 import { ErrorReply } from 'redis';
+import { DEFAULT_ROOM } from '../protocol/frames.js';
+import { StoreClosedError } from './errors.js';
+import type { AccountLimits } from './accounts.js';
+import { RedisAccounts } from './redis-accounts.js';
+import { RedisAcl } from './redis-acl.js';
+import type { RoomAclLimits } from './room-acl.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisLink, type Reply, redact } from './redis-link.js';
 import { RedisPresence } from './redis-presence.js';
@@ -12,6 +17,7 @@ import {
   type ChatStore,
   compareIds,
   type DirectEvent,
+  directAddress,
   type ReadOptions,
   type ReadResult,
   type RoomCount,
@@ -59,8 +65,20 @@ export interface RedisStoreOptions {
   readonly maxPendingAppends?: number;
   /** How long the first connection may take before open() fails. @default 10000 */
   readonly connectTimeoutMs?: number;
+  /** The room the room list always includes (the chat's default room). @default 'lobby' */
+  readonly defaultRoom?: string;
+  /** Accounts and sessions kept at most (see AccountLimits). */
+  readonly accountLimits?: AccountLimits;
+  /** Private rooms and members kept at most (see RoomAclLimits). */
+  readonly aclLimits?: RoomAclLimits;
   /** Notes about connection trouble and recovery (rate limited). */
   readonly onWarning?: (message: string) => void;
+}
+
+interface DirectEnvelope {
+  /** Publishing node: it delivered to its own listeners already. */
+  readonly o: string;
+  readonly e: DirectEvent;
 }
 
 interface RoomSubs {
@@ -96,7 +114,10 @@ export class RedisStore implements ChatStore {
   private readonly reader: StreamReader;
   private readonly presence: RedisPresence;
   private readonly subs = new Map<string, RoomSubs>();
-  private readonly direct = new Map<string, (event: DirectEvent) => void>();
+  private readonly direct = new Map<string, Set<(event: DirectEvent) => void>>();
+  readonly accounts: RedisAccounts;
+  /** Private rooms (keys without expiry). */
+  readonly acls: RedisAcl;
   private readonly maxLen: string;
   private readonly retention: string;
   private readonly dedupTtl: string;
@@ -145,6 +166,15 @@ export class RedisStore implements ChatStore {
       onMessage: (m) => this.emit(m.room, { kind: 'message', message: m }),
       onWarning: this.onWarning,
     });
+    this.acls = new RedisAcl({ ...options.aclLimits, keys: this.keys, link: this.cmd, waitMs: this.waitMs });
+    this.accounts = new RedisAccounts({
+      ...options.accountLimits,
+      keys: this.keys,
+      link: this.cmd,
+      sub: this.sub,
+      waitMs: this.waitMs,
+      onWarning: this.onWarning,
+    });
     this.presence = new RedisPresence({
       keys: this.keys,
       link: this.cmd,
@@ -154,6 +184,7 @@ export class RedisStore implements ChatStore {
       maxLiveRooms: options.maxLiveRooms ?? 10_000,
       maxRoomsCreatedPerMinute: options.maxRoomsCreatedPerMinute ?? 600,
       maxRoomsListed: options.maxRoomsListed ?? 200,
+      defaultRoom: options.defaultRoom ?? DEFAULT_ROOM,
       onWarning: this.onWarning,
       onExpired: (room, nick) => {
         const event = { kind: 'leave' as const, room, nick, ts: Date.now() };
@@ -364,43 +395,61 @@ export class RedisStore implements ChatStore {
     return this.presence.nickTaken(nick);
   }
 
-  async sendDirect(event: DirectEvent): Promise<boolean> {
-    const local = this.direct.get(event.to.toLowerCase());
-    if (local) {
-      local(event);
-      return true;
-    }
-    // PUBLISH answers how many subscribers got it: only the node holding the nickname subscribes.
-    const n = await this.cmd.call(
-      ['PUBLISH', this.keys.direct(event.to), JSON.stringify(event)],
-      Date.now() + this.waitMs,
-    );
-    return typeof n === 'number' && n > 0;
+  nickHeldBy(nick: string, owner: string): Promise<boolean> {
+    return this.presence.nickHeldBy(nick, owner);
+  }
+  nickOwner(session: string): string {
+    return this.presence.ownerOf(session);
   }
 
-  subscribeDirect(nick: string, listener: (event: DirectEvent) => void): Unsubscribe {
-    const key = nick.toLowerCase();
-    this.direct.set(key, listener);
-    const channel = this.keys.direct(nick);
-    this.sub.client
-      .subscribe(channel, this.onDirect)
-      .catch((err: Error) => this.onWarning(`subscribe dm: ${err.message}`));
+  /**
+   * Local listeners get the event at once; other nodes through PUBLISH, whose reply counts the
+   * nodes subscribed to the address (this one included when it has listeners, and it skips its
+   * own envelope), so "delivered" is known without asking anyone.
+   */
+  async sendDirect(event: DirectEvent): Promise<boolean> {
+    const address = directAddress(event);
+    const local = this.direct.get(address);
+    const delivered = local ? local.size : 0;
+    if (local) for (const l of [...local]) l(event);
+    const envelope: DirectEnvelope = { o: this.node, e: event };
+    const n = await this.cmd.call(
+      ['PUBLISH', this.keys.direct(address), JSON.stringify(envelope)],
+      Date.now() + this.waitMs,
+    );
+    const remote = (typeof n === 'number' ? n : 0) - (local && local.size > 0 ? 1 : 0);
+    return delivered > 0 || remote > 0;
+  }
+
+  subscribeDirect(address: string, listener: (event: DirectEvent) => void): Unsubscribe {
+    const key = address.toLowerCase();
+    let set = this.direct.get(key);
+    const channel = this.keys.direct(key);
+    if (!set) {
+      this.direct.set(key, (set = new Set()));
+      this.sub.client
+        .subscribe(channel, this.onDirect)
+        .catch((err: Error) => this.onWarning(`subscribe dm: ${err.message}`));
+    }
+    set.add(listener);
+    const s = set;
     return () => {
-      if (this.direct.get(key) !== listener) return;
+      if (!s.delete(listener) || s.size > 0 || this.direct.get(key) !== s) return;
       this.direct.delete(key);
       if (!this.closed) this.sub.client.unsubscribe(channel, this.onDirect).catch(() => {});
     };
   }
 
   private readonly onDirect = (payload: string): void => {
-    let event: DirectEvent;
+    let env: DirectEnvelope;
     try {
-      event = JSON.parse(payload) as DirectEvent;
+      env = JSON.parse(payload) as DirectEnvelope;
     } catch {
       return;
     }
-    if (typeof event.to !== 'string') return;
-    this.direct.get(event.to.toLowerCase())?.(event);
+    if (env.o === this.node || typeof env.e?.to !== 'string') return;
+    const set = this.direct.get(directAddress(env.e));
+    if (set) for (const l of [...set]) l(env.e);
   };
 
   addMember(room: string, nick: string): Promise<void> {

@@ -1,3 +1,6 @@
+import type { AccountStore } from './accounts.js';
+import type { RoomAclStore } from './room-acl.js';
+
 /**
  * The one storage interface the chat core talks to. Two implementations: the default in-process
  * fan-out + append-only file log (file-store.ts), and a Redis Streams store shared by several
@@ -27,13 +30,27 @@ export type RoomEvent =
       readonly to: string;
       readonly ts: number;
     }
-  | { readonly kind: 'typing'; readonly room: string; readonly nick: string; readonly ts: number };
+  | { readonly kind: 'typing'; readonly room: string; readonly nick: string; readonly ts: number }
+  /** A private room's owner removed `principal`: its connections on every node leave the room. */
+  | {
+      readonly kind: 'kick';
+      readonly room: string;
+      readonly principal: string;
+      readonly by: string;
+      readonly ts: number;
+    };
 
-/** An event addressed to one nickname (direct messages), routed to wherever its owner is connected. */
+/**
+ * A direct message, routed to every connection subscribed to its address on any node. The chat
+ * core addresses an account as `a:<name>` (all of its sessions) and a guest as `n:<nick>`; without
+ * `address` the event goes to `to` (the nickname).
+ */
 export interface DirectEvent {
   readonly kind: 'dm';
   readonly from: string;
   readonly to: string;
+  /** Routing key, case-insensitive; @default to */
+  readonly address?: string;
   readonly text: string;
   readonly ts: number;
 }
@@ -97,10 +114,25 @@ export interface ChatStore {
   releaseNick(nick: string, owner: string): Promise<void>;
   /** Whether anyone holds the nickname right now. */
   nickTaken(nick: string): Promise<boolean>;
-  /** Route a direct event to the holder of `event.to`; false when nobody holds it. */
+  /**
+   * Whether `owner` (see {@link ChatStore.nickOwner}) holds the nickname right now: a guest's HTTP
+   * token is live only while the connection that asked for it still holds its name.
+   */
+  nickHeldBy(nick: string, owner: string): Promise<boolean>;
+  /** The store-wide owner value of a session's nickname claims (Redis adds the node). */
+  nickOwner(session: string): string;
+  /**
+   * Deliver a direct event to every listener of its address (`event.address ?? event.to`) on every
+   * node; false when nobody listens.
+   */
   sendDirect(event: DirectEvent): Promise<boolean>;
-  /** Receive direct events addressed to a nickname this node's session holds. */
-  subscribeDirect(nick: string, listener: (event: DirectEvent) => void): Unsubscribe;
+  /** Receive direct events for an address; several listeners (an account's sessions) may share one. */
+  subscribeDirect(address: string, listener: (event: DirectEvent) => void): Unsubscribe;
+
+  /** Accounts and login sessions (identity), shared like everything else in the store. */
+  readonly accounts: AccountStore;
+  /** Private rooms and their members, shared like everything else in the store. */
+  readonly acls: RoomAclStore;
 
   /** Presence: record that `nick` is (or is no longer) in `room`. */
   addMember(room: string, nick: string): Promise<void>;
@@ -111,7 +143,7 @@ export interface ChatStore {
   memberCount?(room: string): Promise<number>;
   /**
    * Rooms with member counts. File store: rooms that have members or history. Redis: rooms with
-   * live members (bounded, see RedisStoreOptions.maxRoomsListed), plus the lobby.
+   * live members (bounded, see RedisStoreOptions.maxRoomsListed), plus the default room.
    */
   rooms(): Promise<RoomCount[]>;
   /**
@@ -127,44 +159,13 @@ export interface ChatStore {
   close(): Promise<void>;
 }
 
-/**
- * The store is unreachable right now (e.g. Redis restarting) and gave up after a bounded wait.
- * Retryable: the operation was not acknowledged; retry it later (with the same clientId for an
- * append, so a write that landed despite the error is not stored twice).
- */
-export class StoreUnavailableError extends Error {
-  readonly code: string = 'ERR_STORE_UNAVAILABLE';
-  readonly retryable = true;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreUnavailableError';
-  }
+/** The routing key of a direct event. */
+export function directAddress(event: DirectEvent): string {
+  return (event.address ?? event.to).toLowerCase();
 }
 
-/**
- * The store gave up waiting for the answer to a write it had already sent: the write may have
- * happened or not. Retryable like StoreUnavailableError, but a client must not be told "not
- * stored": it resends with the same clientId and gets the first id if the write did land.
- */
-export class StoreOutcomeUnknownError extends StoreUnavailableError {
-  override readonly code: string = 'ERR_STORE_OUTCOME_UNKNOWN';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreOutcomeUnknownError';
-  }
-}
-
-/**
- * The store refused to create another room (too many live rooms, or rooms created too fast
- * across all nodes). Nothing was changed; joining an existing room still works.
- */
-export class StoreLimitError extends Error {
-  readonly code = 'ERR_STORE_ROOM_LIMIT';
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreLimitError';
-  }
-}
+// The error classes live in errors.ts; re-exported here for the modules that import them from types.
+export { StoreLimitError, StoreOutcomeUnknownError, StoreUnavailableError } from './errors.js';
 
 /** Orders "<ms>-<seq>" ids numerically (a plain string compare breaks at digit-count changes). */
 export function compareIds(a: string, b: string): number {

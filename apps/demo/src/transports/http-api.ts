@@ -3,7 +3,8 @@ import { type Context, HttpError, reply, type Server, serveStatic } from '@net/h
 import { type ChatCore, ChatError } from '../chat/index.js';
 import type { Metrics } from '../metrics.js';
 import type { StoreHealth } from '../store/types.js';
-import type { TokenIssuer } from './auth.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { authenticate, type TokenIdentity, type TokenIssuer } from './auth.js';
 
 const STATUS: Record<string, number> = {
   RATE_LIMITED: 429,
@@ -14,10 +15,58 @@ const STATUS: Record<string, number> = {
   NO_SUCH_NICK: 404,
   // Too many rooms (this node's --max-rooms, or the Redis room limits): join an existing one.
   ROOM_LIMIT: 409,
+  UNAUTHORIZED: 401,
+  SESSION_ENDED: 401,
+  LOGIN_REQUIRED: 401,
+  LOGIN_FAILED: 401,
+  ACCOUNT_EXISTS: 409,
+  NAME_REGISTERED: 409,
+  NICK_TAKEN: 409,
+  BUSY: 503,
+  FORBIDDEN: 403,
+  NOT_INVITED: 403,
+  NOT_OWNER: 403,
+  NOT_PRIVATE: 400,
+  NOT_A_MEMBER: 404,
+  NO_SUCH_ACCOUNT: 404,
+  ROOM_EXISTS: 409,
 };
 
-function nickOnly(nick: string | undefined): { nick: string; sid?: string } | undefined {
-  return nick === undefined ? undefined : { nick };
+/** Options of the HTTP API's access rules. */
+export interface HttpAccess {
+  /** Public room reads (room list, history) without a token. @default true */
+  readonly publicReads?: boolean;
+  /**
+   * Operator token for `POST /api/admin/revoke`; the endpoint answers 404 without one. Compared as
+   * SHA-256 digests with timingSafeEqual.
+   */
+  readonly adminToken?: string;
+}
+
+function bearer(ctx: Context): string | undefined {
+  const m = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/.exec(ctx.headers.authorization ?? '');
+  return m?.[1];
+}
+
+function unauthorized(message: string, code = 'UNAUTHORIZED'): HttpError {
+  return new HttpError(401, message, { code, headers: { 'www-authenticate': 'Bearer' } });
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** A JSON object body whose listed fields are strings; BAD_BODY otherwise. */
+async function stringFields<K extends string>(
+  ctx: Context,
+  names: K[],
+  shape: string,
+): Promise<Record<K, string>> {
+  const body = await ctx.json<Record<string, unknown>>();
+  if (typeof body !== 'object' || body === null || names.some((n) => typeof body[n] !== 'string')) {
+    throw new HttpError(400, `body must be JSON ${shape}`, { code: 'BAD_BODY' });
+  }
+  return body as Record<K, string>;
 }
 
 /** `?limit=` (1-1000, default 100) and `?after=ROOM`; undefined when malformed. */
@@ -51,9 +100,107 @@ export function mountHttpApi(
     /** The API reference built by `pnpm docs` (served at /docs/ when present). */
     docsDir?: string;
     transport: string;
+    access?: HttpAccess;
   },
 ): void {
   const { core, metrics, tokens } = deps;
+  const publicReads = deps.access?.publicReads ?? true;
+  const adminDigest = deps.access?.adminToken ? digest(deps.access.adminToken) : undefined;
+
+  /** The live identity behind the request's bearer token (401 with a code when there is none). */
+  const who = async (ctx: Context): Promise<TokenIdentity> => {
+    const token = bearer(ctx);
+    if (!token) {
+      metrics.rejectedInput('http', 'unauthorized');
+      throw unauthorized('a valid "Authorization: Bearer <token>" is required (see PROTOCOL.md)');
+    }
+    try {
+      return await authenticate(core, tokens, token);
+    } catch (err) {
+      metrics.rejectedInput('http', 'unauthorized');
+      if (err instanceof ChatError) throw unauthorized(err.message, err.code);
+      chatError(core.clientError(err, 'auth'));
+    }
+  };
+  /**
+   * Reads need a live token unless public reads are on; a token sent anyway is checked, and its
+   * account is the principal that private rooms are matched against.
+   */
+  const reader = async (ctx: Context): Promise<TokenIdentity | undefined> => {
+    if (!publicReads || bearer(ctx) !== undefined) return who(ctx);
+    return undefined;
+  };
+  const accountReply = (r: { account: string; token: string | undefined; session: { expires: number } }) => ({
+    account: r.account,
+    token: r.token,
+    expires: r.session.expires,
+  });
+  server.post(
+    '/api/register',
+    async (ctx) => {
+      const b = await stringFields(ctx, ['name', 'password'], '{"name": "...", "password": "..."}');
+      try {
+        const record = await core.identity.register(b.name, b.password, ctx.ip);
+        return reply(201, accountReply(await core.identity.startSession(record.name)));
+      } catch (err) {
+        chatError(core.clientError(err, 'register'));
+      }
+    },
+    { bodyLimit: 4096 },
+  );
+  server.post(
+    '/api/login',
+    async (ctx) => {
+      const b = await stringFields(ctx, ['name', 'password'], '{"name": "...", "password": "..."}');
+      try {
+        return accountReply(await core.identity.login(b.name, b.password, ctx.ip));
+      } catch (err) {
+        chatError(core.clientError(err, 'login'));
+      }
+    },
+    { bodyLimit: 4096 },
+  );
+  server.post('/api/logout', async (ctx) => {
+    const id = await who(ctx);
+    if (!id.account)
+      throw new HttpError(400, 'a guest token has no login session', { code: 'NOT_LOGGED_IN' });
+    await core.identity
+      .logout(id.sid.slice(3))
+      .catch((err: unknown) => chatError(core.clientError(err, 'logout')));
+    return reply(204, undefined);
+  });
+  server.post(
+    '/api/password',
+    async (ctx) => {
+      const id = await who(ctx);
+      if (!id.account) throw new HttpError(400, 'log in first', { code: 'NOT_LOGGED_IN' });
+      const b = await stringFields(ctx, ['old', 'new'], '{"old": "...", "new": "..."}');
+      try {
+        return accountReply(await core.identity.changePassword(id.account, b.old, b.new, ctx.ip));
+      } catch (err) {
+        chatError(core.clientError(err, 'password'));
+      }
+    },
+    { bodyLimit: 4096 },
+  );
+  server.post(
+    '/api/admin/revoke',
+    async (ctx) => {
+      const token = bearer(ctx);
+      if (!adminDigest) throw new HttpError(404, 'not found', { code: 'NOT_FOUND' });
+      if (!token || !timingSafeEqual(digest(token), adminDigest)) {
+        metrics.rejectedInput('http', 'forbidden');
+        throw new HttpError(403, 'operator token required', { code: 'FORBIDDEN' });
+      }
+      const b = await stringFields(ctx, ['account'], '{"account": "..."}');
+      try {
+        return { account: b.account, ended: await core.identity.revokeAccount(b.account) };
+      } catch (err) {
+        chatError(core.clientError(err, 'revoke'));
+      }
+    },
+    { bodyLimit: 4096 },
+  );
   const storeHealth = async (): Promise<StoreHealth> =>
     core.store.health ? core.store.health() : { store: 'unknown', ok: true };
   // 503 while the store is unreachable: a load balancer stops sending new clients to this node.
@@ -73,14 +220,17 @@ export function mountHttpApi(
     }),
   );
   server.get('/api/rooms', async (ctx) => {
+    const id = await reader(ctx);
     const page = roomPageQuery(ctx.searchParams);
     if (!page) {
       metrics.rejectedInput('http', 'bad_limit');
       throw new HttpError(400, 'limit must be an integer 1-1000, after a room name', { code: 'BAD_LIMIT' });
     }
-    return core.roomPage(page);
+    const principal = id === undefined ? undefined : core.principal(id);
+    return core.roomPage(principal === undefined ? page : { ...page, principal });
   });
   server.get('/api/rooms/:room/messages', async (ctx) => {
+    const id = await reader(ctx);
     const q = ctx.searchParams;
     const after = q.get('after') ?? undefined;
     const limitRaw = q.get('limit');
@@ -91,27 +241,28 @@ export function mountHttpApi(
     }
     try {
       const room = ctx.params.room;
-      const { messages, truncated } = await core.history(room, after === '' ? undefined : after, limit);
+      const principal = id === undefined ? undefined : core.principal(id);
+      const { messages, truncated } = await core.history(
+        room,
+        after === '' ? undefined : after,
+        limit,
+        principal,
+      );
       return { room: room.toLowerCase(), messages, truncated };
     } catch (err) {
-      metrics.rejectedInput('http', 'bad_request');
+      if (err instanceof ChatError && err.code === 'NOT_INVITED') {
+        metrics.rejectedInput('http', 'not_invited');
+        // No token: say what is missing (401); a token of a non-member: refused (403).
+        if (id === undefined)
+          throw unauthorized(`${err.message}; send a member's session token`, 'NOT_INVITED');
+      } else metrics.rejectedInput('http', 'bad_request');
       chatError(err);
     }
   });
   server.post(
     '/api/rooms/:room/messages',
     async (ctx: Context<{ room: string }>) => {
-      const auth = ctx.headers.authorization ?? '';
-      const m = /^Bearer ([A-Za-z0-9_.-]{1,4096})$/.exec(auth);
-      const claims = m ? (tokens.claims?.(m[1]!) ?? nickOnly(tokens.verify(m[1]!))) : undefined;
-      const nick = claims?.nick;
-      if (!nick) {
-        metrics.rejectedInput('http', 'unauthorized');
-        throw new HttpError(401, 'a valid "Authorization: Bearer <token>" is required (see PROTOCOL.md)', {
-          code: 'UNAUTHORIZED',
-          headers: { 'www-authenticate': 'Bearer' },
-        });
-      }
+      const id = await who(ctx);
       const body = await ctx.json<{ text?: unknown; cid?: unknown }>();
       if (
         typeof body !== 'object' ||
@@ -123,9 +274,10 @@ export function mountHttpApi(
         throw new HttpError(400, 'body must be JSON {"text": "...", "cid"?: "..."}', { code: 'BAD_BODY' });
       }
       try {
-        const message = await core.post(deps.transport, nick, ctx.params.room, body.text, body.cid, {
-          sid: claims.sid,
+        const message = await core.post(deps.transport, id.nick, ctx.params.room, body.text, body.cid, {
+          sid: id.sid,
           address: ctx.ip,
+          ...(id.account === undefined ? {} : { account: id.account }),
         });
         return reply(201, body.cid === undefined ? message : { ...message, cid: body.cid });
       } catch (err) {

@@ -1,12 +1,15 @@
 import { type ChatCore, type ChatEvent, ChatError, type Session } from '../chat/index.js';
-import { PROTOCOL_VERSION, type ServerFrame } from '../client/web/protocol.js';
+import { eventFrame, wireMessage } from '../protocol/event-frame.js';
+import { PROTOCOL_VERSION, type ServerFrame } from '../protocol/frames.js';
 import type { StoredMessage } from '../store/types.js';
-import type { TokenIssuer } from './auth.js';
+import { type TokenIssuer, tokenFor } from './auth.js';
 
 export interface JsonSessionOptions {
   readonly transport: string;
   readonly serverName: string;
   readonly tokens: TokenIssuer;
+  /** The client's address: login attempts are rate limited per address. */
+  readonly address?: string;
   readonly maxFrameBytes: number;
   readonly ratePerSecond: number;
   readonly burst: number;
@@ -87,7 +90,8 @@ export class JsonSession {
       type: 'welcome',
       v: PROTOCOL_VERSION,
       nick: this.session.nick,
-      token: this.options.tokens.issue(this.session.nick, this.session.id),
+      // Empty under `--guests off`: a connection gets a token once it logs in.
+      token: tokenFor(this.core, this.options.tokens, this.session) ?? '',
       server: this.options.serverName,
       limits: {
         maxMessageLength: this.core.maxMessageLength,
@@ -107,30 +111,13 @@ export class JsonSession {
         const m = e.message;
         this.core.metrics?.messageOut(this.options.transport);
         if (e.replay) {
-          const frame = {
-            type: 'message',
-            id: m.id,
-            room: m.room,
-            nick: m.nick,
-            text: m.text,
-            ts: m.ts,
-            replay: true,
-          };
-          this.peer.send(JSON.stringify(frame));
+          this.peer.send(JSON.stringify(wireMessage(m, true)));
           return;
         }
         // One live message goes to every member: serialise it once, not once per recipient.
         let shared = serialised.get(m);
         if (shared === undefined) {
-          const text = JSON.stringify({
-            type: 'message',
-            id: m.id,
-            room: m.room,
-            nick: m.nick,
-            text: m.text,
-            ts: m.ts,
-          });
-          shared = { text };
+          shared = { text: JSON.stringify(wireMessage(m)) };
           serialised.set(m, shared);
         }
         if (this.peer.sendShared) this.peer.sendShared(shared);
@@ -140,16 +127,42 @@ export class JsonSession {
       case 'nick':
         // Sent as the reply to the `nick` request instead (it carries the ref).
         return;
+      case 'identity': {
+        // Carries the ref when it answers register/login/logout/password.
+        const frame = eventFrame(e);
+        if (frame) this.out({ ...frame, ...this.accountRef });
+        return;
+      }
       case 'joined':
         // Sent by the join handler so it can carry the ref.
-        this.out({ type: 'joined', room: e.room, members: e.members, count: e.count, ...this.joinRef });
+        this.out({
+          type: 'joined',
+          room: e.room,
+          members: e.members,
+          count: e.count,
+          ...(e.private ? { private: true } : {}),
+          ...this.joinRef,
+        });
         return;
-      default:
-        this.out(e as ServerFrame);
+      default: {
+        const frame = eventFrame(e);
+        if (frame !== undefined) this.out(frame);
+      }
     }
   };
 
   private joinRef: { ref?: string } = {};
+  private accountRef: { ref?: string } = {};
+
+  /** Runs an identity change whose `account` frame answers the request (with its ref). */
+  private async identity(refPart: { ref?: string }, change: () => Promise<unknown>): Promise<void> {
+    this.accountRef = refPart;
+    try {
+      await change();
+    } finally {
+      this.accountRef = {};
+    }
+  }
 
   private out(frame: ServerFrame): void {
     if (frame.type === 'dm') this.core.metrics?.messageOut(this.options.transport);
@@ -254,9 +267,37 @@ export class JsonSession {
           this.out({
             type: 'nick',
             nick: session.nick,
-            token: this.options.tokens.issue(session.nick, session.id),
+            token: tokenFor(this.core, this.options.tokens, session) ?? '',
             ...refPart,
           });
+          return;
+        case 'register':
+          await this.identity(refPart, () =>
+            session.register(str('name'), str('password'), this.options.address),
+          );
+          return;
+        case 'login': {
+          if (f.token !== undefined) {
+            const claims = this.options.tokens.open?.(str('token'));
+            if (!claims || typeof claims.ls !== 'string') {
+              throw new ChatError('SESSION_ENDED', 'that token is not a live login token; log in again');
+            }
+            const ls = claims.ls;
+            await this.identity(refPart, async () => session.adopt(await this.core.identity.live(ls)));
+            return;
+          }
+          await this.identity(refPart, () =>
+            session.login(str('name'), str('password'), this.options.address),
+          );
+          return;
+        }
+        case 'logout':
+          await this.identity(refPart, () => session.logout());
+          return;
+        case 'password':
+          await this.identity(refPart, () =>
+            session.changePassword(str('old'), str('new'), this.options.address),
+          );
           return;
         case 'join': {
           const after = f.after === undefined ? undefined : str('after');
@@ -302,8 +343,31 @@ export class JsonSession {
           return;
         }
         case 'rooms':
-          this.out({ type: 'rooms', rooms: await this.core.rooms(), ...refPart });
+          this.out({ type: 'rooms', rooms: await this.core.rooms(this.core.principal(session)), ...refPart });
           return;
+        case 'create': {
+          if (f.private !== undefined && typeof f.private !== 'boolean')
+            throw new FrameError('field "private" must be a boolean');
+          this.joinRef = refPart;
+          try {
+            await session.create(str('room'), f.private === true);
+          } finally {
+            this.joinRef = {};
+          }
+          return;
+        }
+        case 'invite': {
+          const room = str('room');
+          const name = await session.invite(room, str('name'));
+          this.out({ type: 'invited', room: room.toLowerCase().replace(/^#/, ''), name, ...refPart });
+          return;
+        }
+        case 'kick': {
+          const room = str('room');
+          const name = await session.kick(room, str('name'));
+          this.out({ type: 'kicked', room: room.toLowerCase().replace(/^#/, ''), name, ...refPart });
+          return;
+        }
         case 'ping':
           this.out({ type: 'pong', ...refPart });
           return;

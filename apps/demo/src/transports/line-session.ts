@@ -1,5 +1,19 @@
 import { type ChatCore, type ChatEvent, ChatError, type Session } from '../chat/index.js';
-import type { TokenIssuer } from './auth.js';
+import {
+  ackLine,
+  type Command,
+  errorLine,
+  eventFrame,
+  helpLines,
+  normalizeRoom,
+  parseLine,
+  renderFrame,
+  unhandledCommand,
+  tokenLine,
+  unknownCommand,
+  welcomeLines,
+} from '../protocol/index.js';
+import { type TokenIssuer, tokenFor } from './auth.js';
 
 export interface LinePeer {
   writeLine(line: string): void;
@@ -12,27 +26,15 @@ export interface LineSessionOptions {
   readonly serverName: string;
   /** Issues the token for `/token` (HTTP POST as this nickname); without it `/token` is unknown. */
   readonly tokens?: TokenIssuer;
+  /** The client's address: login attempts are rate limited per address. */
+  readonly address?: string;
 }
 
 /** Lines received but not yet handled before the connection is dropped. */
 const MAX_INFLIGHT_LINES = 1024;
 
-export const HELP_LINES = [
-  '* commands:',
-  '*   /nick NAME       change your nickname',
-  '*   /join ROOM [ID]  join a room (and make it current); with ID, only messages after it',
-  '*   /leave           leave the current room',
-  '*   /rooms           list rooms with member counts',
-  '*   /who             list members of the current room',
-  '*   /msg NICK TEXT   direct message',
-  '*   /cid ID TEXT     send with your id for it: answered "* ack ID MSGID"; resend with the same ID',
-  '*                    after an error (OUTCOME_UNKNOWN, STORE_FAILED) and it is stored once',
-  '*   /ids on|off      prefix messages with their id (@ID), for /join ROOM ID',
-  '*   /token           a token for POST /api/rooms/ROOM/messages (15 min)',
-  '*   /help            this help',
-  '*   /quit            disconnect',
-  '* anything else is sent to the current room',
-];
+/** The `/help` answer (the shared command table's help). */
+export const HELP_LINES = helpLines();
 
 /**
  * The netcat-friendly line protocol as a wire-independent session: one line in, lines out.
@@ -76,8 +78,7 @@ export class LineSession {
       await session.close();
       return;
     }
-    this.peer.writeLine(`* welcome to ${this.options.serverName}, you are ${session.nick}`);
-    this.peer.writeLine('* type /help for commands, /nick NAME to pick a nickname');
+    for (const line of welcomeLines(this.options.serverName, session.nick)) this.peer.writeLine(line);
     try {
       this.current = await session.join(this.core.defaultRoom);
     } catch (err) {
@@ -92,45 +93,15 @@ export class LineSession {
   private ended = false;
 
   private readonly onEvent = (e: ChatEvent): void => {
-    const w = (line: string) => this.peer.writeLine(line);
-    switch (e.type) {
-      case 'message':
-        if (!e.replay && e.message.nick === this.session?.nick) return; // the sender saw it typed
-        this.core.metrics?.messageOut(this.options.transport);
-        w(
-          `${this.showIds ? `@${e.message.id} ` : ''}[${e.message.room}] <${e.message.nick}> ${e.message.text}`,
-        );
-        return;
-      case 'joined':
-        w(
-          `* you joined #${e.room} (${e.count} here${e.members.length === e.count ? `: ${e.members.join(', ')}` : ''})`,
-        );
-        return;
-      case 'history-end':
-        if (e.truncated) w(`* (older messages in #${e.room} skipped)`);
-        return;
-      case 'left':
-        w(`* you left #${e.room}`);
-        return;
-      case 'join':
-        if (e.nick !== this.session?.nick) w(`* ${e.nick} joined #${e.room}`);
-        return;
-      case 'leave':
-        if (e.nick !== this.session?.nick) w(`* ${e.nick} left #${e.room}`);
-        return;
-      case 'rename':
-        if (e.to !== this.session?.nick) w(`* ${e.from} is now known as ${e.to} (#${e.room})`);
-        return;
-      case 'dm':
-        this.core.metrics?.messageOut(this.options.transport);
-        w(`[dm] <${e.from}> ${e.text}`);
-        return;
-      case 'nick':
-        w(`* you are now ${e.nick}`);
-        return;
-      case 'typing':
-        return;
+    const frame = eventFrame(e);
+    if (frame === undefined) {
+      if (e.type === 'nick') this.peer.writeLine(`* you are now ${e.nick}`);
+      return;
     }
+    const lines = renderFrame(frame, { self: this.session?.nick, showIds: this.showIds });
+    if (lines.length > 0 && (frame.type === 'message' || frame.type === 'dm'))
+      this.core.metrics?.messageOut(this.options.transport);
+    for (const line of lines) this.peer.writeLine(line);
   };
 
   /** A complete line from the client (without the terminator). */
@@ -160,7 +131,7 @@ export class LineSession {
   onBadLine(code: string, message: string): void {
     this.core.metrics?.rejectedInput(this.options.transport, code.toLowerCase());
     // Queued behind earlier lines so replies stay in input order.
-    void this.enqueue(async () => this.peer.writeLine(`! ${code}: ${message}`));
+    void this.enqueue(async () => this.peer.writeLine(errorLine(code, message)));
   }
 
   /** Resolves once start-up and every line received so far have been handled. */
@@ -178,103 +149,156 @@ export class LineSession {
     const e = this.core.clientError(err);
     if (e.code !== 'RATE_LIMITED')
       this.core.metrics?.rejectedInput(this.options.transport, e.code.toLowerCase());
-    this.peer.writeLine(`! ${e.code}: ${e.message}`);
+    this.peer.writeLine(errorLine(e.code, e.message));
   }
 
   private async handle(line: string): Promise<void> {
     const session = this.session;
     // Start-up failed or the connection is gone: nothing to run the line in.
     if (!session || this.ended) return;
-    if (line.trim() === '') return;
-    if (!line.startsWith('/')) {
-      if (!this.current) throw new ChatError('NOT_IN_ROOM', 'join a room first: /join lobby');
-      await session.say(this.current, line);
-      return;
+    const parsed = parseLine(line);
+    switch (parsed.kind) {
+      case 'empty':
+        return;
+      case 'text':
+        await session.checkLive(); // LOGIN_REQUIRED before NOT_IN_ROOM under --guests off
+        if (!this.current)
+          throw new ChatError('NOT_IN_ROOM', `join a room first: /join ${this.core.defaultRoom}`);
+        await session.say(this.current, parsed.text);
+        return;
+      case 'error':
+        this.core.metrics?.rejectedInput(this.options.transport, parsed.code.toLowerCase());
+        this.peer.writeLine(errorLine(parsed.code, parsed.message));
+        return;
+      case 'command':
+        await this.run(session, parsed.command);
     }
-    const space = line.indexOf(' ');
-    const cmd = (space === -1 ? line : line.slice(0, space)).toLowerCase();
-    const rest = space === -1 ? '' : line.slice(space + 1).trim();
-    switch (cmd) {
-      case '/nick':
-        if (!rest) throw new ChatError('NICK_INVALID', 'usage: /nick NAME');
-        await session.setNick(rest);
+  }
+
+  private async run(session: Session, cmd: Command): Promise<void> {
+    const w = (line: string) => this.peer.writeLine(line);
+    switch (cmd.name) {
+      case 'nick':
+        await session.setNick(cmd.nick);
         return;
-      case '/join': {
-        // `/join ROOM AFTER_ID` resumes: exactly the messages after that id, then live ones.
-        const [room, after, extra] = rest.split(/\s+/);
-        if (!room || extra !== undefined) throw new ChatError('ROOM_INVALID', 'usage: /join ROOM [AFTER_ID]');
-        this.current = await session.join(room, after);
+      case 'join':
+        this.current = await session.join(cmd.room, cmd.after);
         return;
-      }
-      case '/ids':
-        if (rest !== 'on' && rest !== 'off') throw new ChatError('TEXT_INVALID', 'usage: /ids on|off');
-        this.showIds = rest === 'on';
-        this.peer.writeLine(`* ids ${rest}`);
+      case 'ids':
+        this.showIds = cmd.on;
+        w(`* ids ${cmd.on ? 'on' : 'off'}`);
         return;
-      case '/leave': {
-        const room = rest || this.current;
+      case 'leave': {
+        const room = cmd.room ?? this.current;
         if (!room) throw new ChatError('NOT_IN_ROOM', 'you are not in a room');
         await session.leave(room);
         if (this.current === room.replace(/^#/, '').toLowerCase()) this.current = session.rooms.at(-1);
-        if (this.current) this.peer.writeLine(`* current room: #${this.current}`);
+        if (this.current) w(`* current room: #${this.current}`);
         return;
       }
-      case '/rooms': {
-        const rooms = await this.core.rooms();
-        this.peer.writeLine(`* rooms: ${rooms.map((r) => `#${r.room} (${r.members})`).join(', ')}`);
+      case 'rooms':
+        for (const l of renderFrame({
+          type: 'rooms',
+          rooms: await this.core.rooms(this.core.principal(session)),
+        }))
+          w(l);
         return;
-      }
-      case '/who': {
-        const room = rest || this.current;
+      case 'who': {
+        const room = cmd.room ?? this.current;
         if (!room) throw new ChatError('NOT_IN_ROOM', 'you are not in a room');
         const members = await session.who(room);
-        this.peer.writeLine(
-          `* in #${room.replace(/^#/, '').toLowerCase()}: ${members.join(', ') || '(nobody)'}`,
-        );
+        for (const l of renderFrame({ type: 'who', room: room.replace(/^#/, '').toLowerCase(), members }))
+          w(l);
         return;
       }
-      case '/msg': {
-        const sp = rest.indexOf(' ');
-        if (sp === -1) throw new ChatError('TEXT_EMPTY', 'usage: /msg NICK TEXT');
-        const to = rest.slice(0, sp);
-        await session.dm(to, rest.slice(sp + 1));
-        this.peer.writeLine(`* sent to ${to}`);
+      case 'msg':
+        await session.dm(cmd.to, cmd.text);
+        w(`* sent to ${cmd.to}`);
         return;
-      }
-      case '/cid': {
+      case 'cid': {
         // The line protocol's client message id: an explicit ack, and retries that dedupe.
-        const sp = rest.indexOf(' ');
-        if (sp === -1) throw new ChatError('TEXT_EMPTY', 'usage: /cid ID TEXT');
-        const cid = rest.slice(0, sp);
-        if (!this.current) throw new ChatError('NOT_IN_ROOM', 'join a room first: /join lobby');
+        if (!this.current)
+          throw new ChatError('NOT_IN_ROOM', `join a room first: /join ${this.core.defaultRoom}`);
         try {
-          const m = await session.say(this.current, rest.slice(sp + 1), cid);
-          this.peer.writeLine(`* ack ${cid} ${m.id}`);
+          const m = await session.say(this.current, cmd.text, cmd.cid);
+          w(ackLine(cmd.cid, m.id));
         } catch (err) {
           const e = this.core.clientError(err, 'append');
-          throw e.code === 'CID_INVALID' ? e : new ChatError(e.code, `${e.message} (cid ${cid})`);
+          throw e.code === 'CID_INVALID' ? e : new ChatError(e.code, `${e.message} (cid ${cmd.cid})`);
         }
         return;
       }
-      case '/help':
-        for (const l of HELP_LINES) this.peer.writeLine(l);
+      case 'help':
+        for (const l of HELP_LINES) w(l);
         return;
-      case '/token':
-        if (this.options.tokens) {
-          session.takeControl();
-          this.peer.writeLine(
-            `* token for ${session.nick}: ${this.options.tokens.issue(session.nick, session.id)}`,
-          );
+      case 'token':
+        if (!this.options.tokens) {
+          // Without an issuer `/token` is not offered: answered like any unknown command.
+          const e = unknownCommand('/token');
+          this.core.metrics?.rejectedInput(this.options.transport, 'unknown_command');
+          w(errorLine(e.code, e.message));
           return;
         }
-        break;
-      case '/quit':
-        this.peer.writeLine('* bye');
+        {
+          await session.checkLive();
+          session.takeControl();
+          const token = tokenFor(this.core, this.options.tokens, session);
+          if (token === undefined)
+            throw new ChatError('LOGIN_REQUIRED', 'log in first: /login NAME PASSWORD');
+          w(tokenLine(session.nick, token));
+          return;
+        }
+      case 'register':
+        await session.register(cmd.account, cmd.password, this.options.address);
+        await this.joinDefault(session);
+        return;
+      case 'login':
+        await session.login(cmd.account, cmd.password, this.options.address);
+        await this.joinDefault(session);
+        return;
+      case 'logout':
+        await session.logout();
+        if (!this.current || !session.inRoom(this.current)) this.current = session.rooms.at(-1);
+        return;
+      case 'password':
+        await session.changePassword(cmd.old, cmd.new, this.options.address);
+        w('* password changed: every other session of your account has ended');
+        return;
+      case 'create':
+        this.current = await session.create(cmd.room, cmd.private);
+        return;
+      case 'invite': {
+        const room = this.roomOf(cmd.room);
+        const name = await session.invite(room, cmd.who);
+        for (const l of renderFrame({ type: 'invited', room: normalizeRoom(room), name })) w(l);
+        return;
+      }
+      case 'kick': {
+        const room = this.roomOf(cmd.room);
+        const name = await session.kick(room, cmd.who);
+        for (const l of renderFrame({ type: 'kicked', room: normalizeRoom(room), name })) w(l);
+        return;
+      }
+      case 'quit':
+        w('* bye');
         this.peer.end();
         return;
+      default:
+        unhandledCommand(cmd);
     }
-    this.core.metrics?.rejectedInput(this.options.transport, 'unknown_command');
-    this.peer.writeLine(`! UNKNOWN_COMMAND: ${cmd.slice(0, 32)} (try /help)`);
+  }
+
+  /** The room a command names, else the current one. */
+  private roomOf(room: string | undefined): string {
+    const r = room ?? this.current;
+    if (!r) throw new ChatError('NOT_IN_ROOM', 'you are not in a room');
+    return r;
+  }
+
+  /** After a login: into the default room when in none (e.g. `--guests off`, where guests join nothing). */
+  private async joinDefault(session: Session): Promise<void> {
+    if (this.current && session.inRoom(this.current)) return;
+    this.current = await session.join(this.core.defaultRoom);
   }
 
   /** Connection gone: close the session now, or as soon as start() has it. */

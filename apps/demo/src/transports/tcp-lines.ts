@@ -74,7 +74,12 @@ export function createLineServer(deps: {
           },
           end: () => void conn.end(),
         },
-        { transport, serverName: deps.serverName, tokens: deps.tokens },
+        {
+          transport,
+          serverName: deps.serverName,
+          tokens: deps.tokens,
+          ...(conn.remoteAddress ? { address: conn.remoteAddress } : {}),
+        },
       );
       sessions.add(session);
       conn.on('message', (line) => session.onLine(line));

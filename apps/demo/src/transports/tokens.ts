@@ -2,23 +2,29 @@ import { generateSecret, TokenSigner } from '@net/security';
 import type { TokenIssuer } from './auth.js';
 
 /**
- * Login tokens signed with @net/security's TokenSigner (HMAC-SHA256, 15 minutes). The secret is
- * random per process, so a restart invalidates tokens; clients get a fresh one on every connect.
+ * Tokens signed with @net/security's TokenSigner (HMAC-SHA256). Guest tokens live 15 minutes;
+ * login tokens expire with their session. The secret is random per process with the file store
+ * (a restart invalidates tokens) and shared through Redis otherwise.
  */
 export function createTokenIssuer(secret = generateSecret()): TokenIssuer {
   const signer = new TokenSigner({ keys: [{ kid: 'chat', secret }], defaultTtlSeconds: 15 * 60 });
-  const claims = (token: string): { nick: string; sid?: string } | undefined => {
+  const open = (token: string): Record<string, unknown> | undefined => {
     try {
-      const c = signer.verify<{ nick?: unknown; sid?: unknown }>(token);
-      if (typeof c.nick !== 'string') return undefined;
-      return typeof c.sid === 'string' ? { nick: c.nick, sid: c.sid } : { nick: c.nick };
+      return signer.verify<Record<string, unknown>>(token);
     } catch {
       return undefined;
     }
+  };
+  const claims = (token: string): { nick: string; sid?: string } | undefined => {
+    const c = open(token);
+    if (!c || typeof c.nick !== 'string') return undefined;
+    return typeof c.sid === 'string' ? { nick: c.nick, sid: c.sid } : { nick: c.nick };
   };
   return {
     issue: (nick, sid) => signer.sign(sid === undefined ? { nick } : { nick, sid }),
     verify: (token) => claims(token)?.nick,
     claims,
+    sign: (c, ttlSeconds) => signer.sign(c, { ttlSeconds }),
+    open,
   };
 }

@@ -7,7 +7,7 @@ import {
   queryUnicast,
   type TxtValue,
 } from '@net/udp';
-import { PROTOCOL_VERSION } from '../client/web/protocol.js';
+import { PROTOCOL_VERSION } from '../protocol/frames.js';
 
 /** The DNS-SD service type every chat server advertises (RFC 6763). */
 export const SERVICE_TYPE = '_net-chat._tcp';

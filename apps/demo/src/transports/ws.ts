@@ -120,6 +120,7 @@ export function mountWebSocket(
         transport,
         serverName: deps.serverName,
         tokens: deps.tokens,
+        ...(ws.remoteAddress ? { address: ws.remoteAddress } : {}),
         maxFrameBytes: MAX_FRAME_BYTES,
         ratePerSecond: deps.rate,
         burst: deps.burst,

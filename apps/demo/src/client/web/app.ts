@@ -1,6 +1,17 @@
 // The browser client: plain DOM, no framework. All user-supplied text goes through textContent.
+import { accountUi } from './account-ui.js';
 import { Outbox, type PendingMessage } from './outbox.js';
-import { type ClientFrame, PROTOCOL_VERSION, type ServerFrame, type WireMessage } from './protocol.js';
+import { type Command, helpEntries, parseLine, unhandledCommand } from '../../protocol/commands.js';
+import { humanError } from '../../protocol/errors.js';
+import {
+  type ClientFrame,
+  DEFAULT_ROOM,
+  normalizeRoom,
+  PROTOCOL_VERSION,
+  type ServerFrame,
+  type WireMessage,
+} from '../../protocol/frames.js';
+import { ackLine, renderFrame, tokenLine } from '../../protocol/render.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const messagesEl = $<HTMLOListElement>('messages');
@@ -44,17 +55,25 @@ function load(): Saved {
       for (const [room, state] of pairs) {
         if (typeof room === 'string' && state && Array.isArray(state.messages)) rooms.set(room, state);
       }
-      return { ...stored, room: typeof stored.room === 'string' ? stored.room : 'lobby', rooms };
+      return { ...stored, room: typeof stored.room === 'string' ? stored.room : DEFAULT_ROOM, rooms };
     }
   } catch {
     // corrupt or unavailable storage: start fresh
   }
-  return { room: 'lobby', rooms: new Map() };
+  return { room: DEFAULT_ROOM, rooms: new Map() };
 }
 const saved = load();
 const wantedNick = localStorage.getItem('netchat:nick') ?? undefined;
 let nick = '';
-let current = saved.room || 'lobby';
+let current = saved.room || DEFAULT_ROOM;
+/** The token of the last welcome or nick frame, shown by `/token`. */
+let token = '';
+/** Cids typed with `/cid`: their acks are shown (the outbox's own are not). */
+const typedCids = new Set<string>();
+/** `/quit`: the page stays disconnected until it is reloaded. */
+let quitted = false;
+/** Ref on `who` and `rooms` requests typed as commands: their answers are also printed. */
+const TYPED = 'typed';
 const seen = new Set<string>();
 let ws: WebSocket | undefined;
 let backoff = 500;
@@ -87,6 +106,8 @@ function send(frame: ClientFrame): void {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
 }
 
+const account = accountUi(send, (text) => notice(text));
+
 function colour(name: string): string {
   let h = 0;
   for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
@@ -110,6 +131,10 @@ function renderMessage(m: WireMessage): void {
   li.className = 'msg';
   li.dataset.id = m.id;
   li.append(timeOf(m.ts));
+  const id = document.createElement('span');
+  id.className = 'msg-id';
+  id.textContent = `@${m.id} `;
+  li.append(id);
   const who = document.createElement('span');
   who.className = 'nick';
   who.style.color = colour(m.nick);
@@ -194,20 +219,37 @@ function refreshSidebar(): void {
   send({ type: 'who', room: current });
 }
 
-function joinRoom(room: string): void {
+/** The room the server last confirmed we are in and see: where a refused join goes back to. */
+let confirmed = DEFAULT_ROOM;
+/** Refs of joins and creates carry the room, so a refusal can undo the switch to it. */
+const JOIN_REF = 'join:';
+
+function joinRoom(room: string, after?: string): void {
   const r = roomState(room);
   showRoom(room);
-  send(r.lastId ? { type: 'join', room, after: r.lastId } : { type: 'join', room });
+  const from = after ?? r.lastId;
+  const ref = `${JOIN_REF}${room}`;
+  send(from ? { type: 'join', room, after: from, ref } : { type: 'join', room, ref });
+}
+
+/** A join or create was refused (private room, bad name, limits): back to the last room we had. */
+function joinRefused(room: string): void {
+  saved.rooms.delete(room);
+  persist();
+  if (room === current) showRoom(confirmed === room ? DEFAULT_ROOM : confirmed);
 }
 
 function onFrame(f: ServerFrame): void {
   switch (f.type) {
     case 'welcome':
       nick = f.nick;
+      token = f.token;
       nickBtn.textContent = nick;
       if (f.v !== PROTOCOL_VERSION)
         notice(`server speaks protocol v${f.v}, this page v${PROTOCOL_VERSION}`, 'error');
-      if (wantedNick && wantedNick !== nick) send({ type: 'nick', nick: wantedNick, ref: 'login' });
+      // A tab that was logged in continues its login session; a guest reclaims its nickname.
+      if (account.loggedIn) for (const frame of account.resumeFrames()) send(frame);
+      else if (wantedNick && wantedNick !== nick) send({ type: 'nick', nick: wantedNick, ref: 'login' });
       // Rejoin every room this tab was in, each from its last seen id (resume without gaps).
       for (const [room, state] of saved.rooms) {
         if (room === current) continue;
@@ -220,15 +262,31 @@ function onFrame(f: ServerFrame): void {
       break;
     case 'ack':
       if (outbox.acked(f.cid)) saveOutbox();
+      if (f.cid !== undefined && f.id !== undefined && typedCids.delete(f.cid)) notice(ackLine(f.cid, f.id));
       break;
     case 'left':
       saved.rooms.delete(f.room);
       persist();
-      if (f.room === current) joinRoom('lobby');
+      if (f.room === current) joinRoom(DEFAULT_ROOM);
       else send({ type: 'rooms' });
+      // After the switch (which clears the list), so the sentence stays on screen.
+      if (f.by !== undefined) notice(`${f.by} removed you from the private room #${f.room}.`, 'error');
       break;
+    case 'account': {
+      const wasGuest = !account.loggedIn;
+      account.onAccount(f);
+      nick = f.nick;
+      token = f.token ?? '';
+      nickBtn.textContent = nick;
+      for (const line of renderFrame(f)) notice(line);
+      // Under --guests off a guest is in no room: after logging in, (re)join the current one.
+      if (f.account !== null && wasGuest) joinRoom(current);
+      refreshSidebar();
+      break;
+    }
     case 'nick':
       nick = f.nick;
+      token = f.token;
       nickBtn.textContent = nick;
       localStorage.setItem('netchat:nick', nick);
       break;
@@ -236,6 +294,8 @@ function onFrame(f: ServerFrame): void {
       addMessage(f);
       break;
     case 'joined':
+      if (f.room === current) confirmed = f.room;
+      if (f.room === current) roomTitle.textContent = `${f.private ? '🔒 ' : ''}#${f.room}`;
       if (f.room === current)
         renderList(
           membersEl,
@@ -269,6 +329,7 @@ function onFrame(f: ServerFrame): void {
       notice(`${f.from} → ${f.to}: ${f.text}`, 'dm', f.ts);
       break;
     case 'who':
+      if (f.ref === TYPED) for (const line of renderFrame(f)) notice(line);
       if (f.room === current)
         renderList(
           membersEl,
@@ -276,6 +337,7 @@ function onFrame(f: ServerFrame): void {
         );
       break;
     case 'rooms':
+      if (f.ref === TYPED) for (const line of renderFrame(f)) notice(line);
       renderList(
         roomsEl,
         f.rooms.map((r) => ({ label: `#${r.room} (${r.members})`, key: r.room })),
@@ -284,6 +346,17 @@ function onFrame(f: ServerFrame): void {
         li.classList.toggle('current', (li as HTMLElement).dataset.room === current);
       break;
     case 'error': {
+      if (account.onError(f)) break;
+      if (f.ref?.startsWith(JOIN_REF)) joinRefused(f.ref.slice(JOIN_REF.length));
+      if (f.cid !== undefined && typedCids.delete(f.cid)) {
+        notice(
+          `${humanError(f.code, f.message)} (cid ${f.cid})`,
+          'error',
+          Date.now(),
+          `${f.code}: ${f.message}`,
+        );
+        break;
+      }
       const d = outbox.failed(f.cid, f.code);
       if (d.action === 'retry') {
         const cid = d.message.cid;
@@ -309,6 +382,12 @@ function onFrame(f: ServerFrame): void {
         notice(humanError(f.code, f.message), 'error', Date.now(), `${f.code}: ${f.message}`);
       break;
     }
+    case 'invited':
+      notice(`You invited ${f.name} to #${f.room}.`);
+      break;
+    case 'kicked':
+      notice(`You removed ${f.name} from #${f.room}.`);
+      break;
     case 'bye':
       notice(`server: ${f.reason}`);
       break;
@@ -316,37 +395,6 @@ function onFrame(f: ServerFrame): void {
       break;
   }
 }
-
-/** What a person reads for each error code; the code itself stays in the tooltip. */
-const ERROR_SENTENCES: Record<string, string> = {
-  NICK_TAKEN: 'That nickname is already taken: pick another one.',
-  NICK_INVALID: 'Nicknames are 1–24 letters, digits, _ or -.',
-  ROOM_INVALID: 'Room names are 1–32 letters, digits, _ or -.',
-  NOT_IN_ROOM: 'You are not in that room: /join it first.',
-  TOO_MANY_ROOMS: 'You are in as many rooms as one connection may join: /leave one first.',
-  ROOM_LIMIT: 'The server has as many rooms as it allows: join an existing room.',
-  TEXT_EMPTY: 'Nothing to send.',
-  TEXT_TOO_LONG: 'That message is too long.',
-  TEXT_INVALID: 'That message contains characters that are not allowed (invisible or line-breaking ones).',
-  RATE_LIMITED: 'Slow down a little, then try again.',
-  NO_SUCH_NICK: 'Nobody has that nickname right now.',
-  STORE_FAILED: 'The server could not store the message; it will be resent.',
-  OUTCOME_UNKNOWN: 'The server did not confirm the message in time; it will be resent.',
-  SHUTTING_DOWN: 'The server is restarting.',
-  UNKNOWN_COMMAND: 'Unknown command: type /help for the list.',
-};
-
-function humanError(code: string, message: string): string {
-  return ERROR_SENTENCES[code] ?? message;
-}
-
-const HELP = [
-  '/join ROOM — join a room (or switch to it)',
-  '/leave — leave the current room',
-  '/nick NAME — change your nickname',
-  '/msg NAME TEXT — a direct message',
-  '/help — this list',
-];
 
 /** Backoff for reconnecting: doubles up to 5 s, with ±30 % jitter so a restart is not a stampede. */
 function nextDelay(previous: number): number {
@@ -388,7 +436,7 @@ function connect(): void {
     }
   };
   sock.onclose = () => {
-    if (ws !== sock) return;
+    if (ws !== sock || quitted) return;
     const delay = backoff;
     statusEl.textContent = `offline, retrying in ${Math.max(1, Math.round(delay / 1000))}s`;
     statusEl.className = 'status offline';
@@ -403,25 +451,94 @@ function connect(): void {
   };
 }
 
+/** A typed command, with the same table (and the same refusals) as netcat and the terminal client. */
+function runCommand(cmd: Command): void {
+  switch (cmd.name) {
+    case 'nick':
+      send({ type: 'nick', nick: cmd.nick });
+      return;
+    case 'join':
+      joinRoom(normalizeRoom(cmd.room), cmd.after);
+      return;
+    case 'leave':
+      send({ type: 'leave', room: normalizeRoom(cmd.room ?? current) });
+      return;
+    case 'rooms':
+      send({ type: 'rooms', ref: TYPED });
+      return;
+    case 'who':
+      send({ type: 'who', room: normalizeRoom(cmd.room ?? current), ref: TYPED });
+      return;
+    case 'msg':
+      send({ type: 'dm', to: cmd.to, text: cmd.text });
+      notice(`you → ${cmd.to}: ${cmd.text}`, 'dm');
+      return;
+    case 'cid':
+      typedCids.add(cmd.cid);
+      send({ type: 'send', room: current, text: cmd.text, cid: cmd.cid });
+      return;
+    case 'ids':
+      messagesEl.classList.toggle('show-ids', cmd.on);
+      notice(`ids ${cmd.on ? 'on' : 'off'}`);
+      return;
+    case 'token':
+      if (token) notice(tokenLine(nick, token));
+      else notice('Not connected yet: no token.', 'error');
+      return;
+    case 'create': {
+      const room = normalizeRoom(cmd.room);
+      showRoom(room);
+      const ref = `${JOIN_REF}${room}`;
+      send(cmd.private ? { type: 'create', room, private: true, ref } : { type: 'create', room, ref });
+      return;
+    }
+    case 'invite':
+    case 'kick':
+      send({ type: cmd.name, room: normalizeRoom(cmd.room ?? current), name: cmd.who });
+      return;
+    case 'register':
+      send({ type: 'register', name: cmd.account, password: cmd.password });
+      return;
+    case 'login':
+      send({ type: 'login', name: cmd.account, password: cmd.password });
+      return;
+    case 'logout':
+      send({ type: 'logout' });
+      return;
+    case 'password':
+      send({ type: 'password', old: cmd.old, new: cmd.new });
+      return;
+    case 'help':
+      for (const { usage, text } of helpEntries()) notice(`${usage} — ${text}`);
+      return;
+    case 'quit':
+      quitted = true;
+      ws?.close(1000, 'quit');
+      statusEl.textContent = 'disconnected';
+      statusEl.className = 'status offline';
+      notice('Disconnected: reload the page to connect again.');
+      return;
+    default:
+      unhandledCommand(cmd);
+  }
+}
+
 $<HTMLFormElement>('send-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const text = input.value;
-  if (text.trim() === '') return;
+  const parsed = parseLine(text);
+  if (parsed.kind === 'empty') return;
   input.value = '';
-  const [cmd, ...rest] = text.split(' ');
-  if (cmd === '/nick' && rest[0]) send({ type: 'nick', nick: rest[0] });
-  else if (cmd === '/join' && rest[0]) joinRoom(rest[0].replace(/^#/, '').toLowerCase());
-  else if (cmd === '/leave') send({ type: 'leave', room: current });
-  else if (cmd === '/msg' && rest.length > 1) {
-    send({ type: 'dm', to: rest[0]!, text: rest.slice(1).join(' ') });
-    notice(`you → ${rest[0]}: ${rest.slice(1).join(' ')}`, 'dm');
-  } else if (cmd === '/help') {
-    for (const line of HELP) notice(line);
-  } else if (text.startsWith('/')) {
-    // Same rule as netcat and the terminal client: an unknown command is never posted as text.
-    notice(humanError('UNKNOWN_COMMAND', ''), 'error', Date.now(), `UNKNOWN_COMMAND: ${cmd}`);
+  if (parsed.kind === 'command') runCommand(parsed.command);
+  else if (parsed.kind === 'error') {
+    // Same rule as netcat and the terminal client: a bad command is never posted as text.
+    const shown =
+      parsed.code === 'UNKNOWN_COMMAND'
+        ? humanError(parsed.code, parsed.message)
+        : `Usage: ${parsed.message.slice(7)}`;
+    notice(shown, 'error', Date.now(), `${parsed.code}: ${parsed.message}`);
   } else {
-    const frame = outbox.add(current, text);
+    const frame = outbox.add(current, parsed.text);
     if (!frame) {
       input.value = text;
       notice(`${outbox.size} messages are still waiting for the server; try again later`, 'error');

@@ -6,7 +6,7 @@
  * per sender, so a resend of a message that was stored although its ack was lost is not doubled.
  * Pure (no sockets, no timers): the caller sends frames and schedules the retries it is told to.
  */
-import type { ClientFrame } from './protocol.js';
+import type { ClientFrame } from '../../protocol/frames.js';
 
 export interface OutboxOptions {
   /** Messages waiting for an ack at most; `add` refuses more. @default 100 */
