@@ -12,6 +12,8 @@ import {
   TcpError,
   TruncatedFrameError,
 } from './errors.js';
+import type { FrameEvent } from './frame-events.js';
+import { FrameStreamAssembler } from './frame-stream.js';
 import { type Frame, isFrame } from './frame.js';
 import { checkInt, MAX_TIMER, type ResolvedConnectionOptions } from './options.js';
 
@@ -125,6 +127,11 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   #waiter: Waiter<TDecoded> | undefined;
   #iterating = false;
   #pausedByUs = false;
+  /** Streaming codecs only (`frameEvents`): events → Buffer / FrameStream messages. */
+  readonly #assembler: FrameStreamAssembler | undefined;
+  #events: FrameEvent[] = [];
+  /** The current FrameStream is full: the socket stays paused until it is read. */
+  #pausedByStream = false;
   #replayScheduled = false;
 
   #closeTimer: NodeJS.Timeout | undefined;
@@ -141,6 +148,13 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     this.remotePort = socket.remotePort;
     this.#codec = codec;
     this.#options = options;
+    this.#assembler =
+      codec.frameEvents === true
+        ? new FrameStreamAssembler((paused) => {
+            this.#pausedByStream = paused;
+            this.#applyPause();
+          })
+        : undefined;
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -464,13 +478,37 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     if (this.#inputDone) return; // after a fatal protocol error: drain and ignore until close
     const out = this.#frames;
     try {
-      this.#codec.decode(chunk, out);
+      this.#decode(chunk, out);
     } catch (error) {
       this.#deliver(out);
       this.#onProtocolError(error);
       return;
     }
     if (out.length > 0) this.#deliver(out);
+  }
+
+  /** Codec `decode` (or `end` for `undefined`); a streaming codec's events become messages. */
+  #decode(chunk: Uint8Array | undefined, out: TDecoded[]): void {
+    const assembler = this.#assembler;
+    if (assembler === undefined) {
+      if (chunk === undefined) this.#codec.end(out);
+      else this.#codec.decode(chunk, out);
+      return;
+    }
+    const events = this.#events;
+    const codec = this.#codec as unknown as Codec<FrameEvent, TEncodable>;
+    try {
+      if (chunk === undefined) codec.end(events);
+      else codec.decode(chunk, events);
+    } finally {
+      assembler.translate(events, out);
+    }
+  }
+
+  #applyPause(): void {
+    if (this.socket.destroyed) return;
+    if (this.#pausedByUs || this.#pausedByStream) this.socket.pause();
+    else this.socket.resume();
   }
 
   #onProtocolError(error: unknown): void {
@@ -490,7 +528,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
         return;
       }
       try {
-        this.#codec.decode(EMPTY, out);
+        this.#decode(EMPTY, out);
         this.#deliver(out);
         return;
       } catch (next) {
@@ -541,7 +579,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     this.#queue.push(message);
     if (!this.#pausedByUs && this.#queueLength() >= this.#options.maxQueuedMessages) {
       this.#pausedByUs = true;
-      this.socket.pause();
+      this.#applyPause();
     }
   }
 
@@ -562,7 +600,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     }
     if (this.#pausedByUs && this.#queueLength() <= this.#options.maxQueuedMessages >> 1) {
       this.#pausedByUs = false;
-      if (!this.socket.destroyed) this.socket.resume();
+      this.#applyPause();
     }
     return message;
   }
@@ -582,7 +620,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     if (!this.#inputDone) {
       const out = this.#frames;
       try {
-        this.#codec.end(out);
+        this.#decode(undefined, out);
       } catch (error) {
         this.#deliver(out);
         const err = error instanceof Error ? error : new TruncatedFrameError(0);
@@ -658,6 +696,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   #finishInput(): void {
     if (this.#inputDone) return;
     this.#inputDone = true;
+    this.#assembler?.abort(this.#error);
     if (this.#queueLength() === 0) this.#settleWaiter();
   }
 
