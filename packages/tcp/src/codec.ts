@@ -45,6 +45,12 @@ export interface Codec<TDecoded, TEncodable = TDecoded> {
    */
   encodeInto?(message: TEncodable, target: Buffer, offset: number): number;
 
+  /**
+   * Optional: the header of a frame whose `payloadLength` payload bytes follow separately, for
+   * `Connection.sendStream`. Must validate like `encode` (limits, field range).
+   */
+  encodeHeader?(payloadLength: number): Uint8Array;
+
   /** Drop all buffered input, as if the stream started over. */
   reset(): void;
 

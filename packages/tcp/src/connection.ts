@@ -9,6 +9,7 @@ import {
   InvalidFrameError,
   IteratorActiveError,
   PendingBytesExceededError,
+  SendStreamActiveError,
   TcpError,
   TruncatedFrameError,
 } from './errors.js';
@@ -48,6 +49,8 @@ const POOL_MIN_ROOM = 1024;
 let pool = Buffer.allocUnsafeSlow(POOL_SIZE);
 let poolOffset = 0;
 const RESOLVED: Promise<void> = Promise.resolve();
+/** sendStream writes a source's chunks as views of at most this size (bounded by the pending limit). */
+const STREAM_PIECE = 64 * 1024;
 let nextId = 0;
 const noop = (): void => {};
 
@@ -120,6 +123,8 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   #slabEnd = 0;
   #drain: Deferred | undefined;
   #needDrainEvent = false;
+  /** sendStream() is writing a payload: any other write would land inside the frame. */
+  #sendingStream = false;
 
   // Inbound queue for `for await` and for messages nobody listens to yet.
   #queue: TDecoded[] = [];
@@ -257,6 +262,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
    */
   write(message: TEncodable): boolean {
     if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
+    if (this.#sendingStream) throw new SendStreamActiveError();
     const codec = this.#codec;
     if (codec.encodeInto !== undefined) {
       // Small messages are encoded straight into a process-wide pool (like Node's Buffer pool):
@@ -309,8 +315,47 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
    */
   writeRaw(data: string | Uint8Array | readonly Uint8Array[] | Frame): boolean {
     if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
+    if (this.#sendingStream) throw new SendStreamActiveError();
     if (typeof data === 'string') return this.#push(Buffer.from(data, 'utf8'));
     return this.#push(isFrame(data) ? data.segments : data);
+  }
+
+  /**
+   * Send one frame of `length` payload bytes whose payload comes from `source` piece by piece, so
+   * a frame of any size costs about `highWaterMark` of memory (the receiving side's counterpart is
+   * `frames: 'stream'`). Needs a codec with `encodeHeader` (`lengthPrefixed()`); `length` is
+   * checked against `maxFrameLength` before anything is written. Other sends made meanwhile fail
+   * with `ERR_SEND_STREAM_ACTIVE`. If `source` throws or yields more or fewer bytes than `length`,
+   * the frame on the wire cannot be finished: the connection is destroyed and the promise rejects
+   * (`ERR_INVALID_FRAME` for a wrong byte count).
+   */
+  async sendStream(length: number, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+    if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
+    if (this.#sendingStream) throw new SendStreamActiveError();
+    if (this.#codec.encodeHeader === undefined)
+      throw new InvalidFrameError('this codec cannot stream a frame (it has no encodeHeader)');
+    this.#push(this.#codec.encodeHeader(length));
+    this.#sendingStream = true;
+    let sent = 0;
+    try {
+      for await (const chunk of source) {
+        if (sent + chunk.byteLength > length)
+          throw new InvalidFrameError(`sendStream source yielded more than the ${length} bytes announced`);
+        for (let at = 0; at < chunk.byteLength; at += STREAM_PIECE) {
+          if (this.#state !== 'open') throw this.#error ?? new ConnectionClosedError();
+          const piece = chunk.subarray(at, Math.min(at + STREAM_PIECE, chunk.byteLength));
+          if (!this.#push(piece)) await this.#drainPromise();
+        }
+        sent += chunk.byteLength;
+      }
+      if (sent !== length)
+        throw new InvalidFrameError(`sendStream source ended after ${sent} of the ${length} bytes announced`);
+    } catch (error) {
+      this.destroy(error as Error);
+      throw error;
+    } finally {
+      this.#sendingStream = false;
+    }
   }
 
   /** Resolves when outbound bytes are below `highWaterMark` (at once if they already are). */

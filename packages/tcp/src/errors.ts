@@ -76,6 +76,13 @@ export class FrameAbortedError extends TcpError {
   }
 }
 
+/** `send`/`write` (or a second `sendStream`) while `sendStream` is writing a frame's payload. */
+export class SendStreamActiveError extends TcpError {
+  constructor() {
+    super('ERR_SEND_STREAM_ACTIVE', 'a frame is being streamed out with sendStream(); wait for it to finish');
+  }
+}
+
 /** Nothing was read or written for `idleTimeout` ms. */
 export class IdleTimeoutError extends TcpError {
   readonly timeout: number;

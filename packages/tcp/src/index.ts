@@ -41,6 +41,7 @@ export {
   PendingBytesExceededError,
   QueueFullError,
   ReconnectFailedError,
+  SendStreamActiveError,
   ServerStateError,
   TcpError,
   TooManyConnectionsError,

@@ -324,6 +324,21 @@ export class LengthPrefixedCodec<TFrame extends Buffer | Frame | FrameEvent = Bu
     return [header, ...frame.segments];
   }
 
+  /**
+   * The header alone for a payload of `payloadLength` bytes, to send a frame whose payload follows
+   * in pieces (`Connection.sendStream`). Same checks as `encode`.
+   */
+  encodeHeader(payloadLength: number): Buffer {
+    const value = this.#fieldValue(payloadLength);
+    const fieldLength = this.#fieldLength === 0 ? varintSize(value) : this.#fieldLength;
+    const headerLength = this.#fieldOffset + fieldLength;
+    const total = headerLength + payloadLength;
+    if (total > this.#maxFrameLength) throw new FrameTooLargeError(total, this.#maxFrameLength);
+    const header = Buffer.allocUnsafe(headerLength);
+    this.#writeHeader(header, 0, value, fieldLength);
+    return header;
+  }
+
   encode(message: LengthPrefixedEncodable): Uint8Array | readonly Uint8Array[] {
     const isString = typeof message === 'string';
     if (!isString && !(message instanceof Uint8Array)) return this.#encodeFrame(frameOf(message));

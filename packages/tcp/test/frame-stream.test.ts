@@ -5,11 +5,14 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Connection,
+  connect,
   createServer,
+  FrameTooLargeError,
   FrameAbortedError,
   FrameStream,
   lengthPrefixed,
   type Server,
+  SendStreamActiveError,
   TruncatedFrameError,
 } from '../src/index.js';
 import { sleep, waitFor, within } from './helpers.js';
@@ -228,5 +231,104 @@ describe("lengthPrefixed({ frames: 'stream' }) over loopback", () => {
       });
     });
     expect(await within(next, 30_000, 'the frame after the dropped one')).toBe('z');
+  });
+
+  async function streamServer(streamThreshold?: number): Promise<{
+    port: number;
+    messages: (Buffer | FrameStream)[];
+    counts: number[];
+  }> {
+    const messages: (Buffer | FrameStream)[] = [];
+    const counts: number[] = [];
+    const server = createServer(
+      { codec: lengthPrefixed({ frames: 'stream', streamThreshold }), idleTimeout: 0 },
+      async (conn) => {
+        for await (const m of conn) {
+          messages.push(m);
+          if (m instanceof FrameStream) {
+            let n = 0;
+            m.on('error', () => {});
+            for await (const c of m as AsyncIterable<Buffer>) n += c.length;
+            counts.push(n);
+          }
+        }
+      },
+    );
+    servers.push(server as unknown as Server<unknown, never>);
+    const { port } = await server.listen({ host: '127.0.0.1' });
+    return { port, messages, counts };
+  }
+
+  it('sendStream() sends a 256 MiB frame from an async source with bounded memory; the next send follows it', async () => {
+    const { port, messages, counts } = await streamServer();
+    const client = await connect({ port, host: '127.0.0.1', codec: lengthPrefixed({ frames: 'stream' }) });
+    const size = 256 * 1024 * 1024;
+    const piece = randomBytes(1024 * 1024);
+    const usage = () => {
+      const m = process.memoryUsage();
+      return m.heapUsed + m.arrayBuffers;
+    };
+    const before = usage();
+    let peak = 0;
+    async function* source() {
+      for (let sent = 0; sent < size; sent += piece.length) {
+        peak = Math.max(peak, usage() - before);
+        yield piece;
+      }
+    }
+    await within(client.sendStream(size, source()), 60_000, 'sendStream');
+    await client.send('after');
+    await within(
+      waitFor(() => messages.length === 2 && counts.length === 1),
+      60_000,
+      'both messages',
+    );
+    expect(counts).toEqual([size]);
+    expect(String(messages[1])).toBe('after');
+    // Sender and receiver share this process: garbage from both sides counts until the GC runs.
+    expect(peak).toBeLessThan(size / 4);
+    await client.end();
+  }, 90_000);
+
+  it('sendStream() refuses other sends meanwhile, a frame over maxFrameLength up front, and a short source by destroying the connection', async () => {
+    const { port, messages } = await streamServer(0);
+    const client = await connect({
+      port,
+      host: '127.0.0.1',
+      codec: lengthPrefixed({ frames: 'stream', maxFrameLength: 1024 * 1024 }),
+    });
+    await expect(client.sendStream(2 * 1024 * 1024, [])).rejects.toBeInstanceOf(FrameTooLargeError);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    async function* short() {
+      yield Buffer.alloc(1000);
+      await gate;
+    }
+    const streaming = client.sendStream(5000, short());
+    await sleep(20);
+    expect(() => client.write('x')).toThrow(SendStreamActiveError);
+    await expect(client.sendStream(1, [Buffer.alloc(1)])).rejects.toMatchObject({
+      code: 'ERR_SEND_STREAM_ACTIVE',
+    });
+    release();
+    await expect(streaming).rejects.toMatchObject({ code: 'ERR_INVALID_FRAME' });
+    expect(client.state).toBe('closed');
+    // The server saw the frame start and then lose its sender mid-payload.
+    await within(
+      waitFor(() => messages.length === 1),
+      10_000,
+      'the FrameStream',
+    );
+    const stream = messages[0] as FrameStream;
+    await within(
+      waitFor(() => stream.destroyed),
+      10_000,
+      'the stream to fail',
+    );
+    expect(['ERR_TRUNCATED_FRAME', 'ERR_FRAME_ABORTED']).toContain(
+      (stream.errored as { code?: string }).code,
+    );
   });
 });
