@@ -31,6 +31,11 @@ export const VARIANTS = {
     'defaults + handshakeTimeout: 10 s',
     () => ({ ...leaf, handshakeTimeout: 10_000 }),
   ],
+  // Node's tls.Server defaults honorCipherOrder to true (server order); serverOptions() sets false.
+  'defaults+honorCipherOrder': [
+    'defaults + honorCipherOrder: false',
+    () => ({ ...leaf, honorCipherOrder: false }),
+  ],
   'ours-x25519': ['serverOptions() + ecdhCurve: X25519', () => ({ ...ours(), ecdhCurve: 'X25519' })],
   'ours-p256': ['serverOptions() + ecdhCurve: P-256', () => ({ ...ours(), ecdhCurve: 'P-256' })],
   'ours-noticket': [
