@@ -60,10 +60,18 @@ export class FrameStream extends Readable {
  */
 export class FrameStreamAssembler {
   #current: FrameStream | undefined;
-  readonly #setPaused: (paused: boolean) => void;
+  #paused = false;
+  readonly #onPause: (paused: boolean) => void;
 
   constructor(setPaused: (paused: boolean) => void) {
-    this.#setPaused = setPaused;
+    this.#onPause = setPaused;
+  }
+
+  /** Tells the connection only on a change: `_read` runs once per read of the consumer. */
+  #setPaused(paused: boolean): void {
+    if (this.#paused === paused) return;
+    this.#paused = paused;
+    this.#onPause(paused);
   }
 
   /** Appends the messages that `events` make to `out` and empties `events`. */
