@@ -101,6 +101,45 @@ describe("lengthPrefixed({ frames: 'stream' }) codec", () => {
     );
   });
 
+  it('never crashes or buffers more than the threshold on valid frames followed by arbitrary bytes', () => {
+    fc.assert(
+      fc.property(
+        optionsArb,
+        fc.integer({ min: 0, max: 300 }),
+        fc.integer({ min: 2000, max: 5000 }),
+        fc.array(fc.uint8Array({ maxLength: 1500, size: 'max' }), { maxLength: 3 }),
+        fc.uint8Array({ maxLength: 1000, size: 'max' }),
+        cutsArb,
+        (options, threshold, maxFrameLength, payloads, garbage, cuts) => {
+          const shared = { ...options, lengthAdjustment: 0, initialBytesToStrip: undefined, maxFrameLength };
+          const encoder = new LengthPrefixedCodec(shared);
+          const frames: Buffer[] = [];
+          for (const p of payloads) {
+            try {
+              frames.push(concatEncoded([encoder.encode(p)]));
+            } catch {} // too long for a 1-byte length field: leave it out
+          }
+          const codec = new LengthPrefixedCodec<FrameEvent>({
+            ...shared,
+            frames: 'stream',
+            streamThreshold: threshold,
+          });
+          // drive() rethrows anything that is not a TcpError (that would be a crash).
+          const chunks = chunked(Buffer.concat([...frames, garbage]), cuts);
+          const result = drive(codec, chunks);
+          // A chunk that ends in a fatal error stays in the codec (the connection then closes).
+          const slack = result.errors.length === 0 ? 0 : Math.max(0, ...chunks.map((c) => c.length));
+          expect(result.maxBuffered).toBeLessThan(threshold + 16 + slack);
+          const { frames: rebuilt } = rebuild(result.frames);
+          expect(rebuilt.slice(0, frames.length).map((f) => f.payload)).toEqual(
+            frames.map((f) => drive(new LengthPrefixedCodec(shared), [f]).frames[0]),
+          );
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
   it('reports ERR_TRUNCATED_FRAME at end() exactly when the input stops inside a frame (streamed or not)', () => {
     fc.assert(
       fc.property(
