@@ -6,6 +6,9 @@ import type { FrameEvent } from './frame-events.js';
 /** Bytes a `FrameStream` buffers before the socket is paused (plus at most one socket read). */
 const STREAM_HIGH_WATER_MARK = 64 * 1024;
 const noop = (): void => {};
+/** Both builds (ESM, CommonJS) mark FrameStream with this, so `instanceof` works across them. */
+const FRAME_STREAM_BRAND = Symbol.for('@net/tcp:frame-stream');
+const ordinaryHasInstance = Function.prototype[Symbol.hasInstance];
 
 /**
  * One large frame delivered while it arrives (`lengthPrefixed({ frames: 'stream' })`): a
@@ -51,7 +54,19 @@ export class FrameStream extends Readable {
     this.#received += data.length;
     return this.push(data);
   }
+
+  /** `instanceof FrameStream` also holds for a stream made by the package's other (ESM/CJS) build. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return (
+      ordinaryHasInstance.call(FrameStream, value) ||
+      (typeof value === 'object' &&
+        value !== null &&
+        (value as { [FRAME_STREAM_BRAND]?: unknown })[FRAME_STREAM_BRAND] === true)
+    );
+  }
 }
+
+Object.defineProperty(FrameStream.prototype, FRAME_STREAM_BRAND, { value: true });
 
 /**
  * Connection-side half of streaming: turns a codec's `FrameEvent`s into messages (`Buffer` for a
