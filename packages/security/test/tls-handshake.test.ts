@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CertificateAuthority,
@@ -289,6 +291,31 @@ describe('options policy', () => {
     expect(o.handshakeTimeout).toBe(10_000);
     expect(o.ciphers).not.toMatch(/(^|:)(AES|DES|RC4|DHE-|CAMELLIA)|CBC|SHA1?(:|$)/);
     expect(() => serverOptions({ ...server, minVersion: 'TLSv1.1' })).toThrow(InvalidOptionError);
+  });
+
+  it("does the same TLS 1.2 crypto work as Node's defaults: same suite (ECDHE-ECDSA) and key-exchange group", async () => {
+    // The handshake cost of serverOptions() on TLS 1.2 (bench: which option costs) rests on this.
+    const defaults = await serve({ cert: server.cert, key: server.key });
+    try {
+      const negotiated = async (port: number, client: tls.ConnectionOptions) => {
+        const socket = tls.connect({ ...client, host: '127.0.0.1', port });
+        await once(socket, 'secureConnect');
+        const key = socket.getEphemeralKeyInfo() as { name?: string };
+        const result = [socket.getProtocol(), socket.getCipher().standardName, key.name];
+        socket.destroy();
+        return result;
+      };
+      for (const client of [
+        clientOptions({ ca: ca.cert, servername: 'localhost', maxVersion: 'TLSv1.2' }),
+        { ca: ca.cert, servername: 'localhost', maxVersion: 'TLSv1.2' as const }, // Node's default client
+      ]) {
+        const ours = await negotiated(served.port, client);
+        expect(ours).toEqual(await negotiated(defaults.port, client));
+        expect(ours).toEqual(['TLSv1.2', 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256', 'X25519']);
+      }
+    } finally {
+      await defaults.close();
+    }
   });
 
   it('explains a key that does not belong to the certificate', async () => {

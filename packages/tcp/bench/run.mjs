@@ -315,6 +315,42 @@ const oursLarge = () => oursRun(Buffer.alloc(65_536, 2), LARGE_COUNT, 'MB');
 const segmentsCodec = lengthPrefixed({ frames: 'segments' });
 const oursLargeSegments = () => oursRun(Buffer.alloc(65_536, 2), LARGE_COUNT, 'MB', segmentsCodec);
 
+/**
+ * The same bytes as the large rows (LARGE_COUNT x 64 KiB), as frames of 64 MiB sent with
+ * sendStream() (64 KiB pieces of one reused buffer) and read on the server as FrameStreams.
+ */
+const STREAM_FRAME = 64 * 1024 * 1024;
+async function oursStreamed() {
+  const total = LARGE_COUNT * 65_536;
+  const frames = Math.max(1, Math.round(total / STREAM_FRAME));
+  const frameBytes = total / frames;
+  let bytes = 0;
+  let done;
+  const finished = new Promise((r) => (done = r));
+  const server = createServer(
+    { codec: lengthPrefixed({ frames: 'stream' }), idleTimeout: 0 },
+    async (conn) => {
+      for await (const stream of conn) {
+        for await (const chunk of stream) bytes += chunk.length;
+        if (bytes === total) done();
+      }
+    },
+  );
+  const { port } = await server.listen({ host: HOST });
+  const piece = Buffer.alloc(65_536, 2);
+  function* payload() {
+    for (let sent = 0; sent < frameBytes; sent += piece.length) yield piece;
+  }
+  const start = process.hrtime.bigint();
+  const client = await connect({ port, host: HOST, codec: lengthPrefixed({ frames: 'stream' }) });
+  for (let i = 0; i < frames; i++) await client.sendStream(frameBytes, payload());
+  await finished;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  client.destroy();
+  await server.close({ deadline: 0 });
+  return bytes / seconds / 1e6;
+}
+
 /** Runs `fn` and also returns its rate per CPU-second (user+sys), which other tenants disturb less. */
 async function measure(fn, work) {
   const cpu = process.cpuUsage();
@@ -416,6 +452,16 @@ if (only !== 'small') {
     (LARGE_COUNT * 65_536) / 1e6,
     ['raw net pipe (no framing)', NET_SEGMENTS],
     true,
+  );
+  await compare(
+    'stream-64mib-pipe',
+    '64 MiB frames streamed (sendStream -> FrameStream), client -> server',
+    'MB/s',
+    anchorLarge,
+    oursStreamed,
+    0,
+    (LARGE_COUNT * 65_536) / 1e6,
+    ['raw net pipe (no framing)', "@net/tcp lengthPrefixed({ frames: 'stream' })"],
   );
 }
 if (only === undefined || only === 'extra') {

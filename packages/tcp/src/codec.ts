@@ -45,8 +45,22 @@ export interface Codec<TDecoded, TEncodable = TDecoded> {
    */
   encodeInto?(message: TEncodable, target: Buffer, offset: number): number;
 
+  /**
+   * Optional: the header of a frame whose `payloadLength` payload bytes follow separately, for
+   * `Connection.sendStream`. Must validate like `encode` (limits, field range).
+   */
+  encodeHeader?(payloadLength: number): Uint8Array;
+
   /** Drop all buffered input, as if the stream started over. */
   reset(): void;
+
+  /**
+   * True when `decode`/`end` push `FrameEvent`s (`frame`, or `start` / `chunk`… / `end` for a frame
+   * too large to hold): the connection then delivers each streamed frame as a `FrameStream` with
+   * backpressure on the socket, and small frames as their `Buffer`. `lengthPrefixed({ frames:
+   * 'stream' })` is such a codec.
+   */
+  readonly frameEvents?: boolean;
 
   /** Bytes held for an incomplete frame; bounded by the codec's own limit. */
   readonly bufferedBytes: number;

@@ -9,9 +9,12 @@ import {
   InvalidFrameError,
   IteratorActiveError,
   PendingBytesExceededError,
+  SendStreamActiveError,
   TcpError,
   TruncatedFrameError,
 } from './errors.js';
+import type { FrameEvent } from './frame-events.js';
+import { FrameStreamAssembler } from './frame-stream.js';
 import { type Frame, isFrame } from './frame.js';
 import { checkInt, MAX_TIMER, type ResolvedConnectionOptions } from './options.js';
 
@@ -46,6 +49,8 @@ const POOL_MIN_ROOM = 1024;
 let pool = Buffer.allocUnsafeSlow(POOL_SIZE);
 let poolOffset = 0;
 const RESOLVED: Promise<void> = Promise.resolve();
+/** sendStream writes a source's chunks as views of at most this size (bounded by the pending limit). */
+const STREAM_PIECE = 64 * 1024;
 let nextId = 0;
 const noop = (): void => {};
 
@@ -118,6 +123,8 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   #slabEnd = 0;
   #drain: Deferred | undefined;
   #needDrainEvent = false;
+  /** sendStream() is writing a payload: any other write would land inside the frame. */
+  #sendingStream = false;
 
   // Inbound queue for `for await` and for messages nobody listens to yet.
   #queue: TDecoded[] = [];
@@ -125,6 +132,11 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   #waiter: Waiter<TDecoded> | undefined;
   #iterating = false;
   #pausedByUs = false;
+  /** Streaming codecs only (`frameEvents`): events → Buffer / FrameStream messages. */
+  readonly #assembler: FrameStreamAssembler | undefined;
+  #events: FrameEvent[] = [];
+  /** The current FrameStream is full: the socket stays paused until it is read. */
+  #pausedByStream = false;
   #replayScheduled = false;
 
   #closeTimer: NodeJS.Timeout | undefined;
@@ -141,6 +153,13 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     this.remotePort = socket.remotePort;
     this.#codec = codec;
     this.#options = options;
+    this.#assembler =
+      codec.frameEvents === true
+        ? new FrameStreamAssembler((paused) => {
+            this.#pausedByStream = paused;
+            this.#applyPause();
+          })
+        : undefined;
     this.#closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -243,6 +262,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
    */
   write(message: TEncodable): boolean {
     if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
+    if (this.#sendingStream) throw new SendStreamActiveError();
     const codec = this.#codec;
     if (codec.encodeInto !== undefined) {
       // Small messages are encoded straight into a process-wide pool (like Node's Buffer pool):
@@ -295,8 +315,47 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
    */
   writeRaw(data: string | Uint8Array | readonly Uint8Array[] | Frame): boolean {
     if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
+    if (this.#sendingStream) throw new SendStreamActiveError();
     if (typeof data === 'string') return this.#push(Buffer.from(data, 'utf8'));
     return this.#push(isFrame(data) ? data.segments : data);
+  }
+
+  /**
+   * Send one frame of `length` payload bytes whose payload comes from `source` piece by piece, so
+   * a frame of any size costs about `highWaterMark` of memory (the receiving side's counterpart is
+   * `frames: 'stream'`). Needs a codec with `encodeHeader` (`lengthPrefixed()`); `length` is
+   * checked against `maxFrameLength` before anything is written. Other sends made meanwhile fail
+   * with `ERR_SEND_STREAM_ACTIVE`. If `source` throws or yields more or fewer bytes than `length`,
+   * the frame on the wire cannot be finished: the connection is destroyed and the promise rejects
+   * (`ERR_INVALID_FRAME` for a wrong byte count).
+   */
+  async sendStream(length: number, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+    if (this.#state !== 'open') throw new ConnectionClosedError(`cannot send: connection is ${this.#state}`);
+    if (this.#sendingStream) throw new SendStreamActiveError();
+    if (this.#codec.encodeHeader === undefined)
+      throw new InvalidFrameError('this codec cannot stream a frame (it has no encodeHeader)');
+    this.#push(this.#codec.encodeHeader(length));
+    this.#sendingStream = true;
+    let sent = 0;
+    try {
+      for await (const chunk of source) {
+        if (sent + chunk.byteLength > length)
+          throw new InvalidFrameError(`sendStream source yielded more than the ${length} bytes announced`);
+        for (let at = 0; at < chunk.byteLength; at += STREAM_PIECE) {
+          if (this.#state !== 'open') throw this.#error ?? new ConnectionClosedError();
+          const piece = chunk.subarray(at, Math.min(at + STREAM_PIECE, chunk.byteLength));
+          if (!this.#push(piece)) await this.#drainPromise();
+        }
+        sent += chunk.byteLength;
+      }
+      if (sent !== length)
+        throw new InvalidFrameError(`sendStream source ended after ${sent} of the ${length} bytes announced`);
+    } catch (error) {
+      this.destroy(error as Error);
+      throw error;
+    } finally {
+      this.#sendingStream = false;
+    }
   }
 
   /** Resolves when outbound bytes are below `highWaterMark` (at once if they already are). */
@@ -464,13 +523,37 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     if (this.#inputDone) return; // after a fatal protocol error: drain and ignore until close
     const out = this.#frames;
     try {
-      this.#codec.decode(chunk, out);
+      this.#decode(chunk, out);
     } catch (error) {
       this.#deliver(out);
       this.#onProtocolError(error);
       return;
     }
     if (out.length > 0) this.#deliver(out);
+  }
+
+  /** Codec `decode` (or `end` for `undefined`); a streaming codec's events become messages. */
+  #decode(chunk: Uint8Array | undefined, out: TDecoded[]): void {
+    const assembler = this.#assembler;
+    if (assembler === undefined) {
+      if (chunk === undefined) this.#codec.end(out);
+      else this.#codec.decode(chunk, out);
+      return;
+    }
+    const events = this.#events;
+    const codec = this.#codec as unknown as Codec<FrameEvent, TEncodable>;
+    try {
+      if (chunk === undefined) codec.end(events);
+      else codec.decode(chunk, events);
+    } finally {
+      assembler.translate(events, out);
+    }
+  }
+
+  #applyPause(): void {
+    if (this.socket.destroyed) return;
+    if (this.#pausedByUs || this.#pausedByStream) this.socket.pause();
+    else this.socket.resume();
   }
 
   #onProtocolError(error: unknown): void {
@@ -490,7 +573,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
         return;
       }
       try {
-        this.#codec.decode(EMPTY, out);
+        this.#decode(EMPTY, out);
         this.#deliver(out);
         return;
       } catch (next) {
@@ -541,7 +624,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     this.#queue.push(message);
     if (!this.#pausedByUs && this.#queueLength() >= this.#options.maxQueuedMessages) {
       this.#pausedByUs = true;
-      this.socket.pause();
+      this.#applyPause();
     }
   }
 
@@ -562,7 +645,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     }
     if (this.#pausedByUs && this.#queueLength() <= this.#options.maxQueuedMessages >> 1) {
       this.#pausedByUs = false;
-      if (!this.socket.destroyed) this.socket.resume();
+      this.#applyPause();
     }
     return message;
   }
@@ -582,7 +665,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
     if (!this.#inputDone) {
       const out = this.#frames;
       try {
-        this.#codec.end(out);
+        this.#decode(undefined, out);
       } catch (error) {
         this.#deliver(out);
         const err = error instanceof Error ? error : new TruncatedFrameError(0);
@@ -658,6 +741,7 @@ export class Connection<TDecoded = unknown, TEncodable = unknown>
   #finishInput(): void {
     if (this.#inputDone) return;
     this.#inputDone = true;
+    this.#assembler?.abort(this.#error);
     if (this.#queueLength() === 0) this.#settleWaiter();
   }
 

@@ -61,6 +61,28 @@ export class TruncatedFrameError extends TcpError {
   }
 }
 
+/**
+ * A streamed frame (`frames: 'stream'`) could not be completed because the connection failed or was
+ * destroyed in the middle of it; `cause` is why. Emitted on the `FrameStream` only.
+ */
+export class FrameAbortedError extends TcpError {
+  /** Payload bytes of the frame that never arrived. */
+  readonly missingBytes: number;
+  constructor(missingBytes: number, cause?: unknown) {
+    super('ERR_FRAME_ABORTED', `connection closed with ${missingBytes} bytes of a streamed frame missing`, {
+      cause,
+    });
+    this.missingBytes = missingBytes;
+  }
+}
+
+/** `send`/`write` (or a second `sendStream`) while `sendStream` is writing a frame's payload. */
+export class SendStreamActiveError extends TcpError {
+  constructor() {
+    super('ERR_SEND_STREAM_ACTIVE', 'a frame is being streamed out with sendStream(); wait for it to finish');
+  }
+}
+
 /** Nothing was read or written for `idleTimeout` ms. */
 export class IdleTimeoutError extends TcpError {
   readonly timeout: number;

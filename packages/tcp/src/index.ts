@@ -1,6 +1,8 @@
 export type { Codec, CodecFactory, DecodedOf, EncodableOf } from './codec.js';
 export { BufferList } from './buffer-list.js';
 export { Frame } from './frame.js';
+export type { FrameEvent } from './frame-events.js';
+export { FrameStream } from './frame-stream.js';
 export { LengthPrefixedCodec, type LengthPrefixedEncodable, lengthPrefixed } from './length-prefixed.js';
 export { LineCodec, type LineBufferOptions, lines } from './line.js';
 export { JsonLinesCodec, json } from './json.js';
@@ -29,6 +31,7 @@ export {
   AbortError,
   ConnectionClosedError,
   ConnectTimeoutError,
+  FrameAbortedError,
   FrameTooLargeError,
   IdleTimeoutError,
   InvalidFrameError,
@@ -39,6 +42,7 @@ export {
   PendingBytesExceededError,
   QueueFullError,
   ReconnectFailedError,
+  SendStreamActiveError,
   ServerStateError,
   TcpError,
   TooManyConnectionsError,

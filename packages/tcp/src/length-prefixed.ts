@@ -2,6 +2,8 @@ import { Buffer } from 'node:buffer';
 import { asBuffer, BufferList, readUIntFrom } from './buffer-list.js';
 import type { Codec, CodecFactory } from './codec.js';
 import { FrameTooLargeError, InvalidFrameError, InvalidOptionError, TruncatedFrameError } from './errors.js';
+import { FRAME_END, type FrameEvent } from './frame-events.js';
+import type { FrameStream } from './frame-stream.js';
 import { Frame, isFrame } from './frame.js';
 import { checkInt, type LengthPrefixedOptions } from './options.js';
 
@@ -13,6 +15,9 @@ const COPY_THRESHOLD = 2048;
 /** A 64-bit value needs at most 10 LEB128 bytes; more is garbage, not a length. */
 const MAX_VARINT_BYTES = 10;
 const NEED_MORE = -1;
+const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
+const DEFAULT_MAX_STREAMED_FRAME = 4 * 1024 * 1024 * 1024;
+const DEFAULT_STREAM_THRESHOLD = 1024 * 1024;
 
 /**
  * Frames with a length field (Netty's LengthFieldBasedFrameDecoder + LengthFieldPrepender):
@@ -23,10 +28,11 @@ const NEED_MORE = -1;
  *
  * The first `initialBytesToStrip` bytes of each frame are dropped from the decoded message.
  *
- * `TFrame` is `Buffer` (default, `frames: 'buffer'`) or `Frame` (`frames: 'segments'`); it must
- * match the option, which `lengthPrefixed()` guarantees.
+ * `TFrame` is `Buffer` (default, `frames: 'buffer'`), `Frame` (`frames: 'segments'`) or
+ * `FrameEvent` (`frames: 'stream'`, then `frameEvents` is true); it must match the option, which
+ * `lengthPrefixed()` guarantees.
  */
-export class LengthPrefixedCodec<TFrame extends Buffer | Frame = Buffer>
+export class LengthPrefixedCodec<TFrame extends Buffer | Frame | FrameEvent = Buffer>
   implements Codec<TFrame, LengthPrefixedEncodable>
 {
   readonly #fieldLength: number; // 0 = varint
@@ -37,12 +43,19 @@ export class LengthPrefixedCodec<TFrame extends Buffer | Frame = Buffer>
   readonly #maxFrameLength: number;
   readonly #maxFieldValue: number;
   readonly #segmented: boolean;
+  readonly #streamThreshold: number;
+  /** True with `frames: 'stream'`: `decode` pushes `FrameEvent`s (see `Codec.frameEvents`). */
+  readonly frameEvents: boolean;
 
   readonly #list = new BufferList();
   /** Total length of the frame at the head of `#list` once its header is parsed, else -1. */
   #frameLength = NEED_MORE;
   /** Header size of that frame (offset + length field), needed for the default strip. */
   #headerEnd = 0;
+  // Streaming mode: inside a streamed frame, bytes still to drop (strip) and payload bytes to pass on.
+  #streaming = false;
+  #toSkip = 0;
+  #remaining = 0;
 
   constructor(options: LengthPrefixedOptions = {}) {
     const field = options.lengthFieldLength ?? 4;
@@ -55,7 +68,22 @@ export class LengthPrefixedCodec<TFrame extends Buffer | Frame = Buffer>
     this.#fieldLength = field === 'varint' ? 0 : field;
     this.#littleEndian = order === 'little';
     this.#fieldOffset = checkInt('lengthFieldOffset', options.lengthFieldOffset ?? 0, 0, 1 << 20);
-    this.#maxFrameLength = checkInt('maxFrameLength', options.maxFrameLength ?? 16 * 1024 * 1024, 1);
+    const frames = options.frames ?? 'buffer';
+    if (frames !== 'buffer' && frames !== 'segments' && frames !== 'stream')
+      throw new InvalidOptionError('frames', "expected 'buffer', 'segments' or 'stream'");
+    this.frameEvents = frames === 'stream';
+    this.#maxFrameLength = checkInt(
+      'maxFrameLength',
+      options.maxFrameLength ?? (this.frameEvents ? DEFAULT_MAX_STREAMED_FRAME : DEFAULT_MAX_FRAME),
+      1,
+    );
+    if (options.streamThreshold !== undefined && !this.frameEvents)
+      throw new InvalidOptionError('streamThreshold', "only applies with frames: 'stream'");
+    // The 1 MiB default is capped by a smaller maxFrameLength (no frame could reach it anyway).
+    this.#streamThreshold =
+      options.streamThreshold === undefined
+        ? Math.min(DEFAULT_STREAM_THRESHOLD, this.#maxFrameLength)
+        : checkInt('streamThreshold', options.streamThreshold, 0, this.#maxFrameLength);
     // Beyond ±maxFrameLength no frame could be valid, and a bounded adjustment keeps every sum of
     // header, length and adjustment an exact integer.
     this.#adjustment = checkInt(
@@ -68,9 +96,6 @@ export class LengthPrefixedCodec<TFrame extends Buffer | Frame = Buffer>
       options.initialBytesToStrip === undefined
         ? undefined
         : checkInt('initialBytesToStrip', options.initialBytesToStrip, 0);
-    const frames = options.frames ?? 'buffer';
-    if (frames !== 'buffer' && frames !== 'segments')
-      throw new InvalidOptionError('frames', "expected 'buffer' or 'segments'");
     this.#segmented = frames === 'segments';
     this.#maxFieldValue = field === 'varint' || field === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * field) - 1;
   }
@@ -82,9 +107,15 @@ export class LengthPrefixedCodec<TFrame extends Buffer | Frame = Buffer>
   reset(): void {
     this.#list.clear();
     this.#frameLength = NEED_MORE;
+    this.#streaming = false;
+    this.#toSkip = this.#remaining = 0;
   }
 
   decode(chunk: Uint8Array, out: TFrame[]): void {
+    if (this.frameEvents) {
+      this.#decodeEvents(chunk, out as FrameEvent[]);
+      return;
+    }
     if (this.#segmented) {
       this.#decodeSegments(chunk, out as Frame[]);
       return;
@@ -178,10 +209,61 @@ export class LengthPrefixedCodec<TFrame extends Buffer | Frame = Buffer>
     }
   }
 
+  /**
+   * Streaming mode: frames below the threshold are buffered and pushed whole; larger ones are
+   * pushed as `start`, then a `chunk` (a view, never a copy) for every piece of payload as it
+   * arrives, then `end`. Nothing of a streamed frame stays in the codec, so memory is bounded by
+   * the threshold whatever the frame length.
+   */
+  #decodeEvents(chunk: Uint8Array, out: FrameEvent[]): void {
+    const list = this.#list;
+    if (chunk.byteLength > 0) list.push(chunk);
+    for (;;) {
+      if (this.#streaming) {
+        if (this.#toSkip > 0) {
+          const n = Math.min(this.#toSkip, list.length);
+          list.skip(n);
+          this.#toSkip -= n;
+          if (this.#toSkip > 0) return;
+        }
+        if (this.#remaining > 0) {
+          const n = Math.min(this.#remaining, list.length);
+          if (n === 0) return;
+          const views: Buffer[] = [];
+          list.takeSegments(n, views);
+          for (const data of views) out.push({ type: 'chunk', data });
+          this.#remaining -= n;
+          if (this.#remaining > 0) return;
+        }
+        this.#streaming = false;
+        out.push(FRAME_END);
+        continue;
+      }
+      if (this.#frameLength === NEED_MORE) {
+        this.#frameLength = this.#headerFromList(list);
+        if (this.#frameLength === NEED_MORE) return;
+      }
+      const frameLength = this.#frameLength;
+      const strip = this.#strip ?? this.#headerEnd;
+      const payload = frameLength - strip;
+      if (payload < this.#streamThreshold) {
+        if (list.length < frameLength) return;
+        out.push({ type: 'frame', payload: list.take(frameLength).subarray(strip) });
+      } else {
+        out.push({ type: 'start', length: payload });
+        this.#streaming = true;
+        this.#toSkip = strip;
+        this.#remaining = payload;
+      }
+      this.#frameLength = NEED_MORE;
+    }
+  }
+
   end(_out: TFrame[]): void {
-    const left = this.#list.length;
+    const left = this.#list.length + (this.#streaming ? this.#toSkip + this.#remaining : 0);
+    const inFrame = this.#list.length > 0 || this.#streaming;
     this.reset();
-    if (left > 0) throw new TruncatedFrameError(left);
+    if (inFrame) throw new TruncatedFrameError(left);
   }
 
   encodeInto(message: LengthPrefixedEncodable, target: Buffer, offset: number): number {
@@ -240,6 +322,21 @@ export class LengthPrefixedCodec<TFrame extends Buffer | Frame = Buffer>
     const header = Buffer.allocUnsafe(headerLength);
     this.#writeHeader(header, 0, value, fieldLength);
     return [header, ...frame.segments];
+  }
+
+  /**
+   * The header alone for a payload of `payloadLength` bytes, to send a frame whose payload follows
+   * in pieces (`Connection.sendStream`). Same checks as `encode`.
+   */
+  encodeHeader(payloadLength: number): Buffer {
+    const value = this.#fieldValue(payloadLength);
+    const fieldLength = this.#fieldLength === 0 ? varintSize(value) : this.#fieldLength;
+    const headerLength = this.#fieldOffset + fieldLength;
+    const total = headerLength + payloadLength;
+    if (total > this.#maxFrameLength) throw new FrameTooLargeError(total, this.#maxFrameLength);
+    const header = Buffer.allocUnsafe(headerLength);
+    this.#writeHeader(header, 0, value, fieldLength);
+    return header;
   }
 
   encode(message: LengthPrefixedEncodable): Uint8Array | readonly Uint8Array[] {
@@ -406,8 +503,14 @@ function varintSize(value: number): number {
 
 /**
  * Codec factory for length-prefixed binary frames. Decodes to `Buffer` (default) or, with
- * `frames: 'segments'`, to a zero-copy `Frame`; encodes `Uint8Array`, `string` (UTF-8) or a `Frame`.
- * Options are validated now, so mistakes surface at startup.
+ * `frames: 'segments'`, to a zero-copy `Frame`; with `frames: 'stream'`, connections deliver a
+ * `FrameStream` for each frame of at least `streamThreshold` bytes and a `Buffer` for smaller ones.
+ * Encodes `Uint8Array`, `string` (UTF-8) or a `Frame`. Options are validated now, so mistakes
+ * surface at startup.
+ *
+ * With `frames: 'stream'` the codec itself (used without a connection) pushes `FrameEvent`s and
+ * has `frameEvents: true`; the connection turns them into `Buffer | FrameStream` messages, which is
+ * the type this factory declares.
  *
  * @example
  * createServer({ codec: lengthPrefixed({ lengthFieldLength: 2 }) }, onConnection)
@@ -417,15 +520,23 @@ export function lengthPrefixed(
   options: LengthPrefixedOptions & { frames: 'segments' },
 ): CodecFactory<Frame, LengthPrefixedEncodable>;
 export function lengthPrefixed(
+  options: LengthPrefixedOptions & { frames: 'stream' },
+): CodecFactory<Buffer | FrameStream, LengthPrefixedEncodable>;
+export function lengthPrefixed(
   options?: LengthPrefixedOptions & { frames?: 'buffer' },
 ): CodecFactory<Buffer, LengthPrefixedEncodable>;
 export function lengthPrefixed(
   options?: LengthPrefixedOptions,
-): CodecFactory<Buffer | Frame, LengthPrefixedEncodable>;
+): CodecFactory<Buffer | Frame | FrameStream, LengthPrefixedEncodable>;
 export function lengthPrefixed(
   options: LengthPrefixedOptions = {},
-): CodecFactory<Buffer | Frame, LengthPrefixedEncodable> {
+): CodecFactory<Buffer | Frame | FrameStream, LengthPrefixedEncodable> {
   new LengthPrefixedCodec(options);
   const frozen = { ...options };
-  return () => new LengthPrefixedCodec<Buffer | Frame>(frozen);
+  // In stream mode the codec's events become FrameStreams in the connection (see Codec.frameEvents).
+  return () =>
+    new LengthPrefixedCodec<Buffer | Frame | FrameEvent>(frozen) as unknown as Codec<
+      Buffer | Frame | FrameStream,
+      LengthPrefixedEncodable
+    >;
 }

@@ -34,8 +34,9 @@ export interface LengthPrefixedOptions {
   initialBytesToStrip?: number;
   /**
    * Largest accepted frame, counting the header (as in Netty). A header that announces more fails
-   * immediately, before any of the frame is buffered. The encoder enforces the same limit.
-   * @default 16 MiB (16_777_216)
+   * immediately, before any of the frame is buffered. The encoder enforces the same limit. With
+   * `frames: 'stream'` a large frame is never held in memory, so the default is higher.
+   * @default 16 MiB (16_777_216); 4 GiB (4_294_967_296) with `frames: 'stream'`
    */
   maxFrameLength?: number;
   /**
@@ -43,9 +44,18 @@ export interface LengthPrefixedOptions {
    * spans socket reads is copied once to make it contiguous. `'segments'`: a `Frame` whose
    * `segments` are views into the received chunks, never a copy (`frame.toBuffer()` joins them on
    * demand). Use `'segments'` for large frames you forward or write to disk/another socket as is.
+   * `'stream'`: a frame whose payload is at least `streamThreshold` bytes is delivered as a
+   * `FrameStream` (a `Readable` of the payload, with backpressure on the socket) as soon as its
+   * header arrives, so it never needs to fit in memory; smaller frames arrive as one `Buffer`.
    * @default 'buffer'
    */
-  frames?: 'buffer' | 'segments';
+  frames?: 'buffer' | 'segments' | 'stream';
+  /**
+   * With `frames: 'stream'`: payload size from which a frame is streamed instead of buffered. It is
+   * also the most a smaller frame can make the codec buffer. `0` streams every frame.
+   * @default 1 MiB (1_048_576)
+   */
+  streamThreshold?: number;
 }
 
 /** Options of `json()`: those of `lines()` except `output`, plus a nesting limit. */

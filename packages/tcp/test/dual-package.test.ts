@@ -12,12 +12,16 @@ describe('errors across the ESM and CommonJS builds (dual-package hazard)', () =
       // A Frame is branded the same way: it crosses builds too.
       extra: `frameAcrossBuilds: new cjs.Frame([]) instanceof esm.Frame && new esm.Frame([]) instanceof cjs.Frame,
   bufferIsNotFrame: Buffer.alloc(1) instanceof esm.Frame || {} instanceof cjs.Frame,
+  frameStreamAcrossBuilds: new cjs.FrameStream(1, () => {}, () => {}) instanceof esm.FrameStream && new esm.FrameStream(1, () => {}, () => {}) instanceof cjs.FrameStream,
+  bufferIsNotFrameStream: Buffer.alloc(1) instanceof esm.FrameStream || new esm.Frame([]) instanceof cjs.FrameStream,
   cjsFrameEncodedByEsm: Buffer.concat([new esm.LengthPrefixedCodec().encode(new cjs.Frame([Buffer.from('hi')]))].flat()).toString('hex'),`,
     });
     expect(results).toEqual({
       ...ERRORS_ACROSS_BUILDS,
       frameAcrossBuilds: true,
       bufferIsNotFrame: false,
+      frameStreamAcrossBuilds: true,
+      bufferIsNotFrameStream: false,
       cjsFrameEncodedByEsm: '000000026869',
     });
   });
