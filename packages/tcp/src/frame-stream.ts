@@ -45,6 +45,7 @@ export class FrameStream extends Readable {
     return this.#received;
   }
 
+  /** Called by `Readable` when the consumer wants more data: resumes the socket if it was paused for this stream. */
   override _read(): void {
     this.#pull();
   }
