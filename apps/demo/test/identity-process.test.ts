@@ -167,6 +167,26 @@ describe('accounts through the server process (file store)', () => {
     expect(wrong.status).toBe(403);
   });
 
+  it('login attempts over TCP are rate-limited per account (5, then one per 30 s)', async () => {
+    const s = await node();
+    const reg = await fetch(`${s.urls.http}/api/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'kim', password: 'password-1' }),
+    });
+    expect(reg.status).toBe(201);
+    const guesser = await tcp(s);
+    for (let i = 0; i < 5; i++) await ask(guesser, `/login kim guess-${i}xx`, /^! LOGIN_FAILED: /);
+    await ask(
+      guesser,
+      '/login kim guess-6xx',
+      /^! RATE_LIMITED: slow down: too many login attempts for this account/,
+    );
+    // From another connection too, and even with the right password: the account is cooling down.
+    const owner = await tcp(s);
+    await ask(owner, '/login kim password-1', /^! RATE_LIMITED: /);
+  });
+
   it('--guests off and --public-reads off: nothing without a login', async () => {
     const s = await node(['--guests', 'off', '--public-reads', 'off']);
     const { connect, lines } = await import('@net/tcp');

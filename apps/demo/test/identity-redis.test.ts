@@ -112,6 +112,20 @@ describeWithRedis('accounts and sessions across two nodes (Redis)', () => {
     });
   });
 
+  it('two sessions of one account on one node: listed until the last leaves', async () => {
+    const { a, b } = await twoNodes();
+    const s1 = await a.core.connect('tcp', () => {});
+    const s2 = await a.core.connect('tcp', () => {});
+    await s1.register('ivy', 'password-1');
+    await s2.login('ivy', 'password-1');
+    await s1.join('lobby');
+    await s2.join('lobby');
+    await s1.leave('lobby');
+    expect(await b.store.members('lobby')).toEqual(['ivy']);
+    await s2.leave('lobby');
+    expect(await b.store.members('lobby')).toEqual([]);
+  });
+
   it('registration is atomic across nodes', async () => {
     const { a, b } = await twoNodes();
     const results = await Promise.allSettled([

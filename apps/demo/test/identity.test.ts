@@ -235,6 +235,22 @@ describe('the hijack sequence of issue 17 (chat core, file store)', () => {
     await expect(a.say('lobby', 'x')).rejects.toMatchObject({ code: 'NOT_IN_ROOM' });
   });
 
+  it('two sessions of one account in a room: the name stays listed until the last one leaves', async () => {
+    const core = new ChatCore(store, { identity: { guests: 'on' } });
+    cores.push(core);
+    const a = await core.connect('test', () => {});
+    const b = await core.connect('test', () => {});
+    await a.register('hugo', 'password-1');
+    await b.login('hugo', 'password-1');
+    await a.join('lobby');
+    await b.join('lobby');
+    expect(await a.who('lobby')).toEqual(['hugo']);
+    await a.leave('lobby');
+    expect(await b.who('lobby')).toEqual(['hugo']);
+    await b.leave('lobby');
+    expect(await store.members('lobby')).toEqual([]);
+  });
+
   it('a session ended elsewhere turns the connection into a guest at once', async () => {
     const core = new ChatCore(store, { identity: { guests: 'on' } });
     cores.push(core);

@@ -20,7 +20,7 @@ export function errorLine(code: string, message: string): string {
 export function welcomeLines(server: string, nick: string): string[] {
   return [
     `* welcome to ${server}, you are ${nick}`,
-    '* type /help for commands, /nick NAME to pick a nickname',
+    '* type /help for commands, /nick NAME to pick a nickname, /login NAME PASSWORD to log in',
   ];
 }
 

@@ -8,6 +8,11 @@ export class LocalPresence {
   private readonly nicks = new Map<string, string>();
   private readonly direct = new Map<string, Set<(event: DirectEvent) => void>>();
   private readonly roomMembers = new Map<string, Map<string, string>>();
+  /**
+   * How many connections hold each member entry: one account's sessions share a name, and the
+   * name stays listed until the last of them leaves. room -> lower-cased nick -> count.
+   */
+  private readonly holders = new Map<string, Map<string, number>>();
 
   /** `defaultRoom` is always listed by rooms(), even when empty. */
   constructor(private readonly defaultRoom: string) {}
@@ -55,13 +60,26 @@ export class LocalPresence {
   addMember(room: string, nick: string): void {
     let m = this.roomMembers.get(room);
     if (!m) this.roomMembers.set(room, (m = new Map()));
-    m.set(nick.toLowerCase(), nick);
+    const key = nick.toLowerCase();
+    m.set(key, nick);
+    let h = this.holders.get(room);
+    if (!h) this.holders.set(room, (h = new Map()));
+    h.set(key, (h.get(key) ?? 0) + 1);
   }
 
   removeMember(room: string, nick: string): void {
     const m = this.roomMembers.get(room);
     if (!m) return;
-    m.delete(nick.toLowerCase());
+    const key = nick.toLowerCase();
+    const h = this.holders.get(room);
+    const left = (h?.get(key) ?? 1) - 1;
+    if (left > 0) {
+      h!.set(key, left);
+      return;
+    }
+    h?.delete(key);
+    if (h?.size === 0) this.holders.delete(room);
+    m.delete(key);
     if (m.size === 0) this.roomMembers.delete(room);
   }
 

@@ -35,6 +35,11 @@ export class RedisPresence {
   private readonly o: RedisPresenceOptions;
   /** room -> lower-cased nick -> display nick, for this node's sessions. */
   private readonly local = new Map<string, Map<string, string>>();
+  /**
+   * Sessions on this node holding each local entry (one account's sessions share a name): the
+   * entry is removed when the last of them leaves. room -> lower-cased nick -> count.
+   */
+  private readonly holders = new Map<string, Map<string, number>>();
   /** lower-cased nick -> owner value stored in Redis, for nicknames this node's sessions hold. */
   private readonly nicks = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
@@ -102,6 +107,9 @@ export class RedisPresence {
     const key = nick.toLowerCase();
     const fresh = !m.has(key);
     m.set(key, nick);
+    let h = this.holders.get(room);
+    if (!h) this.holders.set(room, (h = new Map()));
+    h.set(key, (h.get(key) ?? 0) + 1);
     const now = Date.now();
     const window = Math.floor(now / 60_000);
     let result: Reply;
@@ -136,6 +144,9 @@ export class RedisPresence {
   }
 
   private forgetLocal(room: string, key: string): void {
+    const h = this.holders.get(room);
+    h?.delete(key);
+    if (h?.size === 0) this.holders.delete(room);
     const m = this.local.get(room);
     if (!m) return;
     m.delete(key);
@@ -148,7 +159,14 @@ export class RedisPresence {
   }
 
   async removeMember(room: string, nick: string): Promise<void> {
-    this.forgetLocal(room, nick.toLowerCase());
+    const key = nick.toLowerCase();
+    const h = this.holders.get(room);
+    const left = (h?.get(key) ?? 1) - 1;
+    if (left > 0) {
+      h!.set(key, left);
+      return;
+    }
+    this.forgetLocal(room, key);
     await this.o.link.call(
       ['ZREM', this.o.keys.members(room), memberEntry(this.o.node, nick)],
       this.deadline(),
@@ -274,6 +292,7 @@ export class RedisPresence {
       ops.push(this.o.link.script(RELEASE, [this.o.keys.nick(nick)], [owner], d));
     await Promise.allSettled(ops);
     this.local.clear();
+    this.holders.clear();
     this.nicks.clear();
   }
 }
