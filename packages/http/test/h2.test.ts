@@ -343,8 +343,9 @@ describe('HTTP/1.1 fallback on an h2 TLS server', () => {
     const t0 = Date.now();
     await app.close({ deadline: 8000 });
     expect(Date.now() - t0).toBeLessThan(3000);
-    expect(busyData).toContain('thought');
+    // The server may finish closing before this process has read the last bytes on the client side.
     expect((await busyClosed) - t0).toBeLessThan(3000);
+    expect(busyData).toContain('thought');
     idle.destroy();
   });
 });
