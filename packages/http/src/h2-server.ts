@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DuplicateHostError, Http2LimitError, type Http2Limit } from './errors.js';
 import { checkInt, H2_DEFAULTS, type Http2Options, SERVER_DEFAULTS, type ServerOptions } from './options.js';
+import { type SessionStreams, StreamBatch } from './h2-stream-batch.js';
 import { sendError, writeStatus } from './respond.js';
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
@@ -33,6 +34,30 @@ class H2Response extends http2.Http2ServerResponse {
     if (name.length === 10 && name.toLowerCase() === 'connection') return this;
     super.setHeader(name, value);
     return this;
+  }
+
+  /**
+   * node:http2 treats a flat `[name, value, ...]` array as its slow path (every name removed, then
+   * appended one by one through `setHeader`), a measurable share of a small response; the shared
+   * responder passes one, so it becomes the object node:http2 stores directly. Repeated names keep
+   * the append semantics (one field with several values).
+   */
+  override writeHead(statusCode: number, ...rest: any[]): this {
+    const last = rest.length - 1;
+    const headers = rest[last];
+    if (Array.isArray(headers) && headers.length % 2 === 0 && !Array.isArray(headers[0])) {
+      const fields: Record<string, number | string | string[]> = { __proto__: null } as never;
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = String(headers[i]).trim().toLowerCase();
+        if (name === 'connection') continue;
+        const value = headers[i + 1] as number | string | string[];
+        const seen = fields[name];
+        if (seen === undefined) fields[name] = value;
+        else fields[name] = ([] as (number | string)[]).concat(seen, value) as string[];
+      }
+      rest[last] = fields;
+    }
+    return super.writeHead(statusCode, ...(rest as [])) as this;
   }
 }
 
@@ -78,6 +103,8 @@ export class H2Transport {
   /** Every accepted TCP socket, so a deadline can end HTTP/1.1 fallback and h2 alike. */
   readonly #sockets = new Set<Socket>();
   #closing = false;
+  /** New streams wait here for their idle timer and reset count (see `StreamBatch`). */
+  readonly #batch: StreamBatch;
 
   constructor(options: ServerOptions, handlers: H2Handlers) {
     const o = options.h2 ?? {};
@@ -91,6 +118,9 @@ export class H2Transport {
     checkInt('h2.maxSessionMemory', o.maxSessionMemory, 1);
     this.#handlers = handlers;
     this.#limits = { ...H2_DEFAULTS, ...stripUndefined(o) };
+    const idle = this.#limits.streamIdleTimeout;
+    // The idle limit is enforced at most this much late; resets are counted at most this late.
+    this.#batch = new StreamBatch(idle > 0 ? Math.min(100, Math.max(5, Math.floor(idle / 4))) : 100);
     this.#maxHeaderList = o.maxHeaderListSize ?? options.maxHeaderSize ?? SERVER_DEFAULTS.maxHeaderSize;
     const settings: http2.Settings = {
       maxConcurrentStreams: this.#limits.maxConcurrentStreams,
@@ -228,27 +258,24 @@ export class H2Transport {
       if (pings.hit(Date.now()))
         cutOff('pingFlood', `More than ${limits.maxPingsPerWindow} PING frames in ${limits.floodWindow} ms`);
     });
-    const onReset = (): void => {
-      // Streams cut by our own shutdown are not the client's doing.
-      if (this.#closing) return;
-      if (resets.hit(Date.now()))
-        cutOff(
-          'rapidReset',
-          `More than ${limits.maxResetsPerWindow} streams reset in ${limits.floodWindow} ms`,
-        );
-    };
     const idle = limits.streamIdleTimeout;
-    session.on('stream', (stream: http2.ServerHttp2Stream) => {
-      // A stream reset in the same read as its HEADERS is already closed when it is announced.
-      if (stream.closed) {
-        if (stream.rstCode !== NGHTTP2_NO_ERROR) onReset();
-        return;
-      }
-      let timedOut = false;
-      stream.once('close', () => {
-        if (stream.rstCode !== NGHTTP2_NO_ERROR && !timedOut) onReset();
-      });
-      if (idle > 0) {
+    const violation = this.#handlers.violation;
+    const streams: SessionStreams = {
+      reset: () => {
+        // Streams cut by our own shutdown are not the client's doing.
+        if (this.#closing) return;
+        if (resets.hit(Date.now()))
+          cutOff(
+            'rapidReset',
+            `More than ${limits.maxResetsPerWindow} streams reset in ${limits.floodWindow} ms`,
+          );
+      },
+      track: (stream) => {
+        let timedOut = false;
+        stream.once('close', () => {
+          if (stream.rstCode !== NGHTTP2_NO_ERROR && !timedOut) streams.reset();
+        });
+        if (idle <= 0) return;
         const onIdle = (): void => {
           // A handler still working on a fully received request is not the client's stall.
           // (`_readableState.ended`: END_STREAM arrived, whether or not the body was read yet.)
@@ -262,15 +289,14 @@ export class H2Transport {
           timedOut = true;
           const socket = session.socket;
           if (socket !== undefined)
-            this.#handlers.violation(
-              new Http2LimitError('streamIdle', `Stream ${stream.id} idle for ${idle} ms`),
-              socket,
-            );
+            violation(new Http2LimitError('streamIdle', `Stream ${stream.id} idle for ${idle} ms`), socket);
           stream.close(NGHTTP2_CANCEL);
         };
         stream.setTimeout(idle, onIdle);
-      }
-    });
+      },
+    };
+    const batch = this.#batch;
+    session.on('stream', (stream: http2.ServerHttp2Stream) => batch.add(stream, streams));
   };
 
   /**
@@ -278,6 +304,8 @@ export class H2Transport {
    * connections closed; at `deadline` every remaining socket is destroyed and `onDeadline` runs.
    */
   close(deadline: number, onDeadline: () => void): Promise<void> {
+    // Resets seen before the shutdown still count; streams still open get their timers.
+    this.#batch.stop();
     this.#closing = true;
     const node = this.node;
     return new Promise<void>((resolve) => {

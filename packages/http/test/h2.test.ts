@@ -29,6 +29,12 @@ function routes(app: Server, root: string): void {
   app.post('/small', async (ctx) => (await ctx.buffer()).length, { bodyLimit: 16 });
   app.post('/guarded', async (ctx) => (await ctx.buffer()).length);
   app.get('/static/*', serveStatic(root));
+  app.get('/flat-head', (ctx) => {
+    ctx.res.setHeader('x-over', 'old');
+    ctx.res.writeHead(201, ['X-Over', 'new', 'x-twice', 'a', 'x-twice', 'b', 'connection', 'close']);
+    ctx.res.end('flat');
+    return ctx.res;
+  });
 }
 
 function staticRoot(): string {
@@ -71,6 +77,14 @@ describe('HTTP/2 over TLS (ALPN h2, http/1.1 fallback on the same port)', () => 
       path: '/hello/h2',
       q: { x: ['1', '2'] },
     });
+  });
+
+  it('keeps writeHead flat-array semantics on h2 (override, repeats appended, no connection)', async () => {
+    const r = await h2request(session, { ':path': '/flat-head' });
+    expect(r).toMatchObject({ status: 201, body: 'flat' });
+    expect(r.headers['x-over']).toBe('new');
+    expect(r.headers['x-twice']).toBe('a, b');
+    expect(r.headers.connection).toBeUndefined();
   });
 
   it('reads JSON bodies and enforces body limits (announced and streamed)', async () => {
