@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { DuplicateHostError, Http2LimitError, type Http2Limit } from './errors.js';
 import { checkInt, H2_DEFAULTS, type Http2Options, SERVER_DEFAULTS, type ServerOptions } from './options.js';
 import { type SessionStreams, StreamBatch } from './h2-stream-batch.js';
+import { InactivitySweep } from './inactivity.js';
 import { sendError, writeStatus } from './respond.js';
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
@@ -151,10 +152,18 @@ export class H2Transport {
       if (allowHTTP1) configureHttp1Fallback(secure, options);
       node = secure;
     }
-    node.setTimeout(options.socketTimeout ?? SERVER_DEFAULTS.socketTimeout);
+    // h2c: one sweep instead of Node's session timer, which is re-armed on every frame of every
+    // stream (see inactivity.ts); it reads the socket's byte counts, which the session keeps moving.
+    // TLS servers keep `server.timeout`: it also times the HTTP/1.1 fallback, whose upgraded
+    // sockets must outlive it, and the sweep would see only the TCP socket under the TLS one.
+    const socketTimeout = options.socketTimeout ?? SERVER_DEFAULTS.socketTimeout;
+    const inactivity =
+      options.http2 === 'h2c' && socketTimeout > 0 ? new InactivitySweep(socketTimeout, 0) : null;
+    if (options.http2 !== 'h2c') node.setTimeout(socketTimeout);
     node.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
+      inactivity?.add(socket);
     });
     node.on('session', this.#onSession);
     node.on('request', this.#onRequest);

@@ -144,7 +144,7 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #tunnelsByClient = new Map<string, number>();
   /** Upgraded and tunnelled sockets: Node no longer tracks them as HTTP connections. */
   readonly #detached = new Set<Duplex>();
-  /** HTTP/1 `socketTimeout` and `keepAliveTimeout` (h2 sessions keep Node's own timers). */
+  /** HTTP/1 `socketTimeout` and `keepAliveTimeout` (h2c sessions have their own sweep in h2-server.ts). */
   #inactivity: InactivitySweep | null = null;
   /** `keepAliveTimeout` for HTTP/1 responses (0 on h2, where Node handles it). */
   #keepAlive = 0;

@@ -281,4 +281,24 @@ describe('HTTP/2 hostile clients over TLS', () => {
       await app.close({ deadline: 300 });
     }
   });
+
+  it('closes a session that moves no bytes for socketTimeout, and keeps a busy one', async () => {
+    const quiet = createServer({ http2: 'h2c', socketTimeout: 300 });
+    quiet.get('/hello', () => 'hello');
+    const { port: quietPort } = await quiet.listen(0, '127.0.0.1');
+    try {
+      const silent = new RawH2(quietPort);
+      const busy = await openSession(quietPort);
+      const started = Date.now();
+      while (Date.now() - started < 900) {
+        expect((await h2request(busy, { ':path': '/hello' })).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await silent.waitClosed(2000)).toBe(true);
+      expect(busy.closed || busy.destroyed).toBe(false);
+      busy.close();
+    } finally {
+      await quiet.close({ deadline: 300 });
+    }
+  });
 });
