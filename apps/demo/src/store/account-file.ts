@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type AccountLimits,
@@ -9,6 +7,7 @@ import {
   type LoginSession,
 } from './accounts.js';
 import type { Unsubscribe } from './types.js';
+import { readStateFile, writeStateFile } from './json-file.js';
 
 interface FileShape {
   v: 1;
@@ -49,14 +48,8 @@ export class AccountFile implements AccountStore {
   }
 
   async open(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
+    const text = await readStateFile(this.dir, this.path);
+    if (text === undefined) return;
     let data: FileShape;
     try {
       data = JSON.parse(text) as FileShape;
@@ -178,15 +171,7 @@ export class AccountFile implements AccountStore {
       accounts: [...this.accounts.values()],
       sessions: [...this.sessions.values()],
     };
-    const tmp = `${this.path}.${randomBytes(4).toString('hex')}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(data));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.path);
+    await writeStateFile(this.path, data);
   }
 
   /** Wait for writes in progress (store close). */

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RoomAclFileError, RoomAclLimitError } from './errors.js';
 import type { RoomAcl, RoomAclLimits, RoomAclStore } from './room-acl.js';
+import { readStateFile, writeStateFile } from './json-file.js';
 
 interface FileShape {
   v: 1;
@@ -30,14 +29,8 @@ export class AclFile implements RoomAclStore {
   }
 
   async open(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
+    const text = await readStateFile(this.dir, this.path);
+    if (text === undefined) return;
     let data: FileShape;
     try {
       data = JSON.parse(text) as FileShape;
@@ -119,15 +112,7 @@ export class AclFile implements RoomAclStore {
 
   private async write(): Promise<void> {
     const data: FileShape = { v: 1, rooms: [...this.acls.values()] };
-    const tmp = `${this.path}.${randomBytes(4).toString('hex')}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(data));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.path);
+    await writeStateFile(this.path, data);
   }
 
   /** Wait for writes in progress (store close). */
